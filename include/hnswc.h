@@ -1,0 +1,381 @@
+/*
+ * hnswc.h -- the one public header of libhnswc, an HNSW vector index in C11.
+ *
+ * HNSW (Malkov & Yashunin, "Efficient and robust approximate nearest
+ * neighbor search using Hierarchical Navigable Small World graphs",
+ * TPAMI 2018, arXiv:1603.09320) finds the k vectors closest to a query
+ * among millions in well under a millisecond.
+ *
+ * The surface is deliberately small, in the style of SQLite's C API:
+ *
+ *   - one opaque handle, hnswc_index;
+ *   - every fallible call returns an hnswc_status, and hnswc_errmsg() gives
+ *     a human-readable message for the calling thread's last failure;
+ *   - options are a struct in which zero always means "the default";
+ *   - the library never prints, never aborts and never asserts on bad input,
+ *     and a call that fails validation leaves the index exactly as it was.
+ *
+ * Thread safety is stated at each function as one of:
+ *   [reader]    may run concurrently with any other [reader] or [writer] call;
+ *   [writer]    may run concurrently with [reader] calls and other [writer]
+ *               calls: the library does the locking;
+ *   [exclusive] the caller must ensure no other call on the same index runs
+ *               at the same time (save, free, set_ef is an exception: see it).
+ *
+ * Example:
+ *
+ *   hnswc_options o = {0};
+ *   o.dim = 128;                       // everything else: defaults
+ *   hnswc_index *ix;
+ *   if (hnswc_create(&o, &ix) != HNSWC_OK) { puts(hnswc_errmsg(NULL)); ... }
+ *   hnswc_add(ix, 42, vec, 0);
+ *   uint64_t labels[10]; float dists[10]; size_t found;
+ *   hnswc_search(ix, query, 10, 0, NULL, NULL, labels, dists, &found);
+ *   hnswc_save(ix, "my.hnswc");
+ *   hnswc_free(ix);
+ */
+#ifndef HNSWC_H
+#define HNSWC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------ */
+
+#define HNSWC_VERSION_MAJOR 0
+#define HNSWC_VERSION_MINOR 1
+#define HNSWC_VERSION_PATCH 0
+#define HNSWC_VERSION "0.1.0"
+/* A single number for compile-time comparisons: MAJOR*10000 + MINOR*100 + PATCH. */
+#define HNSWC_VERSION_NUMBER 100
+
+#if defined(_WIN32) && defined(HNSWC_BUILD_SHARED)
+#define HNSWC_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define HNSWC_API __attribute__((visibility("default")))
+#else
+#define HNSWC_API
+#endif
+
+/* The library's version string, e.g. "0.1.0". Thread safe. */
+HNSWC_API const char *hnswc_version(void);
+
+/* ------------------------------------------------------------------------
+ * Status codes and error messages
+ *
+ * The numeric values are stable: new codes are only ever appended.
+ * ------------------------------------------------------------------------ */
+
+typedef enum hnswc_status {
+    HNSWC_OK = 0,
+    HNSWC_ERR_NULL = 1,        /* a required pointer argument was NULL          */
+    HNSWC_ERR_INVALID = 2,     /* an argument is out of range (dim 0, M < 2, k 0) */
+    HNSWC_ERR_NONFINITE = 3,   /* a vector holds NaN or infinity                */
+    HNSWC_ERR_NOT_FOUND = 4,   /* no element has that label                     */
+    HNSWC_ERR_OVERFLOW = 5,    /* a size computation would overflow             */
+    HNSWC_ERR_NOMEM = 6,       /* out of memory                                 */
+    HNSWC_ERR_IO = 7,          /* a file could not be opened, read or written   */
+    HNSWC_ERR_FORMAT = 8,      /* a file is truncated, corrupted or not ours    */
+    HNSWC_ERR_DELETED = 9,     /* the label is marked deleted (or already live) */
+    HNSWC_ERR_THREAD = 10      /* a worker thread could not be started          */
+} hnswc_status;
+
+/* A short, constant description of a status code ("out of memory"). Never NULL. */
+HNSWC_API const char *hnswc_status_string(hnswc_status status);
+
+/*
+ * The message of the calling thread's most recent failed hnswc call, e.g.
+ * "hnswc_add: vector component 17 is NaN". Messages are kept per thread, so
+ * concurrent callers never see each other's messages; the `index` argument
+ * may be NULL (it has to be after a failed hnswc_create or hnswc_load).
+ * Returns "" if the thread has had no failure. The string stays valid until
+ * the thread's next failing hnswc call.
+ */
+HNSWC_API const char *hnswc_errmsg(const struct hnswc_index *index);
+
+/* ------------------------------------------------------------------------
+ * Creating and freeing an index
+ * ------------------------------------------------------------------------ */
+
+typedef struct hnswc_index hnswc_index;
+
+/*
+ * Distances follow hnswlib exactly, so results can be compared one to one:
+ *   L2      squared Euclidean distance, sum (a_i - b_i)^2;
+ *   IP      1 - dot(a, b);
+ *   COSINE  1 - cos(a, b): vectors are normalised to unit length when they
+ *           are added and when they are queried, then compared as IP.
+ *           A zero vector is stored as is (its distance to anything is 1).
+ */
+typedef enum hnswc_metric {
+    HNSWC_METRIC_L2 = 0,
+    HNSWC_METRIC_IP = 1,
+    HNSWC_METRIC_COSINE = 2
+} hnswc_metric;
+
+/* Zero in any field means "the default" written beside it. */
+typedef struct hnswc_options {
+    uint32_t dim;             /* vector dimension; required, 1 .. 65536      */
+    hnswc_metric metric;      /* default HNSWC_METRIC_L2                      */
+    uint32_t M;               /* links per node on upper layers (2*M on layer
+                                 0); default 16, range 2 .. 2048              */
+    uint32_t ef_construction; /* beam width while building; default 200      */
+    uint32_t ef_search;       /* default beam width of a search; default 10  */
+    uint64_t seed;            /* seed of the level generator; default 100    */
+    uint64_t capacity;        /* initial capacity hint (elements); the index
+                                 grows past it on its own; default 1024      */
+} hnswc_options;
+
+/*
+ * Creates an empty index. On success *out is the new index; on failure *out
+ * is NULL and the status says why (HNSWC_ERR_INVALID for dim 0, M < 2, an
+ * unknown metric...). Thread safe.
+ */
+HNSWC_API hnswc_status hnswc_create(const hnswc_options *options, hnswc_index **out);
+
+/* Frees the index and everything it owns. NULL is a no-op. [exclusive] */
+HNSWC_API void hnswc_free(hnswc_index *index);
+
+/* ------------------------------------------------------------------------
+ * Adding vectors
+ * ------------------------------------------------------------------------ */
+
+/* Flags for hnswc_add and hnswc_add_batch. */
+#define HNSWC_ADD_REPLACE_DELETED 1u /* a new label may take over the slot of an
+                                        element marked deleted (hnswlib's
+                                        replace_deleted=True)                  */
+
+/*
+ * Adds `vector` (dim floats) under `label`. If the label exists already, its
+ * vector is replaced and the element re-linked (hnswlib's behaviour); if the
+ * label exists but is marked deleted, it is replaced and becomes live again.
+ * The vector is copied; the caller keeps ownership of it.
+ *
+ * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (unknown flag), HNSWC_ERR_NONFINITE,
+ * HNSWC_ERR_NOMEM, HNSWC_ERR_OVERFLOW (more than 2^32 - 2 elements).
+ *
+ * [writer] An add of a new label runs concurrently with searches and other
+ * adds. An add that overwrites storage in place (updating an existing label,
+ * or reusing a deleted slot) waits for running searches and adds to finish
+ * and holds off new ones while it runs.
+ */
+HNSWC_API hnswc_status hnswc_add(hnswc_index *index, uint64_t label, const float *vector,
+                                 unsigned flags);
+
+/*
+ * Adds n vectors (n * dim floats, row after row) under labels[0 .. n-1] on
+ * num_threads threads (0 = all cores). Every vector is checked before any is
+ * added, so a NaN anywhere rejects the whole batch with nothing changed. If
+ * memory runs out midway, what was added stays valid and *n_added (may be
+ * NULL) says how many went in; their order is then unspecified when threads
+ * > 1. A label repeated within the batch ends with the last vector given for
+ * it when num_threads is 1, and with one of them otherwise. [writer]
+ */
+HNSWC_API hnswc_status hnswc_add_batch(hnswc_index *index, const float *vectors,
+                                       const uint64_t *labels, size_t n, unsigned flags,
+                                       unsigned num_threads, size_t *n_added);
+
+/* ------------------------------------------------------------------------
+ * Searching
+ * ------------------------------------------------------------------------ */
+
+/*
+ * A filter: returns non-zero if the element with `label` may be returned.
+ * It is called from the searching thread (from worker threads in batch
+ * searches, possibly concurrently) and must not call back into the index.
+ * Filtered-out elements are still walked through, never returned.
+ */
+typedef int (*hnswc_filter_fn)(uint64_t label, void *user_data);
+
+/*
+ * Finds up to k elements closest to `query` (dim floats), closest first.
+ * labels[] and distances[] must have room for k entries; *n_found is set to
+ * the number found, which is less than k when fewer live elements pass the
+ * filter (not an error). Entries past *n_found are left untouched.
+ *
+ * ef is the beam width: 0 means the index's default (hnswc_set_ef); a value
+ * below k is raised to k. filter may be NULL. distances may be NULL.
+ *
+ * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (k == 0), HNSWC_ERR_NONFINITE,
+ * HNSWC_ERR_NOMEM. [reader]
+ */
+HNSWC_API hnswc_status hnswc_search(const hnswc_index *index, const float *query, size_t k,
+                                    size_t ef, hnswc_filter_fn filter, void *user_data,
+                                    uint64_t *labels, float *distances, size_t *n_found);
+
+/*
+ * Searches n queries (n * dim floats) on num_threads threads (0 = all cores).
+ * Results for query i go to labels[i*k ..] and distances[i*k ..] (distances
+ * may be NULL) and its count to n_found[i]; unfilled entries are set to label
+ * UINT64_MAX and distance +infinity. All queries are checked before any runs.
+ * [reader]
+ */
+HNSWC_API hnswc_status hnswc_search_batch(const hnswc_index *index, const float *queries,
+                                          size_t n, size_t k, size_t ef, hnswc_filter_fn filter,
+                                          void *user_data, unsigned num_threads,
+                                          uint64_t *labels, float *distances, size_t *n_found);
+
+/*
+ * Exact search: the same contract as hnswc_search, but by a full scan of all
+ * live elements. Slow; meant for ground truth and for small indexes. [reader]
+ */
+HNSWC_API hnswc_status hnswc_search_exact(const hnswc_index *index, const float *query,
+                                          size_t k, hnswc_filter_fn filter, void *user_data,
+                                          uint64_t *labels, float *distances, size_t *n_found);
+
+/* ------------------------------------------------------------------------
+ * Elements by label
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Copies the stored vector of `label` into out (dim floats). For the cosine
+ * metric this is the normalised vector, as in hnswlib. Elements marked
+ * deleted can still be read. Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND.
+ * [reader]
+ */
+HNSWC_API hnswc_status hnswc_get_vector(const hnswc_index *index, uint64_t label, float *out);
+
+/* Sets *is_deleted to 1 if the label is marked deleted, else 0. [reader] */
+HNSWC_API hnswc_status hnswc_is_deleted(const hnswc_index *index, uint64_t label,
+                                        int *is_deleted);
+
+/*
+ * Writes the labels of all elements, live and deleted, into out (room for
+ * `capacity` entries) in internal order and sets *n_written. If capacity is
+ * too small, nothing is written, *n_written is set to the count needed and
+ * HNSWC_ERR_INVALID is returned. [reader]
+ */
+HNSWC_API hnswc_status hnswc_get_labels(const hnswc_index *index, uint64_t *out,
+                                        size_t capacity, size_t *n_written);
+
+/* ------------------------------------------------------------------------
+ * Tombstones
+ *
+ * A deleted element stays in the graph to keep it navigable but is never
+ * returned by a search. It can be unmarked, or its slot can be taken over by
+ * a new label (HNSWC_ADD_REPLACE_DELETED).
+ * ------------------------------------------------------------------------ */
+
+/* Errors: HNSWC_ERR_NOT_FOUND, HNSWC_ERR_DELETED (already deleted). [writer] */
+HNSWC_API hnswc_status hnswc_mark_deleted(hnswc_index *index, uint64_t label);
+
+/* Errors: HNSWC_ERR_NOT_FOUND, HNSWC_ERR_DELETED (not deleted). [writer] */
+HNSWC_API hnswc_status hnswc_unmark_deleted(hnswc_index *index, uint64_t label);
+
+/* ------------------------------------------------------------------------
+ * Parameters, counts and statistics
+ * ------------------------------------------------------------------------ */
+
+typedef struct hnswc_info {
+    uint32_t dim;
+    hnswc_metric metric;
+    uint32_t M;
+    uint32_t ef_construction;
+    uint32_t ef_search;      /* default ef of a search                        */
+    uint64_t seed;
+    uint64_t count;          /* elements stored, live + deleted               */
+    uint64_t live_count;     /* elements a search can return                  */
+    uint64_t deleted_count;  /* elements marked deleted                       */
+    uint64_t capacity;       /* elements that fit before the next growth      */
+    int32_t max_level;       /* top layer of the graph; -1 when empty         */
+    uint64_t memory_bytes;   /* bytes allocated by the index                  */
+    const char *simd;        /* distance kernels in use, see hnswc_simd_name  */
+} hnswc_info;
+
+/* Fills *out. [reader] (counts are a consistent-enough snapshot under writes) */
+HNSWC_API hnswc_status hnswc_get_info(const hnswc_index *index, hnswc_info *out);
+
+/* Sets the default ef of searches (1 .. 2^31). [writer] */
+HNSWC_API hnswc_status hnswc_set_ef(hnswc_index *index, size_t ef);
+
+/*
+ * Makes room for at least `capacity` elements now, so that later adds do not
+ * have to grow the index. Never shrinks and never moves existing elements.
+ * [writer]
+ */
+HNSWC_API hnswc_status hnswc_reserve(hnswc_index *index, uint64_t capacity);
+
+#define HNSWC_MAX_LEVELS 64
+
+/* The shape and health of the graph, for tools such as `hnswc info`. */
+typedef struct hnswc_graph_stats {
+    uint64_t nodes;                       /* elements stored                      */
+    uint64_t level_counts[HNSWC_MAX_LEVELS]; /* elements whose top layer is i     */
+    uint32_t levels;                      /* max_level + 1                        */
+    uint32_t degree0_min;                 /* out-degree on layer 0                */
+    uint32_t degree0_max;
+    double degree0_mean;
+    uint64_t unreachable;                 /* layer-0 nodes not reachable from the
+                                             entry point                          */
+    uint64_t one_way_links;               /* layer-0 links a->b with no b->a      */
+    uint64_t links_total;                 /* layer-0 links in all                 */
+} hnswc_graph_stats;
+
+/* Walks the whole graph (O(n * M)). [exclusive with writers] */
+HNSWC_API hnswc_status hnswc_get_graph_stats(const hnswc_index *index, hnswc_graph_stats *out);
+
+/* ------------------------------------------------------------------------
+ * Persistence
+ *
+ * hnswc's own file format (docs/ARCHITECTURE.md): magic, format version, byte
+ * order, every parameter, and a CRC-32C per section. Saving is atomic: the
+ * index is written to a temporary file in the same directory, fsync'd and
+ * renamed over `path`, so a crash or a full disk never damages a previous
+ * file. Loading validates everything and rejects a truncated, corrupted or
+ * foreign file with HNSWC_ERR_FORMAT.
+ * ------------------------------------------------------------------------ */
+
+/* [exclusive with writers]: searches may run during a save. */
+HNSWC_API hnswc_status hnswc_save(const hnswc_index *index, const char *path);
+
+/* Loads an index saved by hnswc_save. Thread safe. */
+HNSWC_API hnswc_status hnswc_load(const char *path, hnswc_index **out);
+
+/*
+ * The same format in memory (for pickling and for embedding). hnswc_serialize
+ * returns a buffer from malloc() that the caller frees with hnswc_buffer_free.
+ * [exclusive with writers]
+ */
+HNSWC_API hnswc_status hnswc_serialize(const hnswc_index *index, void **buffer, size_t *size);
+HNSWC_API void hnswc_buffer_free(void *buffer);
+HNSWC_API hnswc_status hnswc_deserialize(const void *buffer, size_t size, hnswc_index **out);
+
+/*
+ * Loads an index file written by hnswlib's saveIndex (hnswlib 0.6 to 0.8).
+ * hnswlib's files do not record the metric, so the caller gives it; the
+ * dimension is read from the file. Links, levels, labels and deleted marks
+ * are kept, so search results match hnswlib's. Thread safe.
+ */
+HNSWC_API hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric,
+                                          hnswc_index **out);
+
+/* ------------------------------------------------------------------------
+ * Distance kernels
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The instruction set of the distance kernels chosen at run time for this
+ * CPU: "avx512", "avx2", "sse2", "neon" or "scalar". The choice can be
+ * lowered (never raised past what the CPU has) with the environment variable
+ * HNSWC_SIMD set to one of those names, read once. Thread safe.
+ */
+HNSWC_API const char *hnswc_simd_name(void);
+
+/*
+ * The distance between two dim-vectors under `metric`, exactly as the index
+ * computes it (for cosine, both are normalised first). Thread safe.
+ */
+HNSWC_API hnswc_status hnswc_distance(hnswc_metric metric, const float *a, const float *b,
+                                      size_t dim, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HNSWC_H */

@@ -1,0 +1,42 @@
+/*
+ * distance.h -- internal interface of the distance kernels (src/distance.c).
+ *
+ * One portable build carries every kernel; the best one the CPU supports is
+ * chosen once at run time (hnswc_kernels_get). Kernels are compiled with
+ * per-function target attributes, never with -march flags, so a binary built
+ * here runs on any x86-64 (or arm64) CPU.
+ */
+#ifndef HNSWC_DISTANCE_H
+#define HNSWC_DISTANCE_H
+
+#include <stddef.h>
+
+/* Squared L2 distance, or dot product, of two dim-vectors. dim >= 1. */
+typedef float (*hnswc_dist_fn)(const float *a, const float *b, size_t dim);
+
+typedef struct hnswc_kernels {
+    const char *name;   /* "avx512", "avx2", "sse2", "neon", "scalar" */
+    hnswc_dist_fn l2;   /* sum (a_i - b_i)^2 */
+    hnswc_dist_fn dot;  /* sum a_i * b_i     */
+} hnswc_kernels;
+
+/*
+ * The kernels in use: the best the CPU supports, lowered by the environment
+ * variable HNSWC_SIMD if set. Chosen once (thread safe), then constant.
+ */
+const hnswc_kernels *hnswc_kernels_get(void);
+
+/*
+ * Every kernel set this CPU can run, best first, the scalar reference last.
+ * Writes up to max pointers into out and returns how many it wrote.
+ * For the tests, which compare each against the scalar reference.
+ */
+size_t hnswc_kernels_available(const hnswc_kernels **out, size_t max);
+
+/* The scalar reference set (always available). */
+const hnswc_kernels *hnswc_kernels_scalar(void);
+
+/* Scales v to unit length in place; a zero vector is left as it is. */
+void hnswc_normalize(float *v, size_t dim);
+
+#endif /* HNSWC_DISTANCE_H */
