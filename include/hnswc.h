@@ -72,6 +72,9 @@ HNSWC_API const char *hnswc_version(void);
  * The numeric values are stable: new codes are only ever appended.
  * ------------------------------------------------------------------------ */
 
+/* The index handle: opaque, created by hnswc_create or hnswc_load. */
+typedef struct hnswc_index hnswc_index;
+
 typedef enum hnswc_status {
     HNSWC_OK = 0,
     HNSWC_ERR_NULL = 1,        /* a required pointer argument was NULL          */
@@ -97,13 +100,11 @@ HNSWC_API const char *hnswc_status_string(hnswc_status status);
  * Returns "" if the thread has had no failure. The string stays valid until
  * the thread's next failing hnswc call.
  */
-HNSWC_API const char *hnswc_errmsg(const struct hnswc_index *index);
+HNSWC_API const char *hnswc_errmsg(const hnswc_index *index);
 
 /* ------------------------------------------------------------------------
  * Creating and freeing an index
  * ------------------------------------------------------------------------ */
-
-typedef struct hnswc_index hnswc_index;
 
 /*
  * Distances follow hnswlib exactly, so results can be compared one to one:

@@ -1,0 +1,607 @@
+/*
+ * graph.c -- the HNSW algorithm (Malkov & Yashunin, TPAMI 2018).
+ *
+ * The whole algorithm is in this file, in the paper's order:
+ *
+ *   level generator   floor(-ln(U) / ln(M))                    (Alg. 1)
+ *   search_layer      beam search of width ef on one layer     (Alg. 2)
+ *   select_neighbors  the paper's heuristic                    (Alg. 4)
+ *   graph_insert      greedy descent, then search + connect    (Alg. 1)
+ *   graph_search      greedy descent, then search layer 0      (Alg. 5)
+ *
+ * Concurrency (see docs/ARCHITECTURE.md, "Locking"):
+ *   - link lists are read without locks, word by word, with acquire loads,
+ *     and written under the node's striped link lock with release stores.
+ *     A reader may see a list mid-rewrite, i.e. a mix of old and new ids;
+ *     every id ever stored names a fully written node, so the worst case is
+ *     a slightly stale neighbourhood for one step, never a bad memory access.
+ *   - the release store of a link is what publishes a new node: a reader that
+ *     loads the id (acquire) also sees the node's vector and header.
+ *   - vectors are only rewritten under the update lock's write side, so no
+ *     reader is computing with a vector while it changes.
+ */
+#include "index.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ========================================================================
+ * Level generator
+ * ======================================================================== */
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Caller holds meta_lock (or owns the index alone), so a single-threaded
+ * build draws the same levels in the same order for a given seed. */
+int graph_random_level(hnswc_index *ix) {
+    /* U uniform in (0, 1]: never 0, so -ln(U) is finite */
+    double u = (double)((splitmix64(&ix->rng) >> 11) + 1) * 0x1.0p-53;
+    double level = floor(-log(u) * ix->level_mult);
+    return level < HNSWC_MAX_LEVELS - 1 ? (int)level : HNSWC_MAX_LEVELS - 1;
+}
+
+/* ========================================================================
+ * Binary heaps of (distance, id)
+ *
+ * Hand-written rather than a generic priority queue: the comparisons inline
+ * and the items are 8 bytes, which is most of the search loop's overhead.
+ * ======================================================================== */
+
+static void min_heap_push(heap_item *h, size_t *n, heap_item x) {
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (h[p].dist <= x.dist)
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static heap_item min_heap_pop(heap_item *h, size_t *n) {
+    heap_item top = h[0], last = h[--(*n)];
+    size_t i = 0, len = *n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= len)
+            break;
+        if (c + 1 < len && h[c + 1].dist < h[c].dist)
+            c++;
+        if (last.dist <= h[c].dist)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (len > 0)
+        h[i] = last;
+    return top;
+}
+
+static void max_heap_push(heap_item *h, size_t *n, heap_item x) {
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (h[p].dist >= x.dist)
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static heap_item max_heap_pop(heap_item *h, size_t *n) {
+    heap_item top = h[0], last = h[--(*n)];
+    size_t i = 0, len = *n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= len)
+            break;
+        if (c + 1 < len && h[c + 1].dist > h[c].dist)
+            c++;
+        if (last.dist >= h[c].dist)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (len > 0)
+        h[i] = last;
+    return top;
+}
+
+/* Empties a max-heap into out[] in ascending order of distance. */
+static void max_heap_drain_sorted(heap_item *h, size_t *n, heap_item *out) {
+    for (size_t i = *n; i > 0; i--)
+        out[i - 1] = max_heap_pop(h, n);
+}
+
+/* ========================================================================
+ * Search contexts: pooled scratch memory
+ * ======================================================================== */
+
+static bool grow_array(void **p, size_t *cap, size_t want, size_t item) {
+    if (*cap >= want)
+        return true;
+    size_t n = *cap ? *cap : 64;
+    while (n < want)
+        n *= 2;
+    if (n > SIZE_MAX / item)
+        return false;
+    void *q = realloc(*p, n * item);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = n;
+    return true;
+}
+
+/* Makes visited[] cover every id below the index's current capacity. */
+static bool ctx_grow_visited(const hnswc_index *ix, search_ctx *sc) {
+    size_t want = (size_t)atomic_load_explicit(&ix->capacity, memory_order_acquire);
+    if (sc->visited_cap >= want)
+        return true;
+    uint16_t *v = realloc(sc->visited, want * sizeof *v);
+    if (!v)
+        return false;
+    memset(v + sc->visited_cap, 0, (want - sc->visited_cap) * sizeof *v);
+    sc->visited = v;
+    sc->visited_cap = want;
+    return true;
+}
+
+/*
+ * Takes a context from the pool (or makes one) sized for a beam of ef, with a
+ * fresh visited epoch. The pool is logically part of the index's mutable
+ * state even for const (reader) calls, hence the cast.
+ */
+search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
+    hnswc_index *ix = (hnswc_index *)cix;
+    pthread_mutex_lock(&ix->pool_lock);
+    search_ctx *sc = ix->pool;
+    if (sc)
+        ix->pool = sc->next;
+    pthread_mutex_unlock(&ix->pool_lock);
+    if (!sc && !(sc = calloc(1, sizeof *sc)))
+        return NULL;
+    size_t work = ef + 1 + 4 * ((size_t)ix->M0 + 1);
+    if (!ctx_grow_visited(ix, sc) ||
+        !grow_array((void **)&sc->top, &sc->heap_cap, ef + 2, sizeof(heap_item)) ||
+        !grow_array((void **)&sc->cand, &sc->cand_cap, ef + 2, sizeof(heap_item)) ||
+        !grow_array((void **)&sc->work, &sc->work_cap, work, sizeof(heap_item)) ||
+        !grow_array((void **)&sc->scratch, &sc->scratch_cap, (size_t)ix->M0 + 1, sizeof(node_id))) {
+        /* keep what was grown; the context stays usable for smaller ef */
+        pthread_mutex_lock(&ix->pool_lock);
+        sc->next = ix->pool;
+        ix->pool = sc;
+        pthread_mutex_unlock(&ix->pool_lock);
+        return NULL;
+    }
+    if (++sc->epoch == 0) {
+        memset(sc->visited, 0, sc->visited_cap * sizeof *sc->visited);
+        sc->epoch = 1;
+    }
+    return sc;
+}
+
+void graph_ctx_release(const hnswc_index *cix, search_ctx *sc) {
+    hnswc_index *ix = (hnswc_index *)cix;
+    pthread_mutex_lock(&ix->pool_lock);
+    sc->next = ix->pool;
+    ix->pool = sc;
+    pthread_mutex_unlock(&ix->pool_lock);
+}
+
+void graph_pool_free(hnswc_index *ix) {
+    search_ctx *sc = ix->pool;
+    while (sc) {
+        search_ctx *next = sc->next;
+        free(sc->visited);
+        free(sc->cand);
+        free(sc->top);
+        free(sc->work);
+        free(sc->scratch);
+        free(sc);
+        sc = next;
+    }
+    ix->pool = NULL;
+}
+
+size_t graph_pool_bytes(const hnswc_index *cix) {
+    hnswc_index *ix = (hnswc_index *)cix;
+    size_t bytes = 0;
+    pthread_mutex_lock(&ix->pool_lock);
+    for (search_ctx *sc = ix->pool; sc; sc = sc->next)
+        bytes += sizeof *sc + sc->visited_cap * sizeof(uint16_t) +
+                 (sc->heap_cap + sc->cand_cap + sc->work_cap) * sizeof(heap_item) +
+                 sc->scratch_cap * sizeof(node_id);
+    pthread_mutex_unlock(&ix->pool_lock);
+    return bytes;
+}
+
+/* ========================================================================
+ * Reading links
+ * ======================================================================== */
+
+static inline node_id link_at(_Atomic uint32_t *links, uint32_t j) {
+    return atomic_load_explicit(&links[1 + j], memory_order_acquire);
+}
+
+static inline void prefetch_node(const hnswc_index *ix, node_id id) {
+#if defined(__GNUC__)
+    const char *v = (const char *)node_vector(ix, node_at(ix, id));
+    __builtin_prefetch(v);
+    __builtin_prefetch(v + 64);
+#else
+    (void)ix;
+    (void)id;
+#endif
+}
+
+/* ========================================================================
+ * Greedy descent through the upper layers
+ * ======================================================================== */
+
+/*
+ * From `cur` at distance *cur_dist, moves to the closest neighbour while one
+ * is closer, on each layer from `top` down to `bottom` + 1. A node `exclude`
+ * (the node being re-linked) is given an infinite distance, so the walk
+ * leaves it at the first step.
+ */
+static node_id greedy_descent(const hnswc_index *ix, const float *q, node_id cur, float *cur_dist,
+                              int top, int bottom, node_id exclude) {
+    for (int level = top; level > bottom; level--) {
+        bool changed = true;
+        while (changed) {
+            changed = false;
+            _Atomic uint32_t *links = node_links(ix, node_at(ix, cur), level);
+            uint32_t n = links_count(ix, links, level);
+            for (uint32_t j = 0; j < n; j++) {
+                node_id nb = link_at(links, j);
+                if (nb == exclude)
+                    continue;
+                float d = index_distance(ix, q, node_vector(ix, node_at(ix, nb)));
+                if (d < *cur_dist) {
+                    *cur_dist = d;
+                    cur = nb;
+                    changed = true;
+                }
+            }
+        }
+    }
+    return cur;
+}
+
+/* ========================================================================
+ * Beam search on one layer (Algorithm 2)
+ * ======================================================================== */
+
+typedef struct layer_query {
+    const float *q;
+    int level;
+    size_t ef;
+    node_id exclude;        /* never a result (the node being linked)      */
+    bool skip_deleted;      /* deleted nodes are walked, never results     */
+    hnswc_filter_fn filter; /* optional: results must pass it              */
+    void *user;
+} layer_query;
+
+static inline bool is_result(const hnswc_index *ix, const layer_query *lq, node_id id) {
+    if (id == lq->exclude)
+        return false;
+    node_head *n = node_at(ix, id);
+    if (lq->skip_deleted &&
+        (atomic_load_explicit(&n->flags, memory_order_relaxed) & NODE_DELETED))
+        return false;
+    return !lq->filter || lq->filter(n->label, lq->user);
+}
+
+/* Grows the visited array when an id past its end shows up (the index grew
+ * during this search). */
+static inline bool visit(const hnswc_index *ix, search_ctx *sc, node_id id, hnswc_status *st) {
+    if (id >= sc->visited_cap && !ctx_grow_visited(ix, sc)) {
+        *st = hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing a search's visited set");
+        return false;
+    }
+    if (sc->visited[id] == sc->epoch)
+        return false;
+    sc->visited[id] = sc->epoch;
+    return true;
+}
+
+/*
+ * Searches layer lq->level from entry point `ep` and leaves the best results
+ * (at most ef) in the max-heap sc->top, their number in *n_top. Stops when
+ * the closest unexpanded candidate is farther than the worst of a full beam,
+ * as in the paper; with a filter or tombstones the beam counts only nodes
+ * that may be returned, so the walk goes on through the others.
+ */
+static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const layer_query *lq,
+                                 node_id ep, float ep_dist, size_t *n_top) {
+    hnswc_status st = HNSWC_OK;
+    size_t nc = 0, nt = 0;
+    float worst = INFINITY; /* distance of the beam's worst result */
+
+    visit(ix, sc, ep, &st);
+    if (st != HNSWC_OK)
+        return st;
+    min_heap_push(sc->cand, &nc, (heap_item){ep_dist, ep});
+    if (is_result(ix, lq, ep)) {
+        max_heap_push(sc->top, &nt, (heap_item){ep_dist, ep});
+        worst = ep_dist;
+    }
+
+    while (nc > 0) {
+        if (sc->cand[0].dist > worst && nt >= lq->ef)
+            break;
+        heap_item c = min_heap_pop(sc->cand, &nc);
+        _Atomic uint32_t *links = node_links(ix, node_at(ix, c.id), lq->level);
+        uint32_t n = links_count(ix, links, lq->level);
+
+        /* gather the unvisited neighbours first and prefetch their vectors,
+         * so the memory loads overlap instead of stalling one by one */
+        uint32_t m = 0;
+        for (uint32_t j = 0; j < n; j++) {
+            node_id nb = link_at(links, j);
+            if (visit(ix, sc, nb, &st)) {
+                sc->scratch[m++] = nb;
+                prefetch_node(ix, nb);
+            } else if (st != HNSWC_OK) {
+                return st;
+            }
+        }
+        for (uint32_t j = 0; j < m; j++) {
+            node_id nb = sc->scratch[j];
+            if (j + 1 < m)
+                prefetch_node(ix, sc->scratch[j + 1]);
+            float d = index_distance(ix, lq->q, node_vector(ix, node_at(ix, nb)));
+            if (nt < lq->ef || d < worst) {
+                if (nc + 1 >= sc->cand_cap &&
+                    !grow_array((void **)&sc->cand, &sc->cand_cap, nc + 2, sizeof(heap_item)))
+                    return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing a search's queue");
+                min_heap_push(sc->cand, &nc, (heap_item){d, nb});
+                if (is_result(ix, lq, nb)) {
+                    max_heap_push(sc->top, &nt, (heap_item){d, nb});
+                    if (nt > lq->ef)
+                        max_heap_pop(sc->top, &nt);
+                    worst = sc->top[0].dist;
+                }
+            }
+        }
+    }
+    *n_top = nt;
+    return HNSWC_OK;
+}
+
+/* ========================================================================
+ * Neighbour selection: the heuristic of Algorithm 4
+ * ======================================================================== */
+
+/*
+ * From candidates c[0..n) sorted by ascending distance to the base node,
+ * keeps a candidate only if it is closer to the base than to every candidate
+ * already kept, up to max_out. This favours links in diverse directions over
+ * the plain nearest, which is what keeps the graph navigable on clustered
+ * data. Like hnswlib, pruned candidates are not used to fill up the list
+ * (the paper's keepPrunedConnections = false): that measured no better.
+ * Returns the number written to out (which must not alias c).
+ */
+static size_t select_neighbors(const hnswc_index *ix, const heap_item *c, size_t n,
+                               size_t max_out, heap_item *out) {
+    if (n < max_out) {
+        memcpy(out, c, n * sizeof *c);
+        return n;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < max_out; i++) {
+        const float *v = node_vector(ix, node_at(ix, c[i].id));
+        bool keep = true;
+        for (size_t r = 0; r < m; r++) {
+            if (index_distance(ix, v, node_vector(ix, node_at(ix, out[r].id))) < c[i].dist) {
+                keep = false;
+                break;
+            }
+        }
+        if (keep)
+            out[m++] = c[i];
+    }
+    return m;
+}
+
+/* Replaces the link list with ids of sel[0..n). Caller holds the link lock. */
+static void write_links(_Atomic uint32_t *links, const heap_item *sel, size_t n) {
+    for (size_t j = 0; j < n; j++)
+        atomic_store_explicit(&links[1 + j], sel[j].id, memory_order_release);
+    atomic_store_explicit(&links[0], (uint32_t)n, memory_order_release);
+}
+
+/*
+ * Adds a link from `node` to `newcomer` on `level`. If the list is full, the
+ * list plus the newcomer is re-pruned with the same heuristic. `buf` has room
+ * for 2 * (M0 + 1) items.
+ */
+static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float dist, int level,
+                         heap_item *buf) {
+    size_t max = level == 0 ? ix->M0 : ix->M;
+    node_head *nh = node_at(ix, node);
+    _Atomic uint32_t *links = node_links(ix, nh, level);
+
+    pthread_mutex_lock(link_lock(ix, node));
+    uint32_t n = links_count(ix, links, level);
+    for (uint32_t j = 0; j < n; j++) {
+        if (link_at(links, j) == newcomer) { /* already linked (a re-link) */
+            pthread_mutex_unlock(link_lock(ix, node));
+            return;
+        }
+    }
+    if (n < max) {
+        atomic_store_explicit(&links[1 + n], newcomer, memory_order_release);
+        atomic_store_explicit(&links[0], n + 1, memory_order_release);
+    } else {
+        heap_item *cand = buf, *sel = buf + max + 1;
+        const float *base = node_vector(ix, nh);
+        cand[0] = (heap_item){dist, newcomer};
+        for (uint32_t j = 0; j < n; j++) {
+            node_id o = link_at(links, j);
+            cand[j + 1] = (heap_item){index_distance(ix, base, node_vector(ix, node_at(ix, o))), o};
+        }
+        /* insertion sort: the list is short and almost sorted already */
+        for (size_t i = 1; i <= n; i++) {
+            heap_item x = cand[i];
+            size_t k = i;
+            while (k > 0 && cand[k - 1].dist > x.dist) {
+                cand[k] = cand[k - 1];
+                k--;
+            }
+            cand[k] = x;
+        }
+        size_t m = select_neighbors(ix, cand, n + 1, max, sel);
+        write_links(links, sel, m);
+    }
+    pthread_mutex_unlock(link_lock(ix, node));
+}
+
+/*
+ * Connects `id` on `level` to the best of the nt candidates in sc->top (which
+ * it empties) and links them back. Returns the closest candidate, the entry
+ * point for the layer below.
+ */
+static node_id connect_node(hnswc_index *ix, search_ctx *sc, node_id id, size_t nt, int level) {
+    size_t n_sorted = nt;
+    heap_item *sorted = sc->work;
+    heap_item *sel = sorted + n_sorted;
+    heap_item *buf = sel + ix->M0 + 1;
+    max_heap_drain_sorted(sc->top, &nt, sorted);
+
+    /* Like hnswlib, M links are chosen on every layer; layer-0 lists reach 2M
+     * through the links added back by later nodes. */
+    size_t m = select_neighbors(ix, sorted, n_sorted, ix->M, sel);
+
+    pthread_mutex_lock(link_lock(ix, id));
+    write_links(node_links(ix, node_at(ix, id), level), sel, m);
+    pthread_mutex_unlock(link_lock(ix, id));
+
+    for (size_t j = 0; j < m; j++)
+        add_backlink(ix, sel[j].id, id, sel[j].dist, level, buf);
+    return sorted[0].id;
+}
+
+/* ========================================================================
+ * Insertion (Algorithm 1)
+ * ======================================================================== */
+
+static inline uint64_t entry_make(int level, node_id id) {
+    return ((uint64_t)(uint32_t)(level + 1) << 32) | id;
+}
+static inline int entry_level(uint64_t e) { return (int)(e >> 32) - 1; }
+static inline node_id entry_id(uint64_t e) { return (node_id)e; }
+
+/*
+ * Links node `id` (its record fully written) into the graph, using the
+ * caller's search context `sc` (from graph_ctx_acquire with ef_construction,
+ * taken before the node was allocated so that linking rarely fails). With
+ * relink, the node is already in the graph (its vector was just replaced):
+ * its own links are rebuilt the same way, excluding itself from the results.
+ */
+hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink) {
+    node_head *node = node_at(ix, id);
+    const float *q = node_vector(ix, node);
+    int level = node->level;
+
+    uint64_t e = atomic_load_explicit(&ix->entry, memory_order_acquire);
+    bool holds_entry_lock = false;
+    if (!relink && (e == ENTRY_EMPTY || level > entry_level(e))) {
+        /* this node may become the entry point: serialise with other such */
+        pthread_mutex_lock(&ix->entry_lock);
+        holds_entry_lock = true;
+        e = atomic_load_explicit(&ix->entry, memory_order_acquire);
+        if (e == ENTRY_EMPTY) {
+            atomic_store_explicit(&ix->entry, entry_make(level, id), memory_order_release);
+            pthread_mutex_unlock(&ix->entry_lock);
+            return HNSWC_OK;
+        }
+    }
+
+    node_id ep = entry_id(e);
+    int top = entry_level(e);
+    float ep_dist = ep == id ? INFINITY : index_distance(ix, q, node_vector(ix, node_at(ix, ep)));
+    if (level < top)
+        ep = greedy_descent(ix, q, ep, &ep_dist, top, level, id);
+
+    hnswc_status st = HNSWC_OK;
+    for (int lc = level < top ? level : top; lc >= 0; lc--) {
+        layer_query lq = {q, lc, ix->ef_construction, id, true, NULL, NULL};
+        size_t nt = 0;
+        st = search_layer(ix, sc, &lq, ep, ep_dist, &nt);
+        if (st == HNSWC_OK && nt == 0) {
+            /* everything near is deleted: link through tombstones rather than
+             * leave the node unreachable */
+            lq.skip_deleted = false;
+            if (++sc->epoch == 0) {
+                memset(sc->visited, 0, sc->visited_cap * sizeof *sc->visited);
+                sc->epoch = 1;
+            }
+            st = search_layer(ix, sc, &lq, ep, ep_dist, &nt);
+        }
+        if (st != HNSWC_OK)
+            break;
+        if (nt > 0) {
+            ep = connect_node(ix, sc, id, nt, lc);
+            ep_dist = index_distance(ix, q, node_vector(ix, node_at(ix, ep)));
+        }
+        if (++sc->epoch == 0) { /* a fresh visited set for the next layer */
+            memset(sc->visited, 0, sc->visited_cap * sizeof *sc->visited);
+            sc->epoch = 1;
+        }
+    }
+
+    if (holds_entry_lock) {
+        if (st == HNSWC_OK && level > entry_level(atomic_load(&ix->entry)))
+            atomic_store_explicit(&ix->entry, entry_make(level, id), memory_order_release);
+        pthread_mutex_unlock(&ix->entry_lock);
+    }
+    return st;
+}
+
+/* ========================================================================
+ * Search (Algorithm 5)
+ * ======================================================================== */
+
+/*
+ * The k nearest results for q, closest first, into out[0..*n_out). Caller
+ * holds the update lock's read side. Deleted nodes and nodes the filter
+ * rejects are walked through but never returned.
+ */
+hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_t ef,
+                          hnswc_filter_fn filter, void *user, heap_item *out, size_t *n_out) {
+    *n_out = 0;
+    uint64_t e = atomic_load_explicit(&ix->entry, memory_order_acquire);
+    if (e == ENTRY_EMPTY)
+        return HNSWC_OK;
+    if (ef < k)
+        ef = k;
+    search_ctx *sc = graph_ctx_acquire(ix, ef);
+    if (!sc)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating search scratch");
+
+    node_id ep = entry_id(e);
+    float ep_dist = index_distance(ix, q, node_vector(ix, node_at(ix, ep)));
+    ep = greedy_descent(ix, q, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
+
+    layer_query lq = {q, 0, ef, NODE_NONE, true, filter, user};
+    size_t nt = 0;
+    hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt);
+    if (st == HNSWC_OK) {
+        while (nt > k)
+            max_heap_pop(sc->top, &nt);
+        *n_out = nt;
+        max_heap_drain_sorted(sc->top, &nt, out);
+    }
+    graph_ctx_release(ix, sc);
+    return st;
+}

@@ -1,0 +1,647 @@
+/*
+ * persist.c -- hnswc's file format: save, load, serialize, deserialize.
+ *
+ * Layout (all integers in the byte order of the writing host, recorded in
+ * the header; docs/ARCHITECTURE.md has the same table):
+ *
+ *   header   8  magic "\x89HNSWC\r\n" (the high byte and CR LF catch 7-bit
+ *               and text-mode mangling, as PNG's signature does)
+ *            4  format version (1)
+ *            4  byte-order mark 0x01020304
+ *            4  number of sections (5)
+ *            4  CRC-32C of the 20 bytes above
+ *   section  4  tag ("PARM", "NODE", "VECS", "LNK0", "LNKU", in that order)
+ *            4  reserved, 0
+ *            8  payload length in bytes
+ *            .. payload
+ *            4  CRC-32C of the payload
+ *
+ *   PARM  u32 dim, metric, M, ef_construction, ef_search, 0;
+ *         u64 seed, level generator state, count, deleted count, entry
+ *   NODE  per node: u64 label, i32 level, u32 flags (bit 1: deleted)
+ *   VECS  per node: dim float32 (normalised, for cosine)
+ *   LNK0  per node: u32 count, 2*M u32 links
+ *   LNKU  per node with level > 0, per layer 1..level: u32 count, M links
+ *
+ * The loader trusts nothing: every length is checked against the bytes that
+ * are really there before anything is allocated, every checksum is verified,
+ * every link must name an existing node that lives on that layer, labels
+ * must be unique, and nothing may follow the last section. A file that fails
+ * any check is rejected with HNSWC_ERR_FORMAT and a message saying which.
+ */
+#include "index.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FORMAT_VERSION 1u
+#define BYTE_ORDER_MARK 0x01020304u
+#define SECTION_COUNT 5u
+#define HEADER_SIZE 24u
+#define SECTION_HEAD 16u
+#define SECTION_TAIL 4u
+#define PARM_SIZE 64u
+#define NODE_RECORD 16u
+
+static const unsigned char MAGIC[8] = {0x89, 'H', 'N', 'S', 'W', 'C', '\r', '\n'};
+
+/* ========================================================================
+ * CRC-32C (Castagnoli), slicing by 8
+ *
+ * Chosen over CRC-32 (zlib's) for its better error detection on the large
+ * blocks an index is made of; in software both cost the same.
+ * ======================================================================== */
+
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
+/* Continues a CRC-32C: start with crc = 0. */
+uint32_t hnswc_crc32c(uint32_t crc, const void *data, size_t len) {
+    pthread_once(&crc_once, crc_init);
+    const unsigned char *p = data;
+    crc = ~crc;
+    while (len >= 8) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + 4, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        lo = __builtin_bswap32(lo);
+        hi = __builtin_bswap32(hi);
+#endif
+        lo ^= crc;
+        crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+              crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+              crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
+              crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+    return ~crc;
+}
+
+/* ========================================================================
+ * Writing: a sink is a FILE or a memory buffer of known size
+ * ======================================================================== */
+
+typedef struct sink {
+    FILE *f;            /* file mode when non-NULL */
+    unsigned char *mem; /* memory mode */
+    size_t len, cap;
+    uint32_t crc;       /* of the current section's payload */
+    bool failed;
+} sink;
+
+static void put(sink *s, const void *p, size_t n) {
+    if (s->failed || n == 0)
+        return;
+    s->crc = hnswc_crc32c(s->crc, p, n);
+    if (s->f) {
+        if (fwrite(p, 1, n, s->f) != n)
+            s->failed = true;
+    } else if (s->cap - s->len < n) {
+        s->failed = true;
+    } else {
+        memcpy(s->mem + s->len, p, n);
+        s->len += n;
+    }
+}
+
+static void put_u32(sink *s, uint32_t v) { put(s, &v, 4); }
+static void put_u64(sink *s, uint64_t v) { put(s, &v, 8); }
+
+static void section_begin(sink *s, const char tag[4], uint64_t len) {
+    put(s, tag, 4);
+    put_u32(s, 0);
+    put_u64(s, len);
+    s->crc = 0;
+}
+
+static void section_end(sink *s) {
+    uint32_t crc = s->crc;
+    put_u32(s, crc);
+}
+
+typedef struct layout {
+    uint64_t count;
+    uint64_t upper_words; /* sum over nodes of level * (M + 1) */
+    uint64_t node_len, vecs_len, lnk0_len, lnku_len;
+    uint64_t total;
+} layout;
+
+/* Sizes of everything for n nodes. All products fit: n < 2^32, dim <= 2^16,
+ * M0 <= 2^12, levels < 2^6. */
+static void layout_of(uint32_t dim, uint32_t M0, uint64_t count, uint64_t upper_words,
+                      layout *l) {
+    l->count = count;
+    l->upper_words = upper_words;
+    l->node_len = count * NODE_RECORD;
+    l->vecs_len = count * dim * 4u;
+    l->lnk0_len = count * (1u + M0) * 4u;
+    l->lnku_len = upper_words * 4u;
+    l->total = HEADER_SIZE + SECTION_COUNT * (SECTION_HEAD + SECTION_TAIL) + PARM_SIZE +
+               l->node_len + l->vecs_len + l->lnk0_len + l->lnku_len;
+}
+
+static void current_layout(const hnswc_index *ix, layout *l) {
+    uint64_t count = atomic_load(&ix->count), words = 0;
+    for (uint64_t i = 0; i < count; i++)
+        words += (uint64_t)node_at(ix, (node_id)i)->level * (ix->M + 1);
+    layout_of(ix->dim, ix->M0, count, words, l);
+}
+
+/* Writes the whole index. Caller holds the update lock's read side. */
+static void write_index(const hnswc_index *ix, const layout *l, sink *s) {
+    uint32_t head[5] = {0, FORMAT_VERSION, BYTE_ORDER_MARK, SECTION_COUNT, 0};
+    unsigned char h[HEADER_SIZE];
+    memcpy(h, MAGIC, 8);
+    memcpy(h + 8, &head[1], 12);
+    uint32_t hcrc = hnswc_crc32c(0, h, 20);
+    memcpy(h + 20, &hcrc, 4);
+    put(s, h, HEADER_SIZE);
+
+    section_begin(s, "PARM", PARM_SIZE);
+    put_u32(s, ix->dim);
+    put_u32(s, (uint32_t)ix->metric);
+    put_u32(s, ix->M);
+    put_u32(s, ix->ef_construction);
+    put_u32(s, atomic_load(&ix->ef_search));
+    put_u32(s, 0);
+    put_u64(s, ix->seed);
+    put_u64(s, ix->rng);
+    put_u64(s, l->count);
+    put_u64(s, atomic_load(&ix->deleted_count));
+    put_u64(s, atomic_load(&ix->entry));
+    section_end(s);
+
+    section_begin(s, "NODE", l->node_len);
+    for (uint64_t i = 0; i < l->count; i++) {
+        node_head *n = node_at(ix, (node_id)i);
+        put_u64(s, n->label);
+        put_u32(s, (uint32_t)n->level);
+        put_u32(s, atomic_load(&n->flags) & NODE_DELETED ? 1u : 0u);
+    }
+    section_end(s);
+
+    section_begin(s, "VECS", l->vecs_len);
+    for (uint64_t i = 0; i < l->count; i++)
+        put(s, node_vector(ix, node_at(ix, (node_id)i)), (size_t)ix->dim * 4u);
+    section_end(s);
+
+    /* links are copied word by word through atomics into a plain buffer */
+    uint32_t buf[1 + 2 * 2048];
+    section_begin(s, "LNK0", l->lnk0_len);
+    for (uint64_t i = 0; i < l->count; i++) {
+        node_head *n = node_at(ix, (node_id)i);
+        uint32_t c = links_count(ix, n->l0, 0);
+        memset(buf, 0, (1 + (size_t)ix->M0) * 4u);
+        buf[0] = c;
+        for (uint32_t j = 0; j < c; j++)
+            buf[1 + j] = atomic_load_explicit(&n->l0[1 + j], memory_order_acquire);
+        put(s, buf, (1 + (size_t)ix->M0) * 4u);
+    }
+    section_end(s);
+
+    section_begin(s, "LNKU", l->lnku_len);
+    for (uint64_t i = 0; i < l->count; i++) {
+        node_head *n = node_at(ix, (node_id)i);
+        for (int lv = 1; lv <= n->level; lv++) {
+            _Atomic uint32_t *links = node_links(ix, n, lv);
+            uint32_t c = links_count(ix, links, lv);
+            memset(buf, 0, (1 + (size_t)ix->M) * 4u);
+            buf[0] = c;
+            for (uint32_t j = 0; j < c; j++)
+                buf[1 + j] = atomic_load_explicit(&links[1 + j], memory_order_acquire);
+            put(s, buf, (1 + (size_t)ix->M) * 4u);
+        }
+    }
+    section_end(s);
+}
+
+/* ========================================================================
+ * Saving: temporary file, fsync, rename
+ * ======================================================================== */
+
+static void fsync_parent_dir(const char *path) {
+    /* best effort: makes the rename itself durable */
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+hnswc_status hnswc_save(const hnswc_index *ix, const char *path) {
+    if (!ix || !path)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_save: %s is NULL", ix ? "path" : "index");
+    if (!*path)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_save: path is empty");
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_save: out of memory");
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        hnswc_status st = hnswc_fail(HNSWC_ERR_IO, "hnswc_save: cannot create a file beside %s: %s",
+                                     path, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    fchmod(fd, 0644); /* mkstemp makes 0600; an index is not a secret */
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return hnswc_fail(HNSWC_ERR_IO, "hnswc_save: fdopen failed: %s", strerror(errno));
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
+    layout l;
+    current_layout(ix, &l);
+    sink s = {.f = f};
+    write_index(ix, &l, &s);
+    pthread_rwlock_unlock((pthread_rwlock_t *)&ix->update_lock);
+
+    int err = 0;
+    if (s.failed || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        err = errno ? errno : EIO;
+    if (fclose(f) != 0 && !err)
+        err = errno ? errno : EIO;
+    if (!err && rename(tmp, path) != 0)
+        err = errno;
+    if (err) {
+        unlink(tmp);
+        free(tmp);
+        return hnswc_fail(HNSWC_ERR_IO, "hnswc_save: writing %s failed: %s (the previous file, "
+                          "if any, is untouched)", path, strerror(err));
+    }
+    fsync_parent_dir(path);
+    free(tmp);
+    return HNSWC_OK;
+}
+
+hnswc_status hnswc_serialize(const hnswc_index *ix, void **buffer, size_t *size) {
+    if (buffer)
+        *buffer = NULL;
+    if (size)
+        *size = 0;
+    if (!ix || !buffer || !size)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_serialize: %s is NULL",
+                          !ix ? "index" : !buffer ? "buffer" : "size");
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
+    layout l;
+    current_layout(ix, &l);
+    hnswc_status st = HNSWC_OK;
+    unsigned char *mem = l.total <= SIZE_MAX ? malloc((size_t)l.total) : NULL;
+    if (!mem) {
+        st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_serialize: out of memory for %llu bytes",
+                        (unsigned long long)l.total);
+    } else {
+        sink s = {.mem = mem, .cap = (size_t)l.total};
+        write_index(ix, &l, &s);
+        if (s.failed || s.len != l.total) { /* cannot happen: the layout is exact */
+            free(mem);
+            st = hnswc_fail(HNSWC_ERR_INVALID, "hnswc_serialize: index changed while serialized");
+        } else {
+            *buffer = mem;
+            *size = s.len;
+        }
+    }
+    pthread_rwlock_unlock((pthread_rwlock_t *)&ix->update_lock);
+    return st;
+}
+
+void hnswc_buffer_free(void *buffer) { free(buffer); }
+
+/* ========================================================================
+ * Reading: a source is a FILE or a memory buffer; every read is checked
+ * ======================================================================== */
+
+typedef struct source {
+    FILE *f;
+    const unsigned char *mem;
+    size_t pos, len;        /* memory mode */
+    uint64_t remaining;     /* bytes left in the input */
+    uint32_t crc;
+    const char *what;       /* "file" or "buffer", for messages */
+} source;
+
+static hnswc_status fmt_err(const source *src, const char *msg) {
+    return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: %s", src->what, msg);
+}
+
+static hnswc_status take(source *src, void *dst, size_t n) {
+    if (n > src->remaining)
+        return fmt_err(src, "truncated (it ends in the middle of a section)");
+    if (src->f) {
+        if (fread(dst, 1, n, src->f) != n)
+            return ferror(src->f) ? hnswc_fail(HNSWC_ERR_IO, "hnswc_load: read error: %s",
+                                               strerror(errno))
+                                  : fmt_err(src, "truncated (it ends in the middle of a section)");
+    } else {
+        memcpy(dst, src->mem + src->pos, n);
+        src->pos += n;
+    }
+    src->remaining -= n;
+    src->crc = hnswc_crc32c(src->crc, dst, n);
+    return HNSWC_OK;
+}
+
+/* Reads a section header, checks its tag and exact length. */
+static hnswc_status section_open(source *src, const char tag[4], uint64_t want_len) {
+    unsigned char h[SECTION_HEAD];
+    hnswc_status st = take(src, h, sizeof h);
+    if (st != HNSWC_OK)
+        return st;
+    uint64_t len;
+    memcpy(&len, h + 8, 8);
+    if (memcmp(h, tag, 4) != 0) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "section %.4s expected, found something else", tag);
+        return fmt_err(src, msg);
+    }
+    if (len != want_len) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "section %.4s is %llu bytes, its parameters say %llu", tag,
+                 (unsigned long long)len, (unsigned long long)want_len);
+        return fmt_err(src, msg);
+    }
+    src->crc = 0;
+    return HNSWC_OK;
+}
+
+static hnswc_status section_close(source *src, const char tag[4]) {
+    uint32_t want = src->crc, got;
+    hnswc_status st = take(src, &got, 4);
+    if (st != HNSWC_OK)
+        return st;
+    if (got != want) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "checksum of section %.4s does not match (corrupted)", tag);
+        return fmt_err(src, msg);
+    }
+    return HNSWC_OK;
+}
+
+typedef struct parm {
+    uint32_t dim, metric, M, efc, ef, zero;
+    uint64_t seed, rng, count, deleted, entry;
+} parm;
+
+static hnswc_status read_parm(source *src, parm *p) {
+    unsigned char b[PARM_SIZE];
+    hnswc_status st = section_open(src, "PARM", PARM_SIZE);
+    if (st == HNSWC_OK)
+        st = take(src, b, sizeof b);
+    if (st == HNSWC_OK)
+        st = section_close(src, "PARM");
+    if (st != HNSWC_OK)
+        return st;
+    uint32_t *u32s[6] = {&p->dim, &p->metric, &p->M, &p->efc, &p->ef, &p->zero};
+    uint64_t *u64s[5] = {&p->seed, &p->rng, &p->count, &p->deleted, &p->entry};
+    for (int i = 0; i < 6; i++)
+        memcpy(u32s[i], b + 4 * i, 4);
+    for (int i = 0; i < 5; i++)
+        memcpy(u64s[i], b + 24 + 8 * i, 8);
+    if (p->dim == 0 || p->dim > 65536)
+        return fmt_err(src, "dimension out of range");
+    if (p->metric > HNSWC_METRIC_COSINE)
+        return fmt_err(src, "unknown metric");
+    if (p->M < 2 || p->M > 2048)
+        return fmt_err(src, "M out of range");
+    if (p->efc == 0 || p->ef == 0 || p->efc > (1u << 31) || p->ef > (1u << 31))
+        return fmt_err(src, "ef out of range");
+    if (p->zero != 0)
+        return fmt_err(src, "reserved field is not zero");
+    if (p->count > HNSWC_MAX_ELEMENTS)
+        return fmt_err(src, "element count out of range");
+    if (p->deleted > p->count)
+        return fmt_err(src, "more deleted elements than elements");
+    if (p->count == 0 ? p->entry != ENTRY_EMPTY
+                      : (p->entry == ENTRY_EMPTY || (uint32_t)p->entry >= p->count ||
+                         (p->entry >> 32) == 0 || (p->entry >> 32) > HNSWC_MAX_LEVELS))
+        return fmt_err(src, "entry point out of range");
+    return HNSWC_OK;
+}
+
+/* Checks one stored link list (count + max words) and copies it in. */
+static hnswc_status load_links(source *src, hnswc_index *ix, _Atomic uint32_t *dst,
+                               const uint32_t *w, uint32_t max, int level) {
+    if (w[0] > max)
+        return fmt_err(src, "a link list is longer than its layer allows");
+    uint64_t count = atomic_load(&ix->count);
+    for (uint32_t j = 0; j < w[0]; j++) {
+        if (w[1 + j] >= count)
+            return fmt_err(src, "a link points past the last element");
+        if (node_at(ix, w[1 + j])->level < level)
+            return fmt_err(src, "a link points to an element that is not on that layer");
+    }
+    for (uint32_t j = 0; j <= max; j++)
+        atomic_store_explicit(&dst[j], j <= w[0] ? w[j] : 0, memory_order_relaxed);
+    return HNSWC_OK;
+}
+
+static hnswc_status load_from(source *src, hnswc_index **out) {
+    unsigned char h[HEADER_SIZE];
+    src->crc = 0;
+    hnswc_status st = take(src, h, sizeof h);
+    if (st != HNSWC_OK)
+        return st == HNSWC_ERR_FORMAT ? fmt_err(src, "too short to be an hnswc index") : st;
+    if (memcmp(h, MAGIC, 8) != 0)
+        return fmt_err(src, "not an hnswc index (wrong magic number)");
+    uint32_t version, bom, nsec, hcrc;
+    memcpy(&version, h + 8, 4);
+    memcpy(&bom, h + 12, 4);
+    memcpy(&nsec, h + 16, 4);
+    memcpy(&hcrc, h + 20, 4);
+    if (hnswc_crc32c(0, h, 20) != hcrc)
+        return fmt_err(src, "header checksum does not match (corrupted)");
+    if (version != FORMAT_VERSION) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "format version %u; this library reads version %u", version,
+                 FORMAT_VERSION);
+        return fmt_err(src, msg);
+    }
+    if (bom != BYTE_ORDER_MARK)
+        return fmt_err(src, "written on a machine of the other byte order");
+    if (nsec != SECTION_COUNT)
+        return fmt_err(src, "wrong number of sections");
+
+    parm p;
+    if ((st = read_parm(src, &p)) != HNSWC_OK)
+        return st;
+
+    hnswc_options o = {0};
+    o.dim = p.dim;
+    o.metric = (hnswc_metric)p.metric;
+    o.M = p.M;
+    o.ef_construction = p.efc;
+    o.ef_search = p.ef;
+    o.seed = p.seed;
+    o.capacity = p.count ? p.count : 1;
+
+    /* the smallest possible file for these parameters (no upper layers)
+     * must fit in what is left, before anything is allocated */
+    layout l;
+    layout_of(p.dim, 2 * p.M, p.count, 0, &l);
+    if (l.total - HEADER_SIZE - PARM_SIZE - SECTION_HEAD - SECTION_TAIL > src->remaining)
+        return fmt_err(src, "truncated (shorter than its element count requires)");
+
+    hnswc_index *ix;
+    if ((st = index_new(&o, &ix)) != HNSWC_OK)
+        return st;
+    ix->rng = p.rng;
+
+    /* NODE */
+    uint64_t upper_words = 0, deleted = 0;
+    int max_level = -1;
+    st = section_open(src, "NODE", l.node_len);
+    for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
+        unsigned char rec[NODE_RECORD];
+        uint64_t label;
+        int32_t level;
+        uint32_t flags;
+        if ((st = take(src, rec, sizeof rec)) != HNSWC_OK)
+            break;
+        memcpy(&label, rec, 8);
+        memcpy(&level, rec + 8, 4);
+        memcpy(&flags, rec + 12, 4);
+        if (level < 0 || level >= HNSWC_MAX_LEVELS || flags > 1) {
+            st = fmt_err(src, "an element has an invalid level or flags");
+            break;
+        }
+        if ((st = index_init_node(ix, (node_id)i, label, level)) != HNSWC_OK)
+            break;
+        atomic_store(&ix->count, i + 1); /* so that hnswc_free releases it */
+        node_head *n = node_at(ix, (node_id)i);
+        atomic_store(&n->flags, NODE_READY | (flags ? NODE_DELETED : 0));
+        deleted += flags;
+        upper_words += (uint64_t)level * (p.M + 1);
+        max_level = level > max_level ? level : max_level;
+    }
+    if (st == HNSWC_OK)
+        st = section_close(src, "NODE");
+    if (st == HNSWC_OK && deleted != p.deleted)
+        st = fmt_err(src, "deleted count does not match the elements");
+    if (st == HNSWC_OK && p.count > 0 &&
+        ((int)(p.entry >> 32) - 1 != max_level ||
+         node_at(ix, (node_id)p.entry)->level != max_level))
+        st = fmt_err(src, "entry point is not on the top layer");
+    layout_of(ix->dim, ix->M0, p.count, upper_words, &l);
+    if (st == HNSWC_OK && l.total - HEADER_SIZE - PARM_SIZE - 2 * (SECTION_HEAD + SECTION_TAIL) -
+                                  l.node_len > src->remaining)
+        st = fmt_err(src, "truncated (shorter than its element count requires)");
+
+    /* VECS */
+    if (st == HNSWC_OK)
+        st = section_open(src, "VECS", l.vecs_len);
+    for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
+        float *v = node_vector(ix, node_at(ix, (node_id)i));
+        if ((st = take(src, v, (size_t)p.dim * 4u)) != HNSWC_OK)
+            break;
+        for (uint32_t d = 0; d < p.dim; d++)
+            if (!isfinite(v[d])) {
+                st = fmt_err(src, "a vector holds NaN or infinity");
+                break;
+            }
+    }
+    if (st == HNSWC_OK)
+        st = section_close(src, "VECS");
+
+    /* LNK0 and LNKU */
+    uint32_t *w = malloc((1 + (size_t)ix->M0) * 4u);
+    if (!w && st == HNSWC_OK)
+        st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory");
+    if (st == HNSWC_OK)
+        st = section_open(src, "LNK0", l.lnk0_len);
+    for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
+        if ((st = take(src, w, (1 + (size_t)ix->M0) * 4u)) == HNSWC_OK)
+            st = load_links(src, ix, node_at(ix, (node_id)i)->l0, w, ix->M0, 0);
+    }
+    if (st == HNSWC_OK)
+        st = section_close(src, "LNK0");
+    if (st == HNSWC_OK)
+        st = section_open(src, "LNKU", l.lnku_len);
+    for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
+        node_head *n = node_at(ix, (node_id)i);
+        for (int lv = 1; st == HNSWC_OK && lv <= n->level; lv++) {
+            if ((st = take(src, w, (1 + (size_t)ix->M) * 4u)) == HNSWC_OK)
+                st = load_links(src, ix, node_links(ix, n, lv), w, ix->M, lv);
+        }
+    }
+    if (st == HNSWC_OK)
+        st = section_close(src, "LNKU");
+    free(w);
+
+    if (st == HNSWC_OK && src->remaining > 0)
+        st = fmt_err(src, "unexpected bytes after the last section");
+    if (st == HNSWC_OK) {
+        atomic_store(&ix->deleted_count, p.deleted);
+        atomic_store(&ix->entry, p.entry);
+        st = index_finish_load(ix);
+    }
+    if (st != HNSWC_OK) {
+        hnswc_free(ix);
+        return st;
+    }
+    *out = ix;
+    return HNSWC_OK;
+}
+
+hnswc_status hnswc_load(const char *path, hnswc_index **out) {
+    if (out)
+        *out = NULL;
+    if (!path || !out)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_load: %s is NULL", path ? "out" : "path");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return hnswc_fail(HNSWC_ERR_IO, "hnswc_load: cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return hnswc_fail(HNSWC_ERR_IO, "hnswc_load: %s is not a regular file", path);
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    source src = {.f = f, .remaining = (uint64_t)sb.st_size, .what = path};
+    hnswc_status st = load_from(&src, out);
+    fclose(f);
+    return st;
+}
+
+hnswc_status hnswc_deserialize(const void *buffer, size_t size, hnswc_index **out) {
+    if (out)
+        *out = NULL;
+    if (!buffer || !out)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_deserialize: %s is NULL", buffer ? "out" : "buffer");
+    source src = {.mem = buffer, .len = size, .remaining = size, .what = "buffer"};
+    return load_from(&src, out);
+}

@@ -1,0 +1,176 @@
+/*
+ * storage.c -- node records in chunks that never move, and the label map.
+ *
+ * Locking: every function here is called with hnswc_index.meta_lock held
+ * (or on an index no other thread can see yet, while creating or loading).
+ */
+#include "index.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ========================================================================
+ * Chunks
+ * ======================================================================== */
+
+static uint64_t chunk_len(unsigned c) { return (uint64_t)1 << (CHUNK0_BITS + c); }
+
+/*
+ * Allocates chunks until at least `capacity` records fit. Chunks already
+ * allocated are never touched, so pointers into them stay valid. On failure
+ * the chunks allocated so far are kept (they are valid, only unused).
+ */
+hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
+    if (capacity > HNSWC_MAX_ELEMENTS + 1)
+        return hnswc_fail(HNSWC_ERR_OVERFLOW, "capacity %llu is above the maximum of %llu elements",
+                          (unsigned long long)capacity, (unsigned long long)HNSWC_MAX_ELEMENTS);
+    uint64_t have = atomic_load(&ix->capacity);
+    for (unsigned c = 0; have < capacity && c < MAX_CHUNKS; c++) {
+        if (ix->chunks[c])
+            continue;
+        uint64_t n = chunk_len(c);
+        if (n > SIZE_MAX / ix->node_size)
+            return hnswc_fail(HNSWC_ERR_OVERFLOW, "chunk of %llu records overflows size_t",
+                              (unsigned long long)n);
+        size_t bytes = (size_t)n * ix->node_size;
+        /* 64-byte alignment: node_size is a multiple of 64, so every vector
+         * starts on a cache line, which the SIMD loads like. */
+        char *p = aligned_alloc(64, bytes);
+        if (!p)
+            return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating %zu bytes of node storage",
+                              bytes);
+        ix->chunks[c] = p;
+        have += n;
+        atomic_store(&ix->capacity, have);
+        atomic_fetch_add(&ix->memory_bytes, bytes);
+    }
+    return HNSWC_OK;
+}
+
+void storage_free(hnswc_index *ix) {
+    uint64_t count = atomic_load(&ix->count);
+    for (uint64_t i = 0; i < count; i++) {
+        node_head *n = node_at(ix, (node_id)i);
+        free((void *)n->upper);
+    }
+    for (unsigned c = 0; c < MAX_CHUNKS; c++) {
+        free(ix->chunks[c]);
+        ix->chunks[c] = NULL;
+    }
+    free(ix->deleted_ids);
+    label_map_free(&ix->labels);
+}
+
+/* ========================================================================
+ * Label map
+ * ======================================================================== */
+
+static size_t hash_label(uint64_t x) {
+    /* splitmix64's finaliser: labels are often 0, 1, 2, ... and need mixing */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return (size_t)x;
+}
+
+static hnswc_status label_map_rehash(label_map *m, size_t new_cap) {
+    if (new_cap > SIZE_MAX / sizeof(uint64_t))
+        return hnswc_fail(HNSWC_ERR_OVERFLOW, "label map of %zu slots overflows", new_cap);
+    uint64_t *keys = malloc(new_cap * sizeof *keys);
+    node_id *vals = malloc(new_cap * sizeof *vals);
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
+        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing the label map to %zu slots",
+                          new_cap);
+    }
+    for (size_t i = 0; i < new_cap; i++)
+        vals[i] = NODE_NONE;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->vals[i] == NODE_NONE)
+            continue;
+        size_t j = hash_label(m->keys[i]) & (new_cap - 1);
+        while (vals[j] != NODE_NONE)
+            j = (j + 1) & (new_cap - 1);
+        keys[j] = m->keys[i];
+        vals[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = keys;
+    m->vals = vals;
+    m->cap = new_cap;
+    return HNSWC_OK;
+}
+
+/* Makes room for n entries in all, at a load factor of at most 1/2. */
+hnswc_status label_map_reserve(label_map *m, size_t n) {
+    if (n > SIZE_MAX / 4)
+        return hnswc_fail(HNSWC_ERR_OVERFLOW, "label map for %zu entries overflows", n);
+    size_t want = 16;
+    while (want < 2 * n)
+        want *= 2;
+    return want > m->cap ? label_map_rehash(m, want) : HNSWC_OK;
+}
+
+bool label_map_find(const label_map *m, uint64_t key, node_id *val) {
+    if (m->cap == 0)
+        return false;
+    for (size_t j = hash_label(key) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
+        if (m->vals[j] == NODE_NONE)
+            return false;
+        if (m->keys[j] == key) {
+            *val = m->vals[j];
+            return true;
+        }
+    }
+}
+
+hnswc_status label_map_put(label_map *m, uint64_t key, node_id val) {
+    hnswc_status st = label_map_reserve(m, m->len + 1);
+    if (st != HNSWC_OK)
+        return st;
+    size_t j = hash_label(key) & (m->cap - 1);
+    while (m->vals[j] != NODE_NONE)
+        j = (j + 1) & (m->cap - 1);
+    m->keys[j] = key;
+    m->vals[j] = val;
+    m->len++;
+    return HNSWC_OK;
+}
+
+/* Backward-shift deletion: moves later entries of the probe run back into
+ * the hole, so lookups never need tombstones. */
+void label_map_remove(label_map *m, uint64_t key) {
+    node_id v;
+    if (!label_map_find(m, key, &v))
+        return;
+    size_t mask = m->cap - 1;
+    size_t i = hash_label(key) & mask;
+    while (m->keys[i] != key || m->vals[i] == NODE_NONE)
+        i = (i + 1) & mask;
+    for (size_t j = (i + 1) & mask; m->vals[j] != NODE_NONE; j = (j + 1) & mask) {
+        size_t home = hash_label(m->keys[j]) & mask;
+        /* entry j may move to the hole i if its home is not in (i, j] */
+        bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!between) {
+            m->keys[i] = m->keys[j];
+            m->vals[i] = m->vals[j];
+            i = j;
+        }
+    }
+    m->vals[i] = NODE_NONE;
+    m->len--;
+}
+
+void label_map_free(label_map *m) {
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+size_t label_map_bytes(const label_map *m) {
+    return m->cap * (sizeof(uint64_t) + sizeof(node_id));
+}
