@@ -245,6 +245,31 @@ static hnswc_status push_deleted(hnswc_index *ix, node_id id) {
 }
 
 /*
+ * For loaders: checks a stored link list of `count` ids (at most `max`) on
+ * `level` -- each must name an existing node that lives on that layer -- and
+ * copies it into dst, zero-filling the rest. `what` names the file.
+ */
+hnswc_status index_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t count,
+                             const uint32_t *ids, uint32_t max, int level, const char *what) {
+    if (count > max)
+        return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link list on layer %d holds %u "
+                          "links, more than its %u", what, level, count, max);
+    uint64_t n = atomic_load(&ix->count);
+    for (uint32_t j = 0; j < count; j++) {
+        if (ids[j] >= n)
+            return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link points to element %u of %llu",
+                              what, ids[j], (unsigned long long)n);
+        if (node_at(ix, ids[j])->level < level)
+            return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link on layer %d points to an "
+                              "element that is not on that layer", what, level);
+    }
+    atomic_store_explicit(&dst[0], count, memory_order_relaxed);
+    for (uint32_t j = 0; j < max; j++)
+        atomic_store_explicit(&dst[1 + j], j < count ? ids[j] : 0, memory_order_relaxed);
+    return HNSWC_OK;
+}
+
+/*
  * After a loader has filled all nodes: builds the label map and the list of
  * deleted slots. Two elements with one label make the file invalid.
  */

@@ -232,6 +232,9 @@ size_t label_map_bytes(const label_map *m);
 hnswc_status index_new(const hnswc_options *opts, hnswc_index **out);
 /* Allocates node `id`'s upper link lists for `level`; id < capacity. */
 hnswc_status index_init_node(hnswc_index *ix, node_id id, uint64_t label, int level);
+/* Checks and copies a stored link list (see index.c). */
+hnswc_status index_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t count,
+                             const uint32_t *ids, uint32_t max, int level, const char *what);
 /* After a loader has filled count nodes: builds the label map and the
  * deleted list, and checks labels are unique. */
 hnswc_status index_finish_load(hnswc_index *ix);

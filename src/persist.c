@@ -453,21 +453,9 @@ static hnswc_status read_parm(source *src, parm *p) {
     return HNSWC_OK;
 }
 
-/* Checks one stored link list (count + max words) and copies it in. */
 static hnswc_status load_links(source *src, hnswc_index *ix, _Atomic uint32_t *dst,
                                const uint32_t *w, uint32_t max, int level) {
-    if (w[0] > max)
-        return fmt_err(src, "a link list is longer than its layer allows");
-    uint64_t count = atomic_load(&ix->count);
-    for (uint32_t j = 0; j < w[0]; j++) {
-        if (w[1 + j] >= count)
-            return fmt_err(src, "a link points past the last element");
-        if (node_at(ix, w[1 + j])->level < level)
-            return fmt_err(src, "a link points to an element that is not on that layer");
-    }
-    for (uint32_t j = 0; j <= max; j++)
-        atomic_store_explicit(&dst[j], j <= w[0] ? w[j] : 0, memory_order_relaxed);
-    return HNSWC_OK;
+    return index_set_links(ix, dst, w[0], w + 1, max, level, src->what);
 }
 
 static hnswc_status load_from(source *src, hnswc_index **out) {
