@@ -19,8 +19,10 @@
  *   [reader]    may run concurrently with any other [reader] or [writer] call;
  *   [writer]    may run concurrently with [reader] calls and other [writer]
  *               calls: the library does the locking;
+ *   [exclusive with writers]  may run concurrently with [reader] calls, but
+ *               the caller must ensure no [writer] call runs meanwhile;
  *   [exclusive] the caller must ensure no other call on the same index runs
- *               at the same time (save, free, set_ef is an exception: see it).
+ *               at the same time (only hnswc_free).
  *
  * Example:
  *
@@ -86,7 +88,8 @@ typedef enum hnswc_status {
     HNSWC_ERR_IO = 7,          /* a file could not be opened, read or written   */
     HNSWC_ERR_FORMAT = 8,      /* a file is truncated, corrupted or not ours    */
     HNSWC_ERR_DELETED = 9,     /* the label is marked deleted (or already live) */
-    HNSWC_ERR_THREAD = 10      /* a worker thread could not be started          */
+    HNSWC_ERR_THREAD = 10      /* reserved: a batch whose threads cannot start
+                                  runs on fewer threads instead of failing      */
 } hnswc_status;
 
 /* A short, constant description of a status code ("out of memory"). Never NULL. */
