@@ -286,7 +286,8 @@ typedef struct layer_query {
     int level;
     size_t ef;
     node_id exclude;        /* never a result (the node being linked)      */
-    bool skip_deleted;      /* deleted nodes are walked, never results     */
+    bool skip_deleted;      /* deleted nodes are walked, never results;
+                               false when the index has no tombstones     */
     hnswc_filter_fn filter; /* optional: results must pass it              */
     void *user;
 } layer_query;
@@ -294,6 +295,8 @@ typedef struct layer_query {
 static inline bool is_result(const hnswc_index *ix, const layer_query *lq, node_id id) {
     if (id == lq->exclude)
         return false;
+    if (!lq->skip_deleted && !lq->filter)
+        return true; /* the common case: no need to touch the node's header */
     node_head *n = node_at(ix, id);
     if (lq->skip_deleted &&
         (atomic_load_explicit(&n->flags, memory_order_relaxed) & NODE_DELETED))
@@ -535,10 +538,11 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
 
     hnswc_status st = HNSWC_OK;
     for (int lc = level < top ? level : top; lc >= 0; lc--) {
-        layer_query lq = {q, lc, ix->ef_construction, id, true, NULL, NULL};
+        bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
+        layer_query lq = {q, lc, ix->ef_construction, id, has_deleted, NULL, NULL};
         size_t nt = 0;
         st = search_layer(ix, sc, &lq, ep, ep_dist, &nt);
-        if (st == HNSWC_OK && nt == 0) {
+        if (st == HNSWC_OK && nt == 0 && lq.skip_deleted) {
             /* everything near is deleted: link through tombstones rather than
              * leave the node unreachable */
             lq.skip_deleted = false;
@@ -593,7 +597,8 @@ hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_
     float ep_dist = index_distance(ix, q, node_vector(ix, node_at(ix, ep)));
     ep = greedy_descent(ix, q, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
 
-    layer_query lq = {q, 0, ef, NODE_NONE, true, filter, user};
+    bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
+    layer_query lq = {q, 0, ef, NODE_NONE, has_deleted, filter, user};
     size_t nt = 0;
     hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt);
     if (st == HNSWC_OK) {
