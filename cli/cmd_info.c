@@ -1,0 +1,176 @@
+/*
+ * cmd_info.c -- "hnswc info": what an index file holds and how healthy its
+ * graph is, from hnswc_get_info and hnswc_get_graph_stats.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "commands.h"
+#include "output.h"
+#include "util.h"
+
+static const char usage_text[] =
+    "usage: hnswc info [options] INDEX\n"
+    "\n"
+    "Prints an index's parameters, element counts (live, deleted), memory,\n"
+    "level histogram, layer-0 degree statistics and graph health: nodes not\n"
+    "reachable from the entry point, and one-way links (a->b without b->a).\n"
+    "\n"
+    "options:\n"
+    "  --format F             text or json (default text)\n"
+    "  --hnswlib METRIC       INDEX is an hnswlib file (saveIndex) of metric l2, ip\n"
+    "                         or cosine\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "JSON fields: file, file_bytes, dim, metric, M, ef_construction, ef_search,\n"
+    "seed, count, live, deleted, capacity, max_level, memory_bytes, simd, and\n"
+    "graph: {levels, level_counts[], degree0_min, degree0_max, degree0_mean,\n"
+    "unreachable, one_way_links, links_total}.\n";
+
+enum { O_HELP, O_FORMAT, O_HNSWLIB };
+
+static const cli_opt options[] = {
+    {"help", 'h', 0, O_HELP},
+    {"format", 0, 1, O_FORMAT},
+    {"hnswlib", 0, 1, O_HNSWLIB},
+    {NULL, 0, 0, 0},
+};
+
+static void print_text(const char *path, long long file_bytes, const hnswc_info *in,
+                       const hnswc_graph_stats *g)
+{
+    char mem[32];
+    printf("file              %s (%lld bytes)\n", path, file_bytes);
+    printf("dimension         %u\n", in->dim);
+    printf("metric            %s\n", cli_metric_name(in->metric));
+    printf("M                 %u\n", in->M);
+    printf("ef_construction   %u\n", in->ef_construction);
+    printf("ef_search         %u\n", in->ef_search);
+    printf("seed              %llu\n", (unsigned long long)in->seed);
+    printf("elements          %llu (live %llu, deleted %llu)\n", (unsigned long long)in->count,
+           (unsigned long long)in->live_count, (unsigned long long)in->deleted_count);
+    printf("capacity          %llu\n", (unsigned long long)in->capacity);
+    printf("memory            %s (%llu bytes)\n",
+           cli_human_bytes(in->memory_bytes, mem, sizeof mem),
+           (unsigned long long)in->memory_bytes);
+    printf("distance kernels  %s\n", in->simd != NULL ? in->simd : "?");
+    printf("max level         %d\n", (int)in->max_level);
+    printf("levels            (elements whose top layer is L)\n");
+    for (uint32_t l = 0; l < g->levels && l < HNSWC_MAX_LEVELS; l++)
+        printf("  level %-2u        %llu\n", l, (unsigned long long)g->level_counts[l]);
+    if (g->nodes > 0)
+        printf("degree (layer 0)  min %u, mean %.2f, max %u (limit %u)\n", g->degree0_min,
+               g->degree0_mean, g->degree0_max, 2 * in->M);
+    else
+        printf("degree (layer 0)  -\n");
+    double pct = g->links_total ? 100.0 * (double)g->one_way_links / (double)g->links_total : 0;
+    printf("unreachable       %llu of %llu nodes (from the entry point, layer 0)\n",
+           (unsigned long long)g->unreachable, (unsigned long long)g->nodes);
+    printf("one-way links     %llu of %llu (%.1f%%)\n", (unsigned long long)g->one_way_links,
+           (unsigned long long)g->links_total, pct);
+    printf("health            %s\n", g->unreachable == 0 ? "ok: every node is reachable"
+                                                         : "DEGRADED: some nodes are unreachable");
+}
+
+static void print_json(const char *path, long long file_bytes, const hnswc_info *in,
+                       const hnswc_graph_stats *g)
+{
+    printf("{\n  \"file\": ");
+    cli_json_string(stdout, path);
+    printf(",\n  \"file_bytes\": %lld,\n", file_bytes);
+    printf("  \"dim\": %u,\n  \"metric\": \"%s\",\n", in->dim, cli_metric_name(in->metric));
+    printf("  \"M\": %u,\n  \"ef_construction\": %u,\n  \"ef_search\": %u,\n", in->M,
+           in->ef_construction, in->ef_search);
+    printf("  \"seed\": %llu,\n", (unsigned long long)in->seed);
+    printf("  \"count\": %llu,\n  \"live\": %llu,\n  \"deleted\": %llu,\n",
+           (unsigned long long)in->count, (unsigned long long)in->live_count,
+           (unsigned long long)in->deleted_count);
+    printf("  \"capacity\": %llu,\n  \"max_level\": %d,\n  \"memory_bytes\": %llu,\n",
+           (unsigned long long)in->capacity, (int)in->max_level,
+           (unsigned long long)in->memory_bytes);
+    printf("  \"simd\": ");
+    cli_json_string(stdout, in->simd);
+    printf(",\n  \"graph\": {\n    \"nodes\": %llu,\n    \"levels\": %u,\n    \"level_counts\": [",
+           (unsigned long long)g->nodes, g->levels);
+    for (uint32_t l = 0; l < g->levels && l < HNSWC_MAX_LEVELS; l++)
+        printf("%s%llu", l ? ", " : "", (unsigned long long)g->level_counts[l]);
+    printf("],\n    \"degree0_min\": %u,\n    \"degree0_max\": %u,\n    \"degree0_mean\": ",
+           g->degree0_min, g->degree0_max);
+    cli_json_number(stdout, g->degree0_mean, 6);
+    printf(",\n    \"unreachable\": %llu,\n    \"one_way_links\": %llu,\n"
+           "    \"links_total\": %llu\n  }\n}\n",
+           (unsigned long long)g->unreachable, (unsigned long long)g->one_way_links,
+           (unsigned long long)g->links_total);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    const char *cmd = "info";
+    const char *path = NULL;
+    out_format fmt = OUT_TEXT;
+    int hnswlib_metric = -1;
+
+    cli_parser p;
+    cli_parser_init(&p, argc, argv);
+    const char *val;
+    int id;
+    while ((id = cli_next(&p, options, &val)) != CLI_END) {
+        int bad = 0;
+        hnswc_metric m;
+        switch (id) {
+        case CLI_BAD: return cli_usage_fail(cmd);
+        case CLI_POSITIONAL:
+            if (path != NULL) {
+                cli_set_error("unexpected argument '%s'", val);
+                return cli_usage_fail(cmd);
+            }
+            path = val;
+            break;
+        case O_HELP: fputs(usage_text, stdout); return CLI_EXIT_OK;
+        case O_FORMAT:
+            bad = out_format_parse(val, &fmt);
+            if (!bad && fmt == OUT_CSV) {
+                cli_set_error("--format: info prints text or json, not csv");
+                bad = 1;
+            }
+            break;
+        case O_HNSWLIB:
+            bad = cli_parse_metric(val, &m);
+            hnswlib_metric = (int)m;
+            break;
+        }
+        if (bad)
+            return cli_usage_fail(cmd);
+    }
+    if (path == NULL) {
+        cli_set_error("missing the INDEX file");
+        return cli_usage_fail(cmd);
+    }
+
+    hnswc_index *ix = NULL;
+    if (cli_load_index(path, hnswlib_metric, &ix) != 0)
+        return cli_fail(cmd);
+    hnswc_info info;
+    hnswc_graph_stats g;
+    hnswc_status st = hnswc_get_info(ix, &info);
+    if (st == HNSWC_OK)
+        st = hnswc_get_graph_stats(ix, &g);
+    if (st != HNSWC_OK) {
+        cli_set_lib_error("cannot read the index statistics", st);
+        hnswc_free(ix);
+        return cli_fail(cmd);
+    }
+    struct stat sb;
+    long long file_bytes = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+    if (fmt == OUT_JSON)
+        print_json(path, file_bytes, &info, &g);
+    else
+        print_text(path, file_bytes, &info, &g);
+    hnswc_free(ix);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_set_error("cannot write to standard output");
+        return cli_fail(cmd);
+    }
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,269 @@
+/*
+ * cmd_search.c -- "hnswc search": k nearest neighbours of query vectors.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "output.h"
+#include "util.h"
+
+/* ------------------------------------------------------------------------
+ * The allowed-labels filter: a sorted array searched by bisection
+ * ------------------------------------------------------------------------ */
+
+typedef struct label_set {
+    uint64_t *labels; /* sorted, no duplicates */
+    size_t n;
+} label_set;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* hnswc_filter_fn: called from search threads; only reads the set. */
+static int label_set_contains(uint64_t label, void *user_data)
+{
+    const label_set *s = user_data;
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->labels[mid] < label)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n && s->labels[lo] == label;
+}
+
+/* Reads one label per line; blank lines and '#' comments are skipped. */
+static int label_set_read(const char *path, label_set *out)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        cli_set_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t linecap = 0, lineno = 0, cap = 0;
+    uint64_t *labels = NULL;
+    size_t n = 0;
+    ssize_t len;
+    errno = 0;
+    while ((len = getline(&line, &linecap, f)) >= 0) {
+        lineno++;
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        size_t tl = 0;
+        while (p[tl] != '\0' && !isspace((unsigned char)p[tl]))
+            tl++;
+        if (tl == 0 || p[0] == '#')
+            continue;
+        char *rest = p + tl;
+        while (isspace((unsigned char)*rest))
+            rest++;
+        p[tl] = '\0';
+        uint64_t v;
+        if (*rest != '\0' || cli_parse_u64("label", p, 0, UINT64_MAX, &v) != 0) {
+            cli_set_error("%s: line %zu: expected one label (a whole number) per line", path,
+                          lineno);
+            goto fail;
+        }
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 256;
+            uint64_t *nl = nc < SIZE_MAX / sizeof *nl ? realloc(labels, nc * sizeof *nl) : NULL;
+            if (nl == NULL) {
+                cli_set_error("%s: out of memory", path);
+                goto fail;
+            }
+            labels = nl;
+            cap = nc;
+        }
+        labels[n++] = v;
+    }
+    if (ferror(f)) {
+        cli_set_error("%s: %s", path, strerror(errno ? errno : EIO));
+        goto fail;
+    }
+    free(line);
+    fclose(f);
+    if (n > 0)
+        qsort(labels, n, sizeof *labels, cmp_u64);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || labels[u - 1] != labels[i])
+            labels[u++] = labels[i];
+    out->labels = labels;
+    out->n = u;
+    return 0;
+fail:
+    free(line);
+    free(labels);
+    fclose(f);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * hnswc search
+ * ------------------------------------------------------------------------ */
+
+static const char usage_text[] =
+    "usage: hnswc search [options] INDEX [QUERIES]\n"
+    "\n"
+    "Finds the k nearest neighbours in INDEX of each vector of QUERIES.\n"
+    "QUERIES takes every format of 'hnswc build' (an HDF5 file: its 'test'\n"
+    "dataset). Without QUERIES, or with '-', queries are read from standard\n"
+    "input as text: one vector per line, numbers separated by blanks or commas.\n"
+    "\n"
+    "options:\n"
+    "  -k, --k N              neighbours per query (default 10)\n"
+    "  --ef N                 beam width (default: the index's; never below k)\n"
+    "  --filter FILE          only return labels listed in FILE, one per line\n"
+    "  --format F             text, csv or json (default text)\n"
+    "  --threads N            threads, 0 = all cores (default 0)\n"
+    "  --dataset NAME         dataset of an HDF5 query file (default test)\n"
+    "  --input-format F       auto, fvecs, bvecs, npy, hdf5, idx or text (default auto)\n"
+    "  --hnswlib METRIC       INDEX is an hnswlib file (saveIndex) of metric l2, ip\n"
+    "                         or cosine\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "Output (query counts from 0, rank from 1; fewer than k lines for a query\n"
+    "when fewer labels qualify):\n"
+    "  text   columns: query rank label distance, after a header line\n"
+    "  csv    query,rank,label,distance with a header row\n"
+    "  json   {\"k\":K,\"ef\":EF,\"queries\":N,\"results\":[{\"query\":0,\"labels\":[...],\n"
+    "          \"distances\":[...]},...]}\n";
+
+enum { O_HELP, O_K, O_EF, O_FILTER, O_FORMAT, O_THREADS, O_DATASET, O_INFMT, O_HNSWLIB };
+
+static const cli_opt options[] = {
+    {"help", 'h', 0, O_HELP},
+    {"k", 'k', 1, O_K},
+    {"ef", 0, 1, O_EF},
+    {"filter", 0, 1, O_FILTER},
+    {"format", 0, 1, O_FORMAT},
+    {"threads", 0, 1, O_THREADS},
+    {"dataset", 0, 1, O_DATASET},
+    {"input-format", 0, 1, O_INFMT},
+    {"hnswlib", 0, 1, O_HNSWLIB},
+    {NULL, 0, 0, 0},
+};
+
+int cmd_search(int argc, char **argv)
+{
+    const char *cmd = "search";
+    const char *index_path = NULL, *query_path = NULL, *filter_path = NULL;
+    uint64_t k = 10, ef = 0, threads = 0;
+    out_format fmt = OUT_TEXT;
+    int hnswlib_metric = -1;
+    read_options ro = {FMT_AUTO, "test"};
+
+    cli_parser p;
+    cli_parser_init(&p, argc, argv);
+    const char *val;
+    int id;
+    while ((id = cli_next(&p, options, &val)) != CLI_END) {
+        int bad = 0;
+        hnswc_metric m;
+        switch (id) {
+        case CLI_BAD: return cli_usage_fail(cmd);
+        case CLI_POSITIONAL:
+            if (index_path == NULL)
+                index_path = val;
+            else if (query_path == NULL)
+                query_path = val;
+            else {
+                cli_set_error("unexpected argument '%s'", val);
+                return cli_usage_fail(cmd);
+            }
+            break;
+        case O_HELP: fputs(usage_text, stdout); return CLI_EXIT_OK;
+        case O_K: bad = cli_parse_u64("--k", val, 1, 1000000, &k); break;
+        case O_EF: bad = cli_parse_u64("--ef", val, 1, 1u << 31, &ef); break;
+        case O_FILTER: filter_path = val; break;
+        case O_FORMAT: bad = out_format_parse(val, &fmt); break;
+        case O_THREADS: bad = cli_parse_u64("--threads", val, 0, 4096, &threads); break;
+        case O_DATASET: ro.hdf5_name = val; break;
+        case O_INFMT: bad = input_format_parse(val, &ro.format); break;
+        case O_HNSWLIB:
+            bad = cli_parse_metric(val, &m);
+            hnswlib_metric = (int)m;
+            break;
+        }
+        if (bad)
+            return cli_usage_fail(cmd);
+    }
+    if (index_path == NULL) {
+        cli_set_error("missing the INDEX file");
+        return cli_usage_fail(cmd);
+    }
+    if (query_path == NULL)
+        query_path = "-";
+
+    int rc = CLI_EXIT_RUNTIME;
+    hnswc_index *ix = NULL;
+    dataset q = {0};
+    label_set filter = {0};
+    uint64_t *labels = NULL;
+    float *dists = NULL;
+    size_t *found = NULL;
+
+    if (cli_load_index(index_path, hnswlib_metric, &ix) != 0)
+        goto out;
+    hnswc_info info;
+    hnswc_status st = hnswc_get_info(ix, &info);
+    if (st != HNSWC_OK) {
+        cli_set_lib_error("cannot read the index parameters", st);
+        goto out;
+    }
+    if (dataset_read(query_path, &ro, &q) != 0)
+        goto out;
+    if (q.dim != info.dim) {
+        cli_set_error("the queries have dimension %zu but the index %s has dimension %u", q.dim,
+                      index_path, info.dim);
+        goto out;
+    }
+    if (filter_path != NULL && label_set_read(filter_path, &filter) != 0)
+        goto out;
+
+    if (q.n > SIZE_MAX / sizeof(uint64_t) / k) {
+        cli_set_error("too many queries for k = %llu", (unsigned long long)k);
+        goto out;
+    }
+    labels = malloc(q.n * k * sizeof *labels);
+    dists = malloc(q.n * k * sizeof *dists);
+    found = malloc(q.n * sizeof *found);
+    if (labels == NULL || dists == NULL || found == NULL) {
+        cli_set_error("out of memory for %zu x %llu results", q.n, (unsigned long long)k);
+        goto out;
+    }
+    st = hnswc_search_batch(ix, q.data, q.n, (size_t)k, (size_t)ef,
+                            filter_path != NULL ? label_set_contains : NULL, &filter,
+                            (unsigned)threads, labels, dists, found);
+    if (st != HNSWC_OK) {
+        cli_set_lib_error("search failed", st);
+        goto out;
+    }
+    print_results(stdout, fmt, q.n, (size_t)k, (size_t)ef, labels, dists, found);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_set_error("cannot write the results: %s", strerror(errno));
+        goto out;
+    }
+    rc = CLI_EXIT_OK;
+out:
+    if (rc != CLI_EXIT_OK)
+        cli_fail(cmd);
+    free(labels);
+    free(dists);
+    free(found);
+    free(filter.labels);
+    dataset_free(&q);
+    hnswc_free(ix);
+    return rc;
+}

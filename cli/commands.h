@@ -1,0 +1,38 @@
+/*
+ * commands.h -- the subcommands of hnswc and the helpers they share.
+ *
+ * Each cmd_* takes the words from the subcommand name on (argv[0] is
+ * "build", "search"...) and returns the process exit status: 0, 1 for a
+ * runtime error, 2 for bad usage, having printed one line for an error.
+ */
+#ifndef HNSWC_CLI_COMMANDS_H
+#define HNSWC_CLI_COMMANDS_H
+
+#include "hnswc.h"
+#include "readers.h"
+
+int cmd_build(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/*
+ * Loads an index file: hnswc's own format, or with hnswlib_metric >= 0 a
+ * file from hnswlib's saveIndex with that metric. Records an error naming
+ * the file on failure.
+ */
+int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out);
+
+/*
+ * Creates an index with `options` (dim set by the caller) and adds all of
+ * d's rows under labels 0 .. n-1, in chunks on `threads` threads (0 = all
+ * cores), showing progress on stderr when show_progress is set. On success
+ * *out owns the new index and *seconds is the wall time of the adds.
+ */
+int cli_build_index(const dataset *d, const hnswc_options *options, unsigned threads,
+                    int show_progress, hnswc_index **out, double *seconds);
+
+/* "uint8 idx" / "float32 npy": how a dataset was stored, for summaries. */
+const char *cli_dataset_kind(const dataset *d, char *buf, size_t len);
+
+#endif /* HNSWC_CLI_COMMANDS_H */

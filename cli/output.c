@@ -1,0 +1,64 @@
+/*
+ * output.c -- search results as text, CSV or JSON (output.h).
+ */
+#include "output.h"
+
+#include <string.h>
+
+#include "util.h"
+
+int out_format_parse(const char *s, out_format *out)
+{
+    if (strcmp(s, "text") == 0)
+        *out = OUT_TEXT;
+    else if (strcmp(s, "csv") == 0)
+        *out = OUT_CSV;
+    else if (strcmp(s, "json") == 0)
+        *out = OUT_JSON;
+    else {
+        cli_set_error("--format: expected text, csv or json, got '%s'", s);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_json(FILE *f, size_t nq, size_t k, size_t ef, const uint64_t *labels,
+                       const float *distances, const size_t *n_found)
+{
+    fprintf(f, "{\"k\": %zu, \"ef\": %zu, \"queries\": %zu, \"results\": [", k, ef, nq);
+    for (size_t q = 0; q < nq; q++) {
+        fprintf(f, "%s\n  {\"query\": %zu, \"labels\": [", q ? "," : "", q);
+        for (size_t j = 0; j < n_found[q]; j++)
+            fprintf(f, "%s%llu", j ? ", " : "", (unsigned long long)labels[q * k + j]);
+        fputs("], \"distances\": [", f);
+        for (size_t j = 0; j < n_found[q]; j++) {
+            fputs(j ? ", " : "", f);
+            cli_json_number(f, distances[q * k + j], 9);
+        }
+        fputs("]}", f);
+    }
+    fputs(nq ? "\n]}\n" : "]}\n", f);
+}
+
+void print_results(FILE *f, out_format fmt, size_t nq, size_t k, size_t ef,
+                   const uint64_t *labels, const float *distances, const size_t *n_found)
+{
+    if (fmt == OUT_JSON) {
+        print_json(f, nq, k, ef, labels, distances, n_found);
+        return;
+    }
+    if (fmt == OUT_CSV)
+        fputs("query,rank,label,distance\n", f);
+    else
+        fprintf(f, "%8s %6s %12s %16s\n", "query", "rank", "label", "distance");
+    for (size_t q = 0; q < nq; q++) {
+        for (size_t j = 0; j < n_found[q]; j++) {
+            unsigned long long label = (unsigned long long)labels[q * k + j];
+            double dist = distances[q * k + j];
+            if (fmt == OUT_CSV)
+                fprintf(f, "%zu,%zu,%llu,%.9g\n", q, j + 1, label, dist);
+            else
+                fprintf(f, "%8zu %6zu %12llu %16.9g\n", q, j + 1, label, dist);
+        }
+    }
+}
