@@ -1,0 +1,391 @@
+/*
+ * common.c -- argument conversion, errors, locks and filters shared by
+ * index.c and bfindex.c. See common.h for the contracts.
+ */
+#define NO_IMPORT_ARRAY
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------
+ * Spaces
+ * ------------------------------------------------------------------------ */
+
+int hpy_parse_space(PyObject *space, hnswc_metric *metric)
+{
+    const char *s = PyUnicode_Check(space) ? PyUnicode_AsUTF8(space) : NULL;
+    if (s == NULL) {
+        PyErr_Clear();
+    } else if (strcmp(s, "l2") == 0) {
+        *metric = HNSWC_METRIC_L2;
+        return 0;
+    } else if (strcmp(s, "ip") == 0) {
+        *metric = HNSWC_METRIC_IP;
+        return 0;
+    } else if (strcmp(s, "cosine") == 0) {
+        *metric = HNSWC_METRIC_COSINE;
+        return 0;
+    }
+    PyErr_SetString(PyExc_RuntimeError, "Space name must be one of l2, ip, or cosine.");
+    return -1;
+}
+
+const char *hpy_space_name(hnswc_metric metric)
+{
+    switch (metric) {
+    case HNSWC_METRIC_IP: return "ip";
+    case HNSWC_METRIC_COSINE: return "cosine";
+    case HNSWC_METRIC_L2: break;
+    }
+    return "l2";
+}
+
+/* ------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------ */
+
+PyObject *hpy_raise_status(hnswc_status status, const char *what)
+{
+    PyObject *type;
+    switch (status) {
+    case HNSWC_ERR_NOMEM:
+        type = PyExc_MemoryError;
+        break;
+    case HNSWC_ERR_NULL:
+    case HNSWC_ERR_INVALID:
+    case HNSWC_ERR_NONFINITE:
+        type = PyExc_ValueError;
+        break;
+    default:
+        type = PyExc_RuntimeError;
+        break;
+    }
+    const char *msg = hnswc_errmsg(NULL);
+    if (msg == NULL || msg[0] == '\0')
+        msg = hnswc_status_string(status);
+    PyErr_Format(type, "%s: %s", what, msg);
+    return NULL;
+}
+
+PyObject *hpy_not_initialised(const char *cls, const char *method)
+{
+    PyErr_Format(PyExc_RuntimeError,
+                 "%s.%s: the index is not initialized; call init_index() or load_index() first",
+                 cls, method);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Argument conversion
+ * ------------------------------------------------------------------------ */
+
+int hpy_conv_u64(PyObject *obj, void *out)
+{
+    if (PyFloat_Check(obj) || !PyIndex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "expected a non-negative integer, got %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return 0;
+    }
+    PyObject *num = PyNumber_Index(obj);
+    if (num == NULL)
+        return 0;
+    int overflow = 0;
+    long long small = PyLong_AsLongLongAndOverflow(num, &overflow);
+    if (small == -1 && PyErr_Occurred()) {
+        Py_DECREF(num);
+        return 0;
+    }
+    if (overflow < 0 || (overflow == 0 && small < 0)) {
+        Py_DECREF(num);
+        PyErr_SetString(PyExc_TypeError, "expected a non-negative integer, got a negative one");
+        return 0;
+    }
+    unsigned long long v = PyLong_AsUnsignedLongLong(num);
+    Py_DECREF(num);
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+        return 0;
+    *(uint64_t *)out = (uint64_t)v;
+    return 1;
+}
+
+int hpy_conv_size(PyObject *obj, void *out)
+{
+    uint64_t v;
+    if (!hpy_conv_u64(obj, &v))
+        return 0;
+    if (v > (uint64_t)SIZE_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "integer too large");
+        return 0;
+    }
+    *(size_t *)out = (size_t)v;
+    return 1;
+}
+
+PyArrayObject *hpy_float_matrix(PyObject *data, int dim, const char *what, size_t *rows)
+{
+    /* FORCECAST: any numeric dtype converts, as hnswlib's forcecast does;
+     * ENSURECOPY: the result is private to this call (see header). */
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(
+        data, NPY_FLOAT32, 0, 0,
+        NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST | NPY_ARRAY_ENSURECOPY);
+    if (arr == NULL)
+        return NULL;
+    int nd = PyArray_NDIM(arr);
+    if (nd != 1 && nd != 2) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "Input vector data wrong shape. Number of dimensions %d. "
+                     "Data must be a 1D or 2D array.", nd);
+        Py_DECREF(arr);
+        return NULL;
+    }
+    npy_intp n = nd == 2 ? PyArray_DIM(arr, 0) : 1;
+    npy_intp cols = PyArray_DIM(arr, nd - 1);
+    if (cols != dim) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "Wrong dimensionality of the %s: got %zd, the index has dim %d",
+                     what, (Py_ssize_t)cols, dim);
+        Py_DECREF(arr);
+        return NULL;
+    }
+    *rows = (size_t)n;
+    return arr;
+}
+
+PyArrayObject *hpy_label_array(PyObject *ids, size_t rows)
+{
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(
+        ids, NPY_UINT64, 0, 0,
+        NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST | NPY_ARRAY_ENSURECOPY);
+    if (arr == NULL)
+        return NULL;
+    int nd = PyArray_NDIM(arr);
+    int ok = (nd == 1 && (size_t)PyArray_DIM(arr, 0) == rows) || (nd == 0 && rows == 1);
+    if (!ok) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "The input label shape %d does not match the input data vector shape %zu",
+                     nd, rows);
+        Py_DECREF(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+unsigned hpy_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1u;
+}
+
+unsigned hpy_batch_threads(int requested, int dflt, size_t rows)
+{
+    size_t t = requested > 0 ? (size_t)requested
+               : dflt > 0    ? (size_t)dflt
+                             : (size_t)hpy_cpu_count();
+    if (rows <= t * 4)
+        t = 1;
+    if (t > rows)
+        t = rows > 0 ? rows : 1;
+    if (t > 4096)
+        t = 4096; /* far beyond any useful count; keeps thread creation sane */
+    return (unsigned)t;
+}
+
+/* ------------------------------------------------------------------------
+ * The per-object reader/writer lock
+ * ------------------------------------------------------------------------ */
+
+void hpy_lock_read(pthread_rwlock_t *lock)
+{
+    if (pthread_rwlock_tryrdlock(lock) == 0)
+        return;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(lock);
+    Py_END_ALLOW_THREADS
+}
+
+void hpy_lock_write(pthread_rwlock_t *lock)
+{
+    if (pthread_rwlock_trywrlock(lock) == 0)
+        return;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(lock);
+    Py_END_ALLOW_THREADS
+}
+
+void hpy_unlock(pthread_rwlock_t *lock)
+{
+    pthread_rwlock_unlock(lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Search filters
+ * ------------------------------------------------------------------------ */
+
+/* The index whose Python filter this thread is running, if any. */
+static _Thread_local const void *tls_filter_owner;
+
+int hpy_in_filter_of(const void *owner)
+{
+    return owner != NULL && tls_filter_owner == owner;
+}
+
+PyObject *hpy_reentry_error(void)
+{
+    PyErr_SetString(PyExc_RuntimeError,
+                    "a knn_query filter must not call methods of the index it filters");
+    return NULL;
+}
+
+/* The C side of a Python callable filter. Runs on the thread that called
+ * knn_query (see index.c), with the GIL released around it. */
+static int filter_callable(uint64_t label, void *user_data)
+{
+    hpy_filter *f = user_data;
+    if (f->failed)
+        return 0;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    const void *saved_owner = tls_filter_owner;
+    tls_filter_owner = f->owner;
+    int allowed = 0;
+    PyObject *arg = PyLong_FromUnsignedLongLong(label);
+    PyObject *res = arg != NULL ? PyObject_CallOneArg(f->callable, arg) : NULL;
+    Py_XDECREF(arg);
+    if (res != NULL) {
+        allowed = PyObject_IsTrue(res);
+        Py_DECREF(res);
+    }
+    tls_filter_owner = saved_owner;
+    if (res == NULL || allowed < 0) {
+        /* Keep the first exception; the search then sees "not allowed" for
+         * every label and ends quickly, and knn_query re-raises it. */
+        f->failed = 1;
+        PyErr_Fetch(&f->exc_type, &f->exc_value, &f->exc_tb);
+        allowed = 0;
+    }
+    PyGILState_Release(gil);
+    return allowed;
+}
+
+static int filter_ids(uint64_t label, void *user_data)
+{
+    const hpy_filter *f = user_data;
+    size_t lo = 0, hi = f->n_ids;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->ids[mid] < label)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < f->n_ids && f->ids[lo] == label;
+}
+
+static int filter_mask(uint64_t label, void *user_data)
+{
+    const hpy_filter *f = user_data;
+    return label < (uint64_t)f->mask_len && f->mask[label];
+}
+
+hnswc_filter_fn hpy_filter_fn(const hpy_filter *f)
+{
+    switch (f->kind) {
+    case HPY_FILTER_CALLABLE: return filter_callable;
+    case HPY_FILTER_IDS: return filter_ids;
+    case HPY_FILTER_MASK: return filter_mask;
+    case HPY_FILTER_NONE: break;
+    }
+    return NULL;
+}
+
+static int filter_type_error(void)
+{
+    PyErr_SetString(PyExc_TypeError,
+                    "filter must be None, a callable taking a label, an array of allowed "
+                    "labels (integers) or a boolean mask indexed by label");
+    return -1;
+}
+
+int hpy_filter_init(hpy_filter *f, PyObject *filter, const void *owner)
+{
+    memset(f, 0, sizeof(*f));
+    f->owner = owner;
+    if (filter == NULL || filter == Py_None)
+        return 0;
+    if (PyCallable_Check(filter)) {
+        f->kind = HPY_FILTER_CALLABLE;
+        f->callable = filter;
+        return 0;
+    }
+    if (PyUnicode_Check(filter) || PyBytes_Check(filter))
+        return filter_type_error();
+
+    /* Sets have no order NumPy understands: list them first. */
+    PyObject *src = filter;
+    if (PyAnySet_Check(filter)) {
+        src = PySequence_List(filter);
+        if (src == NULL)
+            return -1;
+    } else {
+        Py_INCREF(src);
+    }
+    PyArrayObject *raw = (PyArrayObject *)PyArray_FROMANY(src, NPY_NOTYPE, 0, 0, 0);
+    Py_DECREF(src);
+    if (raw == NULL) {
+        PyErr_Clear();
+        return filter_type_error();
+    }
+    if (PyArray_NDIM(raw) != 1) {
+        Py_DECREF(raw);
+        PyErr_SetString(PyExc_ValueError, "a filter array must be one-dimensional");
+        return -1;
+    }
+    int type = PyArray_TYPE(raw);
+    if (type == NPY_BOOL) {
+        f->array = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, NPY_BOOL, 1, 1,
+                                                    NPY_ARRAY_CARRAY | NPY_ARRAY_ENSURECOPY);
+        Py_DECREF(raw);
+        if (f->array == NULL)
+            return -1;
+        f->kind = HPY_FILTER_MASK;
+        f->mask = (const npy_bool *)PyArray_DATA(f->array);
+        f->mask_len = (size_t)PyArray_DIM(f->array, 0);
+        return 0;
+    }
+    if (!PyTypeNum_ISINTEGER(type) && PyArray_DIM(raw, 0) != 0) {
+        Py_DECREF(raw);
+        return filter_type_error();
+    }
+    /* Integer labels (an empty list of any type means: allow nothing). */
+    f->array = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, NPY_UINT64, 1, 1,
+                                                NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST |
+                                                    NPY_ARRAY_ENSURECOPY);
+    Py_DECREF(raw);
+    if (f->array == NULL)
+        return -1;
+    if (PyArray_Sort(f->array, 0, NPY_QUICKSORT) < 0)
+        return -1;
+    f->kind = HPY_FILTER_IDS;
+    f->ids = (const uint64_t *)PyArray_DATA(f->array);
+    f->n_ids = (size_t)PyArray_DIM(f->array, 0);
+    return 0;
+}
+
+int hpy_filter_check(hpy_filter *f)
+{
+    if (!f->failed)
+        return 0;
+    PyErr_Restore(f->exc_type, f->exc_value, f->exc_tb);
+    f->exc_type = f->exc_value = f->exc_tb = NULL;
+    f->failed = 0;
+    return -1;
+}
+
+void hpy_filter_release(hpy_filter *f)
+{
+    Py_CLEAR(f->array);
+    Py_CLEAR(f->exc_type);
+    Py_CLEAR(f->exc_value);
+    Py_CLEAR(f->exc_tb);
+}

@@ -1,0 +1,191 @@
+/*
+ * common.h -- helpers shared by the parts of the hnswc._hnswc extension.
+ *
+ * The extension is written against the CPython C API and NumPy's C API
+ * only (no pybind11, no Cython). It has three translation units:
+ *
+ *   module.c   the module object, imports NumPy's C API;
+ *   index.c    hnswc.Index, the HNSW index (a wrapper of libhnswc);
+ *   bfindex.c  hnswc.BFIndex, the exact (brute-force) index;
+ *
+ * and this header plus common.c for what they share: turning Python
+ * arguments into C arrays, turning hnswc status codes into exceptions, the
+ * per-object reader/writer lock and the search filters.
+ *
+ * Locking rule, in one place: any code that may block (a C call that takes
+ * library locks, waiting for our own rwlock) runs with the GIL released.
+ * A search with a Python filter must take the GIL back inside the filter,
+ * so a thread that held the GIL while it blocked could deadlock with it.
+ */
+#ifndef HNSWC_PY_COMMON_H
+#define HNSWC_PY_COMMON_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* One NumPy API table for the whole extension; module.c imports it. */
+#define PY_ARRAY_UNIQUE_SYMBOL hnswc_numpy_api
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hnswc.h"
+
+/* ------------------------------------------------------------------------
+ * Types defined by index.c and bfindex.c, registered by module.c
+ * ------------------------------------------------------------------------ */
+
+extern PyTypeObject HnswcIndex_Type;
+extern PyTypeObject HnswcBFIndex_Type;
+
+/* ------------------------------------------------------------------------
+ * Spaces
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Parses hnswlib's space names ("l2", "ip", "cosine") into *metric.
+ * Raises RuntimeError (hnswlib's type for this) and returns -1 otherwise.
+ */
+int hpy_parse_space(PyObject *space, hnswc_metric *metric);
+
+/* The hnswlib name of a metric: "l2", "ip" or "cosine". */
+const char *hpy_space_name(hnswc_metric metric);
+
+/* ------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Raises the exception for a failed hnswc call and returns NULL. Must run on
+ * the thread that made the failed call (the library keeps messages per
+ * thread). `what` prefixes the message ("add_items", "load_index"...).
+ * Types: MemoryError for HNSWC_ERR_NOMEM; ValueError for bad arguments and
+ * non-finite vectors; RuntimeError for the rest, as hnswlib does.
+ */
+PyObject *hpy_raise_status(hnswc_status status, const char *what);
+
+/* The RuntimeError for a method called before init_index/load_index. */
+PyObject *hpy_not_initialised(const char *cls, const char *method);
+
+/* ------------------------------------------------------------------------
+ * Argument conversion
+ * ------------------------------------------------------------------------ */
+
+/*
+ * "O&" converters. hpy_conv_u64: a non-negative integer (anything with
+ * __index__, not a float) into a uint64_t. Negative values and non-integers
+ * raise TypeError, as hnswlib's size_t parameters do.
+ * hpy_conv_size does the same into a size_t.
+ */
+int hpy_conv_u64(PyObject *obj, void *out);
+int hpy_conv_size(PyObject *obj, void *out);
+
+/*
+ * Converts `data` (any array-like of any numeric dtype, 1-D for one vector
+ * or 2-D for a batch) into a fresh C-contiguous float32 copy with `dim`
+ * columns. Returns the new array (a new reference) and sets *rows, or
+ * returns NULL with an exception: RuntimeError for a wrong number of
+ * dimensions or columns (hnswlib's types), NumPy's own error when the data
+ * is not numeric. The copy is ours, so it can be read with the GIL released.
+ * `what` names the data in messages ("vectors", "query vectors").
+ */
+PyArrayObject *hpy_float_matrix(PyObject *data, int dim, const char *what, size_t *rows);
+
+/*
+ * Converts `ids` for a batch of `rows` vectors into a fresh contiguous
+ * uint64 array (a new reference): a 1-D array of length rows, or a scalar
+ * when rows == 1. Values are cast as NumPy casts to uint64 (as hnswlib
+ * does). Wrong shape: RuntimeError.
+ */
+PyArrayObject *hpy_label_array(PyObject *ids, size_t rows);
+
+/* Number of CPUs online (at least 1). */
+unsigned hpy_cpu_count(void);
+
+/*
+ * The threads to use for a batch of `rows`: `requested` if > 0, else the
+ * object's default `dflt` if > 0, else every CPU; and 1 when the batch is
+ * too small for threads to pay off (rows <= 4 * threads, hnswlib's rule).
+ * Never more than rows.
+ */
+unsigned hpy_batch_threads(int requested, int dflt, size_t rows);
+
+/* ------------------------------------------------------------------------
+ * The per-object reader/writer lock
+ *
+ * It guards the object's C state against being replaced or freed while a
+ * call that released the GIL still uses it. Readers: every call that uses
+ * the state (the library does its own locking between them). Writers: calls
+ * that replace the state (load_index), or that the library says must not
+ * overlap with writers (save, serialize). Both functions block with the GIL
+ * released and return with it held.
+ * ------------------------------------------------------------------------ */
+
+void hpy_lock_read(pthread_rwlock_t *lock);
+void hpy_lock_write(pthread_rwlock_t *lock);
+void hpy_unlock(pthread_rwlock_t *lock);
+
+/* ------------------------------------------------------------------------
+ * Search filters
+ *
+ * knn_query's `filter` argument, in one of three forms:
+ *   - a Python callable taking a label and returning truthy to allow it
+ *     (hnswlib's form): called with the GIL, from the calling thread only;
+ *   - an array-like of integers: the allowed labels (sorted here, then
+ *     looked up by binary search, without the GIL);
+ *   - an array-like of booleans: a mask indexed by label (labels beyond its
+ *     end are not allowed), without the GIL.
+ * ------------------------------------------------------------------------ */
+
+typedef enum hpy_filter_kind {
+    HPY_FILTER_NONE = 0,
+    HPY_FILTER_CALLABLE,
+    HPY_FILTER_IDS,
+    HPY_FILTER_MASK
+} hpy_filter_kind;
+
+typedef struct hpy_filter {
+    hpy_filter_kind kind;
+    PyObject *callable;        /* borrowed from the caller's arguments      */
+    PyArrayObject *array;      /* owned: the sorted ids or the mask         */
+    const uint64_t *ids;       /* HPY_FILTER_IDS: sorted allowed labels     */
+    size_t n_ids;
+    const npy_bool *mask;      /* HPY_FILTER_MASK                           */
+    size_t mask_len;
+    const void *owner;         /* the index being searched (re-entry guard) */
+    int failed;                /* the callable raised: it is not called again */
+    PyObject *exc_type, *exc_value, *exc_tb; /* what it raised              */
+} hpy_filter;
+
+/*
+ * Fills *f from a knn_query `filter` argument (None, callable, ids, mask).
+ * Returns 0, or -1 with TypeError/ValueError set. Release with
+ * hpy_filter_release, on success or failure.
+ */
+int hpy_filter_init(hpy_filter *f, PyObject *filter, const void *owner);
+
+/* The C filter function for *f (NULL for HPY_FILTER_NONE); user data is f. */
+hnswc_filter_fn hpy_filter_fn(const hpy_filter *f);
+
+/*
+ * After a search: if the callable raised, restores its exception and
+ * returns -1; else 0. Needs the GIL.
+ */
+int hpy_filter_check(hpy_filter *f);
+
+/* Frees what hpy_filter_init took. Needs the GIL. */
+void hpy_filter_release(hpy_filter *f);
+
+/*
+ * Non-zero while the calling thread runs the Python filter of `owner`: the
+ * library forbids calling back into an index from its own filter (an add
+ * there would wait for the search that called it), so methods check this
+ * and raise RuntimeError instead of deadlocking.
+ */
+int hpy_in_filter_of(const void *owner);
+PyObject *hpy_reentry_error(void);
+
+#endif /* HNSWC_PY_COMMON_H */

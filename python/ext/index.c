@@ -1,0 +1,1432 @@
+/*
+ * index.c -- hnswc.Index: hnswlib's Index API over libhnswc.
+ *
+ * The object keeps what hnswlib keeps at the Python level (the space, the
+ * dimension, the element limit, the running label counter, the default ef
+ * and thread count) and owns one hnswc_index once init_index or load_index
+ * has run. Every behaviour that hnswlib 0.8 documents is reproduced,
+ * including its exception types and messages; what hnswlib gets wrong
+ * (crashes on an uninitialised index, no query dimension check, ef lost on
+ * save/load, partial batches) is fixed without changing what correct code
+ * sees.
+ *
+ * Thread safety: methods may be called from several Python threads at once.
+ * add_items and knn_query release the GIL while the library works; the
+ * object's rwlock (common.h) keeps the hnswc_index alive and unreplaced
+ * while they do. Fields other than `ix` are only touched with the GIL held.
+ */
+#define NO_IMPORT_ARRAY
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_EF 10
+#define HNSWC_EF_MAX ((size_t)1 << 31)
+
+typedef struct {
+    PyObject_HEAD
+    pthread_rwlock_t lock;      /* see common.h                                 */
+    hnswc_index *ix;            /* NULL until init_index/load_index             */
+    int ready;                  /* __init__ ran (space and dim are valid)       */
+    hnswc_metric metric;
+    int dim;
+    uint64_t max_elements;      /* hnswlib's limit: adds past it raise          */
+    uint64_t next_label;        /* hnswlib's cur_l: labels for ids=None         */
+    unsigned inflight;          /* add_items calls running with the GIL released */
+    uint64_t committed;         /* while inflight > 0: an upper bound of the
+                                   element count once they all finish          */
+    size_t ef;                  /* default ef, also before init_index           */
+    int num_threads;            /* default thread count; <= 0 means all cores   */
+    int allow_replace_deleted;
+    uint64_t seed;
+} IndexObject;
+
+#define SER_VERSION 1
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+/* The ef given to the library: it wants 1 .. 2^31; 0 would mean "default".
+ * hnswlib searches with max(ef, k), and so does hnswc, so clamping up to 1
+ * changes nothing. */
+static size_t lib_ef(size_t ef)
+{
+    if (ef < 1)
+        return 1;
+    return ef > HNSWC_EF_MAX ? HNSWC_EF_MAX : ef;
+}
+
+static int check_ready(IndexObject *self)
+{
+    if (!self->ready) {
+        PyErr_SetString(PyExc_RuntimeError, "hnswc.Index.__init__ was not called");
+        return -1;
+    }
+    return 0;
+}
+
+/* Entry check for methods that need the C index. */
+static int need_index(IndexObject *self, const char *method)
+{
+    if (check_ready(self) < 0)
+        return -1;
+    if (hpy_in_filter_of(self)) {
+        hpy_reentry_error();
+        return -1;
+    }
+    if (self->ix == NULL) {
+        hpy_not_initialised("Index", method);
+        return -1;
+    }
+    return 0;
+}
+
+/* Snapshot of the C index's parameters and counts (zeros when there is none).
+ * Called with the GIL held, which keeps `ix` from being replaced meanwhile. */
+static hnswc_info index_info(const IndexObject *self)
+{
+    hnswc_info info;
+    memset(&info, 0, sizeof(info));
+    if (self->ix != NULL)
+        hnswc_get_info(self->ix, &info);
+    return info;
+}
+
+/* Replaces the C index by `fresh` (which may be NULL) and frees the old one.
+ * Waits for calls still using the old one. */
+static void install_index(IndexObject *self, hnswc_index *fresh)
+{
+    hpy_lock_write(&self->lock);
+    hnswc_index *old = self->ix;
+    self->ix = fresh;
+    hpy_unlock(&self->lock);
+    if (old != NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        hnswc_free(old);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Creation: Index(space, dim), Index(index), Index(params)
+ * ------------------------------------------------------------------------ */
+
+static PyObject *Index_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    IndexObject *self = (IndexObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    if (pthread_rwlock_init(&self->lock, NULL) != 0) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->ef = DEFAULT_EF;
+    self->num_threads = (int)hpy_cpu_count();
+    self->seed = 100;
+    return (PyObject *)self;
+}
+
+static void Index_dealloc(IndexObject *self)
+{
+    if (self->ix != NULL)
+        hnswc_free(self->ix);
+    pthread_rwlock_destroy(&self->lock);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Index_setstate(IndexObject *self, PyObject *state);
+static PyObject *Index_getstate(IndexObject *self, PyObject *unused);
+
+/* Sets space and dim and drops any previous C index (re-running __init__). */
+static int init_space_dim(IndexObject *self, PyObject *space, PyObject *dim_obj)
+{
+    hnswc_metric metric;
+    if (hpy_parse_space(space, &metric) < 0)
+        return -1;
+    if (!PyLong_Check(dim_obj) && !PyIndex_Check(dim_obj)) {
+        PyErr_SetString(PyExc_TypeError, "dim must be an integer");
+        return -1;
+    }
+    long dim = PyLong_AsLong(dim_obj);
+    if (dim == -1 && PyErr_Occurred())
+        return -1;
+    if (dim < 1 || dim > 65536) {
+        PyErr_Format(PyExc_ValueError, "dim must be between 1 and 65536, got %ld", dim);
+        return -1;
+    }
+    install_index(self, NULL);
+    self->metric = metric;
+    self->dim = (int)dim;
+    self->max_elements = 0;
+    self->next_label = 0;
+    self->ef = DEFAULT_EF;
+    self->num_threads = (int)hpy_cpu_count();
+    self->allow_replace_deleted = 0;
+    self->seed = 100;
+    self->ready = 1;
+    return 0;
+}
+
+static int init_from_params(IndexObject *self, PyObject *params)
+{
+    PyObject *space = PyDict_GetItemString(params, "space");
+    PyObject *dim = PyDict_GetItemString(params, "dim");
+    if (space == NULL || dim == NULL) {
+        PyErr_SetString(PyExc_ValueError, "params must hold 'space' and 'dim'");
+        return -1;
+    }
+    if (init_space_dim(self, space, dim) < 0)
+        return -1;
+    PyObject *r = Index_setstate(self, params);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int Index_init(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args) + (kwds ? PyDict_GET_SIZE(kwds) : 0);
+    if (hpy_in_filter_of(self)) {
+        hpy_reentry_error();
+        return -1;
+    }
+    if (nargs == 1) {
+        /* Index(index) copies; Index(params) rebuilds from __getstate__'s dict. */
+        static char *kwlist_index[] = {"index", NULL};
+        static char *kwlist_params[] = {"params", NULL};
+        PyObject *arg = NULL;
+        if (PyTuple_GET_SIZE(args) == 1)
+            arg = PyTuple_GET_ITEM(args, 0);
+        else if (kwds && PyDict_GetItemString(kwds, "index"))
+            PyArg_ParseTupleAndKeywords(args, kwds, "O:Index", kwlist_index, &arg);
+        else if (kwds && PyDict_GetItemString(kwds, "params"))
+            PyArg_ParseTupleAndKeywords(args, kwds, "O:Index", kwlist_params, &arg);
+        if (arg != NULL && PyObject_TypeCheck(arg, &HnswcIndex_Type)) {
+            if ((PyObject *)self == arg) {
+                PyErr_SetString(PyExc_ValueError, "an Index cannot be initialised from itself");
+                return -1;
+            }
+            PyObject *state = Index_getstate((IndexObject *)arg, NULL);
+            if (state == NULL)
+                return -1;
+            int rc = init_from_params(self, state);
+            Py_DECREF(state);
+            return rc;
+        }
+        if (arg != NULL && PyDict_Check(arg))
+            return init_from_params(self, arg);
+        if (PyErr_Occurred())
+            return -1;
+    }
+    static char *kwlist[] = {"space", "dim", NULL};
+    PyObject *space, *dim;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:Index", kwlist, &space, &dim))
+        return -1;
+    return init_space_dim(self, space, dim);
+}
+
+/* ------------------------------------------------------------------------
+ * init_index
+ * ------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(init_index_doc,
+"init_index($self, /, max_elements, M=16, ef_construction=200, random_seed=100,\n"
+"           allow_replace_deleted=False)\n--\n\n"
+"Creates the empty index.\n\n"
+"max_elements: how many elements (live and deleted) add_items accepts before\n"
+"  it raises RuntimeError, as in hnswlib; resize_index raises the limit. The\n"
+"  memory grows as elements arrive, so a generous limit costs nothing.\n"
+"M: links per node (2*M on the bottom layer); 2 .. 2048.\n"
+"ef_construction: beam width while building; larger is slower and better.\n"
+"random_seed: seed of the level generator.\n"
+"allow_replace_deleted: lets add_items(..., replace_deleted=True) reuse the\n"
+"  slots of elements marked deleted.\n\n"
+"Raises RuntimeError if the index is already initialised, ValueError for an\n"
+"M or ef_construction out of range.");
+
+static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"max_elements", "M", "ef_construction", "random_seed",
+                             "allow_replace_deleted", NULL};
+    uint64_t max_elements, M = 16, efc = 200, seed = 100;
+    int allow = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&O&O&p:init_index", kwlist,
+                                     hpy_conv_u64, &max_elements, hpy_conv_u64, &M,
+                                     hpy_conv_u64, &efc, hpy_conv_u64, &seed, &allow))
+        return NULL;
+    if (check_ready(self) < 0)
+        return NULL;
+    if (hpy_in_filter_of(self))
+        return hpy_reentry_error();
+    if (self->ix != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "The index is already initiated.");
+        return NULL;
+    }
+    if (M == 0) { /* the library reads 0 as "default"; here it is a mistake */
+        PyErr_SetString(PyExc_ValueError, "init_index: M must be at least 2");
+        return NULL;
+    }
+    if (M > UINT32_MAX || efc > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "M and ef_construction must fit in 32 bits");
+        return NULL;
+    }
+    hnswc_options o;
+    memset(&o, 0, sizeof(o));
+    o.dim = (uint32_t)self->dim;
+    o.metric = self->metric;
+    o.M = (uint32_t)M;
+    o.ef_construction = efc > 0 ? (uint32_t)efc : 1; /* 0 would mean "default" */
+    o.ef_search = (uint32_t)lib_ef(self->ef);
+    o.seed = seed;
+    /* A capacity hint only: the index grows by itself, and add_items reserves
+     * what each batch needs, so a huge max_elements allocates nothing. */
+    o.capacity = max_elements < 4096 ? max_elements : 4096;
+    if (o.capacity == 0)
+        o.capacity = 1;
+    hnswc_index *ix = NULL;
+    hnswc_status st = hnswc_create(&o, &ix);
+    if (st != HNSWC_OK)
+        return hpy_raise_status(st, "init_index");
+    install_index(self, ix);
+    self->max_elements = max_elements;
+    self->next_label = 0;
+    self->allow_replace_deleted = allow;
+    self->seed = seed;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------
+ * add_items
+ * ------------------------------------------------------------------------ */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * How many slots a batch will take: its distinct labels that the index does
+ * not hold yet, less the deleted slots they may take over when replacing.
+ * Returns (uint64_t)-1 with MemoryError set if a scratch copy fails.
+ * Called with the read lock held.
+ */
+static uint64_t new_slots_needed(IndexObject *self, const uint64_t *labels, size_t n,
+                                 int replace, const hnswc_info *info)
+{
+    uint64_t *sorted = malloc(n * sizeof(*sorted));
+    if (sorted == NULL) {
+        PyErr_NoMemory();
+        return (uint64_t)-1;
+    }
+    memcpy(sorted, labels, n * sizeof(*sorted));
+    uint64_t fresh = 0;
+    Py_BEGIN_ALLOW_THREADS
+    qsort(sorted, n, sizeof(*sorted), cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && sorted[i] == sorted[i - 1])
+            continue;
+        int deleted;
+        if (hnswc_is_deleted(self->ix, sorted[i], &deleted) == HNSWC_ERR_NOT_FOUND)
+            fresh++;
+    }
+    Py_END_ALLOW_THREADS
+    free(sorted);
+    if (replace)
+        fresh = fresh > info->deleted_count ? fresh - info->deleted_count : 0;
+    return fresh;
+}
+
+PyDoc_STRVAR(add_items_doc,
+"add_items($self, /, data, ids=None, num_threads=-1, replace_deleted=False)\n--\n\n"
+"Adds vectors to the index.\n\n"
+"data: one vector (1-D) or a batch (2-D, one row per vector) of any numeric\n"
+"  dtype; it is converted to float32. NaN or infinity raises ValueError and\n"
+"  adds nothing.\n"
+"ids: one label per row (integers); by default a running counter, as in\n"
+"  hnswlib. A label already in the index has its vector replaced (and is\n"
+"  undeleted if it was marked deleted).\n"
+"num_threads: threads to use; -1 means the index's num_threads.\n"
+"replace_deleted: new labels may take over slots of deleted elements\n"
+"  (needs init_index(..., allow_replace_deleted=True)).\n\n"
+"The GIL is released while the vectors are inserted. If the batch would\n"
+"take the index past max_elements, RuntimeError is raised and nothing is\n"
+"added.");
+
+static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"data", "ids", "num_threads", "replace_deleted", NULL};
+    PyObject *data, *ids = Py_None;
+    int num_threads = -1, replace = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|Oip:add_items", kwlist, &data, &ids,
+                                     &num_threads, &replace))
+        return NULL;
+    if (need_index(self, "add_items") < 0)
+        return NULL;
+
+    size_t rows;
+    PyArrayObject *vecs = hpy_float_matrix(data, self->dim, "vectors", &rows);
+    if (vecs == NULL)
+        return NULL;
+    PyArrayObject *labels = NULL;
+    if (ids != Py_None) {
+        labels = hpy_label_array(ids, rows);
+    } else {
+        npy_intp n = (npy_intp)rows;
+        labels = (PyArrayObject *)PyArray_SimpleNew(1, &n, NPY_UINT64);
+        if (labels != NULL) {
+            uint64_t *l = PyArray_DATA(labels);
+            for (size_t i = 0; i < rows; i++)
+                l[i] = self->next_label + i;
+        }
+    }
+    if (labels == NULL) {
+        Py_DECREF(vecs);
+        return NULL;
+    }
+    if (replace && !self->allow_replace_deleted) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Replacement of deleted elements is disabled in constructor");
+        goto fail;
+    }
+    if (rows == 0)
+        goto done;
+
+    hpy_lock_read(&self->lock);
+    if (self->ix == NULL) { /* replaced by a concurrent call meanwhile */
+        hpy_unlock(&self->lock);
+        hpy_not_initialised("Index", "add_items");
+        goto fail;
+    }
+    const uint64_t *lab = PyArray_DATA(labels);
+    hnswc_info info = index_info(self);
+    /* The limit check. info.count already holds part of any batch still in
+     * flight, so while batches run, `committed` (their promised total) is
+     * the count to check against; it is exact again once none run. */
+    uint64_t used = self->inflight > 0 ? self->committed : info.count;
+    uint64_t room = self->max_elements > used ? self->max_elements - used : 0;
+    uint64_t needed = rows;
+    if (needed > room) {
+        /* Maybe most of the batch updates existing labels: count exactly. */
+        needed = new_slots_needed(self, lab, rows, replace, &info);
+        if (needed == (uint64_t)-1) {
+            hpy_unlock(&self->lock);
+            goto fail;
+        }
+        if (needed > room) {
+            hpy_unlock(&self->lock);
+            PyErr_SetString(PyExc_RuntimeError,
+                            "The number of elements exceeds the specified limit");
+            goto fail;
+        }
+    }
+    self->committed = used + needed;
+    self->inflight++;
+    self->next_label += rows; /* hnswlib advances its counter on every batch */
+    unsigned threads = hpy_batch_threads(num_threads, self->num_threads, rows);
+    unsigned flags = replace ? HNSWC_ADD_REPLACE_DELETED : 0;
+    const float *v = PyArray_DATA(vecs);
+    hnswc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    if (rows > 1)
+        hnswc_reserve(self->ix, info.count + needed); /* best effort; add grows anyway */
+    st = hnswc_add_batch(self->ix, v, lab, rows, flags, threads, NULL);
+    Py_END_ALLOW_THREADS
+    self->inflight--;
+    if (st != HNSWC_OK) {
+        hpy_raise_status(st, "add_items");
+        hpy_unlock(&self->lock);
+        goto fail;
+    }
+    hpy_unlock(&self->lock);
+done:
+    Py_DECREF(vecs);
+    Py_DECREF(labels);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(vecs);
+    Py_DECREF(labels);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * knn_query
+ * ------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(knn_query_doc,
+"knn_query($self, /, data, k=1, num_threads=-1, filter=None)\n--\n\n"
+"Finds the k nearest elements of each query, closest first.\n\n"
+"data: one query (1-D) or a batch (2-D) of any numeric dtype.\n"
+"k: neighbours per query. The beam width is max(ef, k).\n"
+"num_threads: threads to use; -1 means the index's num_threads.\n"
+"filter: restricts the results to some labels. Either a callable taking a\n"
+"  label and returning True to allow it (hnswlib's form; called with the GIL\n"
+"  on the calling thread, so the search runs on one thread), or, much\n"
+"  faster and evaluated in C without the GIL, an array of allowed labels or\n"
+"  a boolean mask indexed by label.\n\n"
+"Returns (labels, distances): uint64 and float32 arrays of shape (n, k).\n"
+"Raises RuntimeError when fewer than k elements can be returned for a query\n"
+"(as hnswlib does), and when the query dimension is wrong.");
+
+static PyObject *too_few_results(void)
+{
+    PyErr_SetString(PyExc_RuntimeError,
+                    "Cannot return the results in a contiguous 2D array. "
+                    "Probably ef or M is too small");
+    return NULL;
+}
+
+static PyObject *Index_knn_query(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"data", "k", "num_threads", "filter", NULL};
+    PyObject *data, *filter_obj = Py_None;
+    size_t k = 1;
+    int num_threads = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O&iO:knn_query", kwlist, &data,
+                                     hpy_conv_size, &k, &num_threads, &filter_obj))
+        return NULL;
+    if (need_index(self, "knn_query") < 0)
+        return NULL;
+
+    size_t rows;
+    PyArrayObject *queries = hpy_float_matrix(data, self->dim, "query vectors", &rows);
+    if (queries == NULL)
+        return NULL;
+    hpy_filter filter;
+    if (hpy_filter_init(&filter, filter_obj, self) < 0) {
+        hpy_filter_release(&filter);
+        Py_DECREF(queries);
+        return NULL;
+    }
+    if (k > 0 && rows > SIZE_MAX / sizeof(uint64_t) / k) {
+        hpy_filter_release(&filter);
+        Py_DECREF(queries);
+        return PyErr_NoMemory();
+    }
+    npy_intp shape[2] = {(npy_intp)rows, (npy_intp)k};
+    PyArrayObject *labels = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_UINT64);
+    PyArrayObject *dists = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_FLOAT32);
+    size_t *found = malloc((rows > 0 ? rows : 1) * sizeof(*found));
+    if (labels == NULL || dists == NULL || found == NULL) {
+        if (found == NULL)
+            PyErr_NoMemory();
+        goto fail;
+    }
+    if (rows > 0 && k > 0) {
+        const float *q = PyArray_DATA(queries);
+        uint64_t *L = PyArray_DATA(labels);
+        float *D = PyArray_DATA(dists);
+        hnswc_filter_fn fn = hpy_filter_fn(&filter);
+        hnswc_status st = HNSWC_OK;
+        hpy_lock_read(&self->lock);
+        if (self->ix == NULL) {
+            hpy_unlock(&self->lock);
+            hpy_not_initialised("Index", "knn_query");
+            goto fail;
+        }
+        if (filter.kind == HPY_FILTER_CALLABLE) {
+            /* The callable needs the GIL: run on this thread, which then
+             * takes the GIL back cheaply inside the filter. */
+            size_t dim = (size_t)self->dim;
+            Py_BEGIN_ALLOW_THREADS
+            for (size_t i = 0; i < rows && st == HNSWC_OK && !filter.failed; i++)
+                st = hnswc_search(self->ix, q + i * dim, k, 0, fn, &filter, L + i * k,
+                                  D + i * k, &found[i]);
+            Py_END_ALLOW_THREADS
+        } else {
+            unsigned threads = hpy_batch_threads(num_threads, self->num_threads, rows);
+            Py_BEGIN_ALLOW_THREADS
+            st = hnswc_search_batch(self->ix, q, rows, k, 0, fn, fn ? &filter : NULL,
+                                    threads, L, D, found);
+            Py_END_ALLOW_THREADS
+        }
+        if (hpy_filter_check(&filter) < 0) {
+            hpy_unlock(&self->lock);
+            goto fail;
+        }
+        if (st != HNSWC_OK) {
+            hpy_raise_status(st, "knn_query");
+            hpy_unlock(&self->lock);
+            goto fail;
+        }
+        hpy_unlock(&self->lock);
+        for (size_t i = 0; i < rows; i++) {
+            if (found[i] != k) {
+                too_few_results();
+                goto fail;
+            }
+        }
+    }
+    free(found);
+    hpy_filter_release(&filter);
+    Py_DECREF(queries);
+    return Py_BuildValue("(NN)", labels, dists);
+fail:
+    free(found);
+    Py_XDECREF(labels);
+    Py_XDECREF(dists);
+    hpy_filter_release(&filter);
+    Py_DECREF(queries);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Deletion marks, ef, threads, limits
+ * ------------------------------------------------------------------------ */
+
+/* Runs fn(ix, label) with the GIL released under the read lock. */
+static hnswc_status label_call(IndexObject *self, hnswc_status (*fn)(hnswc_index *, uint64_t),
+                               uint64_t label)
+{
+    hnswc_status st;
+    hpy_lock_read(&self->lock);
+    if (self->ix == NULL) {
+        hpy_unlock(&self->lock);
+        return HNSWC_ERR_NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = fn(self->ix, label);
+    Py_END_ALLOW_THREADS
+    hpy_unlock(&self->lock);
+    return st;
+}
+
+PyDoc_STRVAR(mark_deleted_doc,
+"mark_deleted($self, /, label)\n--\n\n"
+"Marks an element deleted: searches skip it, but it stays in the graph (and\n"
+"counts towards max_elements) until a replace_deleted add takes its slot.\n"
+"RuntimeError if the label is unknown or already deleted.");
+
+static PyObject *Index_mark_deleted(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"label", NULL};
+    uint64_t label;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&:mark_deleted", kwlist, hpy_conv_u64,
+                                     &label))
+        return NULL;
+    if (need_index(self, "mark_deleted") < 0)
+        return NULL;
+    hnswc_status st = label_call(self, hnswc_mark_deleted, label);
+    switch (st) {
+    case HNSWC_OK: Py_RETURN_NONE;
+    case HNSWC_ERR_NOT_FOUND: PyErr_SetString(PyExc_RuntimeError, "Label not found"); return NULL;
+    case HNSWC_ERR_DELETED:
+        PyErr_SetString(PyExc_RuntimeError, "The requested to delete element is already deleted");
+        return NULL;
+    case HNSWC_ERR_NULL: return hpy_not_initialised("Index", "mark_deleted");
+    default: return hpy_raise_status(st, "mark_deleted");
+    }
+}
+
+PyDoc_STRVAR(unmark_deleted_doc,
+"unmark_deleted($self, /, label)\n--\n\n"
+"Makes a deleted element searchable again. RuntimeError if the label is\n"
+"unknown or not deleted.");
+
+static PyObject *Index_unmark_deleted(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"label", NULL};
+    uint64_t label;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&:unmark_deleted", kwlist, hpy_conv_u64,
+                                     &label))
+        return NULL;
+    if (need_index(self, "unmark_deleted") < 0)
+        return NULL;
+    hnswc_status st = label_call(self, hnswc_unmark_deleted, label);
+    switch (st) {
+    case HNSWC_OK: Py_RETURN_NONE;
+    case HNSWC_ERR_NOT_FOUND: PyErr_SetString(PyExc_RuntimeError, "Label not found"); return NULL;
+    case HNSWC_ERR_DELETED:
+        PyErr_SetString(PyExc_RuntimeError, "The requested to undelete element is not deleted");
+        return NULL;
+    case HNSWC_ERR_NULL: return hpy_not_initialised("Index", "unmark_deleted");
+    default: return hpy_raise_status(st, "unmark_deleted");
+    }
+}
+
+/* Sets the default ef, also on the C index (where save_index keeps it). */
+static int apply_ef(IndexObject *self, size_t ef)
+{
+    self->ef = ef;
+    if (self->ix == NULL)
+        return 0;
+    hnswc_status st;
+    hpy_lock_read(&self->lock);
+    if (self->ix == NULL) {
+        hpy_unlock(&self->lock);
+        return 0;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = hnswc_set_ef(self->ix, lib_ef(ef));
+    Py_END_ALLOW_THREADS
+    hpy_unlock(&self->lock);
+    if (st != HNSWC_OK) {
+        hpy_raise_status(st, "set_ef");
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(set_ef_doc,
+"set_ef($self, /, ef)\n--\n\n"
+"Sets the beam width of searches (default 10). Larger ef: higher recall,\n"
+"slower queries. A search uses max(ef, k). Kept by save_index and pickling.");
+
+static PyObject *Index_set_ef(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"ef", NULL};
+    size_t ef;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&:set_ef", kwlist, hpy_conv_size, &ef))
+        return NULL;
+    if (check_ready(self) < 0)
+        return NULL;
+    if (hpy_in_filter_of(self))
+        return hpy_reentry_error();
+    if (apply_ef(self, ef) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(set_num_threads_doc,
+"set_num_threads($self, /, num_threads)\n--\n\n"
+"Sets the default number of threads of add_items and knn_query\n"
+"(default: every CPU; a value <= 0 also means every CPU).");
+
+static PyObject *Index_set_num_threads(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"num_threads", NULL};
+    int n;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i:set_num_threads", kwlist, &n))
+        return NULL;
+    self->num_threads = n;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(resize_index_doc,
+"resize_index($self, /, new_size)\n--\n\n"
+"Changes max_elements. RuntimeError if new_size is below the number of\n"
+"elements stored. (The memory grows on its own; this only moves the limit.)");
+
+static PyObject *Index_resize_index(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"new_size", NULL};
+    uint64_t n;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&:resize_index", kwlist, hpy_conv_u64, &n))
+        return NULL;
+    if (need_index(self, "resize_index") < 0)
+        return NULL;
+    hnswc_info info = index_info(self);
+    if (n < (self->inflight > 0 ? self->committed : info.count)) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Cannot resize, max element is less than the current number of elements");
+        return NULL;
+    }
+    self->max_elements = n;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------
+ * Persistence
+ * ------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(save_index_doc,
+"save_index($self, /, path_to_index)\n--\n\n"
+"Saves the index in hnswc's own file format (checksummed; the file is\n"
+"replaced atomically). load_index reads it back, ef included. RuntimeError\n"
+"if the file cannot be written.");
+
+static PyObject *Index_save_index(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"path_to_index", NULL};
+    PyObject *path = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&:save_index", kwlist, PyUnicode_FSConverter,
+                                     &path))
+        return NULL;
+    if (need_index(self, "save_index") < 0) {
+        Py_DECREF(path);
+        return NULL;
+    }
+    hnswc_status st;
+    hpy_lock_write(&self->lock); /* the library: no adds during a save */
+    Py_BEGIN_ALLOW_THREADS
+    st = hnswc_save(self->ix, PyBytes_AS_STRING(path));
+    Py_END_ALLOW_THREADS
+    hpy_unlock(&self->lock);
+    Py_DECREF(path);
+    if (st != HNSWC_OK)
+        return hpy_raise_status(st, "save_index");
+    Py_RETURN_NONE;
+}
+
+/* hnswlib's file header starts with offsetLevel0 then max_elements, both
+ * size_t (8 bytes, little-endian on every platform hnswlib files come from).
+ * Returns 0 if it cannot be read. */
+static uint64_t hnswlib_file_max_elements(const char *path)
+{
+    unsigned char h[16];
+    uint64_t v = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    if (fread(h, 1, sizeof(h), f) == sizeof(h))
+        for (int i = 7; i >= 0; i--)
+            v = (v << 8) | h[8 + i];
+    fclose(f);
+    return v;
+}
+
+PyDoc_STRVAR(load_index_doc,
+"load_index($self, /, path_to_index, max_elements=0, allow_replace_deleted=False)\n--\n\n"
+"Loads an index saved by save_index, or by hnswlib's save_index (versions\n"
+"0.6 to 0.8: the file must match this Index's space and dim, which hnswlib\n"
+"files do not record). Replaces the current contents only on success.\n\n"
+"max_elements: the new limit; a value below the number of stored elements\n"
+"  keeps the limit the file had (hnswlib's rule). The label counter for\n"
+"  ids=None restarts at the element count, as in hnswlib.\n"
+"allow_replace_deleted: as in init_index.\n\n"
+"Files saved by hnswc keep their ef; hnswlib files start at ef=10, as in\n"
+"hnswlib. RuntimeError if the file is missing, corrupted, or of another\n"
+"space or dimension.");
+
+static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"path_to_index", "max_elements", "allow_replace_deleted", NULL};
+    PyObject *path = NULL;
+    uint64_t max_elements = 0;
+    int allow = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&p:load_index", kwlist,
+                                     PyUnicode_FSConverter, &path, hpy_conv_u64, &max_elements,
+                                     &allow))
+        return NULL;
+    if (check_ready(self) < 0 || (hpy_in_filter_of(self) && !hpy_reentry_error())) {
+        Py_DECREF(path);
+        return NULL;
+    }
+    const char *p = PyBytes_AS_STRING(path);
+    hnswc_index *ix = NULL;
+    hnswc_status st, st2 = HNSWC_OK;
+    int from_hnswlib = 0;
+    char first_msg[512] = "";
+    Py_BEGIN_ALLOW_THREADS
+    st = hnswc_load(p, &ix);
+    if (st == HNSWC_ERR_FORMAT) {
+        /* Not hnswc's format: maybe hnswlib's. Keep the first message in
+         * case it is neither. */
+        snprintf(first_msg, sizeof(first_msg), "%s", hnswc_errmsg(NULL));
+        st2 = hnswc_load_hnswlib(p, self->metric, &ix);
+        from_hnswlib = st2 == HNSWC_OK;
+    }
+    Py_END_ALLOW_THREADS
+    if (st != HNSWC_OK && !from_hnswlib) {
+        if (st == HNSWC_ERR_FORMAT) {
+            PyErr_Format(PyExc_RuntimeError,
+                         "load_index: %s is neither an hnswc index (%s) nor an hnswlib "
+                         "index (%s)", p, first_msg, hnswc_errmsg(NULL));
+            (void)st2;
+        } else {
+            hpy_raise_status(st, "load_index");
+        }
+        Py_DECREF(path);
+        return NULL;
+    }
+    hnswc_info info;
+    hnswc_get_info(ix, &info);
+    if (info.dim != (uint32_t)self->dim || info.metric != self->metric) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "load_index: %s holds a '%s' index of dim %u, but this Index is '%s' "
+                     "with dim %d", p, hpy_space_name(info.metric), (unsigned)info.dim,
+                     hpy_space_name(self->metric), self->dim);
+        hnswc_free(ix);
+        Py_DECREF(path);
+        return NULL;
+    }
+    uint64_t file_max = from_hnswlib ? hnswlib_file_max_elements(p) : info.capacity;
+    Py_DECREF(path);
+
+    install_index(self, ix);
+    if (max_elements < info.count)
+        max_elements = file_max > info.count ? file_max : info.count;
+    self->max_elements = max_elements;
+    self->next_label = info.count;
+    self->ef = info.ef_search;
+    self->allow_replace_deleted = allow;
+    self->seed = info.seed;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------
+ * Reading elements back
+ * ------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(get_items_doc,
+"get_items($self, /, ids=None, return_type='numpy')\n--\n\n"
+"Returns the stored vectors of the given labels: a float32 array of shape\n"
+"(len(ids), dim) for return_type='numpy', a list of lists for 'list'. For\n"
+"the cosine space these are the normalised vectors, as in hnswlib.\n"
+"RuntimeError 'Label not found' for an unknown or deleted label;\n"
+"ValueError for a scalar ids or an unknown return_type.");
+
+static PyObject *Index_get_items(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"ids", "return_type", NULL};
+    PyObject *ids = Py_None;
+    const char *rt = "numpy";
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Os:get_items", kwlist, &ids, &rt))
+        return NULL;
+    int as_list = strcmp(rt, "list") == 0;
+    if (!as_list && strcmp(rt, "numpy") != 0) {
+        PyErr_SetString(PyExc_ValueError, "return_type should be \"numpy\" or \"list\"");
+        return NULL;
+    }
+    if (need_index(self, "get_items") < 0)
+        return NULL;
+    PyArrayObject *lab = NULL;
+    size_t n = 0;
+    if (ids != Py_None) {
+        lab = (PyArrayObject *)PyArray_FROMANY(ids, NPY_UINT64, 0, 0,
+                                               NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST |
+                                                   NPY_ARRAY_ENSURECOPY);
+        if (lab == NULL)
+            return NULL;
+        if (PyArray_NDIM(lab) != 1) {
+            Py_DECREF(lab);
+            PyErr_SetString(PyExc_ValueError,
+                            "get_items accepts a list of indices and returns a list of vectors");
+            return NULL;
+        }
+        n = (size_t)PyArray_DIM(lab, 0);
+    }
+    npy_intp shape[2] = {(npy_intp)n, self->dim};
+    PyArrayObject *out = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_FLOAT32);
+    if (out == NULL) {
+        Py_XDECREF(lab);
+        return NULL;
+    }
+    if (n > 0) {
+        const uint64_t *l = PyArray_DATA(lab);
+        float *o = PyArray_DATA(out);
+        size_t dim = (size_t)self->dim;
+        hnswc_status st = HNSWC_OK;
+        int deleted = 0;
+        hpy_lock_read(&self->lock);
+        Py_BEGIN_ALLOW_THREADS
+        for (size_t i = 0; i < n && st == HNSWC_OK && !deleted; i++) {
+            st = hnswc_is_deleted(self->ix, l[i], &deleted);
+            if (st == HNSWC_OK && !deleted)
+                st = hnswc_get_vector(self->ix, l[i], o + i * dim);
+        }
+        Py_END_ALLOW_THREADS
+        hpy_unlock(&self->lock);
+        if (st != HNSWC_OK || deleted) {
+            Py_DECREF(lab);
+            Py_DECREF(out);
+            if (st == HNSWC_OK || st == HNSWC_ERR_NOT_FOUND) {
+                PyErr_SetString(PyExc_RuntimeError, "Label not found");
+                return NULL;
+            }
+            return hpy_raise_status(st, "get_items");
+        }
+    }
+    Py_XDECREF(lab);
+    if (as_list) {
+        PyObject *list = PyArray_ToList(out);
+        Py_DECREF(out);
+        return list;
+    }
+    return (PyObject *)out;
+}
+
+/* All labels, live and deleted, as a new uint64 array; NULL with an error. */
+static PyArrayObject *all_labels(IndexObject *self)
+{
+    for (;;) {
+        hnswc_info info = index_info(self);
+        npy_intp n = (npy_intp)info.count;
+        PyArrayObject *arr = (PyArrayObject *)PyArray_SimpleNew(1, &n, NPY_UINT64);
+        if (arr == NULL)
+            return NULL;
+        size_t written = 0;
+        hnswc_status st;
+        hpy_lock_read(&self->lock);
+        Py_BEGIN_ALLOW_THREADS
+        st = hnswc_get_labels(self->ix, PyArray_DATA(arr), (size_t)n, &written);
+        Py_END_ALLOW_THREADS
+        hpy_unlock(&self->lock);
+        if (st == HNSWC_ERR_INVALID) { /* grew meanwhile: try again */
+            Py_DECREF(arr);
+            continue;
+        }
+        if (st != HNSWC_OK) {
+            Py_DECREF(arr);
+            return (PyArrayObject *)hpy_raise_status(st, "get_ids_list");
+        }
+        if ((npy_intp)written < n) {
+            PyArray_Dims d = {&n, 1};
+            n = (npy_intp)written;
+            PyObject *r = PyArray_Resize(arr, &d, 0, NPY_CORDER);
+            if (r == NULL) {
+                Py_DECREF(arr);
+                return NULL;
+            }
+            Py_DECREF(r);
+        }
+        return arr;
+    }
+}
+
+PyDoc_STRVAR(get_ids_list_doc,
+"get_ids_list($self, /)\n--\n\n"
+"Returns the labels of all elements, deleted ones included (as hnswlib).");
+
+static PyObject *Index_get_ids_list(IndexObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (need_index(self, "get_ids_list") < 0)
+        return NULL;
+    PyArrayObject *arr = all_labels(self);
+    if (arr == NULL)
+        return NULL;
+    PyObject *list = PyArray_ToList(arr);
+    Py_DECREF(arr);
+    return list;
+}
+
+PyDoc_STRVAR(get_current_count_doc,
+"get_current_count($self, /)\n--\n\n"
+"Number of elements stored, deleted ones included (as hnswlib).");
+
+static PyObject *Index_get_current_count(IndexObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (need_index(self, "get_current_count") < 0)
+        return NULL;
+    return PyLong_FromUnsignedLongLong(index_info(self).count);
+}
+
+PyDoc_STRVAR(get_max_elements_doc,
+"get_max_elements($self, /)\n--\n\n"
+"The element limit (see init_index and resize_index).");
+
+static PyObject *Index_get_max_elements(IndexObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (need_index(self, "get_max_elements") < 0)
+        return NULL;
+    return PyLong_FromUnsignedLongLong(self->max_elements);
+}
+
+PyDoc_STRVAR(index_file_size_doc,
+"index_file_size($self, /)\n--\n\n"
+"Size in bytes of the file save_index would write now.");
+
+/* Serialises the index (write lock: the library wants no adds meanwhile). */
+static hnswc_status serialize(IndexObject *self, void **buf, size_t *size)
+{
+    hnswc_status st;
+    hpy_lock_write(&self->lock);
+    Py_BEGIN_ALLOW_THREADS
+    st = hnswc_serialize(self->ix, buf, size);
+    Py_END_ALLOW_THREADS
+    hpy_unlock(&self->lock);
+    return st;
+}
+
+static PyObject *Index_index_file_size(IndexObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (need_index(self, "index_file_size") < 0)
+        return NULL;
+    void *buf = NULL;
+    size_t size = 0;
+    hnswc_status st = serialize(self, &buf, &size);
+    if (st != HNSWC_OK)
+        return hpy_raise_status(st, "index_file_size");
+    hnswc_buffer_free(buf);
+    return PyLong_FromSize_t(size);
+}
+
+PyDoc_STRVAR(get_info_doc,
+"get_info($self, /)\n--\n\n"
+"hnswc extension: a dict describing the index (counts, parameters, graph\n"
+"levels, memory, the SIMD kernels in use).");
+
+static PyObject *Index_get_info(IndexObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (need_index(self, "get_info") < 0)
+        return NULL;
+    hnswc_info i = index_info(self);
+    return Py_BuildValue(
+        "{s:s,s:I,s:I,s:I,s:I,s:K,s:K,s:K,s:K,s:K,s:K,s:i,s:K,s:s}", "space",
+        hpy_space_name(i.metric), "dim", (unsigned)i.dim, "M", (unsigned)i.M,
+        "ef_construction", (unsigned)i.ef_construction, "ef", (unsigned)i.ef_search, "seed",
+        (unsigned long long)i.seed, "element_count", (unsigned long long)i.count, "live_count",
+        (unsigned long long)i.live_count, "deleted_count", (unsigned long long)i.deleted_count,
+        "capacity", (unsigned long long)i.capacity, "max_elements",
+        (unsigned long long)self->max_elements, "max_level", (int)i.max_level, "memory_bytes",
+        (unsigned long long)i.memory_bytes, "simd", i.simd ? i.simd : "");
+}
+
+PyDoc_STRVAR(graph_stats_doc,
+"graph_stats($self, /)\n--\n\n"
+"hnswc extension: the shape and health of the graph (a dict): nodes per\n"
+"level, layer-0 degrees, nodes unreachable from the entry point, one-way\n"
+"links. Walks the whole graph; waits for running adds.");
+
+static PyObject *Index_graph_stats(IndexObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (need_index(self, "graph_stats") < 0)
+        return NULL;
+    hnswc_graph_stats g;
+    hnswc_status st;
+    hpy_lock_write(&self->lock); /* the library: exclusive with writers */
+    Py_BEGIN_ALLOW_THREADS
+    st = hnswc_get_graph_stats(self->ix, &g);
+    Py_END_ALLOW_THREADS
+    hpy_unlock(&self->lock);
+    if (st != HNSWC_OK)
+        return hpy_raise_status(st, "graph_stats");
+    uint32_t levels = g.levels < HNSWC_MAX_LEVELS ? g.levels : HNSWC_MAX_LEVELS;
+    PyObject *per_level = PyList_New(levels);
+    if (per_level == NULL)
+        return NULL;
+    for (uint32_t i = 0; i < levels; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(g.level_counts[i]);
+        if (v == NULL) {
+            Py_DECREF(per_level);
+            return NULL;
+        }
+        PyList_SET_ITEM(per_level, i, v);
+    }
+    return Py_BuildValue("{s:K,s:N,s:I,s:I,s:I,s:d,s:K,s:K,s:K}", "nodes",
+                         (unsigned long long)g.nodes, "level_counts", per_level, "levels",
+                         (unsigned)g.levels, "degree0_min", (unsigned)g.degree0_min,
+                         "degree0_max", (unsigned)g.degree0_max, "degree0_mean", g.degree0_mean,
+                         "unreachable", (unsigned long long)g.unreachable, "one_way_links",
+                         (unsigned long long)g.one_way_links, "links_total",
+                         (unsigned long long)g.links_total);
+}
+
+/* ------------------------------------------------------------------------
+ * Pickling and copying
+ *
+ * The state is a dict: the Python-level settings plus the index in hnswc's
+ * serialised format (bytes), or None before init_index. Index(params=state)
+ * rebuilds from it, and Index(index) copies through it.
+ * ------------------------------------------------------------------------ */
+
+static PyObject *Index_getstate(IndexObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (check_ready(self) < 0)
+        return NULL;
+    if (hpy_in_filter_of(self))
+        return hpy_reentry_error();
+    PyObject *blob = Py_None;
+    Py_INCREF(blob);
+    if (self->ix != NULL) {
+        void *buf = NULL;
+        size_t size = 0;
+        hnswc_status st = serialize(self, &buf, &size);
+        if (st != HNSWC_OK) {
+            Py_DECREF(blob);
+            return hpy_raise_status(st, "pickle");
+        }
+        Py_DECREF(blob);
+        blob = PyBytes_FromStringAndSize(buf, (Py_ssize_t)size);
+        hnswc_buffer_free(buf);
+        if (blob == NULL)
+            return NULL;
+    }
+    return Py_BuildValue("{s:i,s:s,s:i,s:K,s:K,s:n,s:i,s:O,s:K,s:N}", "ser_version", SER_VERSION,
+                         "space", hpy_space_name(self->metric), "dim", self->dim, "max_elements",
+                         (unsigned long long)self->max_elements, "cur_element_label",
+                         (unsigned long long)self->next_label, "ef", (Py_ssize_t)self->ef,
+                         "num_threads", self->num_threads, "allow_replace_deleted",
+                         self->allow_replace_deleted ? Py_True : Py_False, "seed",
+                         (unsigned long long)self->seed, "index", blob);
+}
+
+/* Reads an integer field of the state dict; returns 0 or -1 with an error. */
+static int state_u64(PyObject *state, const char *key, uint64_t *out)
+{
+    PyObject *v = PyDict_GetItemString(state, key);
+    if (v == NULL) {
+        PyErr_Format(PyExc_ValueError, "Unpickle Error: missing '%s'", key);
+        return -1;
+    }
+    return hpy_conv_u64(v, out) ? 0 : -1;
+}
+
+static PyObject *Index_setstate(IndexObject *self, PyObject *state)
+{
+    if (!PyDict_Check(state)) {
+        PyErr_SetString(PyExc_TypeError, "Unpickle Error: the state must be a dict");
+        return NULL;
+    }
+    if (check_ready(self) < 0)
+        return NULL;
+    if (hpy_in_filter_of(self))
+        return hpy_reentry_error();
+    uint64_t ver, max_elements, next_label, ef, seed;
+    if (state_u64(state, "ser_version", &ver) < 0 ||
+        state_u64(state, "max_elements", &max_elements) < 0 ||
+        state_u64(state, "cur_element_label", &next_label) < 0 ||
+        state_u64(state, "ef", &ef) < 0 || state_u64(state, "seed", &seed) < 0)
+        return NULL;
+    if (ver > SER_VERSION) {
+        PyErr_SetString(PyExc_RuntimeError, "Unpickle Error: Invalid serialization version!");
+        return NULL;
+    }
+    PyObject *nt = PyDict_GetItemString(state, "num_threads");
+    PyObject *ard = PyDict_GetItemString(state, "allow_replace_deleted");
+    PyObject *blob = PyDict_GetItemString(state, "index");
+    if (nt == NULL || ard == NULL || blob == NULL) {
+        PyErr_SetString(PyExc_ValueError, "Unpickle Error: incomplete state");
+        return NULL;
+    }
+    int num_threads = PyLong_AsLong(nt);
+    if (num_threads == -1 && PyErr_Occurred())
+        return NULL;
+    int allow = PyObject_IsTrue(ard);
+    if (allow < 0)
+        return NULL;
+    hnswc_index *ix = NULL;
+    if (blob != Py_None) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(blob, &view, PyBUF_SIMPLE) < 0)
+            return NULL;
+        hnswc_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = hnswc_deserialize(view.buf, (size_t)view.len, &ix);
+        Py_END_ALLOW_THREADS
+        PyBuffer_Release(&view);
+        if (st != HNSWC_OK)
+            return hpy_raise_status(st, "Unpickle Error");
+        hnswc_info info;
+        hnswc_get_info(ix, &info);
+        if (info.dim != (uint32_t)self->dim || info.metric != self->metric) {
+            hnswc_free(ix);
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Unpickle Error: the index does not match the space and dim");
+            return NULL;
+        }
+    }
+    install_index(self, ix);
+    self->max_elements = max_elements;
+    self->next_label = next_label;
+    self->num_threads = num_threads;
+    self->allow_replace_deleted = allow;
+    self->seed = seed;
+    if (apply_ef(self, (size_t)ef) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Index_reduce(IndexObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (check_ready(self) < 0)
+        return NULL;
+    PyObject *state = Index_getstate(self, NULL);
+    if (state == NULL)
+        return NULL;
+    return Py_BuildValue("(O(si)N)", (PyObject *)Py_TYPE(self), hpy_space_name(self->metric),
+                         self->dim, state);
+}
+
+static PyObject *Index_repr(IndexObject *self)
+{
+    if (!self->ready)
+        return PyUnicode_FromString("<hnswc.Index (uninitialised)>");
+    return PyUnicode_FromFormat("<hnswc.Index(space='%s', dim=%d)>",
+                                hpy_space_name(self->metric), self->dim);
+}
+
+/* ------------------------------------------------------------------------
+ * Properties
+ * ------------------------------------------------------------------------ */
+
+static PyObject *get_space(IndexObject *self, void *c)
+{
+    (void)c;
+    if (check_ready(self) < 0)
+        return NULL;
+    return PyUnicode_FromString(hpy_space_name(self->metric));
+}
+
+static PyObject *get_dim(IndexObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromLong(self->dim);
+}
+
+static PyObject *get_M(IndexObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromUnsignedLong(index_info(self).M);
+}
+
+static PyObject *get_ef_construction(IndexObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromUnsignedLong(index_info(self).ef_construction);
+}
+
+static PyObject *get_max_elements(IndexObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromUnsignedLongLong(self->ix ? self->max_elements : 0);
+}
+
+static PyObject *get_element_count(IndexObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromUnsignedLongLong(index_info(self).count);
+}
+
+static PyObject *get_live_count(IndexObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromUnsignedLongLong(index_info(self).live_count);
+}
+
+static PyObject *get_deleted_count(IndexObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromUnsignedLongLong(index_info(self).deleted_count);
+}
+
+static PyObject *get_allow_replace_deleted(IndexObject *self, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(self->allow_replace_deleted);
+}
+
+static PyObject *get_ef(IndexObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromSize_t(self->ef);
+}
+
+static int set_ef_prop(IndexObject *self, PyObject *value, void *c)
+{
+    (void)c;
+    size_t ef;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete ef");
+        return -1;
+    }
+    if (!hpy_conv_size(value, &ef))
+        return -1;
+    if (hpy_in_filter_of(self)) {
+        hpy_reentry_error();
+        return -1;
+    }
+    return apply_ef(self, ef);
+}
+
+static PyObject *get_num_threads(IndexObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromLong(self->num_threads);
+}
+
+static int set_num_threads_prop(IndexObject *self, PyObject *value, void *c)
+{
+    (void)c;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete num_threads");
+        return -1;
+    }
+    long n = PyLong_AsLong(value);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    if (n > INT32_MAX || n < INT32_MIN) {
+        PyErr_SetString(PyExc_OverflowError, "num_threads out of range");
+        return -1;
+    }
+    self->num_threads = (int)n;
+    return 0;
+}
+
+static PyGetSetDef Index_getset[] = {
+    {"space", (getter)get_space, NULL, "The space: 'l2', 'ip' or 'cosine'.", NULL},
+    {"dim", (getter)get_dim, NULL, "The vector dimension.", NULL},
+    {"M", (getter)get_M, NULL, "Links per node (0 before init_index).", NULL},
+    {"ef_construction", (getter)get_ef_construction, NULL,
+     "Beam width while building (0 before init_index).", NULL},
+    {"max_elements", (getter)get_max_elements, NULL,
+     "The element limit (0 before init_index).", NULL},
+    {"element_count", (getter)get_element_count, NULL,
+     "Elements stored, deleted ones included (0 before init_index).", NULL},
+    {"live_count", (getter)get_live_count, NULL,
+     "hnswc extension: elements a search can return.", NULL},
+    {"deleted_count", (getter)get_deleted_count, NULL,
+     "hnswc extension: elements marked deleted.", NULL},
+    {"allow_replace_deleted", (getter)get_allow_replace_deleted, NULL,
+     "hnswc extension: whether replace_deleted adds are allowed.", NULL},
+    {"ef", (getter)get_ef, (setter)set_ef_prop, "The beam width of searches (see set_ef).",
+     NULL},
+    {"num_threads", (getter)get_num_threads, (setter)set_num_threads_prop,
+     "Default number of threads of add_items and knn_query.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+#define METH_KW(name, doc) \
+    {#name, (PyCFunction)(void (*)(void))Index_##name, METH_VARARGS | METH_KEYWORDS, doc}
+
+static PyMethodDef Index_methods[] = {
+    METH_KW(init_index, init_index_doc),
+    METH_KW(add_items, add_items_doc),
+    METH_KW(knn_query, knn_query_doc),
+    METH_KW(mark_deleted, mark_deleted_doc),
+    METH_KW(unmark_deleted, unmark_deleted_doc),
+    METH_KW(set_ef, set_ef_doc),
+    METH_KW(set_num_threads, set_num_threads_doc),
+    METH_KW(resize_index, resize_index_doc),
+    METH_KW(save_index, save_index_doc),
+    METH_KW(load_index, load_index_doc),
+    METH_KW(get_items, get_items_doc),
+    {"get_ids_list", (PyCFunction)Index_get_ids_list, METH_NOARGS, get_ids_list_doc},
+    {"get_current_count", (PyCFunction)Index_get_current_count, METH_NOARGS,
+     get_current_count_doc},
+    {"get_max_elements", (PyCFunction)Index_get_max_elements, METH_NOARGS,
+     get_max_elements_doc},
+    {"index_file_size", (PyCFunction)Index_index_file_size, METH_NOARGS, index_file_size_doc},
+    {"get_info", (PyCFunction)Index_get_info, METH_NOARGS, get_info_doc},
+    {"graph_stats", (PyCFunction)Index_graph_stats, METH_NOARGS, graph_stats_doc},
+    {"__getstate__", (PyCFunction)Index_getstate, METH_NOARGS, "The picklable state (a dict)."},
+    {"__setstate__", (PyCFunction)Index_setstate, METH_O, "Restores a state from __getstate__."},
+    {"__reduce__", (PyCFunction)Index_reduce, METH_NOARGS, "Pickle support."},
+    {NULL, NULL, 0, NULL}};
+
+PyDoc_STRVAR(Index_doc,
+"Index(space, dim)\n--\n\n"
+"An HNSW index: approximate k-nearest-neighbour search, a drop-in\n"
+"replacement for hnswlib.Index.\n\n"
+"space: 'l2' (squared Euclidean distance), 'ip' (1 - inner product) or\n"
+"  'cosine' (1 - cosine similarity).\n"
+"dim: the vector dimension.\n\n"
+"Index(index) makes a copy of another Index; Index(params) rebuilds one from\n"
+"the dict given by index.__getstate__(). Call init_index() or load_index()\n"
+"before anything else.");
+
+PyTypeObject HnswcIndex_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "hnswc.Index",
+    .tp_basicsize = sizeof(IndexObject),
+    .tp_dealloc = (destructor)Index_dealloc,
+    .tp_repr = (reprfunc)Index_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = Index_doc,
+    .tp_methods = Index_methods,
+    .tp_getset = Index_getset,
+    .tp_init = (initproc)Index_init,
+    .tp_new = Index_new,
+};

@@ -1,0 +1,33 @@
+# python/python.mk -- the Python package hnswc, included by the top-level Makefile.
+#
+#   make python        build/venv with hnswc installed (pip, no network)
+#   make test-python   the pytest suite in tests/python against it
+#
+# The venv sees Debian's packages (--system-site-packages): NumPy, pytest,
+# hypothesis and hnswlib, which the tests compare against. pip builds the
+# extension from python/ext/*.c and src/*.c in place, with no build isolation
+# and no index, so it works offline from a fresh clone after `make deps`.
+# A stamp file reinstalls only when a source changed.
+
+PY_SYS      ?= /usr/bin/python3
+PY_VENV      = $(BUILD)/venv
+PY_STAMP     = $(PY_VENV)/.hnswc-installed
+PY_SOURCES   = $(wildcard python/ext/*.c python/ext/*.h python/hnswc/*.py python/hnswc/*.pyi) \
+               python/setup.py python/pyproject.toml $(LIB_SRC) $(wildcard src/*.h) include/hnswc.h
+
+TEST_TARGETS += test-python
+
+.PHONY: python test-python
+
+python: $(PY_STAMP)
+
+$(PY_VENV)/bin/python:
+	$(PY_SYS) -m venv --system-site-packages $(PY_VENV)
+
+$(PY_STAMP): $(PY_VENV)/bin/python $(PY_SOURCES)
+	$(PY_VENV)/bin/python -m pip install --no-build-isolation --no-index --no-deps \
+	    --disable-pip-version-check -q ./python
+	@touch $@
+
+test-python: python
+	$(PY_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python
