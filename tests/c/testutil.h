@@ -1,0 +1,163 @@
+/*
+ * testutil.h -- helpers shared by the cmocka tests in tests/c/.
+ *
+ * Everything here is written against the public header only; the point of
+ * the tests is to check the library from the outside. The ground truth for
+ * recall is a plain brute-force loop in double precision (tu_exact_dist),
+ * deliberately independent of the library's own kernels and of
+ * hnswc_search_exact.
+ *
+ * These helpers call cmocka's assert macros, so they must only be called from
+ * the thread running the test (cmocka is not thread safe).
+ */
+#ifndef HNSWC_TESTUTIL_H
+#define HNSWC_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "hnswc.h"
+
+/* ------------------------------------------------------------------------
+ * Random numbers: a small deterministic generator (splitmix64), so that
+ * every run of a test sees the same data.
+ * ------------------------------------------------------------------------ */
+
+typedef struct tu_rng {
+    uint64_t state;
+} tu_rng;
+
+tu_rng tu_rng_make(uint64_t seed);
+uint64_t tu_next(tu_rng *r);
+/* Uniform in [0, 1). */
+double tu_uniform(tu_rng *r);
+/* n floats uniform in [lo, hi). Returns a malloc'd array (never NULL). */
+float *tu_random_vectors(tu_rng *r, size_t n, size_t dim, float lo, float hi);
+
+/* malloc that fails the test instead of returning NULL. */
+void *tu_xmalloc(size_t size);
+void *tu_xcalloc(size_t n, size_t size);
+
+/* ------------------------------------------------------------------------
+ * Scale: sanitizer runs set HNSWC_TEST_SCALE (e.g. 0.2) to shrink data
+ * sizes; the checks stay the same.
+ * ------------------------------------------------------------------------ */
+
+double tu_scale(void);
+/* n * scale, but never less than min (nor more than n). */
+size_t tu_scaled(size_t n, size_t min);
+
+/* ------------------------------------------------------------------------
+ * Fashion-MNIST (idx3, already decompressed by the make rule).
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Reads up to max_n images from the idx3 file named by environment variable
+ * env_var (HNSWC_FMNIST_TRAIN or HNSWC_FMNIST_TEST), as floats 0..255.
+ * FAILS the test (never skips) if the variable is unset or the file missing
+ * or malformed. Returns a malloc'd n x dim array.
+ */
+float *tu_load_fmnist(const char *env_var, size_t max_n, size_t *n, size_t *dim);
+
+/* ------------------------------------------------------------------------
+ * Exact ground truth.
+ * ------------------------------------------------------------------------ */
+
+/* The distance as hnswlib defines it, in double, by a plain loop. */
+double tu_exact_dist(hnswc_metric metric, const float *a, const float *b, size_t dim);
+
+/*
+ * A data set with labels: row i has label tu_label_of(i). Labels are made
+ * different from row numbers so that a library confusing its internal ids
+ * with labels is caught.
+ */
+static inline uint64_t tu_label_of(size_t row) { return 1000003u + (uint64_t)row * 7u; }
+/* The row of a label, or SIZE_MAX if it is not one of ours. */
+size_t tu_row_of(uint64_t label, size_t n);
+
+/* Filter for brute force: row -> allowed? NULL allows all. */
+typedef int (*tu_row_filter)(size_t row, void *user);
+
+/*
+ * Brute force k nearest rows of query among data[0..n) (rows where
+ * row_ok(row) and (deleted == NULL || !deleted[row])): fills out_rows and
+ * out_dists (k entries, ascending) and returns how many were found.
+ */
+size_t tu_brute_knn(hnswc_metric metric, const float *data, size_t n, size_t dim,
+                    const unsigned char *deleted, tu_row_filter row_ok, void *user,
+                    const float *query, size_t k, size_t *out_rows, double *out_dists);
+
+/* Relative tolerance of a distance compared with the exact one. */
+int tu_dist_close(double got, double exact);
+
+/*
+ * Checks one search result against the truth for a query:
+ *   - the labels are ours, distinct, allowed (row_ok) and not deleted;
+ *   - each distance equals the exact distance of that label's vector;
+ *   - distances ascend.
+ * Returns the number of hits: returned rows whose exact distance is within
+ * the true k nearest (ties at the k-th distance count as hits). Fails the
+ * test on any violation.
+ */
+size_t tu_check_result(hnswc_metric metric, const float *data, size_t n, size_t dim,
+                       const unsigned char *deleted, tu_row_filter row_ok, void *user,
+                       const float *query, size_t k, const uint64_t *labels,
+                       const float *dists, size_t n_found, size_t true_found,
+                       const double *true_dists);
+
+/* ------------------------------------------------------------------------
+ * Building indexes.
+ * ------------------------------------------------------------------------ */
+
+/* Creates an index (fails the test if it cannot). */
+hnswc_index *tu_create(uint32_t dim, hnswc_metric metric, uint32_t M, uint32_t efc,
+                       uint64_t seed, uint64_t capacity);
+/* Adds rows [0, n) of data under tu_label_of(row) with add_batch. */
+void tu_add_rows(hnswc_index *ix, const float *data, size_t n, size_t dim, unsigned threads);
+uint64_t tu_count(const hnswc_index *ix);
+
+/* Asserts that status == expect and that hnswc_errmsg is non-empty. */
+#define tu_expect_err(call, expect)                                                    \
+    do {                                                                               \
+        hnswc_status st_ = (call);                                                     \
+        if (st_ != (expect))                                                           \
+            fail_msg("%s:%d: %s returned %d (%s), expected %d (%s)", __FILE__,         \
+                     __LINE__, #call, (int)st_, hnswc_status_string(st_), (int)(expect), \
+                     hnswc_status_string(expect));                                     \
+        const char *m_ = hnswc_errmsg(NULL);                                           \
+        if (m_ == NULL || m_[0] == '\0')                                               \
+            fail_msg("%s:%d: %s failed but hnswc_errmsg is empty", __FILE__, __LINE__, \
+                     #call);                                                           \
+    } while (0)
+
+/* Asserts that a call returns HNSWC_OK, printing the message if not. */
+#define tu_ok(call)                                                                    \
+    do {                                                                               \
+        hnswc_status st_ = (call);                                                     \
+        if (st_ != HNSWC_OK)                                                           \
+            fail_msg("%s:%d: %s returned %d (%s): %s", __FILE__, __LINE__, #call,      \
+                     (int)st_, hnswc_status_string(st_), hnswc_errmsg(NULL));          \
+    } while (0)
+
+/* ------------------------------------------------------------------------
+ * Files.
+ * ------------------------------------------------------------------------ */
+
+/* A fresh empty directory under $TMPDIR (or /tmp); malloc'd path. */
+char *tu_mkdtemp(void);
+/* Removes a directory made by tu_mkdtemp and the plain files in it; frees path. */
+void tu_rmdir(char *dir);
+/* dir "/" name, malloc'd. */
+char *tu_path(const char *dir, const char *name);
+/* Whole file into a malloc'd buffer (exactly size bytes, or 1 if empty); NULL if unreadable. */
+unsigned char *tu_read_file(const char *path, size_t *size);
+/* Writes a file; fails the test on error. */
+void tu_write_file(const char *path, const void *data, size_t size);
+/* Names of the entries in dir (excluding . and ..), count returned. */
+size_t tu_dir_entries(const char *dir, char names[][256], size_t max);
+int tu_exists(const char *path);
+
+#endif /* HNSWC_TESTUTIL_H */
