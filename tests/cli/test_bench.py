@@ -38,9 +38,13 @@ def check_schema(j):
     assert j["build"]["seconds"] > 0 and j["build"]["memory_bytes"] > 0
     assert j["params"]["threads"] >= 1
     for row in j["results"]:
-        assert set(row) >= {"ef", "recall", "qps_1thread", "qps_all_threads",
+        assert set(row) >= {"ef", "recall", "recall_ties", "qps_1thread", "qps_all_threads",
                             "latency_p50_us", "latency_p99_us"}
         assert 0 <= row["recall"] <= 1
+        if j["ground_truth"]["source"] == "hdf5":
+            assert row["recall_ties"] is None
+        else:
+            assert row["recall"] <= row["recall_ties"] <= 1
         assert row["qps_1thread"] > 0 and row["qps_all_threads"] > 0
         assert 0 < row["latency_p50_us"] <= row["latency_p99_us"]
 
@@ -147,6 +151,7 @@ def test_hdf5_neighbors_are_the_ground_truth_when_they_apply(run, tmp_path, data
     assert j["ground_truth"]["source"] == "hdf5"
     assert j["dataset"]["base_dataset"] == "train" and j["dataset"]["queries_dataset"] == "test"
     assert j["results"][0]["recall"] >= 0.98
+    assert j["results"][0]["recall_ties"] is None  # the file's neighbours have no distances
 
     # Wrong neighbours in the file show up in the recall: they are used.
     write_hdf5(tmp_path / "wrong.hdf5", base, queries, "euclidean",
@@ -174,3 +179,30 @@ def test_bench_on_idx_files(run, tmp_path):
         500, 16, "uint8")
     assert j["params"]["threads"] == 2
     assert j["results"][1]["recall"] >= 0.98
+
+
+def test_recall_with_ties(run, tmp_path):
+    """Every base vector twice (labels i and i + 300), components in 0..3, so
+    equal distances abound: for recall_ties any of the equidistant vectors is
+    right, for recall only those the exact ground truth kept (smaller labels
+    first). Both are checked against Python on the same saved index."""
+    rng = np.random.default_rng(21)
+    half = rng.integers(0, 4, (300, 6)).astype(np.float32)
+    base = np.concatenate([half, half])
+    queries = rng.integers(0, 4, (50, 6)).astype(np.float32)
+    np.save(tmp_path / "dup.npy", base)
+    np.save(tmp_path / "q.npy", queries)
+    k = 4
+    j = bench(run, "dup.npy", "q.npy", "-k", k, "--ef", "4,600", "--threads", 1,
+              "--no-gt-cache", "--save", "ix")
+    check_schema(j)
+    exact_labels, exact_dists = brute_force("l2", queries, base, k)
+    for row in j["results"]:
+        res = run.json("search", "ix", "q.npy", "-k", k, "--ef", row["ef"], "--format", "json")
+        labels = [r["labels"] for r in res["results"]]
+        assert row["recall"] == pytest.approx(recall(labels, exact_labels), abs=1e-5)
+        hits = sum(np.sum(np.array(r["distances"]) <= exact_dists[i, -1] + 1e-6)
+                   for i, r in enumerate(res["results"]))
+        assert row["recall_ties"] == pytest.approx(hits / (len(queries) * k), abs=1e-5)
+    assert j["results"][1]["recall_ties"] == 1.0  # ef >= n: exhaustive
+    assert j["results"][1]["recall"] < 1.0  # ties resolved differently than the brute force
