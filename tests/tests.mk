@@ -56,8 +56,8 @@ test-c-asan:
 # make test-c-tsan TSAN_CC=gcc).
 TSAN_CC ?= clang
 test-c-tsan:
-	$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread CC=$(TSAN_CC) \
-	  C_TESTS=test_concurrency test-c-run
+	$(MAKE) --no-print-directory BUILD=build/tsan$(if $(filter-out clang,$(TSAN_CC)),-$(TSAN_CC)) \
+	  SAN=thread CC=$(TSAN_CC) C_TESTS=test_concurrency test-c-run
 
 # ---------------------------------------------------------------------------
 # Building and running the test programs
