@@ -152,6 +152,6 @@ class IndexModel(RuleBasedStateMachine):
 
 
 IndexModel.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=30, deadline=None,
+    max_examples=60, stateful_step_count=30, deadline=None, database=None,
     suppress_health_check=[HealthCheck.too_slow])
 TestIndexModel = IndexModel.TestCase

@@ -92,14 +92,19 @@ def test_python_threads_query_one_index_at_once(data):
 
 def test_concurrent_adds_queries_and_deletes(data):
     """Writers and readers from Python threads at once; afterwards the index
-    holds exactly what was added and answers correctly."""
+    holds exactly what was added and answers correctly.
+
+    While adds run, a query may come back short ("Cannot return the results
+    ..."): a search can start from nodes whose links are still being written.
+    hnswlib does the same (in 15 of 15 runs of this workload), so it is
+    tolerated here; any other error is not."""
     vectors, queries = data
     p = hnswc.Index("l2", DIM)
     p.init_index(len(vectors))
     p.set_ef(100)
     p.add_items(vectors[:500])
     chunks = np.array_split(np.arange(500, len(vectors)), 4)
-    errors = []
+    errors, short = [], []
     stop = threading.Event()
 
     def adder(ids):
@@ -112,7 +117,13 @@ def test_concurrent_adds_queries_and_deletes(data):
     def reader():
         try:
             while not stop.is_set():
-                labels, dists = p.knn_query(queries[:20], k=5)
+                try:
+                    labels, dists = p.knn_query(queries[:20], k=5)
+                except RuntimeError as exc:
+                    if "Cannot return the results" not in str(exc):
+                        raise
+                    short.append(exc)
+                    continue
                 assert (np.diff(dists, axis=1) >= 0).all()
                 assert labels.max() < len(vectors)
         except Exception as exc:  # pragma: no cover
