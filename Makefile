@@ -31,7 +31,8 @@ LIB_OBJ = $(patsubst src/%.c,$(BUILD)/obj/src/%.o,$(LIB_SRC))
 LIB_A   = $(BUILD)/libhnswc.a
 LIB_SO  = $(BUILD)/libhnswc.so
 
-.PHONY: all lib install deps test demo bench clean
+.PHONY: all lib install deps test demo bench clean FORCE
+FORCE:
 .DEFAULT_GOAL := all
 
 all: lib
@@ -49,7 +50,8 @@ $(LIB_A): $(LIB_OBJ)
 $(LIB_SO): $(LIB_OBJ)
 	$(CC) -shared $(SANFLAGS) -Wl,-soname,libhnswc.so.0 -o $@ $^ $(LDLIBS_LIB)
 
-$(BUILD)/hnswc.pc: Makefile
+# Written on every install (FORCE), so it always carries this install's PREFIX.
+$(BUILD)/hnswc.pc: FORCE
 	@mkdir -p $(BUILD)
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: hnswc\nDescription: HNSW approximate nearest neighbour search in C11\nVersion: %s\nLibs: -L$${libdir} -lhnswc\nLibs.private: -pthread -lm\nCflags: -I$${includedir}\n' \
 	  '$(PREFIX)' "$$(sed -n 's/^#define HNSWC_VERSION "\(.*\)"/\1/p' include/hnswc.h)" > $@

@@ -155,6 +155,14 @@ static bool ctx_grow_visited(const hnswc_index *ix, search_ctx *sc) {
     return true;
 }
 
+/* Starts a fresh visited set (an O(1) epoch bump, a clear every 65535). */
+static void next_epoch(search_ctx *sc) {
+    if (++sc->epoch == 0) {
+        memset(sc->visited, 0, sc->visited_cap * sizeof *sc->visited);
+        sc->epoch = 1;
+    }
+}
+
 /*
  * Takes a context from the pool (or makes one) sized for a beam of ef, with a
  * fresh visited epoch. The pool is logically part of the index's mutable
@@ -169,7 +177,9 @@ search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
     pthread_mutex_unlock(&ix->pool_lock);
     if (!sc && !(sc = calloc(1, sizeof *sc)))
         return NULL;
-    size_t work = ef + 1 + 4 * ((size_t)ix->M0 + 1);
+    /* linking: the sorted beam, a backlink buffer, M chosen per layer */
+    size_t work = (size_t)ix->ef_construction + 1 + 2 * ((size_t)ix->M0 + 1) +
+                  (size_t)HNSWC_MAX_LEVELS * ix->M;
     if (!ctx_grow_visited(ix, sc) ||
         !grow_array((void **)&sc->top, &sc->heap_cap, ef + 2, sizeof(heap_item)) ||
         !grow_array((void **)&sc->cand, &sc->cand_cap, ef + 2, sizeof(heap_item)) ||
@@ -182,10 +192,7 @@ search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
         pthread_mutex_unlock(&ix->pool_lock);
         return NULL;
     }
-    if (++sc->epoch == 0) {
-        memset(sc->visited, 0, sc->visited_cap * sizeof *sc->visited);
-        sc->epoch = 1;
-    }
+    next_epoch(sc);
     return sc;
 }
 
@@ -469,31 +476,6 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
     pthread_mutex_unlock(link_lock(ix, node));
 }
 
-/*
- * Connects `id` on `level` to the best of the nt candidates in sc->top (which
- * it empties) and links them back. Returns the closest candidate, the entry
- * point for the layer below.
- */
-static node_id connect_node(hnswc_index *ix, search_ctx *sc, node_id id, size_t nt, int level) {
-    size_t n_sorted = nt;
-    heap_item *sorted = sc->work;
-    heap_item *sel = sorted + n_sorted;
-    heap_item *buf = sel + ix->M0 + 1;
-    max_heap_drain_sorted(sc->top, &nt, sorted);
-
-    /* Like hnswlib, M links are chosen on every layer; layer-0 lists reach 2M
-     * through the links added back by later nodes. */
-    size_t m = select_neighbors(ix, sorted, n_sorted, ix->M, sel);
-
-    pthread_mutex_lock(link_lock(ix, id));
-    write_links(node_links(ix, node_at(ix, id), level), sel, m);
-    pthread_mutex_unlock(link_lock(ix, id));
-
-    for (size_t j = 0; j < m; j++)
-        add_backlink(ix, sel[j].id, id, sel[j].dist, level, buf);
-    return sorted[0].id;
-}
-
 /* ========================================================================
  * Insertion (Algorithm 1)
  * ======================================================================== */
@@ -536,31 +518,56 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
     if (level < top)
         ep = greedy_descent(ix, q, ep, &ep_dist, top, level, id);
 
+    /*
+     * Three steps, so that the node is never reachable before it is complete:
+     * (1) search every layer and choose the neighbours, (2) write all of the
+     * node's own lists, (3) only then link back to it. Had the node been
+     * linked back on an upper layer before its layer-0 list existed, another
+     * insert could descend to it, find it alone on layer 0 and link only to
+     * it, and that link would be lost when the list was written. (hnswlib
+     * prevents the same by holding the new node's lock for its whole
+     * insertion and locking every list a construction search reads.)
+     */
     hnswc_status st = HNSWC_OK;
-    for (int lc = level < top ? level : top; lc >= 0; lc--) {
+    int lmax = level < top ? level : top;
+    heap_item *sorted = sc->work;                            /* ef_construction */
+    heap_item *backlink_buf = sorted + ix->ef_construction + 1; /* 2 * (M0 + 1) */
+    heap_item *chosen = backlink_buf + 2 * ((size_t)ix->M0 + 1); /* M per layer */
+    size_t n_chosen[HNSWC_MAX_LEVELS] = {0};
+
+    for (int lc = lmax; lc >= 0 && st == HNSWC_OK; lc--) {
         bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
         layer_query lq = {q, lc, ix->ef_construction, id, has_deleted, NULL, NULL};
         size_t nt = 0;
         st = search_layer(ix, sc, &lq, ep, ep_dist, &nt);
+        next_epoch(sc);
         if (st == HNSWC_OK && nt == 0 && lq.skip_deleted) {
             /* everything near is deleted: link through tombstones rather than
              * leave the node unreachable */
             lq.skip_deleted = false;
-            if (++sc->epoch == 0) {
-                memset(sc->visited, 0, sc->visited_cap * sizeof *sc->visited);
-                sc->epoch = 1;
-            }
             st = search_layer(ix, sc, &lq, ep, ep_dist, &nt);
+            next_epoch(sc);
         }
-        if (st != HNSWC_OK)
-            break;
-        if (nt > 0) {
-            ep = connect_node(ix, sc, id, nt, lc);
-            ep_dist = index_distance(ix, q, node_vector(ix, node_at(ix, ep)));
-        }
-        if (++sc->epoch == 0) { /* a fresh visited set for the next layer */
-            memset(sc->visited, 0, sc->visited_cap * sizeof *sc->visited);
-            sc->epoch = 1;
+        if (st != HNSWC_OK || nt == 0)
+            continue;
+        size_t n_sorted = nt;
+        max_heap_drain_sorted(sc->top, &nt, sorted);
+        /* Like hnswlib, M neighbours are chosen on every layer; layer-0 lists
+         * reach 2M through the links added back by later nodes. */
+        n_chosen[lc] = select_neighbors(ix, sorted, n_sorted, ix->M, chosen + (size_t)lc * ix->M);
+        ep = sorted[0].id; /* the closest found: entry point one layer down */
+        ep_dist = sorted[0].dist;
+    }
+
+    if (st == HNSWC_OK) {
+        pthread_mutex_lock(link_lock(ix, id));
+        for (int lc = 0; lc <= lmax; lc++)
+            write_links(node_links(ix, node, lc), chosen + (size_t)lc * ix->M, n_chosen[lc]);
+        pthread_mutex_unlock(link_lock(ix, id));
+        for (int lc = 0; lc <= lmax; lc++) {
+            const heap_item *c = chosen + (size_t)lc * ix->M;
+            for (size_t j = 0; j < n_chosen[lc]; j++)
+                add_backlink(ix, c[j].id, id, c[j].dist, lc, backlink_buf);
         }
     }
 

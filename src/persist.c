@@ -383,10 +383,12 @@ static hnswc_status section_open(source *src, const char tag[4], uint64_t want_l
     if (st != HNSWC_OK)
         return st;
     uint64_t len;
+    uint32_t reserved;
     memcpy(&len, h + 8, 8);
-    if (memcmp(h, tag, 4) != 0) {
+    memcpy(&reserved, h + 4, 4);
+    if (memcmp(h, tag, 4) != 0 || reserved != 0) {
         char msg[80];
-        snprintf(msg, sizeof msg, "section %.4s expected, found something else", tag);
+        snprintf(msg, sizeof msg, "section %.4s expected, found a corrupted section header", tag);
         return fmt_err(src, msg);
     }
     if (len != want_len) {
