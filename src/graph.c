@@ -477,6 +477,77 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
 }
 
 /* ========================================================================
+ * Repair around an updated node
+ * ======================================================================== */
+
+static int by_distance(const void *a, const void *b) {
+    float x = ((const heap_item *)a)->dist, y = ((const heap_item *)b)->dist;
+    return (x > y) - (x < y);
+}
+
+/*
+ * When a node's vector is replaced, its old links no longer describe its
+ * neighbourhood, and re-linking it would drop them: a node reachable only
+ * through them would be orphaned. So first, as hnswlib's updatePoint does,
+ * every old neighbour rebuilds its own list with the heuristic from the
+ * 2-hop neighbourhood (the node, its neighbours and theirs), under the new
+ * distances. Best effort: out of memory skips the repair, which costs graph
+ * quality, never correctness. Caller holds the update lock's write side.
+ */
+static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
+    node_head *node = node_at(ix, id);
+    size_t room = (size_t)ix->M0 * (ix->M0 + 1) + 1;
+    node_id *cand = malloc(room * sizeof *cand);
+    heap_item *scored = malloc(room * sizeof *scored);
+    heap_item *sel = malloc(((size_t)ix->M0 + 1) * sizeof *sel);
+    hnswc_status st = HNSWC_OK;
+    for (int lc = 0; cand && scored && sel && lc <= node->level; lc++) {
+        size_t max = lc == 0 ? ix->M0 : ix->M;
+        _Atomic uint32_t *links = node_links(ix, node, lc);
+        uint32_t n1 = links_count(ix, links, lc);
+        size_t nc = 0;
+        next_epoch(sc);
+        visit(ix, sc, id, &st);
+        cand[nc++] = id;
+        for (uint32_t j = 0; j < n1; j++) {
+            node_id nb = link_at(links, j);
+            if (visit(ix, sc, nb, &st))
+                cand[nc++] = nb;
+        }
+        size_t hop1_end = nc;
+        for (size_t j = 1; j < hop1_end; j++) {
+            _Atomic uint32_t *nl = node_links(ix, node_at(ix, cand[j]), lc);
+            uint32_t n2 = links_count(ix, nl, lc);
+            for (uint32_t t = 0; t < n2; t++) {
+                node_id x = link_at(nl, t);
+                if (visit(ix, sc, x, &st))
+                    cand[nc++] = x;
+            }
+        }
+        if (st != HNSWC_OK)
+            break;
+        for (size_t j = 1; j < hop1_end; j++) {
+            node_id nb = cand[j];
+            const float *v = node_vector(ix, node_at(ix, nb));
+            size_t m = 0;
+            for (size_t t = 0; t < nc; t++)
+                if (cand[t] != nb)
+                    scored[m++] = (heap_item){index_distance(ix, v, node_vector(ix, node_at(ix, cand[t]))),
+                                              cand[t]};
+            qsort(scored, m, sizeof *scored, by_distance);
+            size_t k = select_neighbors(ix, scored, m, max, sel);
+            pthread_mutex_lock(link_lock(ix, nb));
+            write_links(node_links(ix, node_at(ix, nb), lc), sel, k);
+            pthread_mutex_unlock(link_lock(ix, nb));
+        }
+    }
+    next_epoch(sc);
+    free(cand);
+    free(scored);
+    free(sel);
+}
+
+/* ========================================================================
  * Insertion (Algorithm 1)
  * ======================================================================== */
 
@@ -497,6 +568,9 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
     node_head *node = node_at(ix, id);
     const float *q = node_vector(ix, node);
     int level = node->level;
+
+    if (relink)
+        repair_neighbourhood(ix, sc, id);
 
     uint64_t e = atomic_load_explicit(&ix->entry, memory_order_acquire);
     bool holds_entry_lock = false;
