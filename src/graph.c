@@ -20,6 +20,7 @@
  *   - vectors are only rewritten under the update lock's write side, so no
  *     reader is computing with a vector while it changes.
  */
+#include "heap.h"
 #include "index.h"
 
 #include <math.h>
@@ -44,81 +45,6 @@ int graph_random_level(hnswc_index *ix) {
     double u = (double)((splitmix64(&ix->rng) >> 11) + 1) * 0x1.0p-53;
     double level = floor(-log(u) * ix->level_mult);
     return level < HNSWC_MAX_LEVELS - 1 ? (int)level : HNSWC_MAX_LEVELS - 1;
-}
-
-/* ========================================================================
- * Binary heaps of (distance, id)
- *
- * Hand-written rather than a generic priority queue: the comparisons inline
- * and the items are 8 bytes, which is most of the search loop's overhead.
- * ======================================================================== */
-
-static void min_heap_push(heap_item *h, size_t *n, heap_item x) {
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (h[p].dist <= x.dist)
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
-}
-
-static heap_item min_heap_pop(heap_item *h, size_t *n) {
-    heap_item top = h[0], last = h[--(*n)];
-    size_t i = 0, len = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= len)
-            break;
-        if (c + 1 < len && h[c + 1].dist < h[c].dist)
-            c++;
-        if (last.dist <= h[c].dist)
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (len > 0)
-        h[i] = last;
-    return top;
-}
-
-static void max_heap_push(heap_item *h, size_t *n, heap_item x) {
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (h[p].dist >= x.dist)
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
-}
-
-static heap_item max_heap_pop(heap_item *h, size_t *n) {
-    heap_item top = h[0], last = h[--(*n)];
-    size_t i = 0, len = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= len)
-            break;
-        if (c + 1 < len && h[c + 1].dist > h[c].dist)
-            c++;
-        if (last.dist >= h[c].dist)
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (len > 0)
-        h[i] = last;
-    return top;
-}
-
-/* Empties a max-heap into out[] in ascending order of distance. */
-static void max_heap_drain_sorted(heap_item *h, size_t *n, heap_item *out) {
-    for (size_t i = *n; i > 0; i--)
-        out[i - 1] = max_heap_pop(h, n);
 }
 
 /* ========================================================================

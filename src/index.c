@@ -12,6 +12,7 @@
  *   entry_lock (mutex)    an insert that raises the top level
  *   link lock (striped)   rewriting one node's link lists
  */
+#include "heap.h"
 #include "index.h"
 
 #include <math.h>
@@ -482,7 +483,8 @@ hnswc_status hnswc_search_exact(const hnswc_index *ix, const float *query, size_
     return search_one(ix, query, k, 0, filter, user_data, labels, distances, n_found, true);
 }
 
-/* Full scan of live elements into out[0..k), closest first. */
+/* Full scan of live elements into heap[0..k), closest first; returns how
+ * many. heap needs room for k + 1 items. */
 static size_t exact_scan(const hnswc_index *ix, const float *q, size_t k, hnswc_filter_fn filter,
                          void *user, heap_item *heap) {
     uint64_t count = atomic_load_explicit(&ix->count, memory_order_acquire);
@@ -497,49 +499,13 @@ static size_t exact_scan(const hnswc_index *ix, const float *q, size_t k, hnswc_
             continue;
         if (filter && !filter(nh->label, user))
             continue;
-        /* max-heap of the k best: sift the new item in */
-        if (n == k) {
-            size_t p = 0;
-            for (;;) { /* replace the top and sift down */
-                size_t c = 2 * p + 1;
-                if (c >= n)
-                    break;
-                if (c + 1 < n && heap[c + 1].dist > heap[c].dist)
-                    c++;
-                if (d >= heap[c].dist)
-                    break;
-                heap[p] = heap[c];
-                p = c;
-            }
-            heap[p] = (heap_item){d, (node_id)i};
-        } else {
-            size_t c = n++;
-            while (c > 0 && heap[(c - 1) / 2].dist < d) {
-                heap[c] = heap[(c - 1) / 2];
-                c = (c - 1) / 2;
-            }
-            heap[c] = (heap_item){d, (node_id)i};
-        }
+        max_heap_push(heap, &n, (heap_item){d, (node_id)i});
+        if (n > k)
+            max_heap_pop(heap, &n);
     }
-    /* heap sort into ascending order */
-    for (size_t end = n; end > 1; end--) {
-        heap_item top = heap[0], last = heap[end - 1];
-        size_t p = 0, len = end - 1;
-        for (;;) {
-            size_t c = 2 * p + 1;
-            if (c >= len)
-                break;
-            if (c + 1 < len && heap[c + 1].dist > heap[c].dist)
-                c++;
-            if (last.dist >= heap[c].dist)
-                break;
-            heap[p] = heap[c];
-            p = c;
-        }
-        heap[p] = last;
-        heap[end - 1] = top;
-    }
-    return n;
+    size_t found = n;
+    max_heap_drain_sorted(heap, &n, heap);
+    return found;
 }
 
 static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t k, size_t ef,
@@ -548,8 +514,8 @@ static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t
     float qbuf[QUERY_STACK_FLOATS];
     float *owned_q;
     const float *q = prepare_query(ix, query, qbuf, &owned_q);
-    heap_item local[RESULT_STACK_ITEMS];
-    heap_item *res = k <= RESULT_STACK_ITEMS ? local : malloc(k * sizeof *res);
+    heap_item local[RESULT_STACK_ITEMS + 1];
+    heap_item *res = k <= RESULT_STACK_ITEMS ? local : malloc((k + 1) * sizeof *res);
     if (!q || !res) {
         free(owned_q);
         if (res != local)
