@@ -79,58 +79,53 @@ static const char usage_text[] =
     "null when the ground truth has no distances (HDF5 'neighbors'). Latencies\n"
     "are per query, 1 thread, in microseconds (nearest-rank percentiles).\n";
 
+/* Own options; the shared ones (args.h) are parsed by cli_parse_command. */
 enum {
-    O_HELP,
     O_BASE,
     O_QUERIES,
     O_BASE_DS,
     O_QUERIES_DS,
-    O_METRIC,
     O_K,
     O_EF,
-    O_M,
-    O_EFC,
-    O_THREADS,
-    O_SEED,
     O_NB,
     O_NQ,
     O_GT_CACHE,
     O_NO_GT_CACHE,
     O_JSON,
-    O_SAVE,
-    O_QUIET
+    O_SAVE
 };
 
 static const cli_opt options[] = {
-    {"help", 'h', 0, O_HELP},
+    CLI_OPT_HELP,
     {"base", 0, 1, O_BASE},
     {"queries", 0, 1, O_QUERIES},
     {"base-dataset", 0, 1, O_BASE_DS},
     {"queries-dataset", 0, 1, O_QUERIES_DS},
-    {"metric", 0, 1, O_METRIC},
+    CLI_OPT_METRIC,
     {"k", 'k', 1, O_K},
     {"ef", 0, 1, O_EF},
-    {"M", 'M', 1, O_M},
-    {"ef-construction", 0, 1, O_EFC},
-    {"threads", 0, 1, O_THREADS},
-    {"seed", 0, 1, O_SEED},
+    CLI_OPT_M,
+    CLI_OPT_EF_CONSTRUCTION,
+    CLI_OPT_THREADS,
+    CLI_OPT_SEED,
     {"nb", 0, 1, O_NB},
     {"nq", 0, 1, O_NQ},
     {"gt-cache", 0, 1, O_GT_CACHE},
     {"no-gt-cache", 0, 0, O_NO_GT_CACHE},
     {"json", 0, 1, O_JSON},
     {"save", 0, 1, O_SAVE},
-    {"quiet", 'q', 0, O_QUIET},
-    {NULL, 0, 0, 0},
+    CLI_OPT_QUIET,
+    CLI_OPT_END,
 };
 
 /* Everything the command line sets. */
 typedef struct bench_args {
+    cli_common_args c; /* metric, M, ef_construction, threads, seed, quiet */
     const char *base, *queries, *base_ds, *queries_ds;
     const char *gt_dir, *json, *save;
-    int no_cache, quiet, metric_given;
-    hnswc_metric metric;
-    uint64_t k, M, efc, threads, seed, nb, nq;
+    const char *ef_list;
+    int no_cache;
+    uint64_t k, nb, nq;
     uint64_t *efs;
     size_t n_efs;
 } bench_args;
@@ -159,66 +154,54 @@ typedef struct bench_run {
  * Arguments
  * ------------------------------------------------------------------------ */
 
-static int parse_args(int argc, char **argv, bench_args *a, int *help)
+/* cli_own_option_fn of "bench". */
+static int bench_option(void *ctx, int id, const char *val)
 {
+    bench_args *a = ctx;
+    switch (id) {
+    case CLI_POSITIONAL: {
+        const char **const slots[] = {&a->base, &a->queries};
+        return cli_take_positional(val, slots, 2, "");
+    }
+    case O_BASE: a->base = val; return 0;
+    case O_QUERIES: a->queries = val; return 0;
+    case O_BASE_DS: a->base_ds = val; return 0;
+    case O_QUERIES_DS: a->queries_ds = val; return 0;
+    case O_K: return cli_parse_u64("--k", val, 1, 10000, &a->k);
+    case O_EF: a->ef_list = val; return 0;
+    case O_NB: return cli_parse_u64("--nb", val, 1, UINT64_MAX, &a->nb);
+    case O_NQ: return cli_parse_u64("--nq", val, 1, UINT64_MAX, &a->nq);
+    case O_GT_CACHE: a->gt_dir = val; return 0;
+    case O_NO_GT_CACHE: a->no_cache = 1; return 0;
+    case O_JSON: a->json = val; return 0;
+    case O_SAVE: a->save = val; return 0;
+    }
+    return 0;
+}
+
+/*
+ * Like cli_parse_command: CLI_GO_ON with a->efs allocated, or the exit
+ * status (nothing allocated).
+ */
+static int parse_args(int argc, char **argv, bench_args *a)
+{
+    const char *cmd = "bench";
     memset(a, 0, sizeof *a);
+    cli_common_init(&a->c, NULL);
     a->k = 10;
     a->base_ds = "train";
     a->queries_ds = "test";
-    a->metric = HNSWC_METRIC_L2;
-    *help = 0;
-    const char *ef_list = "10,20,40,80,120,200,400";
-    cli_parser p;
-    cli_parser_init(&p, argc, argv);
-    const char *val;
-    int id;
-    while ((id = cli_next(&p, options, &val)) != CLI_END) {
-        int bad = 0;
-        switch (id) {
-        case CLI_BAD: return -1;
-        case CLI_POSITIONAL:
-            if (a->base == NULL)
-                a->base = val;
-            else if (a->queries == NULL)
-                a->queries = val;
-            else {
-                cli_set_error("unexpected argument '%s'", val);
-                return -1;
-            }
-            break;
-        case O_HELP: *help = 1; return 0;
-        case O_BASE: a->base = val; break;
-        case O_QUERIES: a->queries = val; break;
-        case O_BASE_DS: a->base_ds = val; break;
-        case O_QUERIES_DS: a->queries_ds = val; break;
-        case O_METRIC:
-            bad = cli_parse_metric(val, &a->metric);
-            a->metric_given = 1;
-            break;
-        case O_K: bad = cli_parse_u64("--k", val, 1, 10000, &a->k); break;
-        case O_EF: ef_list = val; break;
-        case O_M: bad = cli_parse_u64("-M", val, 2, 2048, &a->M); break;
-        case O_EFC: bad = cli_parse_u64("--ef-construction", val, 1, 1u << 31, &a->efc); break;
-        case O_THREADS: bad = cli_parse_u64("--threads", val, 0, 4096, &a->threads); break;
-        case O_SEED: bad = cli_parse_u64("--seed", val, 0, UINT64_MAX, &a->seed); break;
-        case O_NB: bad = cli_parse_u64("--nb", val, 1, UINT64_MAX, &a->nb); break;
-        case O_NQ: bad = cli_parse_u64("--nq", val, 1, UINT64_MAX, &a->nq); break;
-        case O_GT_CACHE: a->gt_dir = val; break;
-        case O_NO_GT_CACHE: a->no_cache = 1; break;
-        case O_JSON: a->json = val; break;
-        case O_SAVE: a->save = val; break;
-        case O_QUIET: a->quiet = 1; break;
-        }
-        if (bad)
-            return -1;
-    }
+    a->ef_list = "10,20,40,80,120,200,400";
+    int done = cli_parse_command(cmd, usage_text, argc, argv, options, &a->c, bench_option, a);
+    if (done != CLI_GO_ON)
+        return done;
     if (a->base == NULL) {
         cli_set_error("missing the BASE file (--base)");
-        return -1;
+        return cli_usage_fail(cmd);
     }
-    if (cli_parse_u64_list("--ef", ef_list, 1, 1u << 31, &a->efs, &a->n_efs) != 0)
-        return -1;
-    return 0;
+    if (cli_parse_u64_list("--ef", a->ef_list, 1, 1u << 31, &a->efs, &a->n_efs) != 0)
+        return cli_usage_fail(cmd);
+    return CLI_GO_ON;
 }
 
 /* ------------------------------------------------------------------------
@@ -227,8 +210,8 @@ static int parse_args(int argc, char **argv, bench_args *a, int *help)
 
 static int load_data(bench_args *a, bench_run *r)
 {
-    input_format bf, qf;
-    if (dataset_detect(a->base, &bf) != 0)
+    input_format bf = FMT_AUTO, qf;
+    if (cli_resolve_base(a->base, &bf, &a->c) != 0)
         return -1;
     r->base_hdf5 = bf == FMT_HDF5;
     if (a->queries == NULL) {
@@ -241,11 +224,6 @@ static int load_data(bench_args *a, bench_run *r)
     if (dataset_detect(a->queries, &qf) != 0)
         return -1;
     r->queries_hdf5 = qf == FMT_HDF5;
-    if (!a->metric_given && r->base_hdf5) {
-        hnswc_metric m;
-        if (hdf5_read_metric(a->base, &m) > 0)
-            a->metric = m;
-    }
     read_options bo = {bf, a->base_ds}, qo = {qf, a->queries_ds};
     if (dataset_read(a->base, &bo, &r->base) != 0)
         return -1;
@@ -274,7 +252,7 @@ static int gt_from_hdf5(const bench_args *a, bench_run *r)
         strcmp(a->base_ds, "train") != 0 || strcmp(a->queries_ds, "test") != 0 || a->nb != 0)
         return 0;
     hnswc_metric fm;
-    if (hdf5_read_metric(a->base, &fm) <= 0 || fm != a->metric)
+    if (hdf5_read_metric(a->base, &fm) <= 0 || fm != a->c.metric)
         return 0;
     size_t rows, cols;
     uint64_t *nb = NULL;
@@ -325,7 +303,7 @@ static int ground_truth_step(const bench_args *a, bench_run *r)
     double t0 = cli_now();
     if (gt_from_hdf5(a, r)) {
         r->gt_s = cli_now() - t0;
-        if (!a->quiet)
+        if (!a->c.quiet)
             fprintf(stderr, "ground truth: the HDF5 file's 'neighbors' dataset\n");
         return 0;
     }
@@ -333,14 +311,14 @@ static int ground_truth_step(const bench_args *a, bench_run *r)
     int use_cache = cache_dir(a, dir, sizeof dir);
     uint64_t key = 0;
     if (use_cache) {
-        key = gt_key(&r->base, &r->queries, a->metric, (size_t)a->k);
+        key = gt_key(&r->base, &r->queries, a->c.metric, (size_t)a->k);
         snprintf(r->gt_file, sizeof r->gt_file, "%s/gt-%016llx.bin", dir,
                  (unsigned long long)key);
-        int got = gt_cache_load(r->gt_file, key, a->metric, r->queries.n, (size_t)a->k, &r->gt);
+        int got = gt_cache_load(r->gt_file, key, a->c.metric, r->queries.n, (size_t)a->k, &r->gt);
         if (got == 1) {
             r->gt_source = "cache";
             r->gt_s = cli_now() - t0;
-            if (!a->quiet)
+            if (!a->c.quiet)
                 fprintf(stderr, "ground truth: loaded from the cache %s\n", r->gt_file);
             return 0;
         }
@@ -349,20 +327,20 @@ static int ground_truth_step(const bench_args *a, bench_run *r)
                             "recomputing",
                        cli_error());
     }
-    if (gt_compute(&r->base, &r->queries, a->metric, (size_t)a->k, (unsigned)a->threads,
-                   !a->quiet, &r->gt) != 0)
+    if (gt_compute(&r->base, &r->queries, a->c.metric, (size_t)a->k, (unsigned)a->c.threads,
+                   !a->c.quiet, &r->gt) != 0)
         return -1;
     r->gt_source = "computed";
     r->gt_s = cli_now() - t0;
     if (use_cache) {
-        if (gt_mkdirs(dir) != 0 || gt_cache_save(r->gt_file, key, a->metric, &r->gt) != 0) {
+        if (gt_mkdirs(dir) != 0 || gt_cache_save(r->gt_file, key, a->c.metric, &r->gt) != 0) {
             cli_report(cmd, "warning: cannot write the ground-truth cache: %s", cli_error());
             r->gt_file[0] = '\0';
-        } else if (!a->quiet) {
+        } else if (!a->c.quiet) {
             fprintf(stderr, "ground truth: computed in %.2f s, cached in %s\n", r->gt_s,
                     r->gt_file);
         }
-    } else if (!a->quiet) {
+    } else if (!a->c.quiet) {
         fprintf(stderr, "ground truth: computed in %.2f s (not cached)\n", r->gt_s);
     }
     return 0;
@@ -477,7 +455,7 @@ static int sweep(const bench_args *a, bench_run *r)
         /* All threads: one batch call. */
         t0 = cli_now();
         hnswc_status st = hnswc_search_batch(r->ix, r->queries.data, nq, k, ef, NULL, NULL,
-                                             (unsigned)a->threads, labels, dists, found);
+                                             (unsigned)a->c.threads, labels, dists, found);
         double tb = cli_now() - t0;
         if (st != HNSWC_OK) {
             cli_set_lib_error("batch search failed", st);
@@ -503,7 +481,7 @@ static void print_table(FILE *f, const bench_args *a, const bench_run *r)
     char mem[32], kind[32];
     fprintf(f, "dataset: %s (%zu x %zu, %s), %zu queries, metric %s, k %llu\n", a->base,
             r->base.n, r->base.dim, cli_dataset_kind(&r->base, kind, sizeof kind), r->queries.n,
-            cli_metric_name(a->metric), (unsigned long long)a->k);
+            cli_metric_name(a->c.metric), (unsigned long long)a->k);
     hnswc_info info;
     if (hnswc_get_info(r->ix, &info) == HNSWC_OK)
         fprintf(f, "build: %.2f s (%.0f vectors/s) on %u threads, M %u, ef_construction %u, "
@@ -544,7 +522,7 @@ static void print_json(FILE *f, const bench_args *a, const bench_run *r)
     fprintf(f, ",\n              \"n\": %zu, \"nq\": %zu, \"dim\": %zu, \"source_type\": \"%s\", "
                "\"metric\": \"%s\"},\n",
             r->base.n, r->queries.n, r->base.dim,
-            r->base.source == SRC_UINT8 ? "uint8" : "float32", cli_metric_name(a->metric));
+            r->base.source == SRC_UINT8 ? "uint8" : "float32", cli_metric_name(a->c.metric));
     fprintf(f, "  \"params\": {\"M\": %u, \"ef_construction\": %u, \"k\": %llu, \"threads\": %u, "
                "\"seed\": %llu},\n",
             info.M, info.ef_construction, (unsigned long long)a->k, r->threads,
@@ -607,16 +585,9 @@ int cmd_bench(int argc, char **argv)
 {
     const char *cmd = "bench";
     bench_args a;
-    int help;
-    if (parse_args(argc, argv, &a, &help) != 0) {
-        free(a.efs);
-        return cli_usage_fail(cmd);
-    }
-    if (help) {
-        fputs(usage_text, stdout);
-        free(a.efs);
-        return CLI_EXIT_OK;
-    }
+    int done = parse_args(argc, argv, &a);
+    if (done != CLI_GO_ON)
+        return done;
 
     /* Without QUERIES the base must be an HDF5 file, which holds both: a
      * usage error, but one that needs the base's format to see. */
@@ -630,21 +601,15 @@ int cmd_bench(int argc, char **argv)
     int rc = CLI_EXIT_RUNTIME;
     bench_run r;
     memset(&r, 0, sizeof r);
-    r.threads = a.threads ? (unsigned)a.threads : cli_num_cpus();
+    r.threads = a.c.threads ? (unsigned)a.c.threads : cli_num_cpus();
     if (load_data(&a, &r) != 0)
         goto out;
     if (ground_truth_step(&a, &r) != 0)
         goto out;
 
     hnswc_options o;
-    memset(&o, 0, sizeof o);
-    o.dim = (uint32_t)r.base.dim;
-    o.metric = a.metric;
-    o.M = (uint32_t)a.M;
-    o.ef_construction = (uint32_t)a.efc;
-    o.seed = a.seed;
-    o.capacity = r.base.n;
-    if (cli_build_index(&r.base, &o, (unsigned)a.threads, !a.quiet, &r.ix, &r.build_s) != 0)
+    cli_index_options(&a.c, &r.base, &o);
+    if (cli_build_index(&r.base, &o, (unsigned)a.c.threads, !a.c.quiet, &r.ix, &r.build_s) != 0)
         goto out;
     hnswc_info info;
     hnswc_status st = hnswc_get_info(r.ix, &info);
@@ -653,17 +618,13 @@ int cmd_bench(int argc, char **argv)
         goto out;
     }
     r.memory = info.memory_bytes;
-    if (a.save != NULL && (st = hnswc_save(r.ix, a.save)) != HNSWC_OK) {
-        char what[600];
-        snprintf(what, sizeof what, "%s: cannot save the index", a.save);
-        cli_set_lib_error(what, st);
+    if (a.save != NULL && cli_save_index(r.ix, a.save) != 0)
         goto out;
-    }
     if (sweep(&a, &r) != 0)
         goto out;
 
     int json_stdout = a.json != NULL && strcmp(a.json, "-") == 0;
-    if (!a.quiet) {
+    if (!a.c.quiet) {
         print_table(json_stdout ? stderr : stdout, &a, &r);
         fflush(stdout);
     }

@@ -28,6 +28,41 @@ int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out)
     return 0;
 }
 
+int cli_resolve_base(const char *path, input_format *format, cli_common_args *c)
+{
+    if (*format == FMT_AUTO && dataset_detect(path, format) != 0)
+        return -1;
+    if (!c->metric_given && *format == FMT_HDF5) {
+        hnswc_metric m;
+        if (hdf5_read_metric(path, &m) > 0)
+            c->metric = m;
+    }
+    return 0;
+}
+
+void cli_index_options(const cli_common_args *c, const dataset *d, hnswc_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->dim = (uint32_t)d->dim;
+    o->capacity = d->n;
+    o->metric = c->metric;
+    o->M = (uint32_t)c->M;
+    o->ef_construction = (uint32_t)c->ef_construction;
+    o->seed = c->seed;
+}
+
+int cli_save_index(const hnswc_index *ix, const char *path)
+{
+    hnswc_status st = hnswc_save(ix, path);
+    if (st != HNSWC_OK) {
+        char what[600];
+        snprintf(what, sizeof what, "%s: cannot save the index", path);
+        cli_set_lib_error(what, st);
+        return -1;
+    }
+    return 0;
+}
+
 const char *cli_dataset_kind(const dataset *d, char *buf, size_t len)
 {
     snprintf(buf, len, "%s %s", d->source == SRC_UINT8 ? "uint8" : "float32",
@@ -124,87 +159,54 @@ static const char usage_text[] =
     "Progress goes to stderr: a bar with the rate and ETA on a terminal, else a\n"
     "line every 10%. The summary goes to stdout.\n";
 
-enum {
-    O_HELP,
-    O_OUTPUT,
-    O_METRIC,
-    O_M,
-    O_EFC,
-    O_EFS,
-    O_THREADS,
-    O_SEED,
-    O_DATASET,
-    O_INFMT,
-    O_QUIET
-};
+/* Own options; the shared ones (args.h) are parsed by cli_parse_command. */
+enum { O_OUTPUT, O_EFS };
 
 static const cli_opt options[] = {
-    {"help", 'h', 0, O_HELP},
+    CLI_OPT_HELP,
     {"output", 'o', 1, O_OUTPUT},
-    {"metric", 0, 1, O_METRIC},
-    {"M", 'M', 1, O_M},
-    {"ef-construction", 0, 1, O_EFC},
+    CLI_OPT_METRIC,
+    CLI_OPT_M,
+    CLI_OPT_EF_CONSTRUCTION,
     {"ef-search", 0, 1, O_EFS},
-    {"threads", 0, 1, O_THREADS},
-    {"seed", 0, 1, O_SEED},
-    {"dataset", 0, 1, O_DATASET},
-    {"input-format", 0, 1, O_INFMT},
-    {"quiet", 'q', 0, O_QUIET},
-    {NULL, 0, 0, 0},
+    CLI_OPT_THREADS,
+    CLI_OPT_SEED,
+    CLI_OPT_DATASET,
+    CLI_OPT_INPUT_FORMAT,
+    CLI_OPT_QUIET,
+    CLI_OPT_END,
 };
+
+typedef struct build_args {
+    const char *input, *output;
+    uint64_t ef_search; /* 0 = the library's default */
+} build_args;
+
+/* cli_own_option_fn of "build". */
+static int build_option(void *ctx, int id, const char *val)
+{
+    build_args *b = ctx;
+    switch (id) {
+    case CLI_POSITIONAL: {
+        const char **const slots[] = {&b->input};
+        return cli_take_positional(val, slots, 1, " (the index file goes after -o)");
+    }
+    case O_OUTPUT: b->output = val; return 0;
+    case O_EFS: return cli_parse_u64("--ef-search", val, 1, 1u << 31, &b->ef_search);
+    }
+    return 0;
+}
 
 int cmd_build(int argc, char **argv)
 {
     const char *cmd = "build";
-    const char *input = NULL, *output = NULL;
-    hnswc_options o;
-    memset(&o, 0, sizeof o);
-    int metric_given = 0, quiet = 0;
-    uint64_t v, threads = 0;
-    read_options ro = {FMT_AUTO, "train"};
-
-    cli_parser p;
-    cli_parser_init(&p, argc, argv);
-    const char *val;
-    int id;
-    while ((id = cli_next(&p, options, &val)) != CLI_END) {
-        int bad = 0;
-        switch (id) {
-        case CLI_BAD: return cli_usage_fail(cmd);
-        case CLI_POSITIONAL:
-            if (input != NULL) {
-                cli_set_error("unexpected argument '%s' (the index file goes after -o)", val);
-                return cli_usage_fail(cmd);
-            }
-            input = val;
-            break;
-        case O_HELP: fputs(usage_text, stdout); return CLI_EXIT_OK;
-        case O_OUTPUT: output = val; break;
-        case O_METRIC:
-            bad = cli_parse_metric(val, &o.metric);
-            metric_given = 1;
-            break;
-        case O_M:
-            bad = cli_parse_u64("-M", val, 2, 2048, &v);
-            o.M = (uint32_t)v;
-            break;
-        case O_EFC:
-            bad = cli_parse_u64("--ef-construction", val, 1, 1u << 31, &v);
-            o.ef_construction = (uint32_t)v;
-            break;
-        case O_EFS:
-            bad = cli_parse_u64("--ef-search", val, 1, 1u << 31, &v);
-            o.ef_search = (uint32_t)v;
-            break;
-        case O_THREADS: bad = cli_parse_u64("--threads", val, 0, 4096, &threads); break;
-        case O_SEED: bad = cli_parse_u64("--seed", val, 0, UINT64_MAX, &o.seed); break;
-        case O_DATASET: ro.hdf5_name = val; break;
-        case O_INFMT: bad = input_format_parse(val, &ro.format); break;
-        case O_QUIET: quiet = 1; break;
-        }
-        if (bad)
-            return cli_usage_fail(cmd);
-    }
+    build_args b = {NULL, NULL, 0};
+    cli_common_args c;
+    cli_common_init(&c, "train");
+    int done = cli_parse_command(cmd, usage_text, argc, argv, options, &c, build_option, &b);
+    if (done != CLI_GO_ON)
+        return done;
+    const char *input = b.input, *output = b.output;
     if (input == NULL) {
         cli_set_error("missing the INPUT file");
         return cli_usage_fail(cmd);
@@ -214,37 +216,27 @@ int cmd_build(int argc, char **argv)
         return cli_usage_fail(cmd);
     }
 
-    input_format fmt = ro.format;
-    if (fmt == FMT_AUTO && dataset_detect(input, &fmt) != 0)
+    if (cli_resolve_base(input, &c.read.format, &c) != 0)
         return cli_fail(cmd);
-    if (!metric_given && fmt == FMT_HDF5) {
-        hnswc_metric m;
-        if (hdf5_read_metric(input, &m) > 0)
-            o.metric = m;
-    }
-    ro.format = fmt;
     dataset d;
-    if (dataset_read(input, &ro, &d) != 0)
+    if (dataset_read(input, &c.read, &d) != 0)
         return cli_fail(cmd);
 
-    o.dim = (uint32_t)d.dim;
-    o.capacity = d.n;
+    hnswc_options o;
+    cli_index_options(&c, &d, &o);
+    o.ef_search = (uint32_t)b.ef_search;
     hnswc_index *ix = NULL;
     double secs = 0;
-    if (cli_build_index(&d, &o, (unsigned)threads, !quiet, &ix, &secs) != 0) {
+    if (cli_build_index(&d, &o, (unsigned)c.threads, !c.quiet, &ix, &secs) != 0) {
         dataset_free(&d);
         return cli_fail(cmd);
     }
-    hnswc_status st = hnswc_save(ix, output);
-    if (st != HNSWC_OK) {
-        char what[600];
-        snprintf(what, sizeof what, "%s: cannot save the index", output);
-        cli_set_lib_error(what, st);
+    if (cli_save_index(ix, output) != 0) {
         hnswc_free(ix);
         dataset_free(&d);
         return cli_fail(cmd);
     }
-    if (!quiet) {
+    if (!c.quiet) {
         hnswc_info info;
         char kind[32], mem[32];
         if (hnswc_get_info(ix, &info) == HNSWC_OK)

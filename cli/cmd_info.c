@@ -28,14 +28,41 @@ static const char usage_text[] =
     "graph: {levels, level_counts[], degree0_min, degree0_max, degree0_mean,\n"
     "unreachable, one_way_links, links_total}.\n";
 
-enum { O_HELP, O_FORMAT, O_HNSWLIB };
+/* Own options; the shared ones (args.h) are parsed by cli_parse_command. */
+enum { O_FORMAT };
 
 static const cli_opt options[] = {
-    {"help", 'h', 0, O_HELP},
+    CLI_OPT_HELP,
     {"format", 0, 1, O_FORMAT},
-    {"hnswlib", 0, 1, O_HNSWLIB},
-    {NULL, 0, 0, 0},
+    CLI_OPT_HNSWLIB,
+    CLI_OPT_END,
 };
+
+typedef struct info_args {
+    const char *path;
+    out_format fmt;
+} info_args;
+
+/* cli_own_option_fn of "info". */
+static int info_option(void *ctx, int id, const char *val)
+{
+    info_args *a = ctx;
+    switch (id) {
+    case CLI_POSITIONAL: {
+        const char **const slots[] = {&a->path};
+        return cli_take_positional(val, slots, 1, "");
+    }
+    case O_FORMAT:
+        if (out_format_parse(val, &a->fmt) != 0)
+            return -1;
+        if (a->fmt == OUT_CSV) {
+            cli_set_error("--format: info prints text or json, not csv");
+            return -1;
+        }
+        return 0;
+    }
+    return 0;
+}
 
 static void print_text(const char *path, long long file_bytes, const hnswc_info *in,
                        const hnswc_graph_stats *g)
@@ -107,49 +134,21 @@ static void print_json(const char *path, long long file_bytes, const hnswc_info 
 int cmd_info(int argc, char **argv)
 {
     const char *cmd = "info";
-    const char *path = NULL;
-    out_format fmt = OUT_TEXT;
-    int hnswlib_metric = -1;
-
-    cli_parser p;
-    cli_parser_init(&p, argc, argv);
-    const char *val;
-    int id;
-    while ((id = cli_next(&p, options, &val)) != CLI_END) {
-        int bad = 0;
-        hnswc_metric m;
-        switch (id) {
-        case CLI_BAD: return cli_usage_fail(cmd);
-        case CLI_POSITIONAL:
-            if (path != NULL) {
-                cli_set_error("unexpected argument '%s'", val);
-                return cli_usage_fail(cmd);
-            }
-            path = val;
-            break;
-        case O_HELP: fputs(usage_text, stdout); return CLI_EXIT_OK;
-        case O_FORMAT:
-            bad = out_format_parse(val, &fmt);
-            if (!bad && fmt == OUT_CSV) {
-                cli_set_error("--format: info prints text or json, not csv");
-                bad = 1;
-            }
-            break;
-        case O_HNSWLIB:
-            bad = cli_parse_metric(val, &m);
-            hnswlib_metric = (int)m;
-            break;
-        }
-        if (bad)
-            return cli_usage_fail(cmd);
-    }
+    info_args a = {NULL, OUT_TEXT};
+    cli_common_args c;
+    cli_common_init(&c, NULL);
+    int done = cli_parse_command(cmd, usage_text, argc, argv, options, &c, info_option, &a);
+    if (done != CLI_GO_ON)
+        return done;
+    const char *path = a.path;
+    out_format fmt = a.fmt;
     if (path == NULL) {
         cli_set_error("missing the INDEX file");
         return cli_usage_fail(cmd);
     }
 
     hnswc_index *ix = NULL;
-    if (cli_load_index(path, hnswlib_metric, &ix) != 0)
+    if (cli_load_index(path, c.hnswlib_metric, &ix) != 0)
         return cli_fail(cmd);
     hnswc_info info;
     hnswc_graph_stats g;

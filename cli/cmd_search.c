@@ -140,65 +140,57 @@ static const char usage_text[] =
     "  json   {\"k\":K,\"ef\":EF,\"queries\":N,\"results\":[{\"query\":0,\"labels\":[...],\n"
     "          \"distances\":[...]},...]}\n";
 
-enum { O_HELP, O_K, O_EF, O_FILTER, O_FORMAT, O_THREADS, O_DATASET, O_INFMT, O_HNSWLIB };
+/* Own options; the shared ones (args.h) are parsed by cli_parse_command. */
+enum { O_K, O_EF, O_FILTER, O_FORMAT };
 
 static const cli_opt options[] = {
-    {"help", 'h', 0, O_HELP},
+    CLI_OPT_HELP,
     {"k", 'k', 1, O_K},
     {"ef", 0, 1, O_EF},
     {"filter", 0, 1, O_FILTER},
     {"format", 0, 1, O_FORMAT},
-    {"threads", 0, 1, O_THREADS},
-    {"dataset", 0, 1, O_DATASET},
-    {"input-format", 0, 1, O_INFMT},
-    {"hnswlib", 0, 1, O_HNSWLIB},
-    {NULL, 0, 0, 0},
+    CLI_OPT_THREADS,
+    CLI_OPT_DATASET,
+    CLI_OPT_INPUT_FORMAT,
+    CLI_OPT_HNSWLIB,
+    CLI_OPT_END,
 };
+
+typedef struct search_args {
+    const char *index_path, *query_path, *filter_path;
+    uint64_t k, ef; /* ef 0: the index's default */
+    out_format fmt;
+} search_args;
+
+/* cli_own_option_fn of "search". */
+static int search_option(void *ctx, int id, const char *val)
+{
+    search_args *a = ctx;
+    switch (id) {
+    case CLI_POSITIONAL: {
+        const char **const slots[] = {&a->index_path, &a->query_path};
+        return cli_take_positional(val, slots, 2, "");
+    }
+    case O_K: return cli_parse_u64("--k", val, 1, 1000000, &a->k);
+    case O_EF: return cli_parse_u64("--ef", val, 1, 1u << 31, &a->ef);
+    case O_FILTER: a->filter_path = val; return 0;
+    case O_FORMAT: return out_format_parse(val, &a->fmt);
+    }
+    return 0;
+}
 
 int cmd_search(int argc, char **argv)
 {
     const char *cmd = "search";
-    const char *index_path = NULL, *query_path = NULL, *filter_path = NULL;
-    uint64_t k = 10, ef = 0, threads = 0;
-    out_format fmt = OUT_TEXT;
-    int hnswlib_metric = -1;
-    read_options ro = {FMT_AUTO, "test"};
-
-    cli_parser p;
-    cli_parser_init(&p, argc, argv);
-    const char *val;
-    int id;
-    while ((id = cli_next(&p, options, &val)) != CLI_END) {
-        int bad = 0;
-        hnswc_metric m;
-        switch (id) {
-        case CLI_BAD: return cli_usage_fail(cmd);
-        case CLI_POSITIONAL:
-            if (index_path == NULL)
-                index_path = val;
-            else if (query_path == NULL)
-                query_path = val;
-            else {
-                cli_set_error("unexpected argument '%s'", val);
-                return cli_usage_fail(cmd);
-            }
-            break;
-        case O_HELP: fputs(usage_text, stdout); return CLI_EXIT_OK;
-        case O_K: bad = cli_parse_u64("--k", val, 1, 1000000, &k); break;
-        case O_EF: bad = cli_parse_u64("--ef", val, 1, 1u << 31, &ef); break;
-        case O_FILTER: filter_path = val; break;
-        case O_FORMAT: bad = out_format_parse(val, &fmt); break;
-        case O_THREADS: bad = cli_parse_u64("--threads", val, 0, 4096, &threads); break;
-        case O_DATASET: ro.hdf5_name = val; break;
-        case O_INFMT: bad = input_format_parse(val, &ro.format); break;
-        case O_HNSWLIB:
-            bad = cli_parse_metric(val, &m);
-            hnswlib_metric = (int)m;
-            break;
-        }
-        if (bad)
-            return cli_usage_fail(cmd);
-    }
+    search_args a = {NULL, NULL, NULL, 10, 0, OUT_TEXT};
+    cli_common_args c;
+    cli_common_init(&c, "test");
+    int done = cli_parse_command(cmd, usage_text, argc, argv, options, &c, search_option, &a);
+    if (done != CLI_GO_ON)
+        return done;
+    const char *index_path = a.index_path, *query_path = a.query_path;
+    const char *filter_path = a.filter_path;
+    uint64_t k = a.k, ef = a.ef;
     if (index_path == NULL) {
         cli_set_error("missing the INDEX file");
         return cli_usage_fail(cmd);
@@ -214,7 +206,7 @@ int cmd_search(int argc, char **argv)
     float *dists = NULL;
     size_t *found = NULL;
 
-    if (cli_load_index(index_path, hnswlib_metric, &ix) != 0)
+    if (cli_load_index(index_path, c.hnswlib_metric, &ix) != 0)
         goto out;
     hnswc_info info;
     hnswc_status st = hnswc_get_info(ix, &info);
@@ -222,7 +214,7 @@ int cmd_search(int argc, char **argv)
         cli_set_lib_error("cannot read the index parameters", st);
         goto out;
     }
-    if (dataset_read(query_path, &ro, &q) != 0)
+    if (dataset_read(query_path, &c.read, &q) != 0)
         goto out;
     if (q.dim != info.dim) {
         cli_set_error("the queries have dimension %zu but the index %s has dimension %u", q.dim,
@@ -245,12 +237,12 @@ int cmd_search(int argc, char **argv)
     }
     st = hnswc_search_batch(ix, q.data, q.n, (size_t)k, (size_t)ef,
                             filter_path != NULL ? label_set_contains : NULL, &filter,
-                            (unsigned)threads, labels, dists, found);
+                            (unsigned)c.threads, labels, dists, found);
     if (st != HNSWC_OK) {
         cli_set_lib_error("search failed", st);
         goto out;
     }
-    print_results(stdout, fmt, q.n, (size_t)k, (size_t)ef, labels, dists, found);
+    print_results(stdout, a.fmt, q.n, (size_t)k, (size_t)ef, labels, dists, found);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_set_error("cannot write the results: %s", strerror(errno));
         goto out;

@@ -8,6 +8,7 @@
 #ifndef HNSWC_CLI_COMMANDS_H
 #define HNSWC_CLI_COMMANDS_H
 
+#include "args.h"
 #include "hnswc.h"
 #include "readers.h"
 
@@ -24,6 +25,21 @@ int cmd_bench(int argc, char **argv);
 int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out);
 
 /*
+ * Settles how the vectors to index are read: detects *format from `path`
+ * unless it already names one, and for an HDF5 file takes c->metric from
+ * its "distance" attribute unless --metric was given. Records an error
+ * naming the file on failure.
+ */
+int cli_resolve_base(const char *path, input_format *format, cli_common_args *c);
+
+/*
+ * The index options of the shared flags (metric, M, ef_construction, seed;
+ * 0 leaves the library's default) for the vectors of d (dim, capacity).
+ * Every other field is 0.
+ */
+void cli_index_options(const cli_common_args *c, const dataset *d, hnswc_options *o);
+
+/*
  * Creates an index with `options` (dim set by the caller) and adds all of
  * d's rows under labels 0 .. n-1, in chunks on `threads` threads (0 = all
  * cores), showing progress on stderr when show_progress is set. On success
@@ -31,6 +47,9 @@ int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out);
  */
 int cli_build_index(const dataset *d, const hnswc_options *options, unsigned threads,
                     int show_progress, hnswc_index **out, double *seconds);
+
+/* Saves ix to path; records an error naming the file on failure. */
+int cli_save_index(const hnswc_index *ix, const char *path);
 
 /* "uint8 idx" / "float32 npy": how a dataset was stored, for summaries. */
 const char *cli_dataset_kind(const dataset *d, char *buf, size_t len);
