@@ -309,35 +309,45 @@ typedef struct topk {
     size_t size, k;
 } topk;
 
+/*
+ * Fills the hole at the root with (d, l): the worse child moves up into the
+ * hole while it is worse than (d, l), so the worst stays at the top.
+ */
+static void topk_sift_down(topk *t, float d, uint64_t l)
+{
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= t->size)
+            break;
+        if (c + 1 < t->size && before(t->d[c], t->l[c], t->d[c + 1], t->l[c + 1]))
+            c++;
+        if (!before(d, l, t->d[c], t->l[c]))
+            break;
+        t->d[i] = t->d[c];
+        t->l[i] = t->l[c];
+        i = c;
+    }
+    t->d[i] = d;
+    t->l[i] = l;
+}
+
 static void topk_push(topk *t, float d, uint64_t l)
 {
-    size_t i;
-    if (t->size < t->k) {
-        i = t->size++;
-        while (i > 0) {
-            size_t parent = (i - 1) / 2;
-            if (!before(t->d[parent], t->l[parent], d, l))
-                break;
-            t->d[i] = t->d[parent];
-            t->l[i] = t->l[parent];
-            i = parent;
-        }
-    } else {
-        if (!before(d, l, t->d[0], t->l[0]))
-            return;
-        i = 0;
-        for (;;) {
-            size_t c = 2 * i + 1;
-            if (c >= t->size)
-                break;
-            if (c + 1 < t->size && before(t->d[c], t->l[c], t->d[c + 1], t->l[c + 1]))
-                c++;
-            if (!before(d, l, t->d[c], t->l[c]))
-                break;
-            t->d[i] = t->d[c];
-            t->l[i] = t->l[c];
-            i = c;
-        }
+    if (t->size >= t->k) {
+        /* Full: (d, l) replaces the worst at the root if it is better. */
+        if (before(d, l, t->d[0], t->l[0]))
+            topk_sift_down(t, d, l);
+        return;
+    }
+    size_t i = t->size++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!before(t->d[parent], t->l[parent], d, l))
+            break;
+        t->d[i] = t->d[parent];
+        t->l[i] = t->l[parent];
+        i = parent;
     }
     t->d[i] = d;
     t->l[i] = l;
@@ -361,21 +371,7 @@ static void topk_drain(topk *t, float *out_d, uint64_t *out_l)
         if (last == 0)
             break;
         /* Re-insert the former last element from the root. */
-        size_t i = 0;
-        for (;;) {
-            size_t c = 2 * i + 1;
-            if (c >= t->size)
-                break;
-            if (c + 1 < t->size && before(t->d[c], t->l[c], t->d[c + 1], t->l[c + 1]))
-                c++;
-            if (!before(d, l, t->d[c], t->l[c]))
-                break;
-            t->d[i] = t->d[c];
-            t->l[i] = t->l[c];
-            i = c;
-        }
-        t->d[i] = d;
-        t->l[i] = l;
+        topk_sift_down(t, d, l);
     }
 }
 
