@@ -224,11 +224,46 @@ static int grow_rows(float **data, size_t rows, size_t dim, const char *path)
     return 0;
 }
 
+/* The dataset's record of the file's element type. */
+static source_type source_of(elem_kind k)
+{
+    return k == EL_U8 ? SRC_UINT8 : SRC_FLOAT32;
+}
+
+/* Hands a reader's result to *out, which takes ownership of data. */
+static void dataset_set(dataset *out, size_t n, size_t dim, float *data, source_type source)
+{
+    out->n = n;
+    out->dim = dim;
+    out->data = data;
+    out->source = source;
+}
+
 /*
- * Reads the n x dim elements that follow a header (npy, idx) into a new
- * float array, and checks that nothing follows them.
+ * The buffers of a reader: `scratch_bytes` of raw file bytes, and room for
+ * `rows` rows of dim floats. Returns 0, or -1 with both freed and the error
+ * recorded.
  */
-static int read_matrix(bsrc *s, size_t n, size_t dim, elem_kind kind, float **out)
+static int alloc_buffers(const char *path, size_t scratch_bytes, size_t rows, size_t dim,
+                         unsigned char **scratch, float **data)
+{
+    *data = NULL;
+    *scratch = malloc(scratch_bytes);
+    if (*scratch == NULL || grow_rows(data, rows, dim, path) != 0) {
+        if (*scratch == NULL)
+            cli_set_error("%s: out of memory", path);
+        free(*scratch);
+        free(*data);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Reads the n x dim elements that follow a header (npy, idx) into out (data,
+ * n, dim, source), and checks that nothing follows them.
+ */
+static int read_matrix(bsrc *s, size_t n, size_t dim, elem_kind kind, dataset *out)
 {
     size_t es = elem_size(kind);
     if (n > SIZE_MAX / sizeof(float) / dim) {
@@ -261,15 +296,10 @@ static int read_matrix(bsrc *s, size_t n, size_t dim, elem_kind kind, float **ou
     size_t chunk_rows = 65536 / dim;
     if (chunk_rows < 1)
         chunk_rows = 1;
-    float *data = NULL;
-    unsigned char *scratch = malloc(chunk_rows * dim * es);
-    if (scratch == NULL || grow_rows(&data, cap, dim, s->path) != 0) {
-        if (scratch == NULL)
-            cli_set_error("%s: out of memory", s->path);
-        free(scratch);
-        free(data);
+    float *data;
+    unsigned char *scratch;
+    if (alloc_buffers(s->path, chunk_rows * dim * es, cap, dim, &scratch, &data) != 0)
         return -1;
-    }
 
     for (size_t done = 0; done < n;) {
         if (done == cap) {
@@ -286,7 +316,7 @@ static int read_matrix(bsrc *s, size_t n, size_t dim, elem_kind kind, float **ou
     if (!s->known_size && bsrc_expect_end(s) != 0)
         goto fail;
     free(scratch);
-    *out = data;
+    dataset_set(out, n, dim, data, source_of(kind));
     return 0;
 fail:
     free(scratch);
@@ -333,15 +363,10 @@ static int read_vecs(bsrc *s, elem_kind kind, dataset *out)
             cap = 1;
     }
 
-    float *data = NULL;
-    unsigned char *row = malloc(dim * es);
-    if (row == NULL || grow_rows(&data, cap, dim, s->path) != 0) {
-        if (row == NULL)
-            cli_set_error("%s: out of memory", s->path);
-        free(row);
-        free(data);
+    float *data;
+    unsigned char *row;
+    if (alloc_buffers(s->path, dim * es, cap, dim, &row, &data) != 0)
         return -1;
-    }
 
     size_t n = 0;
     char what[64];
@@ -381,10 +406,7 @@ static int read_vecs(bsrc *s, elem_kind kind, dataset *out)
         }
     }
     free(row);
-    out->n = n;
-    out->dim = dim;
-    out->data = data;
-    out->source = kind == EL_U8 ? SRC_UINT8 : SRC_FLOAT32;
+    dataset_set(out, n, dim, data, source_of(kind));
     return 0;
 fail:
     free(row);
@@ -556,11 +578,8 @@ static int read_npy(bsrc *s, dataset *out)
         cli_set_error("%s: too many vectors", s->path);
         goto done;
     }
-    if (read_matrix(s, (size_t)dims[0], (size_t)dims[1], kind, &out->data) != 0)
+    if (read_matrix(s, (size_t)dims[0], (size_t)dims[1], kind, out) != 0)
         goto done;
-    out->n = (size_t)dims[0];
-    out->dim = (size_t)dims[1];
-    out->source = kind == EL_U8 ? SRC_UINT8 : SRC_FLOAT32;
     rc = 0;
 done:
     free(h);
@@ -625,12 +644,7 @@ static int read_idx(bsrc *s, dataset *out)
                       (unsigned long long)dim, MAX_DIM);
         return -1;
     }
-    if (read_matrix(s, (size_t)n, (size_t)dim, kind, &out->data) != 0)
-        return -1;
-    out->n = (size_t)n;
-    out->dim = (size_t)dim;
-    out->source = kind == EL_U8 ? SRC_UINT8 : SRC_FLOAT32;
-    return 0;
+    return read_matrix(s, (size_t)n, (size_t)dim, kind, out);
 }
 
 /* ------------------------------------------------------------------------
@@ -743,10 +757,7 @@ static int read_text(bsrc *s, dataset *out)
         goto fail;
     }
     free(buf);
-    out->n = rows;
-    out->dim = dim;
-    out->data = vals;
-    out->source = SRC_FLOAT32;
+    dataset_set(out, rows, dim, vals, SRC_FLOAT32);
     return 0;
 oom:
     cli_set_error("%s: out of memory", s->path);
@@ -811,6 +822,36 @@ static hid_t h5_open_2d(hid_t f, const char *path, const char *name, hsize_t dim
     return d;
 }
 
+/*
+ * Reads all of dataset d (named `name` in path), converted to `mem_type`,
+ * into a new buffer of `bytes` bytes; NULL with the error recorded.
+ */
+static void *h5_read_all(hid_t d, hid_t mem_type, size_t bytes, const char *path,
+                         const char *name)
+{
+    void *buf = malloc(bytes);
+    if (buf == NULL) {
+        cli_set_error("%s: out of memory for dataset '%s'", path, name);
+        return NULL;
+    }
+    if (H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        cli_set_error("%s: cannot read dataset '%s' (damaged file?)", path, name);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Closes a dataset's type and the dataset (either may be -1) and the file. */
+static void h5_close(hid_t t, hid_t d, hid_t f)
+{
+    if (t >= 0)
+        H5Tclose(t);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Fclose(f);
+}
+
 static int read_hdf5(const char *path, const char *name, dataset *out)
 {
     hid_t f = h5_open(path);
@@ -848,29 +889,17 @@ static int read_hdf5(const char *path, const char *name, dataset *out)
         cli_set_error("%s: dataset '%s' is too large", path, name);
         goto done;
     }
-    data = malloc((size_t)dims[0] * (size_t)dims[1] * sizeof(float));
-    if (data == NULL) {
-        cli_set_error("%s: out of memory for dataset '%s'", path, name);
-        goto done;
-    }
     /* HDF5 converts any float width, or uint8, to float32 on the way. */
-    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-        cli_set_error("%s: cannot read dataset '%s' (damaged file?)", path, name);
+    data = h5_read_all(d, H5T_NATIVE_FLOAT, (size_t)dims[0] * (size_t)dims[1] * sizeof(float),
+                       path, name);
+    if (data == NULL)
         goto done;
-    }
-    out->n = (size_t)dims[0];
-    out->dim = (size_t)dims[1];
-    out->data = data;
-    out->source = is_u8 ? SRC_UINT8 : SRC_FLOAT32;
+    dataset_set(out, (size_t)dims[0], (size_t)dims[1], data, is_u8 ? SRC_UINT8 : SRC_FLOAT32);
     data = NULL;
     rc = 0;
 done:
     free(data);
-    if (t >= 0)
-        H5Tclose(t);
-    if (d >= 0)
-        H5Dclose(d);
-    H5Fclose(f);
+    h5_close(t, d, f);
     return rc;
 }
 
@@ -950,15 +979,9 @@ int hdf5_read_neighbors(const char *path, const char *name, size_t *rows, size_t
         goto done;
     }
     size_t total = (size_t)dims[0] * (size_t)dims[1];
-    raw = malloc(total * sizeof *raw);
-    if (raw == NULL) {
-        cli_set_error("%s: out of memory for dataset '%s'", path, name);
+    raw = h5_read_all(d, H5T_NATIVE_INT64, total * sizeof *raw, path, name);
+    if (raw == NULL)
         goto done;
-    }
-    if (H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0) {
-        cli_set_error("%s: cannot read dataset '%s' (damaged file?)", path, name);
-        goto done;
-    }
     for (size_t i = 0; i < total; i++) {
         if (raw[i] < 0) {
             cli_set_error("%s: dataset '%s' holds a negative row number", path, name);
@@ -978,11 +1001,7 @@ int hdf5_read_neighbors(const char *path, const char *name, size_t *rows, size_t
     rc = 1;
 done:
     free(raw);
-    if (t >= 0)
-        H5Tclose(t);
-    if (d >= 0)
-        H5Dclose(d);
-    H5Fclose(f);
+    h5_close(t, d, f);
     return rc;
 }
 
