@@ -14,18 +14,23 @@
  * Shared helpers
  * ------------------------------------------------------------------------ */
 
+/* Records "<path>: <what>: <library message>" if st is a failure. */
+static int check_file_status(hnswc_status st, const char *path, const char *what)
+{
+    if (st == HNSWC_OK)
+        return 0;
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s: %s", path, what);
+    cli_set_lib_error(buf, st);
+    return -1;
+}
+
 int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out)
 {
     hnswc_status st = hnswlib_metric >= 0
                           ? hnswc_load_hnswlib(path, (hnswc_metric)hnswlib_metric, out)
                           : hnswc_load(path, out);
-    if (st != HNSWC_OK) {
-        char what[600];
-        snprintf(what, sizeof what, "%s: cannot load the index", path);
-        cli_set_lib_error(what, st);
-        return -1;
-    }
-    return 0;
+    return check_file_status(st, path, "cannot load the index");
 }
 
 int cli_resolve_base(const char *path, input_format *format, cli_common_args *c)
@@ -53,14 +58,7 @@ void cli_index_options(const cli_common_args *c, const dataset *d, hnswc_options
 
 int cli_save_index(const hnswc_index *ix, const char *path)
 {
-    hnswc_status st = hnswc_save(ix, path);
-    if (st != HNSWC_OK) {
-        char what[600];
-        snprintf(what, sizeof what, "%s: cannot save the index", path);
-        cli_set_lib_error(what, st);
-        return -1;
-    }
-    return 0;
+    return check_file_status(hnswc_save(ix, path), path, "cannot save the index");
 }
 
 const char *cli_dataset_kind(const dataset *d, char *buf, size_t len)
