@@ -191,27 +191,18 @@ static void parallel_for(size_t n, unsigned threads, void (*fn)(void *, size_t),
  * ------------------------------------------------------------------------ */
 
 typedef struct {
-    PyObject_HEAD
-    pthread_rwlock_t lock;
-    int ready;              /* __init__ ran                                 */
+    hpy_base base;          /* lock, space, dim, limit, label counter...    */
     int inited;             /* init_index or load_index ran                 */
-    hnswc_metric metric;
-    int dim;
-    uint64_t max_elements;
-    uint64_t next_label;    /* labels for ids=None, as hnswlib's cur_l      */
     float *vecs;            /* count rows of dim floats (normalised: cosine)*/
     uint64_t *labels;       /* label of each row                            */
     size_t count, cap;      /* rows used, rows allocated                    */
     lmap map;
-    int num_threads;
 } BFIndexObject;
-
-static const char *BF = "BFIndex";
 
 /* The metric rows are compared with: cosine vectors are stored normalised. */
 static hnswc_metric row_metric(const BFIndexObject *self)
 {
-    return self->metric == HNSWC_METRIC_COSINE ? HNSWC_METRIC_IP : self->metric;
+    return self->base.metric == HNSWC_METRIC_COSINE ? HNSWC_METRIC_IP : self->base.metric;
 }
 
 /* Scales v to unit length; a zero vector stays zero (as in hnswc). */
@@ -241,19 +232,7 @@ static int check_finite(const float *v, size_t n, const char *what)
 
 static int bf_need(BFIndexObject *self, const char *method)
 {
-    if (!self->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "hnswc.BFIndex.__init__ was not called");
-        return -1;
-    }
-    if (hpy_in_filter_of(self)) {
-        hpy_reentry_error();
-        return -1;
-    }
-    if (!self->inited) {
-        hpy_not_initialised(BF, method);
-        return -1;
-    }
-    return 0;
+    return hpy_need(&self->base, self->inited, method);
 }
 
 /* Grows the row arrays to hold `want` rows; 0 or -1 with MemoryError. */
@@ -264,7 +243,7 @@ static int bf_reserve(BFIndexObject *self, size_t want)
     size_t cap = self->cap ? self->cap : 64;
     while (cap < want)
         cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-    size_t dim = (size_t)self->dim;
+    size_t dim = (size_t)self->base.dim;
     if (cap > SIZE_MAX / sizeof(float) / dim) {
         PyErr_NoMemory();
         return -1;
@@ -294,29 +273,20 @@ static void bf_clear(BFIndexObject *self)
     self->labels = NULL;
     self->count = self->cap = 0;
     self->inited = 0;
-    self->max_elements = self->next_label = 0;
+    self->base.max_elements = self->base.next_label = 0;
 }
 
 static PyObject *BF_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)args;
     (void)kwds;
-    BFIndexObject *self = (BFIndexObject *)type->tp_alloc(type, 0);
-    if (self == NULL)
-        return NULL;
-    if (pthread_rwlock_init(&self->lock, NULL) != 0) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    self->num_threads = (int)hpy_cpu_count();
-    return (PyObject *)self;
+    return hpy_base_new(type);
 }
 
 static void BF_dealloc(BFIndexObject *self)
 {
     bf_clear(self);
-    pthread_rwlock_destroy(&self->lock);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    hpy_base_dealloc(&self->base);
 }
 
 static int BF_init(BFIndexObject *self, PyObject *args, PyObject *kwds)
@@ -329,20 +299,18 @@ static int BF_init(BFIndexObject *self, PyObject *args, PyObject *kwds)
     hnswc_metric metric;
     if (hpy_parse_space(space, &metric) < 0)
         return -1;
-    if (dim < 1 || dim > 65536) {
-        PyErr_Format(PyExc_ValueError, "dim must be between 1 and 65536, got %ld", dim);
+    if (hpy_check_dim(dim) < 0)
         return -1;
-    }
     if (hpy_in_filter_of(self)) {
         hpy_reentry_error();
         return -1;
     }
-    hpy_lock_write(&self->lock);
+    hpy_lock_write(&self->base.lock);
     bf_clear(self);
-    self->metric = metric;
-    self->dim = (int)dim;
-    self->ready = 1;
-    hpy_unlock(&self->lock);
+    self->base.metric = metric;
+    self->base.dim = (int)dim;
+    self->base.ready = 1;
+    hpy_unlock(&self->base.lock);
     return 0;
 }
 
@@ -358,17 +326,15 @@ static PyObject *BF_init_index(BFIndexObject *self, PyObject *args, PyObject *kw
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&:init_index", kwlist, hpy_conv_u64,
                                      &max_elements))
         return NULL;
-    if (!self->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "hnswc.BFIndex.__init__ was not called");
+    if (hpy_check_ready(&self->base) < 0)
         return NULL;
-    }
     if (self->inited) {
         PyErr_SetString(PyExc_RuntimeError, "The index is already initiated.");
         return NULL;
     }
     self->inited = 1;
-    self->max_elements = max_elements;
-    self->next_label = 0;
+    self->base.max_elements = max_elements;
+    self->base.next_label = 0;
     Py_RETURN_NONE;
 }
 
@@ -380,7 +346,7 @@ static PyObject *BF_init_index(BFIndexObject *self, PyObject *args, PyObject *kw
  * Returns 0, or -1 with an exception and nothing changed. */
 static int bf_insert(BFIndexObject *self, const float *v, const uint64_t *lab, size_t rows)
 {
-    size_t dim = (size_t)self->dim;
+    size_t dim = (size_t)self->base.dim;
     /* Count new distinct labels first, so a batch is all or nothing. */
     size_t fresh = 0;
     lmap seen = {0};
@@ -396,7 +362,7 @@ static int bf_insert(BFIndexObject *self, const float *v, const uint64_t *lab, s
         }
     }
     lmap_free(&seen);
-    if ((uint64_t)(self->count + fresh) > self->max_elements) {
+    if ((uint64_t)(self->count + fresh) > self->base.max_elements) {
         PyErr_SetString(PyExc_RuntimeError, "The number of elements exceeds the specified limit");
         return -1;
     }
@@ -433,7 +399,7 @@ static PyObject *BF_add_items(BFIndexObject *self, PyObject *args, PyObject *kwd
     if (bf_need(self, "add_items") < 0)
         return NULL;
     size_t rows;
-    PyArrayObject *vecs = hpy_float_matrix(data, self->dim, "vectors", &rows);
+    PyArrayObject *vecs = hpy_float_matrix(data, self->base.dim, "vectors", &rows);
     if (vecs == NULL)
         return NULL;
     PyArrayObject *labels;
@@ -444,25 +410,25 @@ static PyObject *BF_add_items(BFIndexObject *self, PyObject *args, PyObject *kwd
         labels = (PyArrayObject *)PyArray_SimpleNew(1, &n, NPY_UINT64);
         if (labels != NULL)
             for (size_t i = 0; i < rows; i++)
-                ((uint64_t *)PyArray_DATA(labels))[i] = self->next_label + i;
+                ((uint64_t *)PyArray_DATA(labels))[i] = self->base.next_label + i;
     }
     if (labels == NULL) {
         Py_DECREF(vecs);
         return NULL;
     }
     float *v = PyArray_DATA(vecs);
-    size_t dim = (size_t)self->dim;
+    size_t dim = (size_t)self->base.dim;
     int rc = check_finite(v, rows * dim, "add_items");
-    if (rc == 0 && self->metric == HNSWC_METRIC_COSINE)
+    if (rc == 0 && self->base.metric == HNSWC_METRIC_COSINE)
         for (size_t i = 0; i < rows; i++)
             normalise(v + i * dim, dim);
     if (rc == 0) {
-        hpy_lock_write(&self->lock);
+        hpy_lock_write(&self->base.lock);
         rc = bf_insert(self, v, PyArray_DATA(labels), rows);
-        hpy_unlock(&self->lock);
+        hpy_unlock(&self->base.lock);
     }
     if (rc == 0)
-        self->next_label += rows;
+        self->base.next_label += rows;
     Py_DECREF(vecs);
     Py_DECREF(labels);
     if (rc < 0)
@@ -483,10 +449,10 @@ static PyObject *BF_delete_vector(BFIndexObject *self, PyObject *args, PyObject 
         return NULL;
     if (bf_need(self, "delete_vector") < 0)
         return NULL;
-    hpy_lock_write(&self->lock);
+    hpy_lock_write(&self->base.lock);
     size_t r;
     if (lmap_find(&self->map, label, &r)) {
-        size_t last = self->count - 1, dim = (size_t)self->dim;
+        size_t last = self->count - 1, dim = (size_t)self->base.dim;
         lmap_delete(&self->map, label);
         if (r != last) {
             memcpy(self->vecs + r * dim, self->vecs + last * dim, dim * sizeof(float));
@@ -495,7 +461,7 @@ static PyObject *BF_delete_vector(BFIndexObject *self, PyObject *args, PyObject 
         }
         self->count--;
     }
-    hpy_unlock(&self->lock);
+    hpy_unlock(&self->base.lock);
     Py_RETURN_NONE;
 }
 
@@ -562,7 +528,7 @@ typedef struct {
 static void bf_search_one(const bf_search *s, size_t q, hit *heap)
 {
     const BFIndexObject *self = s->self;
-    size_t dim = (size_t)self->dim, k = s->k, n = 0;
+    size_t dim = (size_t)self->base.dim, k = s->k, n = 0;
     const float *query = s->queries + q * dim;
     hnswc_metric metric = row_metric(self);
     for (size_t r = 0; r < self->count; r++) {
@@ -621,16 +587,16 @@ static PyObject *BF_knn_query(BFIndexObject *self, PyObject *args, PyObject *kwd
     if (bf_need(self, "knn_query") < 0)
         return NULL;
     size_t rows;
-    PyArrayObject *queries = hpy_float_matrix(data, self->dim, "query vectors", &rows);
+    PyArrayObject *queries = hpy_float_matrix(data, self->base.dim, "query vectors", &rows);
     if (queries == NULL)
         return NULL;
-    size_t dim = (size_t)self->dim;
+    size_t dim = (size_t)self->base.dim;
     float *q = PyArray_DATA(queries);
     if (check_finite(q, rows * dim, "knn_query") < 0) {
         Py_DECREF(queries);
         return NULL;
     }
-    if (self->metric == HNSWC_METRIC_COSINE)
+    if (self->base.metric == HNSWC_METRIC_COSINE)
         for (size_t i = 0; i < rows; i++)
             normalise(q + i * dim, dim);
     hpy_filter filter;
@@ -657,12 +623,12 @@ static PyObject *BF_knn_query(BFIndexObject *self, PyObject *args, PyObject *kwd
                        .dists = PyArray_DATA(dists), .found = found};
         unsigned threads = filter.kind == HPY_FILTER_CALLABLE
                                ? 1 /* the callable needs the GIL: stay on this thread */
-                               : hpy_batch_threads(num_threads, self->num_threads, rows);
-        hpy_lock_read(&self->lock);
+                               : hpy_batch_threads(num_threads, self->base.num_threads, rows);
+        hpy_lock_read(&self->base.lock);
         Py_BEGIN_ALLOW_THREADS
         parallel_for(rows, threads, bf_search_task, &s);
         Py_END_ALLOW_THREADS
-        hpy_unlock(&self->lock);
+        hpy_unlock(&self->base.lock);
         if (hpy_filter_check(&filter) < 0)
             goto fail;
         for (size_t i = 0; i < rows; i++) {
@@ -703,6 +669,13 @@ static int host_is_little_endian(void)
     unsigned char b;
     memcpy(&b, &one, 1);
     return b == 1;
+}
+
+/* The files are little-endian and read by memcpy: other hosts refuse them. */
+static PyObject *big_endian_error(const char *method)
+{
+    PyErr_Format(PyExc_RuntimeError, "%s: big-endian hosts are not supported", method);
+    return NULL;
 }
 
 static uint32_t crc_table[256];
@@ -754,9 +727,8 @@ static PyObject *BF_save_index(BFIndexObject *self, PyObject *args, PyObject *kw
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&:save_index", kwlist, PyUnicode_FSConverter,
                                      &path))
         return NULL;
-    if (bf_need(self, "save_index") < 0 || !host_is_little_endian()) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_RuntimeError, "save_index: big-endian hosts are not supported");
+    if (bf_need(self, "save_index") < 0 ||
+        (!host_is_little_endian() && !big_endian_error("save_index"))) {
         Py_DECREF(path);
         return NULL;
     }
@@ -769,17 +741,17 @@ static PyObject *BF_save_index(BFIndexObject *self, PyObject *args, PyObject *kw
     }
     snprintf(tmp, plen + 16, "%s.tmp", p);
     int ok, err = 0;
-    hpy_lock_read(&self->lock);
+    hpy_lock_read(&self->base.lock);
     Py_BEGIN_ALLOW_THREADS
     wfile w = {fopen(tmp, "wb"), 0, 1};
     ok = w.f != NULL;
     if (ok) {
-        uint32_t head[4] = {1, (uint32_t)self->metric, (uint32_t)self->dim, 0};
-        uint64_t sizes[3] = {self->count, self->max_elements, self->next_label};
+        uint32_t head[4] = {1, (uint32_t)self->base.metric, (uint32_t)self->base.dim, 0};
+        uint64_t sizes[3] = {self->count, self->base.max_elements, self->base.next_label};
         wput(&w, BF_MAGIC, sizeof(BF_MAGIC));
         wput(&w, head, sizeof(head));
         wput(&w, sizes, sizeof(sizes));
-        wput(&w, self->vecs, self->count * (size_t)self->dim * sizeof(float));
+        wput(&w, self->vecs, self->count * (size_t)self->base.dim * sizeof(float));
         wput(&w, self->labels, self->count * sizeof(uint64_t));
         uint32_t crc = w.crc;
         wput(&w, &crc, sizeof(crc));
@@ -794,7 +766,7 @@ static PyObject *BF_save_index(BFIndexObject *self, PyObject *args, PyObject *kw
         remove(tmp);
     }
     Py_END_ALLOW_THREADS
-    hpy_unlock(&self->lock);
+    hpy_unlock(&self->base.lock);
     free(tmp);
     if (!ok) {
         PyErr_Format(PyExc_RuntimeError, "save_index: cannot write %s: %s", p, strerror(err));
@@ -948,7 +920,7 @@ static int bf_install(BFIndexObject *self, bf_loaded *ld, uint64_t max_elements)
         }
         lmap_set_nogrow(&map, ld->labels[i], i);
     }
-    hpy_lock_write(&self->lock);
+    hpy_lock_write(&self->base.lock);
     bf_clear(self);
     self->vecs = ld->vecs;
     self->labels = ld->labels;
@@ -956,9 +928,9 @@ static int bf_install(BFIndexObject *self, bf_loaded *ld, uint64_t max_elements)
     self->map = map;
     self->inited = 1;
     uint64_t limit = max_elements > ld->max_elements ? max_elements : ld->max_elements;
-    self->max_elements = limit > ld->count ? limit : ld->count;
-    self->next_label = ld->next_label;
-    hpy_unlock(&self->lock);
+    self->base.max_elements = limit > ld->count ? limit : ld->count;
+    self->base.next_label = ld->next_label;
+    hpy_unlock(&self->base.lock);
     ld->vecs = NULL;
     ld->labels = NULL;
     return 0;
@@ -978,12 +950,10 @@ static PyObject *BF_load_index(BFIndexObject *self, PyObject *args, PyObject *kw
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&:load_index", kwlist,
                                      PyUnicode_FSConverter, &path, hpy_conv_u64, &max_elements))
         return NULL;
-    if (!self->ready || hpy_in_filter_of(self) || !host_is_little_endian()) {
+    /* (A filter of this index can only run once __init__ has.) */
+    if (hpy_check_ready(&self->base) < 0 || (hpy_in_filter_of(self) && !hpy_reentry_error()) ||
+        (!host_is_little_endian() && !big_endian_error("load_index"))) {
         Py_DECREF(path);
-        if (hpy_in_filter_of(self))
-            return hpy_reentry_error();
-        PyErr_SetString(PyExc_RuntimeError, self->ready ? "load_index: big-endian hosts are not supported"
-                                                        : "hnswc.BFIndex.__init__ was not called");
         return NULL;
     }
     const char *p = PyBytes_AS_STRING(path);
@@ -994,7 +964,7 @@ static PyObject *BF_load_index(BFIndexObject *self, PyObject *args, PyObject *kw
     Py_BEGIN_ALLOW_THREADS
     unsigned char *buf = slurp(p, &n, &err);
     if (buf != NULL) {
-        rc = bf_parse(buf, n, self->metric, (size_t)self->dim, &ld);
+        rc = bf_parse(buf, n, self->base.metric, (size_t)self->base.dim, &ld);
         free(buf);
     }
     Py_END_ALLOW_THREADS
@@ -1026,7 +996,7 @@ static PyObject *BF_get_max_elements(BFIndexObject *self, PyObject *unused)
     (void)unused;
     if (bf_need(self, "get_max_elements") < 0)
         return NULL;
-    return PyLong_FromUnsignedLongLong(self->max_elements);
+    return PyLong_FromUnsignedLongLong(self->base.max_elements);
 }
 
 static PyObject *BF_get_current_count(BFIndexObject *self, PyObject *unused)
@@ -1035,16 +1005,6 @@ static PyObject *BF_get_current_count(BFIndexObject *self, PyObject *unused)
     if (bf_need(self, "get_current_count") < 0)
         return NULL;
     return PyLong_FromSize_t(self->count);
-}
-
-static PyObject *BF_set_num_threads(BFIndexObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"num_threads", NULL};
-    int n;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i:set_num_threads", kwlist, &n))
-        return NULL;
-    self->num_threads = n;
-    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(bf_get_items_doc,
@@ -1080,15 +1040,15 @@ static PyObject *BF_get_items(BFIndexObject *self, PyObject *args, PyObject *kwd
         }
         n = (size_t)PyArray_DIM(lab, 0);
     }
-    npy_intp shape[2] = {(npy_intp)n, self->dim};
+    npy_intp shape[2] = {(npy_intp)n, self->base.dim};
     PyArrayObject *out = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_FLOAT32);
     if (out == NULL) {
         Py_XDECREF(lab);
         return NULL;
     }
-    size_t dim = (size_t)self->dim;
+    size_t dim = (size_t)self->base.dim;
     int missing = 0;
-    hpy_lock_read(&self->lock);
+    hpy_lock_read(&self->base.lock);
     for (size_t i = 0; i < n && !missing; i++) {
         size_t r;
         if (lmap_find(&self->map, ((const uint64_t *)PyArray_DATA(lab))[i], &r))
@@ -1097,7 +1057,7 @@ static PyObject *BF_get_items(BFIndexObject *self, PyObject *args, PyObject *kwd
         else
             missing = 1;
     }
-    hpy_unlock(&self->lock);
+    hpy_unlock(&self->base.lock);
     Py_XDECREF(lab);
     if (missing) {
         Py_DECREF(out);
@@ -1117,7 +1077,7 @@ static PyObject *BF_get_ids_list(BFIndexObject *self, PyObject *unused)
     (void)unused;
     if (bf_need(self, "get_ids_list") < 0)
         return NULL;
-    hpy_lock_read(&self->lock);
+    hpy_lock_read(&self->base.lock);
     PyObject *list = PyList_New((Py_ssize_t)self->count);
     for (size_t i = 0; list != NULL && i < self->count; i++) {
         PyObject *v = PyLong_FromUnsignedLongLong(self->labels[i]);
@@ -1127,7 +1087,7 @@ static PyObject *BF_get_ids_list(BFIndexObject *self, PyObject *unused)
         }
         PyList_SET_ITEM(list, (Py_ssize_t)i, v);
     }
-    hpy_unlock(&self->lock);
+    hpy_unlock(&self->base.lock);
     return list;
 }
 
@@ -1135,12 +1095,10 @@ static PyObject *BF_get_ids_list(BFIndexObject *self, PyObject *unused)
 static PyObject *BF_getstate(BFIndexObject *self, PyObject *unused)
 {
     (void)unused;
-    if (!self->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "hnswc.BFIndex.__init__ was not called");
+    if (hpy_check_ready(&self->base) < 0)
         return NULL;
-    }
-    hpy_lock_read(&self->lock);
-    size_t dim = (size_t)self->dim;
+    hpy_lock_read(&self->base.lock);
+    size_t dim = (size_t)self->base.dim;
     PyObject *v = PyBytes_FromStringAndSize((const char *)self->vecs,
                                             (Py_ssize_t)(self->count * dim * sizeof(float)));
     PyObject *l = PyBytes_FromStringAndSize((const char *)self->labels,
@@ -1149,10 +1107,10 @@ static PyObject *BF_getstate(BFIndexObject *self, PyObject *unused)
     if (v != NULL && l != NULL)
         st = Py_BuildValue("{s:i,s:O,s:K,s:K,s:i,s:O,s:O}", "ser_version", 1, "inited",
                            self->inited ? Py_True : Py_False, "max_elements",
-                           (unsigned long long)self->max_elements, "cur_element_label",
-                           (unsigned long long)self->next_label, "num_threads",
-                           self->num_threads, "vectors", v, "labels", l);
-    hpy_unlock(&self->lock);
+                           (unsigned long long)self->base.max_elements, "cur_element_label",
+                           (unsigned long long)self->base.next_label, "num_threads",
+                           self->base.num_threads, "vectors", v, "labels", l);
+    hpy_unlock(&self->base.lock);
     Py_XDECREF(v);
     Py_XDECREF(l);
     return st;
@@ -1160,7 +1118,7 @@ static PyObject *BF_getstate(BFIndexObject *self, PyObject *unused)
 
 static PyObject *BF_setstate(BFIndexObject *self, PyObject *state)
 {
-    if (!PyDict_Check(state) || !self->ready) {
+    if (!PyDict_Check(state) || !self->base.ready) {
         PyErr_SetString(PyExc_RuntimeError, "Unpickle Error: Invalid state!");
         return NULL;
     }
@@ -1176,7 +1134,7 @@ static PyObject *BF_setstate(BFIndexObject *self, PyObject *state)
     }
     bf_loaded ld;
     memset(&ld, 0, sizeof(ld));
-    size_t dim = (size_t)self->dim;
+    size_t dim = (size_t)self->base.dim;
     size_t count = (size_t)PyBytes_GET_SIZE(l) / sizeof(uint64_t);
     if ((size_t)PyBytes_GET_SIZE(l) != count * sizeof(uint64_t) ||
         (size_t)PyBytes_GET_SIZE(v) != count * dim * sizeof(float)) {
@@ -1204,44 +1162,26 @@ static PyObject *BF_setstate(BFIndexObject *self, PyObject *state)
     if (rc < 0)
         return NULL;
     self->inited = PyObject_IsTrue(inited) == 1;
-    self->num_threads = (int)threads;
+    self->base.num_threads = (int)threads;
     Py_RETURN_NONE;
 }
 
 static PyObject *BF_reduce(BFIndexObject *self, PyObject *unused)
 {
     (void)unused;
-    PyObject *state = BF_getstate(self, NULL);
-    if (state == NULL)
-        return NULL;
-    return Py_BuildValue("(O(si)N)", (PyObject *)Py_TYPE(self), hpy_space_name(self->metric),
-                         self->dim, state);
-}
-
-static PyObject *BF_repr(BFIndexObject *self)
-{
-    if (!self->ready)
-        return PyUnicode_FromString("<hnswc.BFIndex (uninitialised)>");
-    return PyUnicode_FromFormat("<hnswc.BFIndex(space='%s', dim=%d)>",
-                                hpy_space_name(self->metric), self->dim);
+    return hpy_reduce(&self->base, BF_getstate(self, NULL));
 }
 
 static PyObject *BF_get_space(BFIndexObject *self, void *c)
 {
     (void)c;
-    return PyUnicode_FromString(hpy_space_name(self->metric));
-}
-
-static PyObject *BF_get_dim(BFIndexObject *self, void *c)
-{
-    (void)c;
-    return PyLong_FromLong(self->dim);
+    return PyUnicode_FromString(hpy_space_name(self->base.metric));
 }
 
 static PyObject *BF_get_max_elements_prop(BFIndexObject *self, void *c)
 {
     (void)c;
-    return PyLong_FromUnsignedLongLong(self->inited ? self->max_elements : 0);
+    return PyLong_FromUnsignedLongLong(self->inited ? self->base.max_elements : 0);
 }
 
 static PyObject *BF_get_element_count(BFIndexObject *self, void *c)
@@ -1250,36 +1190,12 @@ static PyObject *BF_get_element_count(BFIndexObject *self, void *c)
     return PyLong_FromSize_t(self->count);
 }
 
-static PyObject *BF_get_num_threads(BFIndexObject *self, void *c)
-{
-    (void)c;
-    return PyLong_FromLong(self->num_threads);
-}
-
-static int BF_set_num_threads_prop(BFIndexObject *self, PyObject *value, void *c)
-{
-    (void)c;
-    if (value == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete num_threads");
-        return -1;
-    }
-    long n = PyLong_AsLong(value);
-    if (n == -1 && PyErr_Occurred())
-        return -1;
-    if (n > INT32_MAX || n < INT32_MIN) {
-        PyErr_SetString(PyExc_OverflowError, "num_threads out of range");
-        return -1;
-    }
-    self->num_threads = (int)n;
-    return 0;
-}
-
 static PyGetSetDef BF_getset[] = {
     {"space", (getter)BF_get_space, NULL, "The space: 'l2', 'ip' or 'cosine'.", NULL},
-    {"dim", (getter)BF_get_dim, NULL, "The vector dimension.", NULL},
+    {"dim", (getter)hpy_get_dim, NULL, "The vector dimension.", NULL},
     {"max_elements", (getter)BF_get_max_elements_prop, NULL, "The element limit.", NULL},
     {"element_count", (getter)BF_get_element_count, NULL, "Elements stored.", NULL},
-    {"num_threads", (getter)BF_get_num_threads, (setter)BF_set_num_threads_prop,
+    {"num_threads", (getter)hpy_get_num_threads, (setter)hpy_set_num_threads_prop,
      "Default number of threads of knn_query.", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
@@ -1294,7 +1210,7 @@ static PyMethodDef BF_methods[] = {
     BF_KW(save_index, BF_save_index, bf_save_index_doc),
     BF_KW(load_index, BF_load_index, bf_load_index_doc),
     BF_KW(get_items, BF_get_items, bf_get_items_doc),
-    BF_KW(set_num_threads, BF_set_num_threads,
+    BF_KW(set_num_threads, hpy_set_num_threads,
           "set_num_threads($self, /, num_threads)\n--\n\nDefault threads of knn_query."),
     {"get_max_elements", (PyCFunction)BF_get_max_elements, METH_NOARGS,
      "get_max_elements($self, /)\n--\n\nThe element limit."},
@@ -1318,7 +1234,7 @@ PyTypeObject HnswcBFIndex_Type = {
     .tp_name = "hnswc.BFIndex",
     .tp_basicsize = sizeof(BFIndexObject),
     .tp_dealloc = (destructor)BF_dealloc,
-    .tp_repr = (reprfunc)BF_repr,
+    .tp_repr = (reprfunc)hpy_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = BF_doc,
     .tp_methods = BF_methods,

@@ -78,6 +78,125 @@ PyObject *hpy_not_initialised(const char *cls, const char *method)
 }
 
 /* ------------------------------------------------------------------------
+ * The part both index objects share
+ * ------------------------------------------------------------------------ */
+
+const char *hpy_class_name(const hpy_base *b)
+{
+    return PyObject_TypeCheck((PyObject *)b, &HnswcBFIndex_Type) ? "BFIndex" : "Index";
+}
+
+PyObject *hpy_base_new(PyTypeObject *type)
+{
+    hpy_base *b = (hpy_base *)type->tp_alloc(type, 0);
+    if (b == NULL)
+        return NULL;
+    if (pthread_rwlock_init(&b->lock, NULL) != 0) {
+        Py_DECREF(b);
+        return PyErr_NoMemory();
+    }
+    b->num_threads = (int)hpy_cpu_count();
+    return (PyObject *)b;
+}
+
+void hpy_base_dealloc(hpy_base *b)
+{
+    pthread_rwlock_destroy(&b->lock);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+int hpy_check_ready(hpy_base *b)
+{
+    if (!b->ready) {
+        PyErr_Format(PyExc_RuntimeError, "hnswc.%s.__init__ was not called", hpy_class_name(b));
+        return -1;
+    }
+    return 0;
+}
+
+int hpy_need(hpy_base *b, int has_state, const char *method)
+{
+    if (hpy_check_ready(b) < 0)
+        return -1;
+    if (hpy_in_filter_of(b)) {
+        hpy_reentry_error();
+        return -1;
+    }
+    if (!has_state) {
+        hpy_not_initialised(hpy_class_name(b), method);
+        return -1;
+    }
+    return 0;
+}
+
+int hpy_check_dim(long dim)
+{
+    if (dim < 1 || dim > 65536) {
+        PyErr_Format(PyExc_ValueError, "dim must be between 1 and 65536, got %ld", dim);
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *hpy_repr(hpy_base *b)
+{
+    if (!b->ready)
+        return PyUnicode_FromFormat("<hnswc.%s (uninitialised)>", hpy_class_name(b));
+    return PyUnicode_FromFormat("<hnswc.%s(space='%s', dim=%d)>", hpy_class_name(b),
+                                hpy_space_name(b->metric), b->dim);
+}
+
+PyObject *hpy_get_dim(hpy_base *b, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(b->dim);
+}
+
+PyObject *hpy_get_num_threads(hpy_base *b, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(b->num_threads);
+}
+
+int hpy_set_num_threads_prop(hpy_base *b, PyObject *value, void *closure)
+{
+    (void)closure;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete num_threads");
+        return -1;
+    }
+    long n = PyLong_AsLong(value);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    if (n > INT32_MAX || n < INT32_MIN) {
+        PyErr_SetString(PyExc_OverflowError, "num_threads out of range");
+        return -1;
+    }
+    b->num_threads = (int)n;
+    return 0;
+}
+
+PyObject *hpy_set_num_threads(hpy_base *b, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"num_threads", NULL};
+    int n;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i:set_num_threads", kwlist, &n))
+        return NULL;
+    b->num_threads = n;
+    Py_RETURN_NONE;
+}
+
+PyObject *hpy_reduce(hpy_base *b, PyObject *state)
+{
+    if (state == NULL)
+        return NULL;
+    /* (type, (space, dim), state): unpickling calls Type(space, dim), then
+     * __setstate__(state). */
+    return Py_BuildValue("(O(si)N)", (PyObject *)Py_TYPE(b), hpy_space_name(b->metric), b->dim,
+                         state);
+}
+
+/* ------------------------------------------------------------------------
  * Argument conversion
  * ------------------------------------------------------------------------ */
 

@@ -42,6 +42,61 @@ extern PyTypeObject HnswcIndex_Type;
 extern PyTypeObject HnswcBFIndex_Type;
 
 /* ------------------------------------------------------------------------
+ * The part both index objects share
+ *
+ * IndexObject and BFIndexObject start with an hpy_base (as every object
+ * starts with a PyObject), so the helpers below serve both: a pointer to
+ * either object is also a pointer to its hpy_base. Fields are only touched
+ * with the GIL held; `lock` is described further down.
+ * ------------------------------------------------------------------------ */
+
+typedef struct hpy_base {
+    PyObject_HEAD
+    pthread_rwlock_t lock;      /* guards the C state (see below)             */
+    int ready;                  /* __init__ ran: metric and dim are valid      */
+    hnswc_metric metric;
+    int dim;
+    uint64_t max_elements;      /* hnswlib's limit: adds past it raise         */
+    uint64_t next_label;        /* hnswlib's cur_l: labels for ids=None        */
+    int num_threads;            /* default thread count; <= 0 means all cores  */
+} hpy_base;
+
+/* "Index" or "BFIndex": the class `b` is (or derives from), for messages. */
+const char *hpy_class_name(const hpy_base *b);
+
+/*
+ * tp_new of both types: allocates, initialises the lock, defaults
+ * num_threads to every CPU. Returns NULL with MemoryError on failure.
+ * hpy_base_dealloc ends their tp_dealloc, after they freed their C state.
+ */
+PyObject *hpy_base_new(PyTypeObject *type);
+void hpy_base_dealloc(hpy_base *b);
+
+/* RuntimeError "hnswc.<class>.__init__ was not called" unless __init__ ran;
+ * 0 or -1. */
+int hpy_check_ready(hpy_base *b);
+
+/*
+ * Entry check of methods that need the C state: __init__ ran, the call does
+ * not come from this object's own search filter, and `has_state` (the index
+ * was initialised by init_index or load_index). 0, or -1 with RuntimeError.
+ */
+int hpy_need(hpy_base *b, int has_state, const char *method);
+
+/* ValueError unless 1 <= dim <= 65536; 0 or -1. */
+int hpy_check_dim(long dim);
+
+/* Shared members: repr, the dim and num_threads properties, the
+ * set_num_threads method, and __reduce__ given the object's state dict
+ * (which it steals). */
+PyObject *hpy_repr(hpy_base *b);
+PyObject *hpy_get_dim(hpy_base *b, void *closure);
+PyObject *hpy_get_num_threads(hpy_base *b, void *closure);
+int hpy_set_num_threads_prop(hpy_base *b, PyObject *value, void *closure);
+PyObject *hpy_set_num_threads(hpy_base *b, PyObject *args, PyObject *kwds);
+PyObject *hpy_reduce(hpy_base *b, PyObject *state);
+
+/* ------------------------------------------------------------------------
  * Spaces
  * ------------------------------------------------------------------------ */
 

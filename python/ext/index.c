@@ -25,19 +25,12 @@
 #define HNSWC_EF_MAX ((size_t)1 << 31)
 
 typedef struct {
-    PyObject_HEAD
-    pthread_rwlock_t lock;      /* see common.h                                 */
+    hpy_base base;              /* lock, space, dim, limit, label counter...    */
     hnswc_index *ix;            /* NULL until init_index/load_index             */
-    int ready;                  /* __init__ ran (space and dim are valid)       */
-    hnswc_metric metric;
-    int dim;
-    uint64_t max_elements;      /* hnswlib's limit: adds past it raise          */
-    uint64_t next_label;        /* hnswlib's cur_l: labels for ids=None         */
     unsigned inflight;          /* add_items calls running with the GIL released */
     uint64_t committed;         /* while inflight > 0: an upper bound of the
                                    element count once they all finish          */
     size_t ef;                  /* default ef, also before init_index           */
-    int num_threads;            /* default thread count; <= 0 means all cores   */
     int allow_replace_deleted;
     uint64_t seed;
 } IndexObject;
@@ -60,27 +53,13 @@ static size_t lib_ef(size_t ef)
 
 static int check_ready(IndexObject *self)
 {
-    if (!self->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "hnswc.Index.__init__ was not called");
-        return -1;
-    }
-    return 0;
+    return hpy_check_ready(&self->base);
 }
 
 /* Entry check for methods that need the C index. */
 static int need_index(IndexObject *self, const char *method)
 {
-    if (check_ready(self) < 0)
-        return -1;
-    if (hpy_in_filter_of(self)) {
-        hpy_reentry_error();
-        return -1;
-    }
-    if (self->ix == NULL) {
-        hpy_not_initialised("Index", method);
-        return -1;
-    }
-    return 0;
+    return hpy_need(&self->base, self->ix != NULL, method);
 }
 
 /* Snapshot of the C index's parameters and counts (zeros when there is none).
@@ -98,10 +77,10 @@ static hnswc_info index_info(const IndexObject *self)
  * Waits for calls still using the old one. */
 static void install_index(IndexObject *self, hnswc_index *fresh)
 {
-    hpy_lock_write(&self->lock);
+    hpy_lock_write(&self->base.lock);
     hnswc_index *old = self->ix;
     self->ix = fresh;
-    hpy_unlock(&self->lock);
+    hpy_unlock(&self->base.lock);
     if (old != NULL) {
         Py_BEGIN_ALLOW_THREADS
         hnswc_free(old);
@@ -117,15 +96,10 @@ static PyObject *Index_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)args;
     (void)kwds;
-    IndexObject *self = (IndexObject *)type->tp_alloc(type, 0);
+    IndexObject *self = (IndexObject *)hpy_base_new(type);
     if (self == NULL)
         return NULL;
-    if (pthread_rwlock_init(&self->lock, NULL) != 0) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
     self->ef = DEFAULT_EF;
-    self->num_threads = (int)hpy_cpu_count();
     self->seed = 100;
     return (PyObject *)self;
 }
@@ -134,8 +108,7 @@ static void Index_dealloc(IndexObject *self)
 {
     if (self->ix != NULL)
         hnswc_free(self->ix);
-    pthread_rwlock_destroy(&self->lock);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    hpy_base_dealloc(&self->base);
 }
 
 static PyObject *Index_setstate(IndexObject *self, PyObject *state);
@@ -154,20 +127,18 @@ static int init_space_dim(IndexObject *self, PyObject *space, PyObject *dim_obj)
     long dim = PyLong_AsLong(dim_obj);
     if (dim == -1 && PyErr_Occurred())
         return -1;
-    if (dim < 1 || dim > 65536) {
-        PyErr_Format(PyExc_ValueError, "dim must be between 1 and 65536, got %ld", dim);
+    if (hpy_check_dim(dim) < 0)
         return -1;
-    }
     install_index(self, NULL);
-    self->metric = metric;
-    self->dim = (int)dim;
-    self->max_elements = 0;
-    self->next_label = 0;
+    self->base.metric = metric;
+    self->base.dim = (int)dim;
+    self->base.max_elements = 0;
+    self->base.next_label = 0;
     self->ef = DEFAULT_EF;
-    self->num_threads = (int)hpy_cpu_count();
+    self->base.num_threads = (int)hpy_cpu_count();
     self->allow_replace_deleted = 0;
     self->seed = 100;
-    self->ready = 1;
+    self->base.ready = 1;
     return 0;
 }
 
@@ -277,8 +248,8 @@ static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *k
     }
     hnswc_options o;
     memset(&o, 0, sizeof(o));
-    o.dim = (uint32_t)self->dim;
-    o.metric = self->metric;
+    o.dim = (uint32_t)self->base.dim;
+    o.metric = self->base.metric;
     o.M = (uint32_t)M;
     o.ef_construction = efc > 0 ? (uint32_t)efc : 1; /* 0 would mean "default" */
     o.ef_search = (uint32_t)lib_ef(self->ef);
@@ -293,8 +264,8 @@ static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *k
     if (st != HNSWC_OK)
         return hpy_raise_status(st, "init_index");
     install_index(self, ix);
-    self->max_elements = max_elements;
-    self->next_label = 0;
+    self->base.max_elements = max_elements;
+    self->base.next_label = 0;
     self->allow_replace_deleted = allow;
     self->seed = seed;
     Py_RETURN_NONE;
@@ -370,7 +341,7 @@ static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kw
         return NULL;
 
     size_t rows;
-    PyArrayObject *vecs = hpy_float_matrix(data, self->dim, "vectors", &rows);
+    PyArrayObject *vecs = hpy_float_matrix(data, self->base.dim, "vectors", &rows);
     if (vecs == NULL)
         return NULL;
     PyArrayObject *labels = NULL;
@@ -382,7 +353,7 @@ static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kw
         if (labels != NULL) {
             uint64_t *l = PyArray_DATA(labels);
             for (size_t i = 0; i < rows; i++)
-                l[i] = self->next_label + i;
+                l[i] = self->base.next_label + i;
         }
     }
     if (labels == NULL) {
@@ -397,9 +368,9 @@ static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kw
     if (rows == 0)
         goto done;
 
-    hpy_lock_read(&self->lock);
+    hpy_lock_read(&self->base.lock);
     if (self->ix == NULL) { /* replaced by a concurrent call meanwhile */
-        hpy_unlock(&self->lock);
+        hpy_unlock(&self->base.lock);
         hpy_not_initialised("Index", "add_items");
         goto fail;
     }
@@ -409,17 +380,17 @@ static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kw
      * flight, so while batches run, `committed` (their promised total) is
      * the count to check against; it is exact again once none run. */
     uint64_t used = self->inflight > 0 ? self->committed : info.count;
-    uint64_t room = self->max_elements > used ? self->max_elements - used : 0;
+    uint64_t room = self->base.max_elements > used ? self->base.max_elements - used : 0;
     uint64_t needed = rows;
     if (needed > room) {
         /* Maybe most of the batch updates existing labels: count exactly. */
         needed = new_slots_needed(self, lab, rows, replace, &info);
         if (needed == (uint64_t)-1) {
-            hpy_unlock(&self->lock);
+            hpy_unlock(&self->base.lock);
             goto fail;
         }
         if (needed > room) {
-            hpy_unlock(&self->lock);
+            hpy_unlock(&self->base.lock);
             PyErr_SetString(PyExc_RuntimeError,
                             "The number of elements exceeds the specified limit");
             goto fail;
@@ -427,8 +398,8 @@ static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kw
     }
     self->committed = used + needed;
     self->inflight++;
-    self->next_label += rows; /* hnswlib advances its counter on every batch */
-    unsigned threads = hpy_batch_threads(num_threads, self->num_threads, rows);
+    self->base.next_label += rows; /* hnswlib advances its counter on every batch */
+    unsigned threads = hpy_batch_threads(num_threads, self->base.num_threads, rows);
     unsigned flags = replace ? HNSWC_ADD_REPLACE_DELETED : 0;
     const float *v = PyArray_DATA(vecs);
     hnswc_status st;
@@ -440,10 +411,10 @@ static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kw
     self->inflight--;
     if (st != HNSWC_OK) {
         hpy_raise_status(st, "add_items");
-        hpy_unlock(&self->lock);
+        hpy_unlock(&self->base.lock);
         goto fail;
     }
-    hpy_unlock(&self->lock);
+    hpy_unlock(&self->base.lock);
 done:
     Py_DECREF(vecs);
     Py_DECREF(labels);
@@ -494,7 +465,7 @@ static PyObject *Index_knn_query(IndexObject *self, PyObject *args, PyObject *kw
         return NULL;
 
     size_t rows;
-    PyArrayObject *queries = hpy_float_matrix(data, self->dim, "query vectors", &rows);
+    PyArrayObject *queries = hpy_float_matrix(data, self->base.dim, "query vectors", &rows);
     if (queries == NULL)
         return NULL;
     hpy_filter filter;
@@ -523,38 +494,38 @@ static PyObject *Index_knn_query(IndexObject *self, PyObject *args, PyObject *kw
         float *D = PyArray_DATA(dists);
         hnswc_filter_fn fn = hpy_filter_fn(&filter);
         hnswc_status st = HNSWC_OK;
-        hpy_lock_read(&self->lock);
+        hpy_lock_read(&self->base.lock);
         if (self->ix == NULL) {
-            hpy_unlock(&self->lock);
+            hpy_unlock(&self->base.lock);
             hpy_not_initialised("Index", "knn_query");
             goto fail;
         }
         if (filter.kind == HPY_FILTER_CALLABLE) {
             /* The callable needs the GIL: run on this thread, which then
              * takes the GIL back cheaply inside the filter. */
-            size_t dim = (size_t)self->dim;
+            size_t dim = (size_t)self->base.dim;
             Py_BEGIN_ALLOW_THREADS
             for (size_t i = 0; i < rows && st == HNSWC_OK && !filter.failed; i++)
                 st = hnswc_search(self->ix, q + i * dim, k, 0, fn, &filter, L + i * k,
                                   D + i * k, &found[i]);
             Py_END_ALLOW_THREADS
         } else {
-            unsigned threads = hpy_batch_threads(num_threads, self->num_threads, rows);
+            unsigned threads = hpy_batch_threads(num_threads, self->base.num_threads, rows);
             Py_BEGIN_ALLOW_THREADS
             st = hnswc_search_batch(self->ix, q, rows, k, 0, fn, fn ? &filter : NULL,
                                     threads, L, D, found);
             Py_END_ALLOW_THREADS
         }
         if (hpy_filter_check(&filter) < 0) {
-            hpy_unlock(&self->lock);
+            hpy_unlock(&self->base.lock);
             goto fail;
         }
         if (st != HNSWC_OK) {
             hpy_raise_status(st, "knn_query");
-            hpy_unlock(&self->lock);
+            hpy_unlock(&self->base.lock);
             goto fail;
         }
-        hpy_unlock(&self->lock);
+        hpy_unlock(&self->base.lock);
         for (size_t i = 0; i < rows; i++) {
             if (found[i] != k) {
                 too_few_results();
@@ -584,15 +555,15 @@ static hnswc_status label_call(IndexObject *self, hnswc_status (*fn)(hnswc_index
                                uint64_t label)
 {
     hnswc_status st;
-    hpy_lock_read(&self->lock);
+    hpy_lock_read(&self->base.lock);
     if (self->ix == NULL) {
-        hpy_unlock(&self->lock);
+        hpy_unlock(&self->base.lock);
         return HNSWC_ERR_NULL;
     }
     Py_BEGIN_ALLOW_THREADS
     st = fn(self->ix, label);
     Py_END_ALLOW_THREADS
-    hpy_unlock(&self->lock);
+    hpy_unlock(&self->base.lock);
     return st;
 }
 
@@ -656,15 +627,15 @@ static int apply_ef(IndexObject *self, size_t ef)
     if (self->ix == NULL)
         return 0;
     hnswc_status st;
-    hpy_lock_read(&self->lock);
+    hpy_lock_read(&self->base.lock);
     if (self->ix == NULL) {
-        hpy_unlock(&self->lock);
+        hpy_unlock(&self->base.lock);
         return 0;
     }
     Py_BEGIN_ALLOW_THREADS
     st = hnswc_set_ef(self->ix, lib_ef(ef));
     Py_END_ALLOW_THREADS
-    hpy_unlock(&self->lock);
+    hpy_unlock(&self->base.lock);
     if (st != HNSWC_OK) {
         hpy_raise_status(st, "set_ef");
         return -1;
@@ -697,15 +668,6 @@ PyDoc_STRVAR(set_num_threads_doc,
 "Sets the default number of threads of add_items and knn_query\n"
 "(default: every CPU; a value <= 0 also means every CPU).");
 
-static PyObject *Index_set_num_threads(IndexObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"num_threads", NULL};
-    int n;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i:set_num_threads", kwlist, &n))
-        return NULL;
-    self->num_threads = n;
-    Py_RETURN_NONE;
-}
 
 PyDoc_STRVAR(resize_index_doc,
 "resize_index($self, /, new_size)\n--\n\n"
@@ -726,7 +688,7 @@ static PyObject *Index_resize_index(IndexObject *self, PyObject *args, PyObject 
                         "Cannot resize, max element is less than the current number of elements");
         return NULL;
     }
-    self->max_elements = n;
+    self->base.max_elements = n;
     Py_RETURN_NONE;
 }
 
@@ -752,11 +714,11 @@ static PyObject *Index_save_index(IndexObject *self, PyObject *args, PyObject *k
         return NULL;
     }
     hnswc_status st;
-    hpy_lock_write(&self->lock); /* the library: no adds during a save */
+    hpy_lock_write(&self->base.lock); /* the library: no adds during a save */
     Py_BEGIN_ALLOW_THREADS
     st = hnswc_save(self->ix, PyBytes_AS_STRING(path));
     Py_END_ALLOW_THREADS
-    hpy_unlock(&self->lock);
+    hpy_unlock(&self->base.lock);
     Py_DECREF(path);
     if (st != HNSWC_OK)
         return hpy_raise_status(st, "save_index");
@@ -818,7 +780,7 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
         /* Not hnswc's format: maybe hnswlib's. Keep the first message in
          * case it is neither. */
         snprintf(first_msg, sizeof(first_msg), "%s", hnswc_errmsg(NULL));
-        st2 = hnswc_load_hnswlib(p, self->metric, &ix);
+        st2 = hnswc_load_hnswlib(p, self->base.metric, &ix);
         from_hnswlib = st2 == HNSWC_OK;
     }
     Py_END_ALLOW_THREADS
@@ -836,11 +798,11 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
     }
     hnswc_info info;
     hnswc_get_info(ix, &info);
-    if (info.dim != (uint32_t)self->dim || info.metric != self->metric) {
+    if (info.dim != (uint32_t)self->base.dim || info.metric != self->base.metric) {
         PyErr_Format(PyExc_RuntimeError,
                      "load_index: %s holds a '%s' index of dim %u, but this Index is '%s' "
                      "with dim %d", p, hpy_space_name(info.metric), (unsigned)info.dim,
-                     hpy_space_name(self->metric), self->dim);
+                     hpy_space_name(self->base.metric), self->base.dim);
         hnswc_free(ix);
         Py_DECREF(path);
         return NULL;
@@ -851,8 +813,8 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
     install_index(self, ix);
     if (max_elements < info.count)
         max_elements = file_max > info.count ? file_max : info.count;
-    self->max_elements = max_elements;
-    self->next_label = info.count;
+    self->base.max_elements = max_elements;
+    self->base.next_label = info.count;
     self->ef = info.ef_search;
     self->allow_replace_deleted = allow;
     self->seed = info.seed;
@@ -901,7 +863,7 @@ static PyObject *Index_get_items(IndexObject *self, PyObject *args, PyObject *kw
         }
         n = (size_t)PyArray_DIM(lab, 0);
     }
-    npy_intp shape[2] = {(npy_intp)n, self->dim};
+    npy_intp shape[2] = {(npy_intp)n, self->base.dim};
     PyArrayObject *out = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_FLOAT32);
     if (out == NULL) {
         Py_XDECREF(lab);
@@ -910,10 +872,10 @@ static PyObject *Index_get_items(IndexObject *self, PyObject *args, PyObject *kw
     if (n > 0) {
         const uint64_t *l = PyArray_DATA(lab);
         float *o = PyArray_DATA(out);
-        size_t dim = (size_t)self->dim;
+        size_t dim = (size_t)self->base.dim;
         hnswc_status st = HNSWC_OK;
         int deleted = 0;
-        hpy_lock_read(&self->lock);
+        hpy_lock_read(&self->base.lock);
         Py_BEGIN_ALLOW_THREADS
         for (size_t i = 0; i < n && st == HNSWC_OK && !deleted; i++) {
             st = hnswc_is_deleted(self->ix, l[i], &deleted);
@@ -921,7 +883,7 @@ static PyObject *Index_get_items(IndexObject *self, PyObject *args, PyObject *kw
                 st = hnswc_get_vector(self->ix, l[i], o + i * dim);
         }
         Py_END_ALLOW_THREADS
-        hpy_unlock(&self->lock);
+        hpy_unlock(&self->base.lock);
         if (st != HNSWC_OK || deleted) {
             Py_DECREF(lab);
             Py_DECREF(out);
@@ -952,11 +914,11 @@ static PyArrayObject *all_labels(IndexObject *self)
             return NULL;
         size_t written = 0;
         hnswc_status st;
-        hpy_lock_read(&self->lock);
+        hpy_lock_read(&self->base.lock);
         Py_BEGIN_ALLOW_THREADS
         st = hnswc_get_labels(self->ix, PyArray_DATA(arr), (size_t)n, &written);
         Py_END_ALLOW_THREADS
-        hpy_unlock(&self->lock);
+        hpy_unlock(&self->base.lock);
         if (st == HNSWC_ERR_INVALID) { /* grew meanwhile: try again */
             Py_DECREF(arr);
             continue;
@@ -1017,7 +979,7 @@ static PyObject *Index_get_max_elements(IndexObject *self, PyObject *unused)
     (void)unused;
     if (need_index(self, "get_max_elements") < 0)
         return NULL;
-    return PyLong_FromUnsignedLongLong(self->max_elements);
+    return PyLong_FromUnsignedLongLong(self->base.max_elements);
 }
 
 PyDoc_STRVAR(index_file_size_doc,
@@ -1028,11 +990,11 @@ PyDoc_STRVAR(index_file_size_doc,
 static hnswc_status serialize(IndexObject *self, void **buf, size_t *size)
 {
     hnswc_status st;
-    hpy_lock_write(&self->lock);
+    hpy_lock_write(&self->base.lock);
     Py_BEGIN_ALLOW_THREADS
     st = hnswc_serialize(self->ix, buf, size);
     Py_END_ALLOW_THREADS
-    hpy_unlock(&self->lock);
+    hpy_unlock(&self->base.lock);
     return st;
 }
 
@@ -1068,7 +1030,7 @@ static PyObject *Index_get_info(IndexObject *self, PyObject *unused)
         (unsigned long long)i.seed, "element_count", (unsigned long long)i.count, "live_count",
         (unsigned long long)i.live_count, "deleted_count", (unsigned long long)i.deleted_count,
         "capacity", (unsigned long long)i.capacity, "max_elements",
-        (unsigned long long)self->max_elements, "max_level", (int)i.max_level, "memory_bytes",
+        (unsigned long long)self->base.max_elements, "max_level", (int)i.max_level, "memory_bytes",
         (unsigned long long)i.memory_bytes, "simd", i.simd ? i.simd : "");
 }
 
@@ -1085,11 +1047,11 @@ static PyObject *Index_graph_stats(IndexObject *self, PyObject *unused)
         return NULL;
     hnswc_graph_stats g;
     hnswc_status st;
-    hpy_lock_write(&self->lock); /* the library: exclusive with writers */
+    hpy_lock_write(&self->base.lock); /* the library: exclusive with writers */
     Py_BEGIN_ALLOW_THREADS
     st = hnswc_get_graph_stats(self->ix, &g);
     Py_END_ALLOW_THREADS
-    hpy_unlock(&self->lock);
+    hpy_unlock(&self->base.lock);
     if (st != HNSWC_OK)
         return hpy_raise_status(st, "graph_stats");
     uint32_t levels = g.levels < HNSWC_MAX_LEVELS ? g.levels : HNSWC_MAX_LEVELS;
@@ -1145,10 +1107,10 @@ static PyObject *Index_getstate(IndexObject *self, PyObject *unused)
             return NULL;
     }
     return Py_BuildValue("{s:i,s:s,s:i,s:K,s:K,s:n,s:i,s:O,s:K,s:N}", "ser_version", SER_VERSION,
-                         "space", hpy_space_name(self->metric), "dim", self->dim, "max_elements",
-                         (unsigned long long)self->max_elements, "cur_element_label",
-                         (unsigned long long)self->next_label, "ef", (Py_ssize_t)self->ef,
-                         "num_threads", self->num_threads, "allow_replace_deleted",
+                         "space", hpy_space_name(self->base.metric), "dim", self->base.dim, "max_elements",
+                         (unsigned long long)self->base.max_elements, "cur_element_label",
+                         (unsigned long long)self->base.next_label, "ef", (Py_ssize_t)self->ef,
+                         "num_threads", self->base.num_threads, "allow_replace_deleted",
                          self->allow_replace_deleted ? Py_True : Py_False, "seed",
                          (unsigned long long)self->seed, "index", blob);
 }
@@ -1211,7 +1173,7 @@ static PyObject *Index_setstate(IndexObject *self, PyObject *state)
             return hpy_raise_status(st, "Unpickle Error");
         hnswc_info info;
         hnswc_get_info(ix, &info);
-        if (info.dim != (uint32_t)self->dim || info.metric != self->metric) {
+        if (info.dim != (uint32_t)self->base.dim || info.metric != self->base.metric) {
             hnswc_free(ix);
             PyErr_SetString(PyExc_RuntimeError,
                             "Unpickle Error: the index does not match the space and dim");
@@ -1219,9 +1181,9 @@ static PyObject *Index_setstate(IndexObject *self, PyObject *state)
         }
     }
     install_index(self, ix);
-    self->max_elements = max_elements;
-    self->next_label = next_label;
-    self->num_threads = num_threads;
+    self->base.max_elements = max_elements;
+    self->base.next_label = next_label;
+    self->base.num_threads = num_threads;
     self->allow_replace_deleted = allow;
     self->seed = seed;
     if (apply_ef(self, (size_t)ef) < 0)
@@ -1232,21 +1194,7 @@ static PyObject *Index_setstate(IndexObject *self, PyObject *state)
 static PyObject *Index_reduce(IndexObject *self, PyObject *unused)
 {
     (void)unused;
-    if (check_ready(self) < 0)
-        return NULL;
-    PyObject *state = Index_getstate(self, NULL);
-    if (state == NULL)
-        return NULL;
-    return Py_BuildValue("(O(si)N)", (PyObject *)Py_TYPE(self), hpy_space_name(self->metric),
-                         self->dim, state);
-}
-
-static PyObject *Index_repr(IndexObject *self)
-{
-    if (!self->ready)
-        return PyUnicode_FromString("<hnswc.Index (uninitialised)>");
-    return PyUnicode_FromFormat("<hnswc.Index(space='%s', dim=%d)>",
-                                hpy_space_name(self->metric), self->dim);
+    return hpy_reduce(&self->base, Index_getstate(self, NULL));
 }
 
 /* ------------------------------------------------------------------------
@@ -1258,13 +1206,7 @@ static PyObject *get_space(IndexObject *self, void *c)
     (void)c;
     if (check_ready(self) < 0)
         return NULL;
-    return PyUnicode_FromString(hpy_space_name(self->metric));
-}
-
-static PyObject *get_dim(IndexObject *self, void *c)
-{
-    (void)c;
-    return PyLong_FromLong(self->dim);
+    return PyUnicode_FromString(hpy_space_name(self->base.metric));
 }
 
 static PyObject *get_M(IndexObject *self, void *c)
@@ -1282,7 +1224,7 @@ static PyObject *get_ef_construction(IndexObject *self, void *c)
 static PyObject *get_max_elements(IndexObject *self, void *c)
 {
     (void)c;
-    return PyLong_FromUnsignedLongLong(self->ix ? self->max_elements : 0);
+    return PyLong_FromUnsignedLongLong(self->ix ? self->base.max_elements : 0);
 }
 
 static PyObject *get_element_count(IndexObject *self, void *c)
@@ -1332,33 +1274,9 @@ static int set_ef_prop(IndexObject *self, PyObject *value, void *c)
     return apply_ef(self, ef);
 }
 
-static PyObject *get_num_threads(IndexObject *self, void *c)
-{
-    (void)c;
-    return PyLong_FromLong(self->num_threads);
-}
-
-static int set_num_threads_prop(IndexObject *self, PyObject *value, void *c)
-{
-    (void)c;
-    if (value == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete num_threads");
-        return -1;
-    }
-    long n = PyLong_AsLong(value);
-    if (n == -1 && PyErr_Occurred())
-        return -1;
-    if (n > INT32_MAX || n < INT32_MIN) {
-        PyErr_SetString(PyExc_OverflowError, "num_threads out of range");
-        return -1;
-    }
-    self->num_threads = (int)n;
-    return 0;
-}
-
 static PyGetSetDef Index_getset[] = {
     {"space", (getter)get_space, NULL, "The space: 'l2', 'ip' or 'cosine'.", NULL},
-    {"dim", (getter)get_dim, NULL, "The vector dimension.", NULL},
+    {"dim", (getter)hpy_get_dim, NULL, "The vector dimension.", NULL},
     {"M", (getter)get_M, NULL, "Links per node (0 before init_index).", NULL},
     {"ef_construction", (getter)get_ef_construction, NULL,
      "Beam width while building (0 before init_index).", NULL},
@@ -1374,7 +1292,7 @@ static PyGetSetDef Index_getset[] = {
      "hnswc extension: whether replace_deleted adds are allowed.", NULL},
     {"ef", (getter)get_ef, (setter)set_ef_prop, "The beam width of searches (see set_ef).",
      NULL},
-    {"num_threads", (getter)get_num_threads, (setter)set_num_threads_prop,
+    {"num_threads", (getter)hpy_get_num_threads, (setter)hpy_set_num_threads_prop,
      "Default number of threads of add_items and knn_query.", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
@@ -1388,7 +1306,8 @@ static PyMethodDef Index_methods[] = {
     METH_KW(mark_deleted, mark_deleted_doc),
     METH_KW(unmark_deleted, unmark_deleted_doc),
     METH_KW(set_ef, set_ef_doc),
-    METH_KW(set_num_threads, set_num_threads_doc),
+    {"set_num_threads", (PyCFunction)(void (*)(void))hpy_set_num_threads,
+     METH_VARARGS | METH_KEYWORDS, set_num_threads_doc},
     METH_KW(resize_index, resize_index_doc),
     METH_KW(save_index, save_index_doc),
     METH_KW(load_index, load_index_doc),
@@ -1422,7 +1341,7 @@ PyTypeObject HnswcIndex_Type = {
     .tp_name = "hnswc.Index",
     .tp_basicsize = sizeof(IndexObject),
     .tp_dealloc = (destructor)Index_dealloc,
-    .tp_repr = (reprfunc)Index_repr,
+    .tp_repr = (reprfunc)hpy_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = Index_doc,
     .tp_methods = Index_methods,
