@@ -823,6 +823,27 @@ static hid_t h5_open_2d(hid_t f, const char *path, const char *name, hsize_t dim
 }
 
 /*
+ * Opens HDF5 file path and its 2-D dataset `name`, and reads its shape.
+ * Returns 1 with *f and *d open (close them with h5_close), 0 if the file
+ * has no such dataset, -1 on error (recorded); on 0 and -1 nothing is left
+ * open.
+ */
+static int h5_open_matrix(const char *path, const char *name, hid_t *f, hid_t *d,
+                          hsize_t dims[2])
+{
+    *f = h5_open(path);
+    if (*f < 0)
+        return -1;
+    int found = h5_has(*f, name);
+    *d = found ? h5_open_2d(*f, path, name, dims) : -1;
+    if (*d < 0) {
+        H5Fclose(*f);
+        return found ? -1 : 0;
+    }
+    return 1;
+}
+
+/*
  * Reads all of dataset d (named `name` in path), converted to `mem_type`,
  * into a new buffer of `bytes` bytes; NULL with the error recorded.
  */
@@ -854,22 +875,18 @@ static void h5_close(hid_t t, hid_t d, hid_t f)
 
 static int read_hdf5(const char *path, const char *name, dataset *out)
 {
-    hid_t f = h5_open(path);
-    if (f < 0)
-        return -1;
-    int rc = -1;
-    hid_t d = -1, t = -1;
-    float *data = NULL;
-    if (!h5_has(f, name)) {
-        cli_set_error("%s: no dataset '%s' in this HDF5 file (choose one with --dataset)", path,
-                      name);
-        goto done;
-    }
+    hid_t f, d;
     hsize_t dims[2];
-    d = h5_open_2d(f, path, name, dims);
-    if (d < 0)
-        goto done;
-    t = H5Dget_type(d);
+    int got = h5_open_matrix(path, name, &f, &d, dims);
+    if (got <= 0) {
+        if (got == 0)
+            cli_set_error("%s: no dataset '%s' in this HDF5 file (choose one with --dataset)",
+                          path, name);
+        return -1;
+    }
+    int rc = -1;
+    float *data = NULL;
+    hid_t t = H5Dget_type(d);
     H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
     int is_u8 = cls == H5T_INTEGER && H5Tget_size(t) == 1 && H5Tget_sign(t) == H5T_SGN_NONE;
     if (cls != H5T_FLOAT && !is_u8) {
@@ -955,21 +972,14 @@ done:
 int hdf5_read_neighbors(const char *path, const char *name, size_t *rows, size_t *cols,
                         uint64_t **out)
 {
-    hid_t f = h5_open(path);
-    if (f < 0)
-        return -1;
-    int rc = -1;
-    hid_t d = -1, t = -1;
-    int64_t *raw = NULL;
-    if (!h5_has(f, name)) {
-        rc = 0;
-        goto done;
-    }
+    hid_t f, d;
     hsize_t dims[2];
-    d = h5_open_2d(f, path, name, dims);
-    if (d < 0)
-        goto done;
-    t = H5Dget_type(d);
+    int got = h5_open_matrix(path, name, &f, &d, dims);
+    if (got <= 0)
+        return got;
+    int rc = -1;
+    int64_t *raw = NULL;
+    hid_t t = H5Dget_type(d);
     if (t < 0 || H5Tget_class(t) != H5T_INTEGER) {
         cli_set_error("%s: dataset '%s' does not hold integers", path, name);
         goto done;
