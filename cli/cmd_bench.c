@@ -502,6 +502,13 @@ static void print_table(FILE *f, const bench_args *a, const bench_run *r)
     }
 }
 
+/* Writes ', "name": ' and v (cli_json_number, 6 digits). */
+static void json_number_field(FILE *f, const char *name, double v)
+{
+    fprintf(f, ", \"%s\": ", name);
+    cli_json_number(f, v, 6);
+}
+
 static void print_json(FILE *f, const bench_args *a, const bench_run *r)
 {
     hnswc_info info;
@@ -529,8 +536,8 @@ static void print_json(FILE *f, const bench_args *a, const bench_run *r)
             (unsigned long long)info.seed);
     fprintf(f, "  \"build\": {\"seconds\": ");
     cli_json_number(f, r->build_s, 6);
-    fprintf(f, ", \"vectors_per_second\": ");
-    cli_json_number(f, r->build_s > 0 ? (double)r->base.n / r->build_s : 0.0, 6);
+    json_number_field(f, "vectors_per_second",
+                      r->build_s > 0 ? (double)r->base.n / r->build_s : 0.0);
     fprintf(f, ", \"memory_bytes\": %llu},\n", (unsigned long long)r->memory);
     fprintf(f, "  \"ground_truth\": {\"source\": \"%s\", \"seconds\": ", r->gt_source);
     cli_json_number(f, r->gt_s, 6);
@@ -539,18 +546,13 @@ static void print_json(FILE *f, const bench_args *a, const bench_run *r)
     fprintf(f, "},\n  \"results\": [");
     for (size_t e = 0; e < a->n_efs; e++) {
         const bench_row *w = &r->rows[e];
-        fprintf(f, "%s\n    {\"ef\": %llu, \"recall\": ", e ? "," : "", (unsigned long long)w->ef);
-        cli_json_number(f, w->recall, 6);
-        fprintf(f, ", \"recall_ties\": ");
-        cli_json_number(f, w->recall_ties, 6);
-        fprintf(f, ", \"qps_1thread\": ");
-        cli_json_number(f, w->qps1, 6);
-        fprintf(f, ", \"qps_all_threads\": ");
-        cli_json_number(f, w->qps_all, 6);
-        fprintf(f, ", \"latency_p50_us\": ");
-        cli_json_number(f, w->p50_us, 6);
-        fprintf(f, ", \"latency_p99_us\": ");
-        cli_json_number(f, w->p99_us, 6);
+        fprintf(f, "%s\n    {\"ef\": %llu", e ? "," : "", (unsigned long long)w->ef);
+        json_number_field(f, "recall", w->recall);
+        json_number_field(f, "recall_ties", w->recall_ties);
+        json_number_field(f, "qps_1thread", w->qps1);
+        json_number_field(f, "qps_all_threads", w->qps_all);
+        json_number_field(f, "latency_p50_us", w->p50_us);
+        json_number_field(f, "latency_p99_us", w->p99_us);
         fputc('}', f);
     }
     fprintf(f, "\n  ]\n}\n");
