@@ -399,23 +399,9 @@ static PyObject *BF_add_items(BFIndexObject *self, PyObject *args, PyObject *kwd
     if (bf_need(self, "add_items") < 0)
         return NULL;
     size_t rows;
-    PyArrayObject *vecs = hpy_float_matrix(data, self->base.dim, "vectors", &rows);
-    if (vecs == NULL)
+    PyArrayObject *vecs, *labels;
+    if (hpy_add_arrays(&self->base, data, ids, &vecs, &labels, &rows) < 0)
         return NULL;
-    PyArrayObject *labels;
-    if (ids != Py_None) {
-        labels = hpy_label_array(ids, rows);
-    } else {
-        npy_intp n = (npy_intp)rows;
-        labels = (PyArrayObject *)PyArray_SimpleNew(1, &n, NPY_UINT64);
-        if (labels != NULL)
-            for (size_t i = 0; i < rows; i++)
-                ((uint64_t *)PyArray_DATA(labels))[i] = self->base.next_label + i;
-    }
-    if (labels == NULL) {
-        Py_DECREF(vecs);
-        return NULL;
-    }
     float *v = PyArray_DATA(vecs);
     size_t dim = (size_t)self->base.dim;
     int rc = check_finite(v, rows * dim, "add_items");
@@ -577,12 +563,10 @@ PyDoc_STRVAR(bf_knn_query_doc,
 
 static PyObject *BF_knn_query(BFIndexObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"data", "k", "num_threads", "filter", NULL};
-    PyObject *data, *filter_obj = Py_None;
-    size_t k = 1;
-    int num_threads = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O&iO:knn_query", kwlist, &data,
-                                     hpy_conv_size, &k, &num_threads, &filter_obj))
+    PyObject *data, *filter_obj;
+    size_t k;
+    int num_threads;
+    if (hpy_knn_args(args, kwds, &data, &k, &num_threads, &filter_obj) < 0)
         return NULL;
     if (bf_need(self, "knn_query") < 0)
         return NULL;
@@ -591,37 +575,22 @@ static PyObject *BF_knn_query(BFIndexObject *self, PyObject *args, PyObject *kwd
     if (queries == NULL)
         return NULL;
     size_t dim = (size_t)self->base.dim;
-    float *q = PyArray_DATA(queries);
-    if (check_finite(q, rows * dim, "knn_query") < 0) {
+    float *v = PyArray_DATA(queries);
+    if (check_finite(v, rows * dim, "knn_query") < 0) {
         Py_DECREF(queries);
         return NULL;
     }
     if (self->base.metric == HNSWC_METRIC_COSINE)
         for (size_t i = 0; i < rows; i++)
-            normalise(q + i * dim, dim);
-    hpy_filter filter;
-    PyArrayObject *labels = NULL, *dists = NULL;
-    size_t *found = NULL;
-    if (hpy_filter_init(&filter, filter_obj, self) < 0)
-        goto fail;
-    if (k > 0 && rows > SIZE_MAX / sizeof(uint64_t) / k) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    npy_intp shape[2] = {(npy_intp)rows, (npy_intp)k};
-    labels = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_UINT64);
-    dists = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_FLOAT32);
-    found = malloc((rows ? rows : 1) * sizeof(*found));
-    if (labels == NULL || dists == NULL || found == NULL) {
-        if (found == NULL)
-            PyErr_NoMemory();
-        goto fail;
-    }
+            normalise(v + i * dim, dim);
+    hpy_knn q;
+    if (hpy_knn_begin(&q, queries, rows, k, filter_obj, self) < 0)
+        return hpy_knn_abort(&q);
     if (rows > 0 && k > 0) {
-        bf_search s = {.self = self, .queries = q, .k = k, .filter = hpy_filter_fn(&filter),
-                       .filter_data = &filter, .labels = PyArray_DATA(labels),
-                       .dists = PyArray_DATA(dists), .found = found};
-        unsigned threads = filter.kind == HPY_FILTER_CALLABLE
+        bf_search s = {.self = self, .queries = v, .k = k, .filter = hpy_filter_fn(&q.filter),
+                       .filter_data = &q.filter, .labels = PyArray_DATA(q.labels),
+                       .dists = PyArray_DATA(q.dists), .found = q.found};
+        unsigned threads = q.filter.kind == HPY_FILTER_CALLABLE
                                ? 1 /* the callable needs the GIL: stay on this thread */
                                : hpy_batch_threads(num_threads, self->base.num_threads, rows);
         hpy_lock_read(&self->base.lock);
@@ -629,32 +598,10 @@ static PyObject *BF_knn_query(BFIndexObject *self, PyObject *args, PyObject *kwd
         parallel_for(rows, threads, bf_search_task, &s);
         Py_END_ALLOW_THREADS
         hpy_unlock(&self->base.lock);
-        if (hpy_filter_check(&filter) < 0)
-            goto fail;
-        for (size_t i = 0; i < rows; i++) {
-            if (found[i] == (size_t)-1) {
-                PyErr_NoMemory();
-                goto fail;
-            }
-            if (found[i] != k) {
-                PyErr_SetString(PyExc_RuntimeError,
-                                "Cannot return the results in a contiguous 2D array. "
-                                "There are not enough elements.");
-                goto fail;
-            }
-        }
     }
-    free(found);
-    hpy_filter_release(&filter);
-    Py_DECREF(queries);
-    return Py_BuildValue("(NN)", labels, dists);
-fail:
-    free(found);
-    Py_XDECREF(labels);
-    Py_XDECREF(dists);
-    hpy_filter_release(&filter);
-    Py_DECREF(queries);
-    return NULL;
+    return hpy_knn_finish(&q, HNSWC_OK,
+                          "Cannot return the results in a contiguous 2D array. "
+                          "There are not enough elements.");
 }
 
 /* ------------------------------------------------------------------------
@@ -1013,39 +960,16 @@ PyDoc_STRVAR(bf_get_items_doc,
 
 static PyObject *BF_get_items(BFIndexObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"ids", "return_type", NULL};
-    PyObject *ids = Py_None;
-    const char *rt = "numpy";
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Os:get_items", kwlist, &ids, &rt))
+    PyObject *ids;
+    int as_list;
+    if (hpy_items_args(args, kwds, &ids, &as_list) < 0)
         return NULL;
-    int as_list = strcmp(rt, "list") == 0;
-    if (!as_list && strcmp(rt, "numpy") != 0) {
-        PyErr_SetString(PyExc_ValueError, "return_type should be \"numpy\" or \"list\"");
-        return NULL;
-    }
     if (bf_need(self, "get_items") < 0)
         return NULL;
-    PyArrayObject *lab = NULL;
-    size_t n = 0;
-    if (ids != Py_None) {
-        lab = (PyArrayObject *)PyArray_FROMANY(ids, NPY_UINT64, 0, 0,
-                                               NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST);
-        if (lab == NULL)
-            return NULL;
-        if (PyArray_NDIM(lab) != 1) {
-            Py_DECREF(lab);
-            PyErr_SetString(PyExc_ValueError,
-                            "get_items accepts a list of indices and returns a list of vectors");
-            return NULL;
-        }
-        n = (size_t)PyArray_DIM(lab, 0);
-    }
-    npy_intp shape[2] = {(npy_intp)n, self->base.dim};
-    PyArrayObject *out = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_FLOAT32);
-    if (out == NULL) {
-        Py_XDECREF(lab);
+    PyArrayObject *lab, *out;
+    size_t n;
+    if (hpy_items_arrays(ids, self->base.dim, &lab, &out, &n) < 0)
         return NULL;
-    }
     size_t dim = (size_t)self->base.dim;
     int missing = 0;
     hpy_lock_read(&self->base.lock);
@@ -1061,15 +985,9 @@ static PyObject *BF_get_items(BFIndexObject *self, PyObject *args, PyObject *kwd
     Py_XDECREF(lab);
     if (missing) {
         Py_DECREF(out);
-        PyErr_SetString(PyExc_RuntimeError, "Label not found");
-        return NULL;
+        return hpy_label_not_found();
     }
-    if (as_list) {
-        PyObject *list = PyArray_ToList(out);
-        Py_DECREF(out);
-        return list;
-    }
-    return (PyObject *)out;
+    return hpy_items_result(out, as_list);
 }
 
 static PyObject *BF_get_ids_list(BFIndexObject *self, PyObject *unused)

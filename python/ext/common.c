@@ -291,6 +291,93 @@ PyArrayObject *hpy_label_array(PyObject *ids, size_t rows)
     return arr;
 }
 
+int hpy_add_arrays(const hpy_base *b, PyObject *data, PyObject *ids, PyArrayObject **vecs,
+                   PyArrayObject **labels, size_t *rows)
+{
+    *vecs = hpy_float_matrix(data, b->dim, "vectors", rows);
+    if (*vecs == NULL)
+        return -1;
+    if (ids != Py_None) {
+        *labels = hpy_label_array(ids, *rows);
+    } else {
+        npy_intp n = (npy_intp)*rows;
+        *labels = (PyArrayObject *)PyArray_SimpleNew(1, &n, NPY_UINT64);
+        if (*labels != NULL) {
+            uint64_t *l = PyArray_DATA(*labels);
+            for (size_t i = 0; i < *rows; i++)
+                l[i] = b->next_label + i;
+        }
+    }
+    if (*labels == NULL) {
+        Py_CLEAR(*vecs);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * get_items' frame
+ * ------------------------------------------------------------------------ */
+
+int hpy_items_args(PyObject *args, PyObject *kwds, PyObject **ids, int *as_list)
+{
+    static char *kwlist[] = {"ids", "return_type", NULL};
+    const char *rt = "numpy";
+    *ids = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Os:get_items", kwlist, ids, &rt))
+        return -1;
+    *as_list = strcmp(rt, "list") == 0;
+    if (!*as_list && strcmp(rt, "numpy") != 0) {
+        PyErr_SetString(PyExc_ValueError, "return_type should be \"numpy\" or \"list\"");
+        return -1;
+    }
+    return 0;
+}
+
+int hpy_items_arrays(PyObject *ids, int dim, PyArrayObject **lab, PyArrayObject **out,
+                     size_t *n)
+{
+    *lab = NULL;
+    *n = 0;
+    if (ids != Py_None) {
+        /* A private copy: it may be read with the GIL released. */
+        *lab = (PyArrayObject *)PyArray_FROMANY(ids, NPY_UINT64, 0, 0,
+                                                NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST |
+                                                    NPY_ARRAY_ENSURECOPY);
+        if (*lab == NULL)
+            return -1;
+        if (PyArray_NDIM(*lab) != 1) {
+            Py_CLEAR(*lab);
+            PyErr_SetString(PyExc_ValueError,
+                            "get_items accepts a list of indices and returns a list of vectors");
+            return -1;
+        }
+        *n = (size_t)PyArray_DIM(*lab, 0);
+    }
+    npy_intp shape[2] = {(npy_intp)*n, dim};
+    *out = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_FLOAT32);
+    if (*out == NULL) {
+        Py_CLEAR(*lab);
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *hpy_items_result(PyArrayObject *out, int as_list)
+{
+    if (!as_list)
+        return (PyObject *)out;
+    PyObject *list = PyArray_ToList(out);
+    Py_DECREF(out);
+    return list;
+}
+
+PyObject *hpy_label_not_found(void)
+{
+    PyErr_SetString(PyExc_RuntimeError, "Label not found");
+    return NULL;
+}
+
 unsigned hpy_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -507,4 +594,81 @@ void hpy_filter_release(hpy_filter *f)
     Py_CLEAR(f->exc_type);
     Py_CLEAR(f->exc_value);
     Py_CLEAR(f->exc_tb);
+}
+
+/* ------------------------------------------------------------------------
+ * knn_query's frame
+ * ------------------------------------------------------------------------ */
+
+int hpy_knn_args(PyObject *args, PyObject *kwds, PyObject **data, size_t *k, int *num_threads,
+                 PyObject **filter)
+{
+    static char *kwlist[] = {"data", "k", "num_threads", "filter", NULL};
+    *k = 1;
+    *num_threads = -1;
+    *filter = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O&iO:knn_query", kwlist, data,
+                                     hpy_conv_size, k, num_threads, filter))
+        return -1;
+    return 0;
+}
+
+int hpy_knn_begin(hpy_knn *q, PyArrayObject *queries, size_t rows, size_t k, PyObject *filter,
+                  const void *owner)
+{
+    memset(q, 0, sizeof(*q));
+    q->queries = queries;
+    q->rows = rows;
+    q->k = k;
+    if (hpy_filter_init(&q->filter, filter, owner) < 0)
+        return -1;
+    if (k > 0 && rows > SIZE_MAX / sizeof(uint64_t) / k) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    npy_intp shape[2] = {(npy_intp)rows, (npy_intp)k};
+    q->labels = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_UINT64);
+    q->dists = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_FLOAT32);
+    q->found = malloc((rows > 0 ? rows : 1) * sizeof(*q->found));
+    if (q->labels == NULL || q->dists == NULL || q->found == NULL) {
+        if (q->found == NULL)
+            PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *hpy_knn_abort(hpy_knn *q)
+{
+    free(q->found);
+    q->found = NULL;
+    Py_CLEAR(q->labels);
+    Py_CLEAR(q->dists);
+    hpy_filter_release(&q->filter);
+    Py_CLEAR(q->queries);
+    return NULL;
+}
+
+PyObject *hpy_knn_finish(hpy_knn *q, hnswc_status st, const char *too_few)
+{
+    if (hpy_filter_check(&q->filter) < 0)
+        return hpy_knn_abort(q);
+    if (st != HNSWC_OK) {
+        hpy_raise_status(st, "knn_query");
+        return hpy_knn_abort(q);
+    }
+    for (size_t i = 0; q->k > 0 && i < q->rows; i++) {
+        if (q->found[i] == (size_t)-1) {
+            PyErr_NoMemory();
+            return hpy_knn_abort(q);
+        }
+        if (q->found[i] != q->k) {
+            PyErr_SetString(PyExc_RuntimeError, too_few);
+            return hpy_knn_abort(q);
+        }
+    }
+    PyArrayObject *labels = q->labels, *dists = q->dists;
+    q->labels = q->dists = NULL;
+    hpy_knn_abort(q); /* frees the rest */
+    return Py_BuildValue("(NN)", labels, dists);
 }

@@ -157,6 +157,39 @@ PyArrayObject *hpy_float_matrix(PyObject *data, int dim, const char *what, size_
  */
 PyArrayObject *hpy_label_array(PyObject *ids, size_t rows);
 
+/*
+ * add_items' two arrays: `data` through hpy_float_matrix (b->dim columns,
+ * "vectors"), and one label per row: `ids` through hpy_label_array or, for
+ * ids=None, hnswlib's running counter b->next_label, b->next_label + 1...
+ * (the caller advances it once the batch is taken). Returns 0 and two new
+ * references, or -1 with an exception and none.
+ */
+int hpy_add_arrays(const hpy_base *b, PyObject *data, PyObject *ids, PyArrayObject **vecs,
+                   PyArrayObject **labels, size_t *rows);
+
+/* ------------------------------------------------------------------------
+ * get_items' frame
+ * ------------------------------------------------------------------------ */
+
+/* Parses get_items(ids=None, return_type='numpy'): *as_list for 'list',
+ * ValueError for anything but 'numpy' or 'list'. 0 or -1. */
+int hpy_items_args(PyObject *args, PyObject *kwds, PyObject **ids, int *as_list);
+
+/*
+ * `ids` as a fresh 1-D uint64 array *lab of *n labels (NULL and 0 for
+ * None), and an uninitialised (n, dim) float32 array *out for their
+ * vectors. Returns 0 and new references, or -1 with an exception and none
+ * (ValueError for ids that are not 1-D, as hnswlib).
+ */
+int hpy_items_arrays(PyObject *ids, int dim, PyArrayObject **lab, PyArrayObject **out,
+                     size_t *n);
+
+/* Returns `out` (stolen) as it is, or as a list of lists for as_list. */
+PyObject *hpy_items_result(PyArrayObject *out, int as_list);
+
+/* hnswlib's RuntimeError "Label not found"; returns NULL. */
+PyObject *hpy_label_not_found(void);
+
 /* Number of CPUs online (at least 1). */
 unsigned hpy_cpu_count(void);
 
@@ -242,5 +275,49 @@ void hpy_filter_release(hpy_filter *f);
  */
 int hpy_in_filter_of(const void *owner);
 PyObject *hpy_reentry_error(void);
+
+/* ------------------------------------------------------------------------
+ * knn_query's frame
+ *
+ * What the knn_query of both types do around their own search: parse the
+ * arguments, hold the queries and the filter, allocate the (rows, k) result
+ * arrays, and check and return them afterwards. Needs the GIL throughout,
+ * except that the search may fill labels, dists and found without it.
+ * ------------------------------------------------------------------------ */
+
+/* Parses knn_query(data, k=1, num_threads=-1, filter=None); 0 or -1. */
+int hpy_knn_args(PyObject *args, PyObject *kwds, PyObject **data, size_t *k, int *num_threads,
+                 PyObject **filter);
+
+typedef struct hpy_knn {
+    PyArrayObject *queries;  /* owned: rows x dim float32                   */
+    size_t rows, k;
+    hpy_filter filter;
+    PyArrayObject *labels;   /* owned: rows x k uint64, closest first       */
+    PyArrayObject *dists;    /* owned: rows x k float32                     */
+    size_t *found;           /* owned: results written per query;
+                                (size_t)-1 means the search ran out of memory */
+} hpy_knn;
+
+/*
+ * Takes over `queries` (a new reference, `rows` of them, even on failure),
+ * prepares `filter` for the index `owner` and allocates the results.
+ * Returns 0, or -1 with an exception; either way *q must then go to
+ * hpy_knn_finish or hpy_knn_abort.
+ */
+int hpy_knn_begin(hpy_knn *q, PyArrayObject *queries, size_t rows, size_t k, PyObject *filter,
+                  const void *owner);
+
+/*
+ * After the search, whose status is `st` (HNSWC_OK where there is none):
+ * re-raises what a filter callable raised, then raises for `st` (see
+ * hpy_raise_status), MemoryError for a query marked (size_t)-1, and
+ * RuntimeError `too_few` for one with fewer than k results (found is only
+ * read when k > 0). Returns (labels, distances), or NULL; releases *q.
+ */
+PyObject *hpy_knn_finish(hpy_knn *q, hnswc_status st, const char *too_few);
+
+/* Releases *q on an error path (the exception is already set); NULL. */
+PyObject *hpy_knn_abort(hpy_knn *q);
 
 #endif /* HNSWC_PY_COMMON_H */

@@ -341,25 +341,9 @@ static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kw
         return NULL;
 
     size_t rows;
-    PyArrayObject *vecs = hpy_float_matrix(data, self->base.dim, "vectors", &rows);
-    if (vecs == NULL)
+    PyArrayObject *vecs, *labels;
+    if (hpy_add_arrays(&self->base, data, ids, &vecs, &labels, &rows) < 0)
         return NULL;
-    PyArrayObject *labels = NULL;
-    if (ids != Py_None) {
-        labels = hpy_label_array(ids, rows);
-    } else {
-        npy_intp n = (npy_intp)rows;
-        labels = (PyArrayObject *)PyArray_SimpleNew(1, &n, NPY_UINT64);
-        if (labels != NULL) {
-            uint64_t *l = PyArray_DATA(labels);
-            for (size_t i = 0; i < rows; i++)
-                l[i] = self->base.next_label + i;
-        }
-    }
-    if (labels == NULL) {
-        Py_DECREF(vecs);
-        return NULL;
-    }
     if (replace && !self->allow_replace_deleted) {
         PyErr_SetString(PyExc_RuntimeError,
                         "Replacement of deleted elements is disabled in constructor");
@@ -444,22 +428,12 @@ PyDoc_STRVAR(knn_query_doc,
 "Raises RuntimeError when fewer than k elements can be returned for a query\n"
 "(as hnswlib does), and when the query dimension is wrong.");
 
-static PyObject *too_few_results(void)
-{
-    PyErr_SetString(PyExc_RuntimeError,
-                    "Cannot return the results in a contiguous 2D array. "
-                    "Probably ef or M is too small");
-    return NULL;
-}
-
 static PyObject *Index_knn_query(IndexObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"data", "k", "num_threads", "filter", NULL};
-    PyObject *data, *filter_obj = Py_None;
-    size_t k = 1;
-    int num_threads = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O&iO:knn_query", kwlist, &data,
-                                     hpy_conv_size, &k, &num_threads, &filter_obj))
+    PyObject *data, *filter_obj;
+    size_t k;
+    int num_threads;
+    if (hpy_knn_args(args, kwds, &data, &k, &num_threads, &filter_obj) < 0)
         return NULL;
     if (need_index(self, "knn_query") < 0)
         return NULL;
@@ -468,82 +442,42 @@ static PyObject *Index_knn_query(IndexObject *self, PyObject *args, PyObject *kw
     PyArrayObject *queries = hpy_float_matrix(data, self->base.dim, "query vectors", &rows);
     if (queries == NULL)
         return NULL;
-    hpy_filter filter;
-    if (hpy_filter_init(&filter, filter_obj, self) < 0) {
-        hpy_filter_release(&filter);
-        Py_DECREF(queries);
-        return NULL;
-    }
-    if (k > 0 && rows > SIZE_MAX / sizeof(uint64_t) / k) {
-        hpy_filter_release(&filter);
-        Py_DECREF(queries);
-        return PyErr_NoMemory();
-    }
-    npy_intp shape[2] = {(npy_intp)rows, (npy_intp)k};
-    PyArrayObject *labels = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_UINT64);
-    PyArrayObject *dists = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_FLOAT32);
-    size_t *found = malloc((rows > 0 ? rows : 1) * sizeof(*found));
-    if (labels == NULL || dists == NULL || found == NULL) {
-        if (found == NULL)
-            PyErr_NoMemory();
-        goto fail;
-    }
+    hpy_knn q;
+    if (hpy_knn_begin(&q, queries, rows, k, filter_obj, self) < 0)
+        return hpy_knn_abort(&q);
+    hnswc_status st = HNSWC_OK;
     if (rows > 0 && k > 0) {
-        const float *q = PyArray_DATA(queries);
-        uint64_t *L = PyArray_DATA(labels);
-        float *D = PyArray_DATA(dists);
-        hnswc_filter_fn fn = hpy_filter_fn(&filter);
-        hnswc_status st = HNSWC_OK;
+        const float *v = PyArray_DATA(queries);
+        uint64_t *L = PyArray_DATA(q.labels);
+        float *D = PyArray_DATA(q.dists);
+        hnswc_filter_fn fn = hpy_filter_fn(&q.filter);
         hpy_lock_read(&self->base.lock);
         if (self->ix == NULL) {
             hpy_unlock(&self->base.lock);
             hpy_not_initialised("Index", "knn_query");
-            goto fail;
+            return hpy_knn_abort(&q);
         }
-        if (filter.kind == HPY_FILTER_CALLABLE) {
+        if (q.filter.kind == HPY_FILTER_CALLABLE) {
             /* The callable needs the GIL: run on this thread, which then
              * takes the GIL back cheaply inside the filter. */
             size_t dim = (size_t)self->base.dim;
             Py_BEGIN_ALLOW_THREADS
-            for (size_t i = 0; i < rows && st == HNSWC_OK && !filter.failed; i++)
-                st = hnswc_search(self->ix, q + i * dim, k, 0, fn, &filter, L + i * k,
-                                  D + i * k, &found[i]);
+            for (size_t i = 0; i < rows && st == HNSWC_OK && !q.filter.failed; i++)
+                st = hnswc_search(self->ix, v + i * dim, k, 0, fn, &q.filter, L + i * k,
+                                  D + i * k, &q.found[i]);
             Py_END_ALLOW_THREADS
         } else {
             unsigned threads = hpy_batch_threads(num_threads, self->base.num_threads, rows);
             Py_BEGIN_ALLOW_THREADS
-            st = hnswc_search_batch(self->ix, q, rows, k, 0, fn, fn ? &filter : NULL,
-                                    threads, L, D, found);
+            st = hnswc_search_batch(self->ix, v, rows, k, 0, fn, fn ? &q.filter : NULL,
+                                    threads, L, D, q.found);
             Py_END_ALLOW_THREADS
         }
-        if (hpy_filter_check(&filter) < 0) {
-            hpy_unlock(&self->base.lock);
-            goto fail;
-        }
-        if (st != HNSWC_OK) {
-            hpy_raise_status(st, "knn_query");
-            hpy_unlock(&self->base.lock);
-            goto fail;
-        }
         hpy_unlock(&self->base.lock);
-        for (size_t i = 0; i < rows; i++) {
-            if (found[i] != k) {
-                too_few_results();
-                goto fail;
-            }
-        }
     }
-    free(found);
-    hpy_filter_release(&filter);
-    Py_DECREF(queries);
-    return Py_BuildValue("(NN)", labels, dists);
-fail:
-    free(found);
-    Py_XDECREF(labels);
-    Py_XDECREF(dists);
-    hpy_filter_release(&filter);
-    Py_DECREF(queries);
-    return NULL;
+    return hpy_knn_finish(&q, st,
+                          "Cannot return the results in a contiguous 2D array. "
+                          "Probably ef or M is too small");
 }
 
 /* ------------------------------------------------------------------------
@@ -567,6 +501,33 @@ static hnswc_status label_call(IndexObject *self, hnswc_status (*fn)(hnswc_index
     return st;
 }
 
+/*
+ * mark_deleted and unmark_deleted: `method` with `fn` (hnswc_mark_deleted
+ * or hnswc_unmark_deleted); `same_state` is hnswlib's message for a label
+ * that already is as requested.
+ */
+static PyObject *deletion_mark(IndexObject *self, PyObject *args, PyObject *kwds,
+                               const char *method, hnswc_status (*fn)(hnswc_index *, uint64_t),
+                               const char *same_state)
+{
+    static char *kwlist[] = {"label", NULL};
+    char format[32];
+    snprintf(format, sizeof(format), "O&:%s", method);
+    uint64_t label;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, format, kwlist, hpy_conv_u64, &label))
+        return NULL;
+    if (need_index(self, method) < 0)
+        return NULL;
+    hnswc_status st = label_call(self, fn, label);
+    switch (st) {
+    case HNSWC_OK: Py_RETURN_NONE;
+    case HNSWC_ERR_NOT_FOUND: return hpy_label_not_found();
+    case HNSWC_ERR_DELETED: PyErr_SetString(PyExc_RuntimeError, same_state); return NULL;
+    case HNSWC_ERR_NULL: return hpy_not_initialised("Index", method);
+    default: return hpy_raise_status(st, method);
+    }
+}
+
 PyDoc_STRVAR(mark_deleted_doc,
 "mark_deleted($self, /, label)\n--\n\n"
 "Marks an element deleted: searches skip it, but it stays in the graph (and\n"
@@ -575,23 +536,8 @@ PyDoc_STRVAR(mark_deleted_doc,
 
 static PyObject *Index_mark_deleted(IndexObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"label", NULL};
-    uint64_t label;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&:mark_deleted", kwlist, hpy_conv_u64,
-                                     &label))
-        return NULL;
-    if (need_index(self, "mark_deleted") < 0)
-        return NULL;
-    hnswc_status st = label_call(self, hnswc_mark_deleted, label);
-    switch (st) {
-    case HNSWC_OK: Py_RETURN_NONE;
-    case HNSWC_ERR_NOT_FOUND: PyErr_SetString(PyExc_RuntimeError, "Label not found"); return NULL;
-    case HNSWC_ERR_DELETED:
-        PyErr_SetString(PyExc_RuntimeError, "The requested to delete element is already deleted");
-        return NULL;
-    case HNSWC_ERR_NULL: return hpy_not_initialised("Index", "mark_deleted");
-    default: return hpy_raise_status(st, "mark_deleted");
-    }
+    return deletion_mark(self, args, kwds, "mark_deleted", hnswc_mark_deleted,
+                         "The requested to delete element is already deleted");
 }
 
 PyDoc_STRVAR(unmark_deleted_doc,
@@ -601,23 +547,8 @@ PyDoc_STRVAR(unmark_deleted_doc,
 
 static PyObject *Index_unmark_deleted(IndexObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"label", NULL};
-    uint64_t label;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&:unmark_deleted", kwlist, hpy_conv_u64,
-                                     &label))
-        return NULL;
-    if (need_index(self, "unmark_deleted") < 0)
-        return NULL;
-    hnswc_status st = label_call(self, hnswc_unmark_deleted, label);
-    switch (st) {
-    case HNSWC_OK: Py_RETURN_NONE;
-    case HNSWC_ERR_NOT_FOUND: PyErr_SetString(PyExc_RuntimeError, "Label not found"); return NULL;
-    case HNSWC_ERR_DELETED:
-        PyErr_SetString(PyExc_RuntimeError, "The requested to undelete element is not deleted");
-        return NULL;
-    case HNSWC_ERR_NULL: return hpy_not_initialised("Index", "unmark_deleted");
-    default: return hpy_raise_status(st, "unmark_deleted");
-    }
+    return deletion_mark(self, args, kwds, "unmark_deleted", hnswc_unmark_deleted,
+                         "The requested to undelete element is not deleted");
 }
 
 /* Sets the default ef, also on the C index (where save_index keeps it). */
@@ -835,40 +766,16 @@ PyDoc_STRVAR(get_items_doc,
 
 static PyObject *Index_get_items(IndexObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"ids", "return_type", NULL};
-    PyObject *ids = Py_None;
-    const char *rt = "numpy";
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Os:get_items", kwlist, &ids, &rt))
+    PyObject *ids;
+    int as_list;
+    if (hpy_items_args(args, kwds, &ids, &as_list) < 0)
         return NULL;
-    int as_list = strcmp(rt, "list") == 0;
-    if (!as_list && strcmp(rt, "numpy") != 0) {
-        PyErr_SetString(PyExc_ValueError, "return_type should be \"numpy\" or \"list\"");
-        return NULL;
-    }
     if (need_index(self, "get_items") < 0)
         return NULL;
-    PyArrayObject *lab = NULL;
-    size_t n = 0;
-    if (ids != Py_None) {
-        lab = (PyArrayObject *)PyArray_FROMANY(ids, NPY_UINT64, 0, 0,
-                                               NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST |
-                                                   NPY_ARRAY_ENSURECOPY);
-        if (lab == NULL)
-            return NULL;
-        if (PyArray_NDIM(lab) != 1) {
-            Py_DECREF(lab);
-            PyErr_SetString(PyExc_ValueError,
-                            "get_items accepts a list of indices and returns a list of vectors");
-            return NULL;
-        }
-        n = (size_t)PyArray_DIM(lab, 0);
-    }
-    npy_intp shape[2] = {(npy_intp)n, self->base.dim};
-    PyArrayObject *out = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_FLOAT32);
-    if (out == NULL) {
-        Py_XDECREF(lab);
+    PyArrayObject *lab, *out;
+    size_t n;
+    if (hpy_items_arrays(ids, self->base.dim, &lab, &out, &n) < 0)
         return NULL;
-    }
     if (n > 0) {
         const uint64_t *l = PyArray_DATA(lab);
         float *o = PyArray_DATA(out);
@@ -887,20 +794,13 @@ static PyObject *Index_get_items(IndexObject *self, PyObject *args, PyObject *kw
         if (st != HNSWC_OK || deleted) {
             Py_DECREF(lab);
             Py_DECREF(out);
-            if (st == HNSWC_OK || st == HNSWC_ERR_NOT_FOUND) {
-                PyErr_SetString(PyExc_RuntimeError, "Label not found");
-                return NULL;
-            }
+            if (st == HNSWC_OK || st == HNSWC_ERR_NOT_FOUND)
+                return hpy_label_not_found();
             return hpy_raise_status(st, "get_items");
         }
     }
     Py_XDECREF(lab);
-    if (as_list) {
-        PyObject *list = PyArray_ToList(out);
-        Py_DECREF(out);
-        return list;
-    }
-    return (PyObject *)out;
+    return hpy_items_result(out, as_list);
 }
 
 /* All labels, live and deleted, as a new uint64 array; NULL with an error. */
@@ -1106,11 +1006,12 @@ static PyObject *Index_getstate(IndexObject *self, PyObject *unused)
         if (blob == NULL)
             return NULL;
     }
+    hpy_base *b = &self->base;
     return Py_BuildValue("{s:i,s:s,s:i,s:K,s:K,s:n,s:i,s:O,s:K,s:N}", "ser_version", SER_VERSION,
-                         "space", hpy_space_name(self->base.metric), "dim", self->base.dim, "max_elements",
-                         (unsigned long long)self->base.max_elements, "cur_element_label",
-                         (unsigned long long)self->base.next_label, "ef", (Py_ssize_t)self->ef,
-                         "num_threads", self->base.num_threads, "allow_replace_deleted",
+                         "space", hpy_space_name(b->metric), "dim", b->dim, "max_elements",
+                         (unsigned long long)b->max_elements, "cur_element_label",
+                         (unsigned long long)b->next_label, "ef", (Py_ssize_t)self->ef,
+                         "num_threads", b->num_threads, "allow_replace_deleted",
                          self->allow_replace_deleted ? Py_True : Py_False, "seed",
                          (unsigned long long)self->seed, "index", blob);
 }
