@@ -242,13 +242,21 @@ int hpy_conv_size(PyObject *obj, void *out)
     return 1;
 }
 
+/*
+ * `obj` as a fresh C-contiguous array of `type`, any shape: the form every
+ * array argument takes here. FORCECAST: any numeric dtype converts, as
+ * hnswlib's forcecast does; ENSURECOPY: the result is private to the call,
+ * so it can be read with the GIL released while Python code runs.
+ */
+static PyArrayObject *private_array(PyObject *obj, int type)
+{
+    return (PyArrayObject *)PyArray_FROMANY(
+        obj, type, 0, 0, NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST | NPY_ARRAY_ENSURECOPY);
+}
+
 PyArrayObject *hpy_float_matrix(PyObject *data, int dim, const char *what, size_t *rows)
 {
-    /* FORCECAST: any numeric dtype converts, as hnswlib's forcecast does;
-     * ENSURECOPY: the result is private to this call (see header). */
-    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(
-        data, NPY_FLOAT32, 0, 0,
-        NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST | NPY_ARRAY_ENSURECOPY);
+    PyArrayObject *arr = private_array(data, NPY_FLOAT32);
     if (arr == NULL)
         return NULL;
     int nd = PyArray_NDIM(arr);
@@ -274,9 +282,7 @@ PyArrayObject *hpy_float_matrix(PyObject *data, int dim, const char *what, size_
 
 PyArrayObject *hpy_label_array(PyObject *ids, size_t rows)
 {
-    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(
-        ids, NPY_UINT64, 0, 0,
-        NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST | NPY_ARRAY_ENSURECOPY);
+    PyArrayObject *arr = private_array(ids, NPY_UINT64);
     if (arr == NULL)
         return NULL;
     int nd = PyArray_NDIM(arr);
@@ -340,10 +346,7 @@ int hpy_items_arrays(PyObject *ids, int dim, PyArrayObject **lab, PyArrayObject 
     *lab = NULL;
     *n = 0;
     if (ids != Py_None) {
-        /* A private copy: it may be read with the GIL released. */
-        *lab = (PyArrayObject *)PyArray_FROMANY(ids, NPY_UINT64, 0, 0,
-                                                NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST |
-                                                    NPY_ARRAY_ENSURECOPY);
+        *lab = private_array(ids, NPY_UINT64);
         if (*lab == NULL)
             return -1;
         if (PyArray_NDIM(*lab) != 1) {
@@ -549,8 +552,7 @@ int hpy_filter_init(hpy_filter *f, PyObject *filter, const void *owner)
     }
     int type = PyArray_TYPE(raw);
     if (type == NPY_BOOL) {
-        f->array = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, NPY_BOOL, 1, 1,
-                                                    NPY_ARRAY_CARRAY | NPY_ARRAY_ENSURECOPY);
+        f->array = private_array((PyObject *)raw, NPY_BOOL);
         Py_DECREF(raw);
         if (f->array == NULL)
             return -1;
@@ -564,9 +566,7 @@ int hpy_filter_init(hpy_filter *f, PyObject *filter, const void *owner)
         return filter_type_error();
     }
     /* Integer labels (an empty list of any type means: allow nothing). */
-    f->array = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, NPY_UINT64, 1, 1,
-                                                NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST |
-                                                    NPY_ARRAY_ENSURECOPY);
+    f->array = private_array((PyObject *)raw, NPY_UINT64);
     Py_DECREF(raw);
     if (f->array == NULL)
         return -1;

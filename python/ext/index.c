@@ -1110,40 +1110,30 @@ static PyObject *get_space(IndexObject *self, void *c)
     return PyUnicode_FromString(hpy_space_name(self->base.metric));
 }
 
-static PyObject *get_M(IndexObject *self, void *c)
+/* Properties that read one field of a fresh hnswc_info (zeros before
+ * init_index). The getset closure is the field's offset, INFO_FIELD(name). */
+#define INFO_FIELD(name) ((void *)offsetof(hnswc_info, name))
+
+static PyObject *get_info_u32(IndexObject *self, void *field)
 {
-    (void)c;
-    return PyLong_FromUnsignedLong(index_info(self).M);
+    hnswc_info info = index_info(self);
+    uint32_t v;
+    memcpy(&v, (const char *)&info + (uintptr_t)field, sizeof(v));
+    return PyLong_FromUnsignedLong(v);
 }
 
-static PyObject *get_ef_construction(IndexObject *self, void *c)
+static PyObject *get_info_u64(IndexObject *self, void *field)
 {
-    (void)c;
-    return PyLong_FromUnsignedLong(index_info(self).ef_construction);
+    hnswc_info info = index_info(self);
+    uint64_t v;
+    memcpy(&v, (const char *)&info + (uintptr_t)field, sizeof(v));
+    return PyLong_FromUnsignedLongLong(v);
 }
 
 static PyObject *get_max_elements(IndexObject *self, void *c)
 {
     (void)c;
     return PyLong_FromUnsignedLongLong(self->ix ? self->base.max_elements : 0);
-}
-
-static PyObject *get_element_count(IndexObject *self, void *c)
-{
-    (void)c;
-    return PyLong_FromUnsignedLongLong(index_info(self).count);
-}
-
-static PyObject *get_live_count(IndexObject *self, void *c)
-{
-    (void)c;
-    return PyLong_FromUnsignedLongLong(index_info(self).live_count);
-}
-
-static PyObject *get_deleted_count(IndexObject *self, void *c)
-{
-    (void)c;
-    return PyLong_FromUnsignedLongLong(index_info(self).deleted_count);
 }
 
 static PyObject *get_allow_replace_deleted(IndexObject *self, void *c)
@@ -1178,17 +1168,17 @@ static int set_ef_prop(IndexObject *self, PyObject *value, void *c)
 static PyGetSetDef Index_getset[] = {
     {"space", (getter)get_space, NULL, "The space: 'l2', 'ip' or 'cosine'.", NULL},
     {"dim", (getter)hpy_get_dim, NULL, "The vector dimension.", NULL},
-    {"M", (getter)get_M, NULL, "Links per node (0 before init_index).", NULL},
-    {"ef_construction", (getter)get_ef_construction, NULL,
-     "Beam width while building (0 before init_index).", NULL},
+    {"M", (getter)get_info_u32, NULL, "Links per node (0 before init_index).", INFO_FIELD(M)},
+    {"ef_construction", (getter)get_info_u32, NULL,
+     "Beam width while building (0 before init_index).", INFO_FIELD(ef_construction)},
     {"max_elements", (getter)get_max_elements, NULL,
      "The element limit (0 before init_index).", NULL},
-    {"element_count", (getter)get_element_count, NULL,
-     "Elements stored, deleted ones included (0 before init_index).", NULL},
-    {"live_count", (getter)get_live_count, NULL,
-     "hnswc extension: elements a search can return.", NULL},
-    {"deleted_count", (getter)get_deleted_count, NULL,
-     "hnswc extension: elements marked deleted.", NULL},
+    {"element_count", (getter)get_info_u64, NULL,
+     "Elements stored, deleted ones included (0 before init_index).", INFO_FIELD(count)},
+    {"live_count", (getter)get_info_u64, NULL, "hnswc extension: elements a search can return.",
+     INFO_FIELD(live_count)},
+    {"deleted_count", (getter)get_info_u64, NULL, "hnswc extension: elements marked deleted.",
+     INFO_FIELD(deleted_count)},
     {"allow_replace_deleted", (getter)get_allow_replace_deleted, NULL,
      "hnswc extension: whether replace_deleted adds are allowed.", NULL},
     {"ef", (getter)get_ef, (setter)set_ef_prop, "The beam width of searches (see set_ef).",
