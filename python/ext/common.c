@@ -81,7 +81,8 @@ PyObject *hpy_not_initialised(const char *cls, const char *method)
  * The part both index objects share
  * ------------------------------------------------------------------------ */
 
-const char *hpy_class_name(const hpy_base *b)
+/* "Index" or "BFIndex": the class `b` is (or derives from), for messages. */
+static const char *class_name(const hpy_base *b)
 {
     return PyObject_TypeCheck((PyObject *)b, &HnswcBFIndex_Type) ? "BFIndex" : "Index";
 }
@@ -108,7 +109,7 @@ void hpy_base_dealloc(hpy_base *b)
 int hpy_check_ready(hpy_base *b)
 {
     if (!b->ready) {
-        PyErr_Format(PyExc_RuntimeError, "hnswc.%s.__init__ was not called", hpy_class_name(b));
+        PyErr_Format(PyExc_RuntimeError, "hnswc.%s.__init__ was not called", class_name(b));
         return -1;
     }
     return 0;
@@ -123,7 +124,7 @@ int hpy_need(hpy_base *b, int has_state, const char *method)
         return -1;
     }
     if (!has_state) {
-        hpy_not_initialised(hpy_class_name(b), method);
+        hpy_not_initialised(class_name(b), method);
         return -1;
     }
     return 0;
@@ -141,8 +142,8 @@ int hpy_check_dim(long dim)
 PyObject *hpy_repr(hpy_base *b)
 {
     if (!b->ready)
-        return PyUnicode_FromFormat("<hnswc.%s (uninitialised)>", hpy_class_name(b));
-    return PyUnicode_FromFormat("<hnswc.%s(space='%s', dim=%d)>", hpy_class_name(b),
+        return PyUnicode_FromFormat("<hnswc.%s (uninitialised)>", class_name(b));
+    return PyUnicode_FromFormat("<hnswc.%s(space='%s', dim=%d)>", class_name(b),
                                 hpy_space_name(b->metric), b->dim);
 }
 
@@ -516,7 +517,12 @@ static int filter_type_error(void)
     return -1;
 }
 
-int hpy_filter_init(hpy_filter *f, PyObject *filter, const void *owner)
+/*
+ * Fills *f from a knn_query `filter` argument (None, callable, ids, mask).
+ * Returns 0, or -1 with TypeError/ValueError set. Release with
+ * filter_release, on success or failure.
+ */
+static int filter_init(hpy_filter *f, PyObject *filter, const void *owner)
 {
     memset(f, 0, sizeof(*f));
     f->owner = owner;
@@ -578,7 +584,9 @@ int hpy_filter_init(hpy_filter *f, PyObject *filter, const void *owner)
     return 0;
 }
 
-int hpy_filter_check(hpy_filter *f)
+/* After a search: if the callable raised, restores its exception and
+ * returns -1; else 0. Needs the GIL. */
+static int filter_check(hpy_filter *f)
 {
     if (!f->failed)
         return 0;
@@ -588,7 +596,8 @@ int hpy_filter_check(hpy_filter *f)
     return -1;
 }
 
-void hpy_filter_release(hpy_filter *f)
+/* Frees what filter_init took. Needs the GIL. */
+static void filter_release(hpy_filter *f)
 {
     Py_CLEAR(f->array);
     Py_CLEAR(f->exc_type);
@@ -620,7 +629,7 @@ int hpy_knn_begin(hpy_knn *q, PyArrayObject *queries, size_t rows, size_t k, PyO
     q->queries = queries;
     q->rows = rows;
     q->k = k;
-    if (hpy_filter_init(&q->filter, filter, owner) < 0)
+    if (filter_init(&q->filter, filter, owner) < 0)
         return -1;
     if (k > 0 && rows > SIZE_MAX / sizeof(uint64_t) / k) {
         PyErr_NoMemory();
@@ -644,14 +653,14 @@ PyObject *hpy_knn_abort(hpy_knn *q)
     q->found = NULL;
     Py_CLEAR(q->labels);
     Py_CLEAR(q->dists);
-    hpy_filter_release(&q->filter);
+    filter_release(&q->filter);
     Py_CLEAR(q->queries);
     return NULL;
 }
 
 PyObject *hpy_knn_finish(hpy_knn *q, hnswc_status st, const char *too_few)
 {
-    if (hpy_filter_check(&q->filter) < 0)
+    if (filter_check(&q->filter) < 0)
         return hpy_knn_abort(q);
     if (st != HNSWC_OK) {
         hpy_raise_status(st, "knn_query");

@@ -8,9 +8,11 @@
  *   index.c    hnswc.Index, the HNSW index (a wrapper of libhnswc);
  *   bfindex.c  hnswc.BFIndex, the exact (brute-force) index;
  *
- * and this header plus common.c for what they share: turning Python
+ * and this header plus common.c for what they share: the start of both
+ * objects (hpy_base) and the members that only use it, turning Python
  * arguments into C arrays, turning hnswc status codes into exceptions, the
- * per-object reader/writer lock and the search filters.
+ * per-object reader/writer lock, the search filters, and what add_items,
+ * get_items and knn_query do around their own work.
  *
  * Locking rule, in one place: any code that may block (a C call that takes
  * library locks, waiting for our own rwlock) runs with the GIL released.
@@ -60,9 +62,6 @@ typedef struct hpy_base {
     uint64_t next_label;        /* hnswlib's cur_l: labels for ids=None        */
     int num_threads;            /* default thread count; <= 0 means all cores  */
 } hpy_base;
-
-/* "Index" or "BFIndex": the class `b` is (or derives from), for messages. */
-const char *hpy_class_name(const hpy_base *b);
 
 /*
  * tp_new of both types: allocates, initialises the lock, defaults
@@ -248,24 +247,11 @@ typedef struct hpy_filter {
     PyObject *exc_type, *exc_value, *exc_tb; /* what it raised              */
 } hpy_filter;
 
-/*
- * Fills *f from a knn_query `filter` argument (None, callable, ids, mask).
- * Returns 0, or -1 with TypeError/ValueError set. Release with
- * hpy_filter_release, on success or failure.
- */
-int hpy_filter_init(hpy_filter *f, PyObject *filter, const void *owner);
+/* hpy_knn_begin below prepares an hpy_filter, hpy_knn_finish and
+ * hpy_knn_abort release it. */
 
 /* The C filter function for *f (NULL for HPY_FILTER_NONE); user data is f. */
 hnswc_filter_fn hpy_filter_fn(const hpy_filter *f);
-
-/*
- * After a search: if the callable raised, restores its exception and
- * returns -1; else 0. Needs the GIL.
- */
-int hpy_filter_check(hpy_filter *f);
-
-/* Frees what hpy_filter_init took. Needs the GIL. */
-void hpy_filter_release(hpy_filter *f);
 
 /*
  * Non-zero while the calling thread runs the Python filter of `owner`: the
