@@ -399,7 +399,8 @@ def plot(result, path):
         color, marker = styles.get(s["name"], (None, "x"))
         rec = [pt["recall"] for pt in s["sweep"]]
         qps = [pt["qps"] for pt in s["sweep"]]
-        label = f"{s['name']} {s['info']['version']} (build {s['build_s']:.1f} s)"
+        origin = "" if s["name"] == "hnswc" else ", Debian package"
+        label = f"{s['name']} {s['info']['version']}{origin} (build {s['build_s']:.1f} s)"
         ax.plot(rec, qps, marker=marker, color=color, label=label, linewidth=1.8, markersize=6)
         if s["name"] == "hnswc":
             # Label the ef of hnswc's points, skipping those that would
@@ -418,8 +419,8 @@ def plot(result, path):
     ax.set_ylabel("queries per second, 1 thread (log scale)")
     ax.set_title(f"{p['dataset']} ({p['n']} x {p['dim']}, {p['nq']} queries, L2): "
                  f"M={p['M']}, ef_construction={p['ef_construction']}\n"
-                 f"{result['machine']['cpu']}, {result['machine']['cores']} cores; "
-                 f"up and to the right is better", fontsize=10)
+                 f"{result['machine']['cpu']}, {result['machine']['cores']} cores; one batch "
+                 f"call per ef on 1 query thread; up and to the right is better", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower left")
     fig.tight_layout()
