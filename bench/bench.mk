@@ -10,6 +10,8 @@
 #                    faiss, 60,000 base vectors, 10,000 queries); tables on
 #                    stdout, JSON + recall/QPS plot in $(BUILD)/demo
 #   make test-bench  smoke test of both benchmarks on a small slice (< 30 s)
+#   make bench-docs  regenerates docs/BENCHMARKS.md and its plot from a real
+#                    run of both (about eight minutes)
 #
 # The benchmark program is compiled with -march=native ON PURPOSE: hnswlib is
 # header-only and picks its SIMD kernels at compile time, so this is its best
@@ -39,7 +41,7 @@ DEMO_EF       ?= 10,16,24,32,64,128
 DEMO_CLI_EF   ?= 10,20,40,80,160
 DEMO_CLI_NQ   ?= 2000
 
-.PHONY: bench demo test-bench
+.PHONY: bench demo test-bench bench-docs
 
 $(BENCH_BIN): bench/bench_vs_hnswlib.cpp include/hnswc.h $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -63,6 +65,24 @@ demo: deps lib python $(BUILD)/hnswc
 	    --cache $(BUILD)/gt-cache --out $(DEMO_OUT)
 	@echo
 	@echo "demo: tables above; JSON and plot in $(DEMO_OUT) (compare.png, compare.json, hnswc-bench.json)"
+
+# ---------------------------------------------------------------------------
+# docs/BENCHMARKS.md from a real run: the demo from an empty build folder
+# (timed), then make bench, then bench/report.py. About eight minutes.
+# ---------------------------------------------------------------------------
+
+DOCS_RUN = $(BUILD)/docs-run
+
+bench-docs: deps
+	rm -rf $(DOCS_RUN)
+	@t0=$$(date +%s); \
+	  $(MAKE) --no-print-directory demo BUILD=$(DOCS_RUN) || exit 1; \
+	  echo $$(( $$(date +%s) - t0 )) > $(BUILD)/demo-wall-s
+	$(MAKE) --no-print-directory bench
+	$(DOCS_RUN)/venv/bin/python bench/report.py --compare $(DOCS_RUN)/demo \
+	    --cli $(DOCS_RUN)/demo/hnswc-bench.json --bench $(BENCH_DIR)/bench_vs_hnswlib.json \
+	    --demo-wall $$(cat $(BUILD)/demo-wall-s) \
+	    --png docs/bench-fashion-mnist.png --out docs/BENCHMARKS.md
 
 # ---------------------------------------------------------------------------
 # Smoke test: both benchmarks on 2,000 base vectors and 100 queries. They

@@ -81,6 +81,15 @@ uint64_t rss_bytes()
     return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
+/* The 1-minute load average: other jobs on the machine skew the timings. */
+double loadavg()
+{
+    std::ifstream f("/proc/loadavg");
+    double l = -1;
+    f >> l;
+    return l;
+}
+
 std::string cpu_model()
 {
     std::ifstream f("/proc/cpuinfo");
@@ -516,7 +525,7 @@ void mkdirs_for(const std::string &file)
 
 void write_json(const std::string &path, const Options &o, const Dataset &base, const Dataset &q,
                 const std::vector<Result> &res, const double targets[2], const std::string &date,
-                double gt_s)
+                double gt_s, double load_start)
 {
     mkdirs_for(path);
     FILE *f = std::fopen(path.c_str(), "w");
@@ -525,11 +534,13 @@ void write_json(const std::string &path, const Options &o, const Dataset &base, 
     std::fprintf(f, "{\n  \"tool\": \"bench/bench_vs_hnswlib\",\n  \"date\": %s,\n",
                  json_str(date).c_str());
     std::fprintf(f,
-                 "  \"machine\": {\"cpu\": %s, \"cores\": %u},\n"
+                 "  \"machine\": {\"cpu\": %s, \"cores\": %u, \"loadavg_start\": %s, "
+                 "\"loadavg_end\": %s},\n"
                  "  \"compile\": {\"hnswlib\": \"-O3 -march=native (SIMD: %s), header-only\", "
                  "\"hnswc\": \"portable libhnswc.a, kernels chosen at run time (SIMD: %s)\"},\n",
                  json_str(cpu_model()).c_str(), std::thread::hardware_concurrency(),
-                 hnswlib_simd(), hnswc_simd_name());
+                 json_num(load_start).c_str(), json_num(loadavg()).c_str(), hnswlib_simd(),
+                 hnswc_simd_name());
     std::fprintf(f,
                  "  \"params\": {\"dataset\": \"Fashion-MNIST\", \"n\": %zu, \"nq\": %zu, "
                  "\"dim\": %zu, \"metric\": \"l2\", \"M\": %zu, \"ef_construction\": %zu, "
@@ -573,6 +584,7 @@ void write_json(const std::string &path, const Options &o, const Dataset &base, 
 int main(int argc, char **argv)
 {
     Options o = parse_options(argc, argv);
+    double load_start = loadavg();
     char date[64];
     std::time_t t = std::time(nullptr);
     std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&t));
@@ -662,7 +674,9 @@ int main(int argc, char **argv)
                     qps_at_recall(res[0].curve, target) / qps_at_recall(res[1].curve, target));
     std::printf("(nan: a curve does not reach that recall within the ef sweep)\n");
 
-    write_json(o.out, o, base, q, res, targets, date, gt_s);
+    std::printf("load average: %.2f at the start, %.2f at the end (other jobs skew timings)\n",
+                load_start, loadavg());
+    write_json(o.out, o, base, q, res, targets, date, gt_s, load_start);
     std::printf("wrote %s\n", o.out.c_str());
     return 0;
 }

@@ -262,45 +262,116 @@ class Faiss:
         return labels
 
 
-def run_system(name, data_dir, params):
-    """Builds `name`'s index and sweeps ef. Returns plain data (picklable)."""
-    base = np.load(os.path.join(data_dir, "base.npy"))
-    queries = np.load(os.path.join(data_dir, "queries.npy"))
-    mod = import_system(name)
-    cls = Faiss if name == "faiss" else HnswlibLike
-    threads = params["threads"]
-    n, dim = base.shape
+def worker_main(name, data_dir, params, conn):
+    """One system's process: builds the index, reports, then answers search
+    requests ("search", ef) with (seconds, labels) until ("quit", None).
+    Any failure is sent back as ("error", message)."""
+    try:
+        base = np.load(os.path.join(data_dir, "base.npy"))
+        queries = np.load(os.path.join(data_dir, "queries.npy"))
+        mod = import_system(name)
+        cls = Faiss if name == "faiss" else HnswlibLike
+        n, dim = base.shape
 
-    rss0 = rss_bytes()
-    t0 = time.perf_counter()
-    index = cls(mod, dim, n, params["M"], params["ef_construction"])
-    index.build(base, threads)
-    build_s = time.perf_counter() - t0
-    rss1 = rss_bytes()
+        rss0 = rss_bytes()
+        t0 = time.perf_counter()
+        index = cls(mod, dim, n, params["M"], params["ef_construction"])
+        index.build(base, params["threads"])
+        build_s = time.perf_counter() - t0
+        rss1 = rss_bytes()
 
-    info = {"version": module_version(name, mod)}
-    if name == "hnswc":
-        for attr in ("simd", "simd_name"):
-            v = getattr(mod, attr, None)
-            if v is not None:
-                info["simd"] = v() if callable(v) else str(v)
+        info = {"version": module_version(name, mod)}
+        if name == "hnswc":
+            for attr in ("simd", "simd_name"):
+                v = getattr(mod, attr, None)
+                if v is not None:
+                    info["simd"] = v() if callable(v) else str(v)
+                    break
+        # Warm-up (untimed): touch the graph and the code once.
+        index.search(queries[:min(100, len(queries))], params["k"], params["ef"][0])
+        conn.send(("built", {"name": name, "build_s": build_s, "memory_bytes": rss1 - rss0,
+                             "info": info}))
+        while True:
+            cmd, ef = conn.recv()
+            if cmd != "search":
                 break
-
-    # Warm-up (untimed): touch the graph and the code once.
-    index.search(queries[:min(100, len(queries))], params["k"], params["ef"][0])
-
-    sweep = []
-    for ef in params["ef"]:
-        best = math.inf
-        labels = None
-        for _ in range(params["repeat"]):
             t = time.perf_counter()
             labels = index.search(queries, params["k"], ef)
-            best = min(best, time.perf_counter() - t)
-        sweep.append({"ef": ef, "seconds": best, "qps": len(queries) / best,
-                      "labels": np.asarray(labels, dtype=np.int64)})
-    return {"name": name, "build_s": build_s, "memory_bytes": rss1 - rss0,
-            "info": info, "sweep": sweep}
+            seconds = time.perf_counter() - t
+            conn.send(("searched", seconds, np.asarray(labels, dtype=np.int64)))
+    except Exception as e:  # reported to the parent, which fails the run
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+    finally:
+        conn.close()
+
+
+class Worker:
+    """The parent's handle on one system's process."""
+
+    def __init__(self, ctx, name, data_dir, params):
+        self.name = name
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker_main, args=(name, data_dir, params, child),
+                                daemon=True)
+        self.proc.start()
+        child.close()
+
+    def receive(self, expect):
+        try:
+            msg = self.conn.recv()
+        except EOFError:
+            self.proc.join()
+            raise SystemExit(f"compare.py: {self.name}'s process died "
+                             f"(exit code {self.proc.exitcode})") from None
+        if msg[0] == "error":
+            raise SystemExit(f"compare.py: {self.name} failed: {msg[1]}")
+        assert msg[0] == expect, msg[0]
+        return msg[1:]
+
+    def search(self, ef):
+        self.conn.send(("search", ef))
+        return self.receive("searched")
+
+    def close(self):
+        try:
+            self.conn.send(("quit", None))
+        except OSError:
+            pass
+        self.proc.join(timeout=60)
+
+
+def run_systems(names, data_dir, params):
+    """Builds every system, one after another (each build has all cores),
+    then sweeps ef with the systems interleaved: at each ef, each system
+    makes its batch call in turn (and again per --repeat round), so a burst
+    of load from other jobs hits all of them alike. Returns one result dict
+    per system, with the labels found at each ef."""
+    ctx = multiprocessing.get_context("spawn")
+    workers, results = [], []
+    try:
+        for name in names:
+            print(f"{name}: building ...", flush=True)
+            w = Worker(ctx, name, data_dir, params)
+            workers.append(w)
+            (r,) = w.receive("built")
+            r["sweep"] = [{"ef": ef, "seconds": math.inf, "labels": None} for ef in params["ef"]]
+            results.append(r)
+            print(f"{name}: built in {r['build_s']:.1f} s", flush=True)
+        print("searching: " + ", ".join(names) + " in turn at each ef ...", flush=True)
+        for i, ef in enumerate(params["ef"]):
+            for _ in range(params["repeat"]):
+                for w, r in zip(workers, results):
+                    seconds, labels = w.search(ef)
+                    pt = r["sweep"][i]
+                    pt["seconds"] = min(pt["seconds"], seconds)
+                    pt["labels"] = labels
+    finally:
+        for w in workers:
+            w.close()
+    for r in results:
+        for pt in r["sweep"]:
+            pt["qps"] = len(pt["labels"]) / pt["seconds"]
+    return results
 
 
 # ---------------------------------------------------------------------------
@@ -353,7 +424,9 @@ def print_tables(result):
     print(f"Data: {p['dataset']}, {p['n']} base vectors, {p['nq']} queries, dim {p['dim']}, L2")
     print(f"Parameters: M={p['M']}, ef_construction={p['ef_construction']}, k={p['k']}; "
           f"build on {p['threads']} threads, search one batch call per ef on 1 thread")
-    print(f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores")
+    m = result["machine"]
+    print(f"Machine: {m['cpu']}, {m['cores']} cores; load average {m['loadavg_start']:.2f} "
+          f"at the start, {m['loadavg_end']:.2f} at the end (other jobs skew timings)")
     print(f"Index memory: {result['memory_method']}")
     print()
     print(f"{'system':<8} {'version':<10} {'build s':>8} {'memory MB':>10}")
@@ -477,6 +550,7 @@ def main(argv=None):
             raise SystemExit(f"compare.py: {e}")
 
     t_start = time.perf_counter()
+    load_start = os.getloadavg()[0]  # other jobs on the machine skew timings
     base, queries = load_data(args)
     if args.n and args.n > base.shape[0] or args.nq and args.nq > queries.shape[0]:
         print(f"compare.py: note: only {base.shape[0]} base / {queries.shape[0]} queries available")
@@ -500,22 +574,12 @@ def main(argv=None):
               "M": args.M, "ef_construction": args.ef_construction, "k": args.k,
               "ef": args.ef, "threads": threads, "repeat": args.repeat}
 
-    ctx = multiprocessing.get_context("spawn")
-    systems = []
-    for name in args.systems:
-        print(f"{name}: building and searching ...", flush=True)
-        with ctx.Pool(1) as pool:
-            try:
-                r = pool.apply(run_system, (name, data_dir, params))
-            except Exception as e:
-                raise SystemExit(f"compare.py: {name} failed: {type(e).__name__}: {e}")
+    systems = run_systems(args.systems, data_dir, params)
+    for r in systems:
         for pt in r["sweep"]:
             pt["recall"] = recall_at_k(pt.pop("labels"), base, queries, gt_kth, args.k)
         pts = [(pt["recall"], pt["qps"]) for pt in r["sweep"]]
         r["qps_at_recall"] = {f"{t:.2f}": qps_at_recall(pts, t) for t in RECALL_TARGETS}
-        print(f"{name}: build {r['build_s']:.1f} s, recall {r['sweep'][0]['recall']:.3f} .. "
-              f"{r['sweep'][-1]['recall']:.4f}", flush=True)
-        systems.append(r)
 
     ratios = {}
     hn = next((s for s in systems if s["name"] == "hnswc"), None)
@@ -533,7 +597,8 @@ def main(argv=None):
         "tool": "bench/compare.py",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "numpy": np.__version__},
+                    "python": platform.python_version(), "numpy": np.__version__,
+                    "loadavg_start": load_start, "loadavg_end": os.getloadavg()[0]},
         "params": params,
         "recall_definition": "a returned id counts if its exact distance <= the exact k-th "
                              "nearest distance (ties count)",
@@ -541,7 +606,7 @@ def main(argv=None):
                          "(/proc/self/statm), the same for every system; includes the "
                          "stored vectors",
         "qps_method": "one batch call with all queries per ef, one query thread; "
-                      f"fastest of {args.repeat} call(s)",
+                      f"fastest of {args.repeat} call(s); systems interleaved at each ef",
         "systems": systems,
         "ratios": ratios,
         "ground_truth_cached": cached,
