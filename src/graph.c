@@ -104,7 +104,7 @@ search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
     if (!sc && !(sc = calloc(1, sizeof *sc)))
         return NULL;
     /* linking: the sorted beam, a backlink buffer, M chosen per layer */
-    size_t work = (size_t)ix->ef_construction + 1 + 2 * ((size_t)ix->M0 + 1) +
+    size_t work = (size_t)ix->ef_construction + 1 + 3 * ((size_t)ix->M0 + 1) +
                   (size_t)HNSWC_MAX_LEVELS * ix->M;
     if (!ctx_grow_visited(ix, sc) ||
         !grow_array((void **)&sc->top, &sc->heap_cap, ef + 2, sizeof(heap_item)) ||
@@ -258,9 +258,9 @@ static inline bool visit(const hnswc_index *ix, search_ctx *sc, node_id id, hnsw
  * that may be returned, so the walk goes on through the others.
  */
 static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const layer_query *lq,
-                                 node_id ep, float ep_dist, size_t *n_top) {
+                                 node_id ep, float ep_dist, size_t *n_top, size_t *n_visited) {
     hnswc_status st = HNSWC_OK;
-    size_t nc = 0, nt = 0;
+    size_t nc = 0, nt = 0, seen = 1;
     float worst = INFINITY; /* distance of the beam's worst result */
 
     visit(ix, sc, ep, &st);
@@ -286,6 +286,7 @@ static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const la
             node_id nb = link_at(links, j);
             if (visit(ix, sc, nb, &st)) {
                 sc->scratch[m++] = nb;
+                seen++;
                 prefetch_node(ix, nb);
             } else if (st != HNSWC_OK) {
                 return st;
@@ -311,6 +312,8 @@ static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const la
         }
     }
     *n_top = nt;
+    if (n_visited) /* only meaningful when the walk ran out of candidates */
+        *n_visited = nc == 0 ? seen : SIZE_MAX;
     return HNSWC_OK;
 }
 
@@ -356,10 +359,73 @@ static void write_links(_Atomic uint32_t *links, const heap_item *sel, size_t n)
     atomic_store_explicit(&links[0], (uint32_t)n, memory_order_release);
 }
 
+static bool list_has(_Atomic uint32_t *links, uint32_t n, node_id id) {
+    for (uint32_t j = 0; j < n; j++)
+        if (link_at(links, j) == id)
+            return true;
+    return false;
+}
+
+static bool sel_has(const heap_item *sel, size_t n, node_id id) {
+    for (size_t j = 0; j < n; j++)
+        if (sel[j].id == id)
+            return true;
+    return false;
+}
+
+static inline uint32_t indeg0(const hnswc_index *ix, node_id id) {
+    return atomic_load_explicit(&node_at(ix, id)->indeg0, memory_order_relaxed);
+}
+
+/*
+ * Replaces the list of `node` on `level` with sel[0..n) (n <= max). Caller
+ * holds the node's link lock. `newcomer` (or NODE_NONE) is a node offered to
+ * the list that is not in it yet.
+ *
+ * On layer 0 this also keeps the in-degree counts and, where the list has
+ * room to spare, refuses to orphan: a node about to lose its last layer-0
+ * in-link (an old member of the list with in-degree 1, or a newcomer nobody
+ * links to yet) is kept after the chosen neighbours. Plain HNSW (and
+ * hnswlib) drops such nodes when the heuristic prunes a full list -- most
+ * often exact duplicates -- and a search can then never return them: about
+ * 0.2% of Fashion-MNIST. Displacing chosen neighbours to make room was tried
+ * and rejected: under inner product the chosen ones are the high-norm hubs
+ * the search navigates by, and recall collapsed. Two prunes racing on
+ * different lists can still both drop a node's last two links; that is rare
+ * and costs only that. `fin` has room for max items.
+ */
+static void set_links(hnswc_index *ix, node_id node, int level, const heap_item *sel, size_t n,
+                      size_t max, node_id newcomer, heap_item *fin) {
+    _Atomic uint32_t *links = node_links(ix, node_at(ix, node), level);
+    if (level > 0) {
+        write_links(links, sel, n);
+        return;
+    }
+    uint32_t n_old = links_count(ix, links, 0);
+    memcpy(fin, sel, n * sizeof *fin);
+    size_t n_fin = n;
+    for (uint32_t j = 0; j <= n_old && n_fin < max; j++) {
+        node_id p = j < n_old ? link_at(links, j) : newcomer;
+        bool orphan = j < n_old ? indeg0(ix, p) <= 1 : p != NODE_NONE && indeg0(ix, p) == 0;
+        if (orphan && p != node && !sel_has(fin, n_fin, p))
+            fin[n_fin++] = (heap_item){INFINITY, p};
+    }
+
+    for (size_t j = 0; j < n_fin; j++)
+        if (!list_has(links, n_old, fin[j].id))
+            atomic_fetch_add_explicit(&node_at(ix, fin[j].id)->indeg0, 1, memory_order_relaxed);
+    for (uint32_t j = 0; j < n_old; j++) {
+        node_id o = link_at(links, j);
+        if (!sel_has(fin, n_fin, o))
+            atomic_fetch_sub_explicit(&node_at(ix, o)->indeg0, 1, memory_order_relaxed);
+    }
+    write_links(links, fin, n_fin);
+}
+
 /*
  * Adds a link from `node` to `newcomer` on `level`. If the list is full, the
  * list plus the newcomer is re-pruned with the same heuristic. `buf` has room
- * for 2 * (M0 + 1) items.
+ * for 3 * (M0 + 1) items.
  */
 static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float dist, int level,
                          heap_item *buf) {
@@ -376,10 +442,12 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
         }
     }
     if (n < max) {
+        if (level == 0)
+            atomic_fetch_add_explicit(&node_at(ix, newcomer)->indeg0, 1, memory_order_relaxed);
         atomic_store_explicit(&links[1 + n], newcomer, memory_order_release);
         atomic_store_explicit(&links[0], n + 1, memory_order_release);
     } else {
-        heap_item *cand = buf, *sel = buf + max + 1;
+        heap_item *cand = buf, *sel = buf + max + 1, *fin = sel + max + 1;
         const float *base = node_vector(ix, nh);
         cand[0] = (heap_item){dist, newcomer};
         for (uint32_t j = 0; j < n; j++) {
@@ -397,7 +465,7 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
             cand[k] = x;
         }
         size_t m = select_neighbors(ix, cand, n + 1, max, sel);
-        write_links(links, sel, m);
+        set_links(ix, node, level, sel, m, max, newcomer, fin);
     }
     pthread_mutex_unlock(link_lock(ix, node));
 }
@@ -425,7 +493,8 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
     size_t room = (size_t)ix->M0 * (ix->M0 + 1) + 1;
     node_id *cand = malloc(room * sizeof *cand);
     heap_item *scored = malloc(room * sizeof *scored);
-    heap_item *sel = malloc(((size_t)ix->M0 + 1) * sizeof *sel);
+    heap_item *sel = malloc(2 * ((size_t)ix->M0 + 1) * sizeof *sel);
+    heap_item *fin = sel ? sel + ix->M0 + 1 : NULL;
     hnswc_status st = HNSWC_OK;
     for (int lc = 0; cand && scored && sel && lc <= node->level; lc++) {
         size_t max = lc == 0 ? ix->M0 : ix->M;
@@ -461,9 +530,12 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
                     scored[m++] = (heap_item){index_distance(ix, v, node_vector(ix, node_at(ix, cand[t]))),
                                               cand[t]};
             qsort(scored, m, sizeof *scored, by_distance);
-            size_t k = select_neighbors(ix, scored, m, max, sel);
+            /* prune only when the list must shrink, as add_backlink does: the
+             * heuristic drops exact duplicates of a kept node, and a list
+             * rebuilt with room to spare must not orphan them */
+            size_t k = m <= max ? m : select_neighbors(ix, scored, m, max, sel);
             pthread_mutex_lock(link_lock(ix, nb));
-            write_links(node_links(ix, node_at(ix, nb), lc), sel, k);
+            set_links(ix, nb, lc, m <= max ? scored : sel, k, max, NODE_NONE, fin);
             pthread_mutex_unlock(link_lock(ix, nb));
         }
     }
@@ -531,21 +603,21 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
     hnswc_status st = HNSWC_OK;
     int lmax = level < top ? level : top;
     heap_item *sorted = sc->work;                            /* ef_construction */
-    heap_item *backlink_buf = sorted + ix->ef_construction + 1; /* 2 * (M0 + 1) */
-    heap_item *chosen = backlink_buf + 2 * ((size_t)ix->M0 + 1); /* M per layer */
+    heap_item *backlink_buf = sorted + ix->ef_construction + 1; /* 3 * (M0 + 1) */
+    heap_item *chosen = backlink_buf + 3 * ((size_t)ix->M0 + 1); /* M per layer */
     size_t n_chosen[HNSWC_MAX_LEVELS] = {0};
 
     for (int lc = lmax; lc >= 0 && st == HNSWC_OK; lc--) {
         bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
         layer_query lq = {q, lc, ix->ef_construction, id, has_deleted, NULL, NULL};
         size_t nt = 0;
-        st = search_layer(ix, sc, &lq, ep, ep_dist, &nt);
+        st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, NULL);
         next_epoch(sc);
         if (st == HNSWC_OK && nt == 0 && lq.skip_deleted) {
             /* everything near is deleted: link through tombstones rather than
              * leave the node unreachable */
             lq.skip_deleted = false;
-            st = search_layer(ix, sc, &lq, ep, ep_dist, &nt);
+            st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, NULL);
             next_epoch(sc);
         }
         if (st != HNSWC_OK || nt == 0)
@@ -562,7 +634,8 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
     if (st == HNSWC_OK) {
         pthread_mutex_lock(link_lock(ix, id));
         for (int lc = 0; lc <= lmax; lc++)
-            write_links(node_links(ix, node, lc), chosen + (size_t)lc * ix->M, n_chosen[lc]);
+            set_links(ix, id, lc, chosen + (size_t)lc * ix->M, n_chosen[lc],
+                      lc == 0 ? ix->M0 : ix->M, NODE_NONE, backlink_buf);
         pthread_mutex_unlock(link_lock(ix, id));
         for (int lc = 0; lc <= lmax; lc++) {
             const heap_item *c = chosen + (size_t)lc * ix->M;
@@ -577,6 +650,36 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
         pthread_mutex_unlock(&ix->entry_lock);
     }
     return st;
+}
+
+/* ========================================================================
+ * Exact search
+ * ======================================================================== */
+
+/* Full scan of live elements into heap[0..k), closest first; returns how
+ * many. heap needs room for k + 1 items. Caller holds the update lock's
+ * read side. */
+size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
+                          hnswc_filter_fn filter, void *user, heap_item *heap) {
+    uint64_t count = atomic_load_explicit(&ix->count, memory_order_acquire);
+    size_t n = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        node_head *nh = node_at(ix, (node_id)i);
+        uint32_t f = atomic_load_explicit(&nh->flags, memory_order_acquire);
+        if (!(f & NODE_READY) || (f & NODE_DELETED))
+            continue;
+        float d = index_distance(ix, q, node_vector(ix, nh));
+        if (n == k && d >= heap[0].dist)
+            continue;
+        if (filter && !filter(nh->label, user))
+            continue;
+        max_heap_push(heap, &n, (heap_item){d, (node_id)i});
+        if (n > k)
+            max_heap_pop(heap, &n);
+    }
+    size_t found = n;
+    max_heap_drain_sorted(heap, &n, heap);
+    return found;
 }
 
 /* ========================================================================
@@ -606,9 +709,22 @@ hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_
 
     bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
     layer_query lq = {q, 0, ef, NODE_NONE, has_deleted, filter, user};
-    size_t nt = 0;
-    hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt);
-    if (st == HNSWC_OK) {
+    size_t nt = 0, visited = 0;
+    hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, &visited);
+    if (st == HNSWC_OK && visited < atomic_load_explicit(&ix->count, memory_order_acquire)) {
+        /*
+         * The walk ran out of candidates -- everything reachable was seen,
+         * as happens when ef is at least the number of elements, or with a
+         * selective filter or many tombstones -- yet nodes remain that it
+         * never saw: the layer-0 graph is directed and need not be strongly
+         * connected, and the greedy descent can land in a pocket that does
+         * not lead back out (small M, duplicates, updates). Plain HNSW
+         * returns short or wrong results here; a full scan gives the exact
+         * answer, at about the cost the walk had already paid. So a search
+         * with ef >= the element count is always exact.
+         */
+        *n_out = graph_search_exact(ix, q, k, filter, user, out);
+    } else if (st == HNSWC_OK) {
         while (nt > k)
             max_heap_pop(sc->top, &nt);
         *n_out = nt;

@@ -189,6 +189,7 @@ hnswc_status index_init_node(hnswc_index *ix, node_id id, uint64_t label, int le
     n->level = level;
     n->upper = upper;
     atomic_store_explicit(&n->flags, 0, memory_order_relaxed);
+    atomic_store_explicit(&n->indeg0, 0, memory_order_relaxed);
     atomic_store_explicit(&n->l0[0], 0, memory_order_relaxed);
     return HNSWC_OK;
 }
@@ -276,6 +277,13 @@ hnswc_status index_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t co
  */
 hnswc_status index_finish_load(hnswc_index *ix) {
     uint64_t n = atomic_load(&ix->count);
+    for (uint64_t i = 0; i < n; i++) { /* in-degrees are derived, not stored */
+        node_head *h = node_at(ix, (node_id)i);
+        uint32_t deg = links_count(ix, h->l0, 0);
+        for (uint32_t j = 0; j < deg; j++)
+            atomic_fetch_add_explicit(&node_at(ix, atomic_load(&h->l0[1 + j]))->indeg0, 1,
+                                      memory_order_relaxed);
+    }
     hnswc_status st = label_map_reserve(&ix->labels, (size_t)n);
     for (uint64_t i = 0; st == HNSWC_OK && i < n; i++) {
         node_head *h = node_at(ix, (node_id)i);
@@ -483,31 +491,6 @@ hnswc_status hnswc_search_exact(const hnswc_index *ix, const float *query, size_
     return search_one(ix, query, k, 0, filter, user_data, labels, distances, n_found, true);
 }
 
-/* Full scan of live elements into heap[0..k), closest first; returns how
- * many. heap needs room for k + 1 items. */
-static size_t exact_scan(const hnswc_index *ix, const float *q, size_t k, hnswc_filter_fn filter,
-                         void *user, heap_item *heap) {
-    uint64_t count = atomic_load_explicit(&ix->count, memory_order_acquire);
-    size_t n = 0;
-    for (uint64_t i = 0; i < count; i++) {
-        node_head *nh = node_at(ix, (node_id)i);
-        uint32_t f = atomic_load_explicit(&nh->flags, memory_order_acquire);
-        if (!(f & NODE_READY) || (f & NODE_DELETED))
-            continue;
-        float d = index_distance(ix, q, node_vector(ix, nh));
-        if (n == k && d >= heap[0].dist)
-            continue;
-        if (filter && !filter(nh->label, user))
-            continue;
-        max_heap_push(heap, &n, (heap_item){d, (node_id)i});
-        if (n > k)
-            max_heap_pop(heap, &n);
-    }
-    size_t found = n;
-    max_heap_drain_sorted(heap, &n, heap);
-    return found;
-}
-
 static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t k, size_t ef,
                                hnswc_filter_fn filter, void *user, uint64_t *labels,
                                float *distances, size_t *n_found, bool exact) {
@@ -527,7 +510,7 @@ static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t
     hnswc_status st = HNSWC_OK;
     pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
     if (exact)
-        n = exact_scan(ix, q, k, filter, user, res);
+        n = graph_search_exact(ix, q, k, filter, user, res);
     else
         st = graph_search(ix, q, k, ef ? ef : atomic_load(&ix->ef_search), filter, user, res, &n);
     for (size_t i = 0; i < n; i++) {

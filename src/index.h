@@ -77,6 +77,8 @@ typedef struct node_head {
                                   layer 1..level; NULL when level is 0     */
     int32_t level;             /* top layer of this node                   */
     _Atomic uint32_t flags;    /* NODE_READY | NODE_DELETED                */
+    _Atomic uint32_t indeg0;   /* layer-0 links pointing here: pruning never
+                                  takes a node's last one (graph.c)        */
     _Atomic uint32_t l0[];     /* count, then 2*M links                    */
 } node_head;
 
@@ -248,9 +250,13 @@ void graph_ctx_release(const hnswc_index *ix, search_ctx *sc);
 /* Links a node whose record is written into the graph. update_lock read side
  * held (or write side, for a relink of an existing node). */
 hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink);
-/* k nearest of q (already normalised for cosine); results closest first. */
+/* k nearest of q (already normalised for cosine); results closest first.
+ * out needs room for k + 1 items (the exact fallback uses it as a heap). */
 hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_t ef,
                           hnswc_filter_fn filter, void *user, heap_item *out, size_t *n_out);
+/* Exact k nearest by a full scan; out needs room for k + 1 items. */
+size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
+                          hnswc_filter_fn filter, void *user, heap_item *out);
 void graph_pool_free(hnswc_index *ix);
 size_t graph_pool_bytes(const hnswc_index *ix);
 
