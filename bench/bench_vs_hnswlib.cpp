@@ -32,6 +32,7 @@
 #include <hnswlib/hnswlib.h>
 #include <zlib.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,13 +82,41 @@ uint64_t rss_bytes()
     return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
-/* The 1-minute load average: other jobs on the machine skew the timings. */
-double loadavg()
+/* ------------------------------------------------------------------------
+ * How busy OTHER processes kept the machine: they skew every timing. The
+ * machine's busy CPU time (/proc/stat) minus this process's own (getrusage)
+ * over the run, as a share of the machine's capacity: 0 on a quiet machine,
+ * 0.5 when one of two cores was busy with something else throughout.
+ * ------------------------------------------------------------------------ */
+
+struct CpuMark {
+    double busy = 0, total = 0, own = 0; /* seconds */
+};
+
+CpuMark cpu_mark()
 {
-    std::ifstream f("/proc/loadavg");
-    double l = -1;
-    f >> l;
-    return l;
+    CpuMark m;
+    std::ifstream f("/proc/stat");
+    std::string cpu;
+    unsigned long long v[8] = {0};
+    f >> cpu;
+    for (auto &x : v)
+        f >> x;
+    double hz = double(sysconf(_SC_CLK_TCK));
+    m.busy = double(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz; /* user nice system irq softirq steal */
+    m.total = m.busy + double(v[3] + v[4]) / hz;                  /* + idle iowait */
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        m.own = double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    return m;
+}
+
+double other_load(const CpuMark &a, const CpuMark &b)
+{
+    if (b.total <= a.total)
+        return 0;
+    return std::max(0.0, ((b.busy - a.busy) - (b.own - a.own)) / (b.total - a.total));
 }
 
 std::string cpu_model()
@@ -525,7 +554,7 @@ void mkdirs_for(const std::string &file)
 
 void write_json(const std::string &path, const Options &o, const Dataset &base, const Dataset &q,
                 const std::vector<Result> &res, const double targets[2], const std::string &date,
-                double gt_s, double load_start)
+                double gt_s, double other)
 {
     mkdirs_for(path);
     FILE *f = std::fopen(path.c_str(), "w");
@@ -534,12 +563,11 @@ void write_json(const std::string &path, const Options &o, const Dataset &base, 
     std::fprintf(f, "{\n  \"tool\": \"bench/bench_vs_hnswlib\",\n  \"date\": %s,\n",
                  json_str(date).c_str());
     std::fprintf(f,
-                 "  \"machine\": {\"cpu\": %s, \"cores\": %u, \"loadavg_start\": %s, "
-                 "\"loadavg_end\": %s},\n"
+                 "  \"machine\": {\"cpu\": %s, \"cores\": %u, \"other_load\": %s},\n"
                  "  \"compile\": {\"hnswlib\": \"-O3 -march=native (SIMD: %s), header-only\", "
                  "\"hnswc\": \"portable libhnswc.a, kernels chosen at run time (SIMD: %s)\"},\n",
                  json_str(cpu_model()).c_str(), std::thread::hardware_concurrency(),
-                 json_num(load_start).c_str(), json_num(loadavg()).c_str(), hnswlib_simd(),
+                 json_num(other).c_str(), hnswlib_simd(),
                  hnswc_simd_name());
     std::fprintf(f,
                  "  \"params\": {\"dataset\": \"Fashion-MNIST\", \"n\": %zu, \"nq\": %zu, "
@@ -584,7 +612,7 @@ void write_json(const std::string &path, const Options &o, const Dataset &base, 
 int main(int argc, char **argv)
 {
     Options o = parse_options(argc, argv);
-    double load_start = loadavg();
+    CpuMark cpu_start = cpu_mark();
     char date[64];
     std::time_t t = std::time(nullptr);
     std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&t));
@@ -674,9 +702,10 @@ int main(int argc, char **argv)
                     qps_at_recall(res[0].curve, target) / qps_at_recall(res[1].curve, target));
     std::printf("(nan: a curve does not reach that recall within the ef sweep)\n");
 
-    std::printf("load average: %.2f at the start, %.2f at the end (other jobs skew timings)\n",
-                load_start, loadavg());
-    write_json(o.out, o, base, q, res, targets, date, gt_s, load_start);
+    double other = other_load(cpu_start, cpu_mark());
+    std::printf("other processes used %.0f%% of the machine's CPU capacity during the run\n",
+                100 * other);
+    write_json(o.out, o, base, q, res, targets, date, gt_s, other);
     std::printf("wrote %s\n", o.out.c_str());
     return 0;
 }

@@ -188,6 +188,33 @@ def rss_bytes():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def cpu_jiffies():
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]  # user nice system irq softirq steal
+    return busy, busy + v[3] + v[4]                  # + idle iowait
+
+
+def own_cpu_seconds():
+    """CPU time of this process and its finished children (the workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def other_load(start):
+    """The share of the machine's CPU capacity that OTHER processes used
+    since `start` (from cpu_jiffies, own_cpu_seconds): 0 on a quiet machine,
+    0.5 when one of two cores was busy with something else all along."""
+    busy0, total0, own0 = start
+    busy1, total1 = cpu_jiffies()
+    hz = os.sysconf("SC_CLK_TCK")
+    if total1 <= total0:
+        return 0.0
+    other = (busy1 - busy0) / hz - (own_cpu_seconds() - own0)
+    return max(0.0, other / ((total1 - total0) / hz))
+
+
 def import_system(name):
     try:
         if name == "faiss":
@@ -425,8 +452,8 @@ def print_tables(result):
     print(f"Parameters: M={p['M']}, ef_construction={p['ef_construction']}, k={p['k']}; "
           f"build on {p['threads']} threads, search one batch call per ef on 1 thread")
     m = result["machine"]
-    print(f"Machine: {m['cpu']}, {m['cores']} cores; load average {m['loadavg_start']:.2f} "
-          f"at the start, {m['loadavg_end']:.2f} at the end (other jobs skew timings)")
+    print(f"Machine: {m['cpu']}, {m['cores']} cores; other processes used "
+          f"{100 * m['other_load']:.0f}% of its CPU capacity during the run")
     print(f"Index memory: {result['memory_method']}")
     print()
     print(f"{'system':<8} {'version':<10} {'build s':>8} {'memory MB':>10}")
@@ -550,7 +577,8 @@ def main(argv=None):
             raise SystemExit(f"compare.py: {e}")
 
     t_start = time.perf_counter()
-    load_start = os.getloadavg()[0]  # other jobs on the machine skew timings
+    date = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    cpu_start = cpu_jiffies() + (own_cpu_seconds(),)  # other jobs skew timings
     base, queries = load_data(args)
     if args.n and args.n > base.shape[0] or args.nq and args.nq > queries.shape[0]:
         print(f"compare.py: note: only {base.shape[0]} base / {queries.shape[0]} queries available")
@@ -595,10 +623,10 @@ def main(argv=None):
 
     result = {
         "tool": "bench/compare.py",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "date": date,
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "numpy": np.__version__,
-                    "loadavg_start": load_start, "loadavg_end": os.getloadavg()[0]},
+                    "other_load": None},
         "params": params,
         "recall_definition": "a returned id counts if its exact distance <= the exact k-th "
                              "nearest distance (ties count)",
@@ -612,6 +640,8 @@ def main(argv=None):
         "ground_truth_cached": cached,
         "wall_s": None,
     }
+    # After the workers have been joined, so that their CPU time is our own.
+    result["machine"]["other_load"] = other_load(cpu_start)
     os.makedirs(args.out, exist_ok=True)
     png = os.path.join(args.out, "compare.png")
     plot(result, png)

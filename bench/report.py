@@ -190,9 +190,12 @@ pattern for everyone. Two benchmarks, each in one run on one machine:
   at 0.99.
 
 Why the two hnswlib figures differ: Debian builds its Python modules for
-baseline x86-64. `objdump` of the binaries on this machine finds
-{simd_hl} in hnswlib's module and {simd_fa} in faiss's, while hnswc picks its
-distance kernels at run time (`{by['hnswc']['info'].get('simd', '?') if 'hnswc' in by else '?'}`
+baseline x86-64. `objdump` of their binaries on this machine finds:
+
+* hnswlib's module: {simd_hl};
+* faiss's module: {simd_fa};
+
+while hnswc picks its distance kernels at run time (`{by['hnswc']['info'].get('simd', '?') if 'hnswc' in by else '?'}`
 here). Debian's hnswlib module reaches {fnum(hl_py)} QPS at recall 0.95 in
 section 1; hnswlib compiled with `-march=native` reaches {fnum(hl_cpp)} in
 section 2. The first is what a user of the packaged library gets; the second
@@ -209,11 +212,11 @@ is hnswlib at its best.
 | BLAS (ground truth only) | {m['blas']} |
 | Runs | `make demo` {c['date']}, `make bench` {b['date']} |
 
-The machine was shared with other jobs while these ran: the 1-minute load
-average was {cm['loadavg_start']:.2f} at the start of the comparison and
-{cm['loadavg_end']:.2f} at its end, {bm['loadavg_start']:.2f} and
-{bm['loadavg_end']:.2f} around `make bench` (2.0 means both cores busy with
-other work). {demo_line}
+The machine was shared with other jobs, which skew every timing: during the
+comparison, other processes used {100 * cm['other_load']:.0f}% of the machine's CPU
+capacity, and {100 * bm['other_load']:.0f}% during `make bench` (busy CPU time in
+`/proc/stat` minus the benchmark's own; 50% would be one of the two cores
+busy with other work throughout). {demo_line}
 
 ## 1. Side by side in Python: hnswc, hnswlib, faiss (`make demo`)
 
@@ -224,7 +227,7 @@ test images as queries.
 
 Method:
 
-* **Build**: one add call with all vectors on all {p['threads']} cores
+* **Build**: one add call with all vectors on {p['threads']} threads (all cores)
   (`add_items(data, ids, num_threads={p['threads']})`; faiss:
   `omp_set_num_threads({p['threads']})`, `index.add`). The build time covers creating
   the index and adding.
