@@ -75,13 +75,15 @@ DOCS_RUN = $(BUILD)/docs-run
 
 bench-docs: deps
 	rm -rf $(DOCS_RUN)
-	@t0=$$(date +%s); \
-	  $(MAKE) --no-print-directory demo BUILD=$(DOCS_RUN) || exit 1; \
-	  echo $$(( $$(date +%s) - t0 )) > $(BUILD)/demo-wall-s
+	mkdir -p $(DOCS_RUN)
+	git describe --always --dirty > $(DOCS_RUN)/commit 2>/dev/null || echo unknown > $(DOCS_RUN)/commit
+	date +%s > $(DOCS_RUN)/t0
+	$(MAKE) --no-print-directory demo BUILD=$(DOCS_RUN)
+	echo $$(( $$(date +%s) - $$(cat $(DOCS_RUN)/t0) )) > $(DOCS_RUN)/demo-wall-s
 	$(MAKE) --no-print-directory bench
 	$(DOCS_RUN)/venv/bin/python bench/report.py --compare $(DOCS_RUN)/demo \
 	    --cli $(DOCS_RUN)/demo/hnswc-bench.json --bench $(BENCH_DIR)/bench_vs_hnswlib.json \
-	    --demo-wall $$(cat $(BUILD)/demo-wall-s) \
+	    --demo-wall $$(cat $(DOCS_RUN)/demo-wall-s) --commit "$$(cat $(DOCS_RUN)/commit)" \
 	    --png docs/bench-fashion-mnist.png --out docs/BENCHMARKS.md
 
 # ---------------------------------------------------------------------------

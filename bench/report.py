@@ -148,7 +148,7 @@ def cli_section(j):
 # The page
 # ---------------------------------------------------------------------------
 
-def page(c, j, b, demo_wall, png_rel, m, simd_hl, simd_fa):
+def page(c, j, b, demo_wall, png_rel, m, simd_hl, simd_fa, commit):
     p = c["params"]
     bp = b["params"]
     cmp_sys, cmp_sweep, cmp_at, cmp_ratio = compare_section(c)
@@ -162,6 +162,7 @@ def page(c, j, b, demo_wall, png_rel, m, simd_hl, simd_fa):
                  f"included; the Debian packages were already installed)."
                  if demo_wall else "")
     hl_ver = by["hnswlib"]["info"]["version"] if "hnswlib" in by else "?"
+    commit_txt = f", source `{commit}`" if commit else ""
     hl_py = by["hnswlib"]["qps_at_recall"]["0.95"] if "hnswlib" in by else None
     hl_cpp = b["systems"][1]["qps_at_recall"]["0.95"]
     fa_ver = by["faiss"]["info"]["version"] if "faiss" in by else "?"
@@ -210,11 +211,11 @@ is hnswlib at its best.
 | OS | {m['os']}, Linux {m['kernel']} |
 | Compilers | {m['cc']}; {m['cxx']} |
 | BLAS (ground truth only) | {m['blas']} |
-| Runs | `make demo` {c['date']}, `make bench` {b['date']} |
+| Runs | `make demo` {c['date']}, `make bench` {b['date']}{commit_txt} |
 
-The machine was shared with other jobs, which skew every timing: during the
-comparison, other processes used {100 * cm['other_load']:.0f}% of the machine's CPU
-capacity, and {100 * bm['other_load']:.0f}% during `make bench` (busy CPU time in
+The machine is shared with other jobs, which skew timings while they run.
+Other processes used {100 * cm['other_load']:.0f}% of the machine's CPU capacity during
+the comparison and {100 * bm['other_load']:.0f}% during `make bench` (busy CPU time in
 `/proc/stat` minus the benchmark's own; 50% would be one of the two cores
 busy with other work throughout). {demo_line}
 
@@ -295,6 +296,9 @@ MiB as the library reports it, kernels `{j['simd']}`.
 
 ## Reproduce
 
+The raw results of this run are in [bench-results/](bench-results/)
+(`compare.json`, `hnswc-bench.json`, `bench_vs_hnswlib.json`).
+
 ```sh
 make demo        # installs what is missing, builds, runs hnswc bench and
                  # bench/compare.py; JSON and plot in build/demo/
@@ -315,6 +319,11 @@ vectors.
   runs differ. The ratios move less than the absolute QPS, since the systems
   are measured in turn at each ef, but builds run one after another and
   catch whatever else the machine was doing at the time.
+* Multi-threaded builds are not deterministic (the insertion order varies),
+  so two builds of the same system differ slightly: recall at the same ef
+  moves by a few thousandths between runs, more with the 1,000 queries of
+  section 2 than with the 10,000 of section 1. The ratios at equal recall
+  take each system's own curve, so they absorb that.
 * One data set (Fashion-MNIST, 784 dimensions, uint8 pixels as float32), one
   metric (L2) and one parameter set (M = 16, ef_construction = 200).
 * Index memory in section 1 is RSS growth around the build, which includes
@@ -329,6 +338,7 @@ def main():
     ap.add_argument("--cli", required=True, help="JSON of hnswc bench")
     ap.add_argument("--bench", required=True, help="JSON of bench_vs_hnswlib")
     ap.add_argument("--demo-wall", type=float, default=0, help="seconds make demo took")
+    ap.add_argument("--commit", default="", help="git describe of the tree that ran")
     ap.add_argument("--png", default="docs/bench-fashion-mnist.png")
     ap.add_argument("--out", default="docs/BENCHMARKS.md")
     a = ap.parse_args()
@@ -342,11 +352,17 @@ def main():
     _, simd_hl = binary_simd("hnswlib")
     _, simd_fa = binary_simd("faiss")
     shutil.copyfile(os.path.join(a.compare, "compare.png"), a.png)
+    # The raw results go next to the page, so every figure can be traced.
+    raw = os.path.join(os.path.dirname(a.out) or ".", "bench-results")
+    os.makedirs(raw, exist_ok=True)
+    for src, name in ((os.path.join(a.compare, "compare.json"), "compare.json"),
+                      (a.cli, "hnswc-bench.json"), (a.bench, "bench_vs_hnswlib.json")):
+        shutil.copyfile(src, os.path.join(raw, name))
     png_rel = os.path.relpath(a.png, os.path.dirname(os.path.abspath(a.out)) or ".")
-    text = page(c, j, b, a.demo_wall, png_rel, machine_facts(), simd_hl, simd_fa)
+    text = page(c, j, b, a.demo_wall, png_rel, machine_facts(), simd_hl, simd_fa, a.commit)
     with open(a.out, "w") as f:
         f.write(text)
-    print(f"report: wrote {a.out} and {a.png} ({datetime.date.today()})")
+    print(f"report: wrote {a.out}, {a.png} and {raw}/ ({datetime.date.today()})")
 
 
 if __name__ == "__main__":
