@@ -94,7 +94,13 @@ static float dot_scalar(const float *a, const float *b, size_t dim)
     return (float)((s0 + s1) + (s2 + s3));
 }
 
-static const hnswc_kernels k_scalar = {"scalar", l2_scalar, dot_scalar};
+static float l2_bounded_scalar(const float *a, const float *b, size_t dim, float bound)
+{
+    (void)bound;
+    return l2_scalar(a, b, dim);
+}
+
+static const hnswc_kernels k_scalar = {"scalar", l2_scalar, dot_scalar, l2_bounded_scalar};
 
 /* ------------------------------------------------------------------------
  * x86-64: AVX-512F
@@ -120,12 +126,25 @@ TARGET_AVX512 static inline __mmask16 avx512_tail_mask(size_t n)
     return (__mmask16)((1u << n) - 1u);
 }
 
-TARGET_AVX512 static float l2_avx512(const float *a, const float *b, size_t dim)
+/*
+ * The L2 body, with `check` a compile-time constant: when set, the partial
+ * sum is compared with `bound` every 256 dimensions and the kernel stops as
+ * soon as it is above (the partial sums of squares only grow). The
+ * accumulation is the same either way, so a result that is not cut short is
+ * bit-identical to the plain kernel's.
+ */
+TARGET_AVX512 static inline __attribute__((always_inline)) float
+l2_avx512_body(const float *a, const float *b, size_t dim, float bound, const int check)
 {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
     size_t i = 0;
     for (; i + 64 <= dim; i += 64) {
+        if (check && i > 0 && (i & 255) == 0) {
+            float part = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+            if (part > bound)
+                return part;
+        }
         __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
         __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
         __m512 d2 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
@@ -147,6 +166,16 @@ TARGET_AVX512 static float l2_avx512(const float *a, const float *b, size_t dim)
         s0 = _mm512_fmadd_ps(d, d, s0);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+TARGET_AVX512 static float l2_avx512(const float *a, const float *b, size_t dim)
+{
+    return l2_avx512_body(a, b, dim, 0.0f, 0);
+}
+
+TARGET_AVX512 static float l2_bounded_avx512(const float *a, const float *b, size_t dim, float bound)
+{
+    return l2_avx512_body(a, b, dim, bound, 1);
 }
 
 TARGET_AVX512 static float dot_avx512(const float *a, const float *b, size_t dim)
@@ -171,7 +200,7 @@ TARGET_AVX512 static float dot_avx512(const float *a, const float *b, size_t dim
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-static const hnswc_kernels k_avx512 = {"avx512", l2_avx512, dot_avx512};
+static const hnswc_kernels k_avx512 = {"avx512", l2_avx512, dot_avx512, l2_bounded_avx512};
 
 /* ------------------------------------------------------------------------
  * x86-64: AVX2 + FMA
@@ -201,12 +230,19 @@ TARGET_AVX2 static inline float avx2_hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-TARGET_AVX2 static float l2_avx2(const float *a, const float *b, size_t dim)
+/* The L2 body with an optional bound, as l2_avx512_body. */
+TARGET_AVX2 static inline __attribute__((always_inline)) float
+l2_avx2_body(const float *a, const float *b, size_t dim, float bound, const int check)
 {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 32 <= dim; i += 32) {
+        if (check && i > 0 && (i & 255) == 0) {
+            float part = avx2_hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+            if (part > bound)
+                return part;
+        }
         __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
         __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
         __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
@@ -227,6 +263,16 @@ TARGET_AVX2 static float l2_avx2(const float *a, const float *b, size_t dim)
         s0 = _mm256_fmadd_ps(d, d, s0);
     }
     return avx2_hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+TARGET_AVX2 static float l2_avx2(const float *a, const float *b, size_t dim)
+{
+    return l2_avx2_body(a, b, dim, 0.0f, 0);
+}
+
+TARGET_AVX2 static float l2_bounded_avx2(const float *a, const float *b, size_t dim, float bound)
+{
+    return l2_avx2_body(a, b, dim, bound, 1);
 }
 
 TARGET_AVX2 static float dot_avx2(const float *a, const float *b, size_t dim)
@@ -251,7 +297,7 @@ TARGET_AVX2 static float dot_avx2(const float *a, const float *b, size_t dim)
     return avx2_hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
-static const hnswc_kernels k_avx2 = {"avx2", l2_avx2, dot_avx2};
+static const hnswc_kernels k_avx2 = {"avx2", l2_avx2, dot_avx2, l2_bounded_avx2};
 
 /* ------------------------------------------------------------------------
  * x86-64: SSE2 (always present on x86-64)
@@ -316,7 +362,13 @@ static float dot_sse2(const float *a, const float *b, size_t dim)
     return s;
 }
 
-static const hnswc_kernels k_sse2 = {"sse2", l2_sse2, dot_sse2};
+static float l2_bounded_sse2(const float *a, const float *b, size_t dim, float bound)
+{
+    (void)bound; /* no early exit on the baseline sets: the full distance */
+    return l2_sse2(a, b, dim);
+}
+
+static const hnswc_kernels k_sse2 = {"sse2", l2_sse2, dot_sse2, l2_bounded_sse2};
 
 #endif /* HNSWC_X86 */
 
@@ -376,7 +428,13 @@ static float dot_neon(const float *a, const float *b, size_t dim)
     return s;
 }
 
-static const hnswc_kernels k_neon = {"neon", l2_neon, dot_neon};
+static float l2_bounded_neon(const float *a, const float *b, size_t dim, float bound)
+{
+    (void)bound;
+    return l2_neon(a, b, dim);
+}
+
+static const hnswc_kernels k_neon = {"neon", l2_neon, dot_neon, l2_bounded_neon};
 
 #endif /* HNSWC_NEON */
 

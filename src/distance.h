@@ -14,10 +14,19 @@
 /* Squared L2 distance, or dot product, of two dim-vectors. dim >= 1. */
 typedef float (*hnswc_dist_fn)(const float *a, const float *b, size_t dim);
 
+/*
+ * Squared L2 that may stop early: if the result is <= bound it is exactly
+ * what the plain l2 kernel returns; otherwise it is some value > bound (a
+ * partial sum), since partial sums of squares only grow. A search uses it
+ * to reject a candidate without reading all of its vector.
+ */
+typedef float (*hnswc_bounded_fn)(const float *a, const float *b, size_t dim, float bound);
+
 typedef struct hnswc_kernels {
     const char *name;   /* "avx512", "avx2", "sse2", "neon", "scalar" */
     hnswc_dist_fn l2;   /* sum (a_i - b_i)^2 */
     hnswc_dist_fn dot;  /* sum a_i * b_i     */
+    hnswc_bounded_fn l2_bounded;
 } hnswc_kernels;
 
 /*

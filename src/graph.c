@@ -198,7 +198,10 @@ static node_id greedy_descent(const hnswc_index *ix, const float *q, node_id cur
                 node_id nb = link_at(links, j);
                 if (nb == exclude)
                     continue;
-                float d = index_distance(ix, q, node_vector(ix, node_at(ix, nb)));
+                const float *v = node_vector(ix, node_at(ix, nb));
+                float d = ix->metric == HNSWC_METRIC_L2
+                              ? ix->kernels->l2_bounded(q, v, ix->dim, *cur_dist)
+                              : index_distance(ix, q, v);
                 if (d < *cur_dist) {
                     *cur_dist = d;
                     cur = nb;
@@ -296,7 +299,12 @@ static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const la
             node_id nb = sc->scratch[j];
             if (j + 1 < m)
                 prefetch_node(ix, sc->scratch[j + 1]);
-            float d = index_distance(ix, lq->q, node_vector(ix, node_at(ix, nb)));
+            const float *v = node_vector(ix, node_at(ix, nb));
+            /* with a full beam, an L2 candidate is only wanted if closer than
+             * the worst result: the kernel may stop as soon as it is not */
+            float d = nt >= lq->ef && ix->metric == HNSWC_METRIC_L2
+                          ? ix->kernels->l2_bounded(lq->q, v, ix->dim, worst)
+                          : index_distance(ix, lq->q, v);
             if (nt < lq->ef || d < worst) {
                 if (nc + 1 >= sc->cand_cap &&
                     !grow_array((void **)&sc->cand, &sc->cand_cap, nc + 2, sizeof(heap_item)))

@@ -409,6 +409,43 @@ static void test_all_dims_random(void **state)
     }
 }
 
+/*
+ * The bounded L2 kernel's contract, for every set and every dim: a result at
+ * or below the bound is bit-identical to the plain kernel's; a result above
+ * it is above the bound and no more than the full distance (partial sums of
+ * squares only grow, and float addition of non-negative terms is monotone).
+ */
+static void test_l2_bounded(void **state)
+{
+    (void)state;
+    const hnswc_kernels *sets[MAX_SETS];
+    size_t n = kernel_sets(sets);
+    static float ra[MAX_DIM], rb[MAX_DIM];
+    size_t cut_short = 0;
+
+    for (size_t dim = 1; dim <= MAX_DIM; dim++) {
+        for (size_t i = 0; i < dim; i++) {
+            ra[i] = rng_unit();
+            rb[i] = rng_unit();
+        }
+        for (size_t s = 0; s < n; s++) {
+            float full = sets[s]->l2(ra, rb, dim);
+            const float bounds[] = {0.0f, full * 0.25f, full * 0.5f, full * 0.99f, full,
+                                    full * 2.0f, INFINITY};
+            for (size_t b = 0; b < sizeof bounds / sizeof *bounds; b++) {
+                float got = sets[s]->l2_bounded(ra, rb, dim, bounds[b]);
+                if (got <= bounds[b] ? got != full : !(got > bounds[b] && got <= full))
+                    fail_msg("%s dim %zu bound %.9g: got %.9g, full %.9g", sets[s]->name, dim,
+                             bounds[b], got, full);
+                cut_short += got < full;
+            }
+        }
+    }
+    /* the SIMD sets must really stop early on long vectors */
+    if (n > 1)
+        assert_true(cut_short > 0);
+}
+
 /* ------------------------------------------------------------------------
  * Normalisation
  * ------------------------------------------------------------------------ */
@@ -498,6 +535,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_hand_cases),
         cmocka_unit_test(test_all_dims_exact),
         cmocka_unit_test(test_all_dims_random),
+        cmocka_unit_test(test_l2_bounded),
         cmocka_unit_test(test_normalize_hand),
         cmocka_unit_test(test_normalize_random),
     };
