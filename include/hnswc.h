@@ -163,6 +163,11 @@ HNSWC_API void hnswc_free(hnswc_index *index);
  *
  * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (unknown flag), HNSWC_ERR_NONFINITE,
  * HNSWC_ERR_NOMEM, HNSWC_ERR_OVERFLOW (more than 2^32 - 2 elements).
+ * Out of memory is normally found before anything changes. The one
+ * exception is memory running out while the element is being linked into
+ * the graph (a search's scratch growing): the element is then stored but
+ * marked deleted, since it may be unreachable; adding its label again
+ * retries.
  *
  * [writer] An add of a new label runs concurrently with searches and other
  * adds. An add that overwrites storage in place (updating an existing label,

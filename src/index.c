@@ -233,7 +233,28 @@ static bool pop_deleted(hnswc_index *ix, node_id *id) {
     return false;
 }
 
+/*
+ * Appends a slot to the reuse list. Unmarking leaves a stale entry behind
+ * (pop_deleted skips those), so the list is compacted -- stale entries and
+ * duplicates dropped -- when it outgrows twice the deleted count; without
+ * that, mark/unmark cycles would grow it without bound. meta_lock held.
+ */
 static hnswc_status push_deleted(hnswc_index *ix, node_id id) {
+    if (ix->deleted_ids_len >= 2 * atomic_load(&ix->deleted_count) + 64) {
+        size_t w = 0;
+        for (size_t r = 0; r < ix->deleted_ids_len; r++) {
+            node_head *n = node_at(ix, ix->deleted_ids[r]);
+            uint32_t f = atomic_load(&n->flags);
+            /* the COMPACT_MARK bit (never otherwise set) marks a kept entry */
+            if ((f & NODE_DELETED) && !(f & NODE_COMPACT_MARK)) {
+                atomic_fetch_or(&n->flags, NODE_COMPACT_MARK);
+                ix->deleted_ids[w++] = ix->deleted_ids[r];
+            }
+        }
+        for (size_t r = 0; r < w; r++)
+            atomic_fetch_and(&node_at(ix, ix->deleted_ids[r])->flags, ~NODE_COMPACT_MARK);
+        ix->deleted_ids_len = w;
+    }
     if (ix->deleted_ids_len == ix->deleted_ids_cap) {
         size_t cap = ix->deleted_ids_cap ? 2 * ix->deleted_ids_cap : 64;
         node_id *p = realloc(ix->deleted_ids, cap * sizeof *p);
@@ -345,7 +366,8 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
         if (st == HNSWC_OK) {
             node_head *n = node_at(ix, id);
             write_vector(ix, n, vec);
-            atomic_store_explicit(&n->flags, NODE_READY, memory_order_release);
+            /* or, not store: a concurrent mark_deleted may have set DELETED */
+            atomic_fetch_or_explicit(&n->flags, NODE_READY, memory_order_release);
             if ((st = graph_insert(ix, sc, id, false)) != HNSWC_OK)
                 abandon_node(ix, id);
         }
@@ -382,8 +404,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
     if (st == HNSWC_OK) {
         node_head *n = node_at(ix, id);
         write_vector(ix, n, vec);
-        atomic_store_explicit(&n->flags, atomic_load(&n->flags) | NODE_READY,
-                              memory_order_release);
+        atomic_fetch_or_explicit(&n->flags, NODE_READY, memory_order_release);
         if ((st = graph_insert(ix, sc, id, relink)) != HNSWC_OK)
             abandon_node(ix, id);
     }
@@ -571,6 +592,16 @@ hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, siz
     hnswc_status st = check_rows("hnswc_search_batch", queries, n, ix->dim);
     if (st != HNSWC_OK)
         return st;
+    /* fill every output first, so that queries a failure stops before they
+     * start still read as "nothing found", as the header promises */
+    for (size_t i = 0; i < n; i++) {
+        n_found[i] = 0;
+        for (size_t r = 0; r < k; r++) {
+            labels[i * k + r] = UINT64_MAX;
+            if (distances)
+                distances[i * k + r] = INFINITY;
+        }
+    }
     search_batch_job j = {ix, queries, k, ef, filter, user_data, labels, distances, n_found};
     return parallel_for(n, num_threads, search_batch_item, &j);
 }
@@ -649,7 +680,9 @@ static hnswc_status set_deleted(hnswc_index *ix, const char *fn, uint64_t label,
     pthread_mutex_lock(&ix->meta_lock);
     node_id id;
     hnswc_status st = HNSWC_OK;
-    if (!label_map_find(&ix->labels, label, &id)) {
+    /* an element still being added is not found yet, as for find_label */
+    if (!label_map_find(&ix->labels, label, &id) ||
+        !(atomic_load(&node_at(ix, id)->flags) & NODE_READY)) {
         st = hnswc_fail(HNSWC_ERR_NOT_FOUND, "%s: no element has label %llu", fn,
                         (unsigned long long)label);
     } else {

@@ -69,6 +69,7 @@ typedef uint32_t node_id;
 /* node_head.flags bits */
 #define NODE_READY 1u   /* vector and header written: visible to scans */
 #define NODE_DELETED 2u /* tombstone: walked through, never returned    */
+#define NODE_COMPACT_MARK 4u /* transient, under meta_lock: see push_deleted */
 
 typedef struct node_head {
     uint64_t label;            /* written before the node is published, or

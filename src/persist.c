@@ -529,13 +529,21 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
             st = fmt_err(src, "an element has an invalid level or flags");
             break;
         }
+        /* the upper links claimed so far must fit in what is left of the
+         * input, checked before they are allocated: otherwise a short file
+         * claiming high levels everywhere would cost far more memory than
+         * its own size before being rejected */
+        upper_words += (uint64_t)level * (p.M + 1);
+        if (upper_words * 4 > src->remaining) {
+            st = fmt_err(src, "truncated (shorter than its elements' levels require)");
+            break;
+        }
         if ((st = index_init_node(ix, (node_id)i, label, level)) != HNSWC_OK)
             break;
         atomic_store(&ix->count, i + 1); /* so that hnswc_free releases it */
         node_head *n = node_at(ix, (node_id)i);
         atomic_store(&n->flags, NODE_READY | (flags ? NODE_DELETED : 0));
         deleted += flags;
-        upper_words += (uint64_t)level * (p.M + 1);
         max_level = level > max_level ? level : max_level;
     }
     if (st == HNSWC_OK)
