@@ -678,12 +678,77 @@ static void test_parallel_build_connected(void **s)
                  bad_builds, reps, n, (unsigned long long)unreachable, misses);
 }
 
+/*
+ * mark_deleted racing the add of the same label: the deleted mark must
+ * survive the add's publication of the element (it once did not: the add
+ * stored its flags whole, wiping the mark, and the index then saved a file
+ * whose deleted count did not match its elements). Long vectors widen the
+ * window between the label appearing and the element being published.
+ */
+#define RACE_DIM 16384
+#define RACE_N 48
+static hnswc_index *race_ix;
+static atomic_long race_target = -1;
+static atomic_int race_done;
+
+static void *race_marker(void *arg)
+{
+    (void)arg;
+    long last = -1;
+    while (!atomic_load(&race_done)) {
+        long t = atomic_load(&race_target);
+        if (t >= 0 && t != last && hnswc_mark_deleted(race_ix, (uint64_t)t) == HNSWC_OK)
+            last = t;
+    }
+    return NULL;
+}
+
+static void test_mark_while_adding(void **state)
+{
+    (void)state;
+    race_ix = tu_create(RACE_DIM, HNSWC_METRIC_COSINE, 4, 8, 1, 0);
+    float *v = tu_xmalloc(sizeof(float) * RACE_DIM);
+    atomic_store(&race_done, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, race_marker, NULL), 0);
+    for (long i = 0; i < RACE_N; i++) {
+        for (size_t d = 0; d < RACE_DIM; d++)
+            v[d] = (float)((i * 7 + (long)d) % 13) + 1.0f;
+        atomic_store(&race_target, i);
+        assert_int_equal(hnswc_add(race_ix, (uint64_t)i, v, 0), HNSWC_OK);
+    }
+    atomic_store(&race_done, 1);
+    pthread_join(th, NULL);
+
+    hnswc_info info;
+    assert_int_equal(hnswc_get_info(race_ix, &info), HNSWC_OK);
+    uint64_t flagged = 0;
+    for (long i = 0; i < RACE_N; i++) {
+        int del = 0;
+        assert_int_equal(hnswc_is_deleted(race_ix, (uint64_t)i, &del), HNSWC_OK);
+        flagged += (uint64_t)del;
+    }
+    assert_int_equal(info.deleted_count, flagged);
+    assert_int_equal(info.live_count + info.deleted_count, info.count);
+    void *buf;
+    size_t size;
+    hnswc_index *back;
+    assert_int_equal(hnswc_serialize(race_ix, &buf, &size), HNSWC_OK);
+    if (hnswc_deserialize(buf, size, &back) != HNSWC_OK)
+        fail_msg("a consistent index must reload: %s", hnswc_errmsg(NULL));
+    hnswc_free(back);
+    hnswc_buffer_free(buf);
+    hnswc_free(race_ix);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_stress),
         cmocka_unit_test(test_separate_indexes),
         cmocka_unit_test(test_parallel_build_connected),
+        cmocka_unit_test(test_mark_while_adding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -384,6 +384,30 @@ static void test_replace_deleted(void **s)
     free(deleted);
 }
 
+/*
+ * Marking and unmarking one label over and over must not grow the index:
+ * the list of slots kept for reuse once grew by one entry per mark.
+ */
+static void test_mark_unmark_cycles_bounded(void **state)
+{
+    (void)state;
+    hnswc_index *ix = tu_create(8, HNSWC_METRIC_L2, 8, 40, 1, 0);
+    float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assert_int_equal(hnswc_add(ix, 7, v, 0), HNSWC_OK);
+    hnswc_info before, after;
+    assert_int_equal(hnswc_get_info(ix, &before), HNSWC_OK);
+    for (int i = 0; i < 200000; i++) {
+        assert_int_equal(hnswc_mark_deleted(ix, 7), HNSWC_OK);
+        assert_int_equal(hnswc_unmark_deleted(ix, 7), HNSWC_OK);
+    }
+    assert_int_equal(hnswc_get_info(ix, &after), HNSWC_OK);
+    assert_int_equal(after.deleted_count, 0);
+    if (after.memory_bytes > before.memory_bytes + 4096)
+        fail_msg("200,000 mark/unmark cycles grew the index from %llu to %llu bytes",
+                 (unsigned long long)before.memory_bytes, (unsigned long long)after.memory_bytes);
+    hnswc_free(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -391,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_update_repeatedly),
         cmocka_unit_test(test_tombstones),
         cmocka_unit_test(test_replace_deleted),
+        cmocka_unit_test(test_mark_unmark_cycles_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
