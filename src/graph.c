@@ -557,12 +557,6 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
  * Insertion (Algorithm 1)
  * ======================================================================== */
 
-static inline uint64_t entry_make(int level, node_id id) {
-    return ((uint64_t)(uint32_t)(level + 1) << 32) | id;
-}
-static inline int entry_level(uint64_t e) { return (int)(e >> 32) - 1; }
-static inline node_id entry_id(uint64_t e) { return (node_id)e; }
-
 /*
  * Links node `id` (its record fully written) into the graph, using the
  * caller's search context `sc` (from graph_ctx_acquire with ef_construction,

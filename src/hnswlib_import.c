@@ -229,7 +229,7 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
     if (st == HNSWC_OK) {
         atomic_store(&ix->deleted_count, deleted);
         if (h.count > 0)
-            atomic_store(&ix->entry, ((uint64_t)(uint32_t)(h.maxlevel + 1) << 32) | h.entry);
+            atomic_store(&ix->entry, entry_make(h.maxlevel, h.entry));
         st = index_finish_load(ix);
     }
     free(levels);

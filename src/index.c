@@ -476,19 +476,26 @@ static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t
                                hnswc_filter_fn filter, void *user, uint64_t *labels,
                                float *distances, size_t *n_found, bool exact);
 
-hnswc_status hnswc_search(const hnswc_index *ix, const float *query, size_t k, size_t ef,
-                          hnswc_filter_fn filter, void *user_data, uint64_t *labels,
-                          float *distances, size_t *n_found) {
+/* The checks shared by hnswc_search and hnswc_search_exact (fn names the
+ * caller in messages); also zeroes *n_found first. */
+static hnswc_status check_search(const char *fn, const hnswc_index *ix, const float *query,
+                                 size_t k, size_t ef, const uint64_t *labels, size_t *n_found) {
     if (n_found)
         *n_found = 0;
     if (!ix || !query || !labels || !n_found)
-        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_search: %s is NULL",
+        return hnswc_fail(HNSWC_ERR_NULL, "%s: %s is NULL", fn,
                           !ix ? "index" : !query ? "query" : !labels ? "labels" : "n_found");
     if (k == 0)
-        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search: k must be at least 1");
-    if (ef > MAX_EF || k > MAX_EF)
-        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search: k or ef above 2^31");
-    hnswc_status st = check_finite("hnswc_search", query, ix->dim, 0);
+        return hnswc_fail(HNSWC_ERR_INVALID, "%s: k must be at least 1", fn);
+    if (k > MAX_EF || ef > MAX_EF)
+        return hnswc_fail(HNSWC_ERR_INVALID, "%s: %s above 2^31", fn, k > MAX_EF ? "k" : "ef");
+    return check_finite(fn, query, ix->dim, 0);
+}
+
+hnswc_status hnswc_search(const hnswc_index *ix, const float *query, size_t k, size_t ef,
+                          hnswc_filter_fn filter, void *user_data, uint64_t *labels,
+                          float *distances, size_t *n_found) {
+    hnswc_status st = check_search("hnswc_search", ix, query, k, ef, labels, n_found);
     if (st != HNSWC_OK)
         return st;
     return search_one(ix, query, k, ef, filter, user_data, labels, distances, n_found, false);
@@ -497,16 +504,7 @@ hnswc_status hnswc_search(const hnswc_index *ix, const float *query, size_t k, s
 hnswc_status hnswc_search_exact(const hnswc_index *ix, const float *query, size_t k,
                                 hnswc_filter_fn filter, void *user_data, uint64_t *labels,
                                 float *distances, size_t *n_found) {
-    if (n_found)
-        *n_found = 0;
-    if (!ix || !query || !labels || !n_found)
-        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_search_exact: %s is NULL",
-                          !ix ? "index" : !query ? "query" : !labels ? "labels" : "n_found");
-    if (k == 0)
-        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search_exact: k must be at least 1");
-    if (k > MAX_EF)
-        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search_exact: k above 2^31");
-    hnswc_status st = check_finite("hnswc_search_exact", query, ix->dim, 0);
+    hnswc_status st = check_search("hnswc_search_exact", ix, query, k, 0, labels, n_found);
     if (st != HNSWC_OK)
         return st;
     return search_one(ix, query, k, 0, filter, user_data, labels, distances, n_found, true);
@@ -734,7 +732,7 @@ hnswc_status hnswc_get_info(const hnswc_index *ix, hnswc_info *out) {
     out->live_count = out->count - out->deleted_count;
     out->capacity = atomic_load(&ix->capacity);
     uint64_t e = atomic_load(&ix->entry);
-    out->max_level = e == ENTRY_EMPTY ? -1 : (int32_t)(e >> 32) - 1;
+    out->max_level = e == ENTRY_EMPTY ? -1 : entry_level(e);
     out->memory_bytes = atomic_load(&ix->memory_bytes) + side + graph_pool_bytes(ix);
     out->simd = ix->kernels->name;
     return HNSWC_OK;

@@ -185,6 +185,13 @@ struct hnswc_index {
 
 #define ENTRY_EMPTY UINT64_MAX
 
+/* The entry word: (top layer + 1) << 32 | id. Written only here. */
+static inline uint64_t entry_make(int level, node_id id) {
+    return ((uint64_t)(uint32_t)(level + 1) << 32) | id;
+}
+static inline int entry_level(uint64_t e) { return (int)(e >> 32) - 1; }
+static inline node_id entry_id(uint64_t e) { return (node_id)e; }
+
 static inline node_head *node_at(const hnswc_index *ix, node_id id) {
     /* chunk c holds ids [CHUNK0*(2^c - 1), CHUNK0*(2^(c+1) - 1)) */
     uint64_t v = (uint64_t)id + (1u << CHUNK0_BITS);

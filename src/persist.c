@@ -455,11 +455,6 @@ static hnswc_status read_parm(source *src, parm *p) {
     return HNSWC_OK;
 }
 
-static hnswc_status load_links(source *src, hnswc_index *ix, _Atomic uint32_t *dst,
-                               const uint32_t *w, uint32_t max, int level) {
-    return index_set_links(ix, dst, w[0], w + 1, max, level, src->what);
-}
-
 static hnswc_status load_from(source *src, hnswc_index **out) {
     unsigned char h[HEADER_SIZE];
     src->crc = 0;
@@ -551,8 +546,7 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     if (st == HNSWC_OK && deleted != p.deleted)
         st = fmt_err(src, "deleted count does not match the elements");
     if (st == HNSWC_OK && p.count > 0 &&
-        ((int)(p.entry >> 32) - 1 != max_level ||
-         node_at(ix, (node_id)p.entry)->level != max_level))
+        (entry_level(p.entry) != max_level || node_at(ix, entry_id(p.entry))->level != max_level))
         st = fmt_err(src, "entry point is not on the top layer");
     layout_of(ix->dim, ix->M0, p.count, upper_words, &l);
     if (st == HNSWC_OK && l.total - HEADER_SIZE - PARM_SIZE - 2 * (SECTION_HEAD + SECTION_TAIL) -
@@ -583,7 +577,7 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
         st = section_open(src, "LNK0", l.lnk0_len);
     for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
         if ((st = take(src, w, (1 + (size_t)ix->M0) * 4u)) == HNSWC_OK)
-            st = load_links(src, ix, node_at(ix, (node_id)i)->l0, w, ix->M0, 0);
+            st = index_set_links(ix, node_at(ix, (node_id)i)->l0, w[0], w + 1, ix->M0, 0, src->what);
     }
     if (st == HNSWC_OK)
         st = section_close(src, "LNK0");
@@ -593,7 +587,7 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
         node_head *n = node_at(ix, (node_id)i);
         for (int lv = 1; st == HNSWC_OK && lv <= n->level; lv++) {
             if ((st = take(src, w, (1 + (size_t)ix->M) * 4u)) == HNSWC_OK)
-                st = load_links(src, ix, node_links(ix, n, lv), w, ix->M, lv);
+                st = index_set_links(ix, node_links(ix, n, lv), w[0], w + 1, ix->M, lv, src->what);
         }
     }
     if (st == HNSWC_OK)

@@ -115,17 +115,24 @@ hnswc_status label_map_reserve(label_map *m, size_t n) {
     return want > m->cap ? label_map_rehash(m, want) : HNSWC_OK;
 }
 
-bool label_map_find(const label_map *m, uint64_t key, node_id *val) {
+/* The slot holding key, or SIZE_MAX. */
+static size_t label_map_slot(const label_map *m, uint64_t key) {
     if (m->cap == 0)
-        return false;
+        return SIZE_MAX;
     for (size_t j = hash_label(key) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
         if (m->vals[j] == NODE_NONE)
-            return false;
-        if (m->keys[j] == key) {
-            *val = m->vals[j];
-            return true;
-        }
+            return SIZE_MAX;
+        if (m->keys[j] == key)
+            return j;
     }
+}
+
+bool label_map_find(const label_map *m, uint64_t key, node_id *val) {
+    size_t j = label_map_slot(m, key);
+    if (j == SIZE_MAX)
+        return false;
+    *val = m->vals[j];
+    return true;
 }
 
 hnswc_status label_map_put(label_map *m, uint64_t key, node_id val) {
@@ -144,13 +151,10 @@ hnswc_status label_map_put(label_map *m, uint64_t key, node_id val) {
 /* Backward-shift deletion: moves later entries of the probe run back into
  * the hole, so lookups never need tombstones. */
 void label_map_remove(label_map *m, uint64_t key) {
-    node_id v;
-    if (!label_map_find(m, key, &v))
+    size_t i = label_map_slot(m, key);
+    if (i == SIZE_MAX)
         return;
     size_t mask = m->cap - 1;
-    size_t i = hash_label(key) & mask;
-    while (m->keys[i] != key || m->vals[i] == NODE_NONE)
-        i = (i + 1) & mask;
     for (size_t j = (i + 1) & mask; m->vals[j] != NODE_NONE; j = (j + 1) & mask) {
         size_t home = hash_label(m->keys[j]) & mask;
         /* entry j may move to the hole i if its home is not in (i, j] */
