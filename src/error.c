@@ -7,7 +7,7 @@
  * the caller reading it. A thread-local buffer has no such race, and it also
  * serves the calls that fail before any index exists (create, load).
  */
-#include "index.h"
+#include "error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

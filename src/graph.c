@@ -20,12 +20,47 @@
  *   - vectors are only rewritten under the update lock's write side, so no
  *     reader is computing with a vector while it changes.
  */
+#include "graph.h"
+
+#include "distance.h"
+#include "error.h"
 #include "heap.h"
-#include "index.h"
+#include "storage.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ========================================================================
+ * Helpers
+ * ======================================================================== */
+
+/* Search scratch: a visited set and two heaps, pooled per index so that a
+ * search allocates nothing in the common case. */
+struct search_ctx {
+    uint16_t *visited; /* visited[id] == epoch means seen in this search */
+    size_t visited_cap;
+    uint16_t epoch;
+    heap_item *cand;   /* min-heap of candidates to expand   */
+    size_t cand_cap;
+    heap_item *top;    /* max-heap of the best ef found      */
+    size_t heap_cap;
+    heap_item *work;   /* neighbour selection while linking  */
+    size_t work_cap;
+    node_id *scratch;  /* neighbour ids gathered before distance batches */
+    size_t scratch_cap;
+    struct search_ctx *next; /* free-list link in the pool */
+};
+
+static inline float vec_distance(const hnswc_index *ix, const float *a, const float *b) {
+    if (ix->metric == HNSWC_METRIC_L2)
+        return ix->kernels->l2(a, b, ix->dim);
+    return 1.0f - ix->kernels->dot(a, b, ix->dim);
+}
+
+static inline pthread_mutex_t *link_lock(hnswc_index *ix, node_id id) {
+    return &ix->link_locks[id % LINK_LOCK_STRIPES];
+}
 
 /* ========================================================================
  * Level generator
@@ -38,8 +73,7 @@ static uint64_t splitmix64(uint64_t *state) {
     return z ^ (z >> 31);
 }
 
-/* Caller holds meta_lock (or owns the index alone), so a single-threaded
- * build draws the same levels in the same order for a given seed. */
+/* Caller holds meta_lock (or owns the index alone): see graph.h. */
 int graph_random_level(hnswc_index *ix) {
     /* U uniform in (0, 1]: never 0, so -ln(U) is finite */
     double u = (double)((splitmix64(&ix->rng) >> 11) + 1) * 0x1.0p-53;
@@ -193,7 +227,7 @@ static node_id greedy_descent(const hnswc_index *ix, const float *q, node_id cur
         while (changed) {
             changed = false;
             _Atomic uint32_t *links = node_links(ix, node_at(ix, cur), level);
-            uint32_t n = links_count(ix, links, level);
+            uint32_t n = node_links_count(ix, links, level);
             for (uint32_t j = 0; j < n; j++) {
                 node_id nb = link_at(links, j);
                 if (nb == exclude)
@@ -201,7 +235,7 @@ static node_id greedy_descent(const hnswc_index *ix, const float *q, node_id cur
                 const float *v = node_vector(ix, node_at(ix, nb));
                 float d = ix->metric == HNSWC_METRIC_L2
                               ? ix->kernels->l2_bounded(q, v, ix->dim, *cur_dist)
-                              : index_distance(ix, q, v);
+                              : vec_distance(ix, q, v);
                 if (d < *cur_dist) {
                     *cur_dist = d;
                     cur = nb;
@@ -280,7 +314,7 @@ static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const la
             break;
         heap_item c = min_heap_pop(sc->cand, &nc);
         _Atomic uint32_t *links = node_links(ix, node_at(ix, c.id), lq->level);
-        uint32_t n = links_count(ix, links, lq->level);
+        uint32_t n = node_links_count(ix, links, lq->level);
 
         /* gather the unvisited neighbours first and prefetch their vectors,
          * so the memory loads overlap instead of stalling one by one */
@@ -304,7 +338,7 @@ static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const la
              * the worst result: the kernel may stop as soon as it is not */
             float d = nt >= lq->ef && ix->metric == HNSWC_METRIC_L2
                           ? ix->kernels->l2_bounded(lq->q, v, ix->dim, worst)
-                          : index_distance(ix, lq->q, v);
+                          : vec_distance(ix, lq->q, v);
             if (nt < lq->ef || d < worst) {
                 if (nc + 1 >= sc->cand_cap &&
                     !grow_array((void **)&sc->cand, &sc->cand_cap, nc + 2, sizeof(heap_item)))
@@ -349,7 +383,7 @@ static size_t select_neighbors(const hnswc_index *ix, const heap_item *c, size_t
         const float *v = node_vector(ix, node_at(ix, c[i].id));
         bool keep = true;
         for (size_t r = 0; r < m; r++) {
-            if (index_distance(ix, v, node_vector(ix, node_at(ix, out[r].id))) < c[i].dist) {
+            if (vec_distance(ix, v, node_vector(ix, node_at(ix, out[r].id))) < c[i].dist) {
                 keep = false;
                 break;
             }
@@ -409,7 +443,7 @@ static void set_links(hnswc_index *ix, node_id node, int level, const heap_item 
         write_links(links, sel, n);
         return;
     }
-    uint32_t n_old = links_count(ix, links, 0);
+    uint32_t n_old = node_links_count(ix, links, 0);
     memcpy(fin, sel, n * sizeof *fin);
     size_t n_fin = n;
     for (uint32_t j = 0; j <= n_old && n_fin < max; j++) {
@@ -442,7 +476,7 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
     _Atomic uint32_t *links = node_links(ix, nh, level);
 
     pthread_mutex_lock(link_lock(ix, node));
-    uint32_t n = links_count(ix, links, level);
+    uint32_t n = node_links_count(ix, links, level);
     for (uint32_t j = 0; j < n; j++) {
         if (link_at(links, j) == newcomer) { /* already linked (a re-link) */
             pthread_mutex_unlock(link_lock(ix, node));
@@ -460,7 +494,7 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
         cand[0] = (heap_item){dist, newcomer};
         for (uint32_t j = 0; j < n; j++) {
             node_id o = link_at(links, j);
-            cand[j + 1] = (heap_item){index_distance(ix, base, node_vector(ix, node_at(ix, o))), o};
+            cand[j + 1] = (heap_item){vec_distance(ix, base, node_vector(ix, node_at(ix, o))), o};
         }
         /* insertion sort: the list is short and almost sorted already */
         for (size_t i = 1; i <= n; i++) {
@@ -507,7 +541,7 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
     for (int lc = 0; cand && scored && sel && lc <= node->level; lc++) {
         size_t max = lc == 0 ? ix->M0 : ix->M;
         _Atomic uint32_t *links = node_links(ix, node, lc);
-        uint32_t n1 = links_count(ix, links, lc);
+        uint32_t n1 = node_links_count(ix, links, lc);
         size_t nc = 0;
         next_epoch(sc);
         visit(ix, sc, id, &st);
@@ -520,7 +554,7 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
         size_t hop1_end = nc;
         for (size_t j = 1; j < hop1_end; j++) {
             _Atomic uint32_t *nl = node_links(ix, node_at(ix, cand[j]), lc);
-            uint32_t n2 = links_count(ix, nl, lc);
+            uint32_t n2 = node_links_count(ix, nl, lc);
             for (uint32_t t = 0; t < n2; t++) {
                 node_id x = link_at(nl, t);
                 if (visit(ix, sc, x, &st))
@@ -535,7 +569,7 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
             size_t m = 0;
             for (size_t t = 0; t < nc; t++)
                 if (cand[t] != nb)
-                    scored[m++] = (heap_item){index_distance(ix, v, node_vector(ix, node_at(ix, cand[t]))),
+                    scored[m++] = (heap_item){vec_distance(ix, v, node_vector(ix, node_at(ix, cand[t]))),
                                               cand[t]};
             qsort(scored, m, sizeof *scored, by_distance);
             /* prune only when the list must shrink, as add_backlink does: the
@@ -588,7 +622,7 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
 
     node_id ep = entry_id(e);
     int top = entry_level(e);
-    float ep_dist = ep == id ? INFINITY : index_distance(ix, q, node_vector(ix, node_at(ix, ep)));
+    float ep_dist = ep == id ? INFINITY : vec_distance(ix, q, node_vector(ix, node_at(ix, ep)));
     if (level < top)
         ep = greedy_descent(ix, q, ep, &ep_dist, top, level, id);
 
@@ -670,7 +704,7 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
         uint32_t f = atomic_load_explicit(&nh->flags, memory_order_acquire);
         if (!(f & NODE_READY) || (f & NODE_DELETED))
             continue;
-        float d = index_distance(ix, q, node_vector(ix, nh));
+        float d = vec_distance(ix, q, node_vector(ix, nh));
         if (n == k && d >= heap[0].dist)
             continue;
         if (filter && !filter(nh->label, user))
@@ -706,7 +740,7 @@ hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating search scratch");
 
     node_id ep = entry_id(e);
-    float ep_dist = index_distance(ix, q, node_vector(ix, node_at(ix, ep)));
+    float ep_dist = vec_distance(ix, q, node_vector(ix, node_at(ix, ep)));
     ep = greedy_descent(ix, q, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
 
     bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
@@ -734,4 +768,73 @@ hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_
     }
     graph_ctx_release(ix, sc);
     return st;
+}
+
+/* ========================================================================
+ * Statistics
+ * ======================================================================== */
+
+/*
+ * Per-node degrees, levels and one-way links, then a breadth-first walk of
+ * layer 0 from the entry point for the nodes no search can reach. No
+ * concurrent writer (hnswc_get_graph_stats's contract), so no lock.
+ */
+hnswc_status graph_stats(const hnswc_index *ix, hnswc_graph_stats *out) {
+    memset(out, 0, sizeof *out);
+    uint64_t n = atomic_load(&ix->count);
+    out->nodes = n;
+    if (n == 0)
+        return HNSWC_OK;
+    uint8_t *seen = calloc((size_t)n, 1);
+    node_id *queue = malloc((size_t)n * sizeof *queue);
+    if (!seen || !queue) {
+        free(seen);
+        free(queue);
+        return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_get_graph_stats: out of memory");
+    }
+    out->degree0_min = UINT32_MAX;
+    for (uint64_t i = 0; i < n; i++) {
+        node_head *h = node_at(ix, (node_id)i);
+        out->level_counts[h->level]++;
+        if ((uint32_t)h->level + 1 > out->levels)
+            out->levels = (uint32_t)h->level + 1;
+        uint32_t deg = node_links_count(ix, h->l0, 0);
+        out->degree0_min = deg < out->degree0_min ? deg : out->degree0_min;
+        out->degree0_max = deg > out->degree0_max ? deg : out->degree0_max;
+        out->links_total += deg;
+        for (uint32_t j = 0; j < deg; j++) {
+            node_id b = atomic_load(&h->l0[1 + j]);
+            node_head *bh = node_at(ix, b);
+            uint32_t bdeg = node_links_count(ix, bh->l0, 0);
+            bool back = false;
+            for (uint32_t t = 0; t < bdeg && !back; t++)
+                back = atomic_load(&bh->l0[1 + t]) == (node_id)i;
+            out->one_way_links += !back;
+        }
+    }
+    out->degree0_mean = (double)out->links_total / (double)n;
+
+    /* breadth-first walk of layer 0 from the entry point */
+    uint64_t e = atomic_load(&ix->entry);
+    size_t head = 0, tail = 0, reached = 0;
+    if (e != ENTRY_EMPTY) {
+        queue[tail++] = (node_id)e;
+        seen[(node_id)e] = 1;
+    }
+    while (head < tail) {
+        node_head *h = node_at(ix, queue[head++]);
+        reached++;
+        uint32_t deg = node_links_count(ix, h->l0, 0);
+        for (uint32_t j = 0; j < deg; j++) {
+            node_id b = atomic_load(&h->l0[1 + j]);
+            if (!seen[b]) {
+                seen[b] = 1;
+                queue[tail++] = b;
+            }
+        }
+    }
+    out->unreachable = n - reached;
+    free(seen);
+    free(queue);
+    return HNSWC_OK;
 }

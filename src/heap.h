@@ -1,6 +1,9 @@
 /*
  * heap.h -- binary heaps of (distance, id), for graph.c and index.c.
  *
+ * Prefix: min_heap_, max_heap_. Header only and self-contained (an id is any
+ * uint32 slot id), so any index kind can use it.
+ *
  * Hand-written rather than a generic priority queue: the comparisons inline
  * and the items are 8 bytes, which is most of a search loop's overhead.
  * The caller owns the array and guarantees room for one more item per push.
@@ -8,7 +11,13 @@
 #ifndef HNSWC_HEAP_H
 #define HNSWC_HEAP_H
 
-#include "index.h"
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct heap_item {
+    float dist;
+    uint32_t id; /* a node_id */
+} heap_item;
 
 static inline void min_heap_push(heap_item *h, size_t *n, heap_item x) {
     size_t i = (*n)++;

@@ -22,7 +22,8 @@
  * The graph is taken over as it is (same links, levels, entry point), so
  * searches give hnswlib's results.
  */
-#include "index.h"
+#include "error.h"
+#include "storage.h"
 
 #include <errno.h>
 #include <math.h>
@@ -139,7 +140,7 @@ static hnswc_status read_level0(FILE *f, const char *path, const hl_header *h, h
             if (!isfinite(v[d]))
                 st = bad(path, "a vector holds NaN or infinity");
         if (st == HNSWC_OK)
-            st = index_set_links(ix, n->l0, count, ids, ix->M0, 0, path);
+            st = storage_set_links(ix, n->l0, count, ids, ix->M0, 0, path);
         bool del = rec[2] & 1;
         atomic_store(&n->flags, NODE_READY | (del ? NODE_DELETED : 0));
         *deleted += del;
@@ -170,7 +171,7 @@ static hnswc_status read_upper(FILE *f, const char *path, const hl_header *h, hn
                 break;
             }
             /* the count is a u16 in the low half of the first word */
-            st = index_set_links(ix, node_links(ix, n, lv), w[0] & 0xffffu, w + 1, ix->M, lv, path);
+            st = storage_set_links(ix, node_links(ix, n, lv), w[0] & 0xffffu, w + 1, ix->M, lv, path);
         }
     }
     free(w);
@@ -215,11 +216,11 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
         o.M = (uint32_t)h.M;
         o.ef_construction = (uint32_t)h.ef_construction;
         o.capacity = h.count ? h.count : 1;
-        st = index_new(&o, &ix);
+        st = storage_create(&o, &ix);
     }
     for (uint64_t i = 0; st == HNSWC_OK && i < h.count; i++) {
-        if ((st = index_init_node(ix, (node_id)i, 0, levels[i])) == HNSWC_OK)
-            atomic_store(&ix->count, i + 1); /* so that hnswc_free releases it */
+        if ((st = storage_init_node(ix, (node_id)i, 0, levels[i])) == HNSWC_OK)
+            atomic_store(&ix->count, i + 1); /* so that storage_destroy releases it */
     }
     uint64_t deleted = 0;
     if (st == HNSWC_OK)
@@ -230,12 +231,12 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
         atomic_store(&ix->deleted_count, deleted);
         if (h.count > 0)
             atomic_store(&ix->entry, entry_make(h.maxlevel, h.entry));
-        st = index_finish_load(ix);
+        st = storage_finish_load(ix);
     }
     free(levels);
     fclose(f);
     if (st != HNSWC_OK) {
-        hnswc_free(ix);
+        storage_destroy(ix);
         return st;
     }
     *out = ix;

@@ -1,5 +1,7 @@
 /*
- * index.c -- the public API: validation, locking and batches around graph.c.
+ * index.c -- the public facade: validation, locking and dispatch to the
+ * modules below it (storage, labelmap, graph, threads). Nothing below calls
+ * back into this file.
  *
  * Every public function validates all of its input before it changes
  * anything, so a rejected call leaves the index exactly as it was. The
@@ -12,18 +14,19 @@
  *   entry_lock (mutex)    an insert that raises the top level
  *   link lock (striped)   rewriting one node's link lists
  */
+#include "distance.h"
+#include "error.h"
+#include "graph.h"
 #include "heap.h"
 #include "index.h"
+#include "labelmap.h"
+#include "storage.h"
+#include "threads.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_M 16u
-#define DEFAULT_EF_CONSTRUCTION 200u
-#define DEFAULT_EF_SEARCH 10u
-#define DEFAULT_SEED 100u
-#define DEFAULT_CAPACITY 1024u
 #define MAX_DIM 65536u
 #define MAX_M 2048u
 #define MAX_EF ((size_t)1 << 31)
@@ -31,8 +34,6 @@
 /* ========================================================================
  * Helpers
  * ======================================================================== */
-
-static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
 /* HNSWC_OK if all n components are finite, else NONFINITE naming the first. */
 static hnswc_status check_finite(const char *fn, const float *v, size_t n, size_t row) {
@@ -73,63 +74,9 @@ static const float *prepare_query(const hnswc_index *ix, const float *q, float *
     return dst;
 }
 
-static void write_vector(hnswc_index *ix, node_head *n, const float *v) {
-    float *dst = node_vector(ix, n);
-    memcpy(dst, v, (size_t)ix->dim * sizeof(float));
-    if (ix->metric == HNSWC_METRIC_COSINE)
-        hnswc_normalize(dst, ix->dim);
-}
-
 /* ========================================================================
  * Lifecycle
  * ======================================================================== */
-
-/* Allocates an index for validated options. Used by create and the loaders. */
-hnswc_status index_new(const hnswc_options *o, hnswc_index **out) {
-    hnswc_index *ix = calloc(1, sizeof *ix);
-    if (!ix)
-        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating an index");
-    ix->dim = o->dim;
-    ix->metric = o->metric;
-    ix->M = o->M ? o->M : DEFAULT_M;
-    ix->M0 = 2 * ix->M;
-    ix->ef_construction = o->ef_construction ? o->ef_construction : DEFAULT_EF_CONSTRUCTION;
-    atomic_init(&ix->ef_search, o->ef_search ? o->ef_search : DEFAULT_EF_SEARCH);
-    ix->seed = o->seed ? o->seed : DEFAULT_SEED;
-    ix->rng = ix->seed;
-    ix->level_mult = 1.0 / log((double)ix->M);
-    ix->kernels = hnswc_kernels_get();
-    ix->vector_offset = round_up(sizeof(node_head) + (1 + (size_t)ix->M0) * sizeof(uint32_t), 64);
-    ix->node_size = ix->vector_offset + round_up((size_t)ix->dim * sizeof(float), 64);
-    atomic_init(&ix->entry, ENTRY_EMPTY);
-    atomic_init(&ix->memory_bytes, sizeof *ix);
-
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-#if defined(__GLIBC__)
-    /* glibc prefers readers by default, which would let a steady stream of
-     * searches starve an in-place update forever */
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-    pthread_rwlock_init(&ix->update_lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
-    pthread_mutex_init(&ix->meta_lock, NULL);
-    pthread_mutex_init(&ix->entry_lock, NULL);
-    pthread_mutex_init(&ix->pool_lock, NULL);
-    for (unsigned i = 0; i < LINK_LOCK_STRIPES; i++)
-        pthread_mutex_init(&ix->link_locks[i], NULL);
-
-    uint64_t cap = o->capacity ? o->capacity : DEFAULT_CAPACITY;
-    hnswc_status st = storage_reserve(ix, cap);
-    if (st == HNSWC_OK)
-        st = label_map_reserve(&ix->labels, cap < ((size_t)1 << 20) ? (size_t)cap : (size_t)1 << 20);
-    if (st != HNSWC_OK) {
-        hnswc_free(ix);
-        return st;
-    }
-    *out = ix;
-    return HNSWC_OK;
-}
 
 hnswc_status hnswc_create(const hnswc_options *options, hnswc_index **out) {
     if (out)
@@ -151,172 +98,29 @@ hnswc_status hnswc_create(const hnswc_options *options, hnswc_index **out) {
         return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_create: capacity %llu above the maximum %llu",
                           (unsigned long long)options->capacity,
                           (unsigned long long)HNSWC_MAX_ELEMENTS);
-    return index_new(options, out);
+    return storage_create(options, out);
 }
 
 void hnswc_free(hnswc_index *ix) {
     if (!ix)
         return;
     graph_pool_free(ix);
-    storage_free(ix);
-    pthread_rwlock_destroy(&ix->update_lock);
-    pthread_mutex_destroy(&ix->meta_lock);
-    pthread_mutex_destroy(&ix->entry_lock);
-    pthread_mutex_destroy(&ix->pool_lock);
-    for (unsigned i = 0; i < LINK_LOCK_STRIPES; i++)
-        pthread_mutex_destroy(&ix->link_locks[i]);
-    free(ix);
+    storage_destroy(ix);
 }
 
 /* ========================================================================
- * Node allocation (meta_lock held)
+ * Slots (meta_lock held)
  * ======================================================================== */
 
 /*
- * Gives node `id` its header and upper link lists. For a fresh slot and for
- * loaders; the caller publishes it afterwards.
+ * A fresh slot for a new label: the graph draws its level, storage takes the
+ * slot. Nothing changes if it fails, not even the level generator.
  */
-hnswc_status index_init_node(hnswc_index *ix, node_id id, uint64_t label, int level) {
-    _Atomic uint32_t *upper = NULL;
-    if (level > 0) {
-        size_t words = (size_t)level * (ix->M + 1);
-        if (!(upper = calloc(words, sizeof *upper)))
-            return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating links of level %d", level);
-        atomic_fetch_add(&ix->memory_bytes, words * sizeof *upper);
-    }
-    node_head *n = node_at(ix, id);
-    n->label = label;
-    n->level = level;
-    n->upper = upper;
-    atomic_store_explicit(&n->flags, 0, memory_order_relaxed);
-    atomic_store_explicit(&n->indeg0, 0, memory_order_relaxed);
-    atomic_store_explicit(&n->l0[0], 0, memory_order_relaxed);
-    return HNSWC_OK;
-}
-
-/*
- * Takes a fresh slot for `label` (which is not in the map) and publishes its
- * id in the count. Nothing changes if it fails. Caller holds meta_lock.
- */
-static hnswc_status new_slot(hnswc_index *ix, uint64_t label, node_id *id_out) {
-    uint64_t n = atomic_load(&ix->count);
-    if (n >= HNSWC_MAX_ELEMENTS)
-        return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_add: the index holds the maximum of %llu elements",
-                          (unsigned long long)HNSWC_MAX_ELEMENTS);
-    hnswc_status st = HNSWC_OK;
-    if (n >= atomic_load(&ix->capacity) && (st = storage_reserve(ix, n + 1)) != HNSWC_OK)
-        return st;
-    if ((st = label_map_reserve(&ix->labels, ix->labels.len + 1)) != HNSWC_OK)
-        return st;
+static hnswc_status new_slot(hnswc_index *ix, uint64_t label, node_id *id) {
     uint64_t rng = ix->rng;
-    if ((st = index_init_node(ix, (node_id)n, label, graph_random_level(ix))) != HNSWC_OK) {
-        ix->rng = rng; /* a failed call leaves even the level generator as it was */
-        return st;
-    }
-    label_map_put(&ix->labels, label, (node_id)n); /* room reserved: cannot fail */
-    /* publish last: a scan that sees the new count finds flags == 0 (not
-     * ready) until the vector is written */
-    atomic_store_explicit(&ix->count, n + 1, memory_order_release);
-    *id_out = (node_id)n;
-    return HNSWC_OK;
-}
-
-/* Pops a slot still marked deleted from the reuse list, if any. meta_lock. */
-static bool pop_deleted(hnswc_index *ix, node_id *id) {
-    while (ix->deleted_ids_len > 0) {
-        node_id cand = ix->deleted_ids[--ix->deleted_ids_len];
-        if (atomic_load(&node_at(ix, cand)->flags) & NODE_DELETED) {
-            *id = cand;
-            return true;
-        }
-    }
-    return false;
-}
-
-/*
- * Appends a slot to the reuse list. Unmarking leaves a stale entry behind
- * (pop_deleted skips those), so the list is compacted -- stale entries and
- * duplicates dropped -- when it outgrows twice the deleted count; without
- * that, mark/unmark cycles would grow it without bound. meta_lock held.
- */
-static hnswc_status push_deleted(hnswc_index *ix, node_id id) {
-    if (ix->deleted_ids_len >= 2 * atomic_load(&ix->deleted_count) + 64) {
-        size_t w = 0;
-        for (size_t r = 0; r < ix->deleted_ids_len; r++) {
-            node_head *n = node_at(ix, ix->deleted_ids[r]);
-            uint32_t f = atomic_load(&n->flags);
-            /* the COMPACT_MARK bit (never otherwise set) marks a kept entry */
-            if ((f & NODE_DELETED) && !(f & NODE_COMPACT_MARK)) {
-                atomic_fetch_or(&n->flags, NODE_COMPACT_MARK);
-                ix->deleted_ids[w++] = ix->deleted_ids[r];
-            }
-        }
-        for (size_t r = 0; r < w; r++)
-            atomic_fetch_and(&node_at(ix, ix->deleted_ids[r])->flags, ~NODE_COMPACT_MARK);
-        ix->deleted_ids_len = w;
-    }
-    if (ix->deleted_ids_len == ix->deleted_ids_cap) {
-        size_t cap = ix->deleted_ids_cap ? 2 * ix->deleted_ids_cap : 64;
-        node_id *p = realloc(ix->deleted_ids, cap * sizeof *p);
-        if (!p)
-            return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing the deleted list");
-        ix->deleted_ids = p;
-        ix->deleted_ids_cap = cap;
-    }
-    ix->deleted_ids[ix->deleted_ids_len++] = id;
-    return HNSWC_OK;
-}
-
-/*
- * For loaders: checks a stored link list of `count` ids (at most `max`) on
- * `level` -- each must name an existing node that lives on that layer -- and
- * copies it into dst, zero-filling the rest. `what` names the file.
- */
-hnswc_status index_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t count,
-                             const uint32_t *ids, uint32_t max, int level, const char *what) {
-    if (count > max)
-        return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link list on layer %d holds %u "
-                          "links, more than its %u", what, level, count, max);
-    uint64_t n = atomic_load(&ix->count);
-    for (uint32_t j = 0; j < count; j++) {
-        if (ids[j] >= n)
-            return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link points to element %u of %llu",
-                              what, ids[j], (unsigned long long)n);
-        if (node_at(ix, ids[j])->level < level)
-            return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link on layer %d points to an "
-                              "element that is not on that layer", what, level);
-    }
-    atomic_store_explicit(&dst[0], count, memory_order_relaxed);
-    for (uint32_t j = 0; j < max; j++)
-        atomic_store_explicit(&dst[1 + j], j < count ? ids[j] : 0, memory_order_relaxed);
-    return HNSWC_OK;
-}
-
-/*
- * After a loader has filled all nodes: builds the label map and the list of
- * deleted slots. Two elements with one label make the file invalid.
- */
-hnswc_status index_finish_load(hnswc_index *ix) {
-    uint64_t n = atomic_load(&ix->count);
-    for (uint64_t i = 0; i < n; i++) { /* in-degrees are derived, not stored */
-        node_head *h = node_at(ix, (node_id)i);
-        uint32_t deg = links_count(ix, h->l0, 0);
-        for (uint32_t j = 0; j < deg; j++)
-            atomic_fetch_add_explicit(&node_at(ix, atomic_load(&h->l0[1 + j]))->indeg0, 1,
-                                      memory_order_relaxed);
-    }
-    hnswc_status st = label_map_reserve(&ix->labels, (size_t)n);
-    for (uint64_t i = 0; st == HNSWC_OK && i < n; i++) {
-        node_head *h = node_at(ix, (node_id)i);
-        node_id other;
-        if (label_map_find(&ix->labels, h->label, &other))
-            return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: elements %llu and %u have the same "
-                              "label %llu", (unsigned long long)i, other,
-                              (unsigned long long)h->label);
-        st = label_map_put(&ix->labels, h->label, (node_id)i);
-        if (st == HNSWC_OK && (atomic_load(&h->flags) & NODE_DELETED))
-            st = push_deleted(ix, (node_id)i);
-    }
+    hnswc_status st = storage_new_slot(ix, label, graph_random_level(ix), id);
+    if (st != HNSWC_OK)
+        ix->rng = rng;
     return st;
 }
 
@@ -333,7 +137,7 @@ hnswc_status index_finish_load(hnswc_index *ix) {
 static void abandon_node(hnswc_index *ix, node_id id) {
     pthread_mutex_lock(&ix->meta_lock);
     node_head *n = node_at(ix, id);
-    if (!(atomic_load(&n->flags) & NODE_DELETED) && push_deleted(ix, id) == HNSWC_OK) {
+    if (!(atomic_load(&n->flags) & NODE_DELETED) && storage_push_deleted(ix, id) == HNSWC_OK) {
         atomic_fetch_or(&n->flags, NODE_DELETED);
         atomic_fetch_add(&ix->deleted_count, 1);
     }
@@ -365,7 +169,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
         pthread_mutex_unlock(&ix->meta_lock);
         if (st == HNSWC_OK) {
             node_head *n = node_at(ix, id);
-            write_vector(ix, n, vec);
+            storage_write_vector(ix, n, vec);
             /* or, not store: a concurrent mark_deleted may have set DELETED */
             atomic_fetch_or_explicit(&n->flags, NODE_READY, memory_order_release);
             if ((st = graph_insert(ix, sc, id, false)) != HNSWC_OK)
@@ -389,7 +193,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
             atomic_fetch_sub(&ix->deleted_count, 1);
     } else if ((flags & HNSWC_ADD_REPLACE_DELETED) &&
                (st = label_map_reserve(&ix->labels, ix->labels.len + 1)) == HNSWC_OK &&
-               pop_deleted(ix, &id)) {
+               storage_pop_deleted(ix, &id)) {
         node_head *n = node_at(ix, id);
         label_map_remove(&ix->labels, n->label);
         label_map_put(&ix->labels, label, id); /* room reserved: cannot fail */
@@ -403,7 +207,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
     pthread_mutex_unlock(&ix->meta_lock);
     if (st == HNSWC_OK) {
         node_head *n = node_at(ix, id);
-        write_vector(ix, n, vec);
+        storage_write_vector(ix, n, vec);
         atomic_fetch_or_explicit(&n->flags, NODE_READY, memory_order_release);
         if ((st = graph_insert(ix, sc, id, relink)) != HNSWC_OK)
             abandon_node(ix, id);
@@ -476,26 +280,35 @@ static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t
                                hnswc_filter_fn filter, void *user, uint64_t *labels,
                                float *distances, size_t *n_found, bool exact);
 
-/* The checks shared by hnswc_search and hnswc_search_exact (fn names the
- * caller in messages); also zeroes *n_found first. */
-static hnswc_status check_search(const char *fn, const hnswc_index *ix, const float *query,
-                                 size_t k, size_t ef, const uint64_t *labels, size_t *n_found) {
-    if (n_found)
-        *n_found = 0;
-    if (!ix || !query || !labels || !n_found)
+/*
+ * The one validation of every search call (fn names the caller in
+ * messages): n queries of dim floats, k results per query into labels, a
+ * count per query into n_found. The arrays may be NULL only when n is 0 (an
+ * empty batch); a single search passes n = 1 and batch = false, which names
+ * the argument "query" rather than "queries". Writes nothing.
+ */
+static hnswc_status check_search(const char *fn, bool batch, const hnswc_index *ix,
+                                 const float *queries, size_t n, size_t k, size_t ef,
+                                 const uint64_t *labels, const size_t *n_found) {
+    if (!ix || ((!queries || !labels || !n_found) && n > 0))
         return hnswc_fail(HNSWC_ERR_NULL, "%s: %s is NULL", fn,
-                          !ix ? "index" : !query ? "query" : !labels ? "labels" : "n_found");
+                          !ix ? "index" : !queries ? (batch ? "queries" : "query")
+                                        : !labels  ? "labels" : "n_found");
     if (k == 0)
         return hnswc_fail(HNSWC_ERR_INVALID, "%s: k must be at least 1", fn);
     if (k > MAX_EF || ef > MAX_EF)
         return hnswc_fail(HNSWC_ERR_INVALID, "%s: %s above 2^31", fn, k > MAX_EF ? "k" : "ef");
-    return check_finite(fn, query, ix->dim, 0);
+    if (n > SIZE_MAX / sizeof(float) / ix->dim || n > SIZE_MAX / sizeof(uint64_t) / k)
+        return hnswc_fail(HNSWC_ERR_OVERFLOW, "%s: %zu queries overflow size_t", fn, n);
+    return check_rows(fn, queries, n, ix->dim);
 }
 
 hnswc_status hnswc_search(const hnswc_index *ix, const float *query, size_t k, size_t ef,
                           hnswc_filter_fn filter, void *user_data, uint64_t *labels,
                           float *distances, size_t *n_found) {
-    hnswc_status st = check_search("hnswc_search", ix, query, k, ef, labels, n_found);
+    if (n_found)
+        *n_found = 0;
+    hnswc_status st = check_search("hnswc_search", false, ix, query, 1, k, ef, labels, n_found);
     if (st != HNSWC_OK)
         return st;
     return search_one(ix, query, k, ef, filter, user_data, labels, distances, n_found, false);
@@ -504,7 +317,10 @@ hnswc_status hnswc_search(const hnswc_index *ix, const float *query, size_t k, s
 hnswc_status hnswc_search_exact(const hnswc_index *ix, const float *query, size_t k,
                                 hnswc_filter_fn filter, void *user_data, uint64_t *labels,
                                 float *distances, size_t *n_found) {
-    hnswc_status st = check_search("hnswc_search_exact", ix, query, k, 0, labels, n_found);
+    if (n_found)
+        *n_found = 0;
+    hnswc_status st =
+        check_search("hnswc_search_exact", false, ix, query, 1, k, 0, labels, n_found);
     if (st != HNSWC_OK)
         return st;
     return search_one(ix, query, k, 0, filter, user_data, labels, distances, n_found, true);
@@ -578,16 +394,8 @@ hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, siz
                                 size_t ef, hnswc_filter_fn filter, void *user_data,
                                 unsigned num_threads, uint64_t *labels, float *distances,
                                 size_t *n_found) {
-    if (!ix || ((!queries || !labels || !n_found) && n > 0))
-        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_search_batch: %s is NULL",
-                          !ix ? "index" : !queries ? "queries" : !labels ? "labels" : "n_found");
-    if (k == 0)
-        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search_batch: k must be at least 1");
-    if (ef > MAX_EF || k > MAX_EF)
-        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search_batch: k or ef above 2^31");
-    if (n > SIZE_MAX / sizeof(float) / ix->dim || n > SIZE_MAX / sizeof(uint64_t) / k)
-        return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_search_batch: %zu queries overflow size_t", n);
-    hnswc_status st = check_rows("hnswc_search_batch", queries, n, ix->dim);
+    hnswc_status st =
+        check_search("hnswc_search_batch", true, ix, queries, n, k, ef, labels, n_found);
     if (st != HNSWC_OK)
         return st;
     /* fill every output first, so that queries a failure stops before they
@@ -608,15 +416,17 @@ hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, siz
  * Elements by label
  * ======================================================================== */
 
-/* Finds a ready node by label. Caller holds the update lock (either side). */
+/*
+ * Finds a ready node by label; an element still being added (not READY) is
+ * not found yet. Caller holds meta_lock, which guards the label map. The id
+ * names the label's element while meta_lock is held, and after it is
+ * released for as long as the caller holds the update lock (either side): a
+ * slot changes label only under the write side (slot reuse in add_one).
+ */
 static hnswc_status find_label(const hnswc_index *ix, const char *fn, uint64_t label,
                                node_id *id) {
-    hnswc_index *mix = (hnswc_index *)ix;
-    pthread_mutex_lock(&mix->meta_lock);
-    bool found = label_map_find(&ix->labels, label, id);
-    pthread_mutex_unlock(&mix->meta_lock);
-    if (!found || !(atomic_load_explicit(&node_at(ix, *id)->flags, memory_order_acquire) &
-                    NODE_READY))
+    if (!label_map_find(&ix->labels, label, id) ||
+        !(atomic_load_explicit(&node_at(ix, *id)->flags, memory_order_acquire) & NODE_READY))
         return hnswc_fail(HNSWC_ERR_NOT_FOUND, "%s: no element has label %llu", fn,
                           (unsigned long long)label);
     return HNSWC_OK;
@@ -625,12 +435,17 @@ static hnswc_status find_label(const hnswc_index *ix, const char *fn, uint64_t l
 hnswc_status hnswc_get_vector(const hnswc_index *ix, uint64_t label, float *out) {
     if (!ix || !out)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_get_vector: %s is NULL", ix ? "out" : "index");
-    pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
+    hnswc_index *mix = (hnswc_index *)ix;
+    /* the update lock keeps the vector (and the id's label) from changing
+     * while it is copied; meta_lock is needed only for the lookup */
+    pthread_rwlock_rdlock(&mix->update_lock);
+    pthread_mutex_lock(&mix->meta_lock);
     node_id id;
     hnswc_status st = find_label(ix, "hnswc_get_vector", label, &id);
+    pthread_mutex_unlock(&mix->meta_lock);
     if (st == HNSWC_OK)
         memcpy(out, node_vector(ix, node_at(ix, id)), (size_t)ix->dim * sizeof(float));
-    pthread_rwlock_unlock((pthread_rwlock_t *)&ix->update_lock);
+    pthread_rwlock_unlock(&mix->update_lock);
     return st;
 }
 
@@ -638,10 +453,16 @@ hnswc_status hnswc_is_deleted(const hnswc_index *ix, uint64_t label, int *is_del
     if (!ix || !is_deleted)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_is_deleted: %s is NULL",
                           ix ? "is_deleted" : "index");
+    /* meta_lock alone: DELETED changes only under it, and holding it from the
+     * lookup to the read keeps the slot from being reused for another label
+     * in between. No vector is read, so the update lock is not needed. */
+    hnswc_index *mix = (hnswc_index *)ix;
+    pthread_mutex_lock(&mix->meta_lock);
     node_id id;
     hnswc_status st = find_label(ix, "hnswc_is_deleted", label, &id);
     if (st == HNSWC_OK)
         *is_deleted = (atomic_load(&node_at(ix, id)->flags) & NODE_DELETED) != 0;
+    pthread_mutex_unlock(&mix->meta_lock);
     return st;
 }
 
@@ -677,19 +498,14 @@ static hnswc_status set_deleted(hnswc_index *ix, const char *fn, uint64_t label,
         return hnswc_fail(HNSWC_ERR_NULL, "%s: index is NULL", fn);
     pthread_mutex_lock(&ix->meta_lock);
     node_id id;
-    hnswc_status st = HNSWC_OK;
-    /* an element still being added is not found yet, as for find_label */
-    if (!label_map_find(&ix->labels, label, &id) ||
-        !(atomic_load(&node_at(ix, id)->flags) & NODE_READY)) {
-        st = hnswc_fail(HNSWC_ERR_NOT_FOUND, "%s: no element has label %llu", fn,
-                        (unsigned long long)label);
-    } else {
+    hnswc_status st = find_label(ix, fn, label, &id);
+    if (st == HNSWC_OK) {
         node_head *n = node_at(ix, id);
         bool is_del = atomic_load(&n->flags) & NODE_DELETED;
         if (is_del == del)
             st = hnswc_fail(HNSWC_ERR_DELETED, "%s: label %llu is %s", fn,
                             (unsigned long long)label, del ? "already deleted" : "not deleted");
-        else if (del && (st = push_deleted(ix, id)) == HNSWC_OK) {
+        else if (del && (st = storage_push_deleted(ix, id)) == HNSWC_OK) {
             atomic_fetch_or(&n->flags, NODE_DELETED);
             atomic_fetch_add(&ix->deleted_count, 1);
         } else if (!del) {
@@ -747,6 +563,13 @@ hnswc_status hnswc_set_ef(hnswc_index *ix, size_t ef) {
     return HNSWC_OK;
 }
 
+hnswc_status hnswc_get_graph_stats(const hnswc_index *ix, hnswc_graph_stats *out) {
+    if (!ix || !out)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_get_graph_stats: %s is NULL",
+                          ix ? "out" : "index");
+    return graph_stats(ix, out);
+}
+
 hnswc_status hnswc_reserve(hnswc_index *ix, uint64_t capacity) {
     if (!ix)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_reserve: index is NULL");
@@ -759,69 +582,6 @@ hnswc_status hnswc_reserve(hnswc_index *ix, uint64_t capacity) {
         st = label_map_reserve(&ix->labels, (size_t)capacity);
     pthread_mutex_unlock(&ix->meta_lock);
     return st;
-}
-
-hnswc_status hnswc_get_graph_stats(const hnswc_index *ix, hnswc_graph_stats *out) {
-    if (!ix || !out)
-        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_get_graph_stats: %s is NULL",
-                          ix ? "out" : "index");
-    memset(out, 0, sizeof *out);
-    uint64_t n = atomic_load(&ix->count);
-    out->nodes = n;
-    if (n == 0)
-        return HNSWC_OK;
-    uint8_t *seen = calloc((size_t)n, 1);
-    node_id *queue = malloc((size_t)n * sizeof *queue);
-    if (!seen || !queue) {
-        free(seen);
-        free(queue);
-        return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_get_graph_stats: out of memory");
-    }
-    out->degree0_min = UINT32_MAX;
-    for (uint64_t i = 0; i < n; i++) {
-        node_head *h = node_at(ix, (node_id)i);
-        out->level_counts[h->level]++;
-        if ((uint32_t)h->level + 1 > out->levels)
-            out->levels = (uint32_t)h->level + 1;
-        uint32_t deg = links_count(ix, h->l0, 0);
-        out->degree0_min = deg < out->degree0_min ? deg : out->degree0_min;
-        out->degree0_max = deg > out->degree0_max ? deg : out->degree0_max;
-        out->links_total += deg;
-        for (uint32_t j = 0; j < deg; j++) {
-            node_id b = atomic_load(&h->l0[1 + j]);
-            node_head *bh = node_at(ix, b);
-            uint32_t bdeg = links_count(ix, bh->l0, 0);
-            bool back = false;
-            for (uint32_t t = 0; t < bdeg && !back; t++)
-                back = atomic_load(&bh->l0[1 + t]) == (node_id)i;
-            out->one_way_links += !back;
-        }
-    }
-    out->degree0_mean = (double)out->links_total / (double)n;
-
-    /* breadth-first walk of layer 0 from the entry point */
-    uint64_t e = atomic_load(&ix->entry);
-    size_t head = 0, tail = 0, reached = 0;
-    if (e != ENTRY_EMPTY) {
-        queue[tail++] = (node_id)e;
-        seen[(node_id)e] = 1;
-    }
-    while (head < tail) {
-        node_head *h = node_at(ix, queue[head++]);
-        reached++;
-        uint32_t deg = links_count(ix, h->l0, 0);
-        for (uint32_t j = 0; j < deg; j++) {
-            node_id b = atomic_load(&h->l0[1 + j]);
-            if (!seen[b]) {
-                seen[b] = 1;
-                queue[tail++] = b;
-            }
-        }
-    }
-    out->unreachable = n - reached;
-    free(seen);
-    free(queue);
-    return HNSWC_OK;
 }
 
 /* ========================================================================

@@ -29,11 +29,15 @@
  * must be unique, and nothing may follow the last section. A file that fails
  * any check is rejected with HNSWC_ERR_FORMAT and a message saying which.
  */
-#include "index.h"
+#include "persist.h"
+
+#include "error.h"
+#include "storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +78,7 @@ static void crc_init(void) {
 }
 
 /* Continues a CRC-32C: start with crc = 0. */
-uint32_t hnswc_crc32c(uint32_t crc, const void *data, size_t len) {
+uint32_t persist_crc32c(uint32_t crc, const void *data, size_t len) {
     pthread_once(&crc_once, crc_init);
     const unsigned char *p = data;
     crc = ~crc;
@@ -114,7 +118,7 @@ typedef struct sink {
 static void put(sink *s, const void *p, size_t n) {
     if (s->failed || n == 0)
         return;
-    s->crc = hnswc_crc32c(s->crc, p, n);
+    s->crc = persist_crc32c(s->crc, p, n);
     if (s->f) {
         if (fwrite(p, 1, n, s->f) != n)
             s->failed = true;
@@ -175,7 +179,7 @@ static void write_index(const hnswc_index *ix, const layout *l, sink *s) {
     unsigned char h[HEADER_SIZE];
     memcpy(h, MAGIC, 8);
     memcpy(h + 8, &head[1], 12);
-    uint32_t hcrc = hnswc_crc32c(0, h, 20);
+    uint32_t hcrc = persist_crc32c(0, h, 20);
     memcpy(h + 20, &hcrc, 4);
     put(s, h, HEADER_SIZE);
 
@@ -212,7 +216,7 @@ static void write_index(const hnswc_index *ix, const layout *l, sink *s) {
     section_begin(s, "LNK0", l->lnk0_len);
     for (uint64_t i = 0; i < l->count; i++) {
         node_head *n = node_at(ix, (node_id)i);
-        uint32_t c = links_count(ix, n->l0, 0);
+        uint32_t c = node_links_count(ix, n->l0, 0);
         memset(buf, 0, (1 + (size_t)ix->M0) * 4u);
         buf[0] = c;
         for (uint32_t j = 0; j < c; j++)
@@ -226,7 +230,7 @@ static void write_index(const hnswc_index *ix, const layout *l, sink *s) {
         node_head *n = node_at(ix, (node_id)i);
         for (int lv = 1; lv <= n->level; lv++) {
             _Atomic uint32_t *links = node_links(ix, n, lv);
-            uint32_t c = links_count(ix, links, lv);
+            uint32_t c = node_links_count(ix, links, lv);
             memset(buf, 0, (1 + (size_t)ix->M) * 4u);
             buf[0] = c;
             for (uint32_t j = 0; j < c; j++)
@@ -372,7 +376,7 @@ static hnswc_status take(source *src, void *dst, size_t n) {
         src->pos += n;
     }
     src->remaining -= n;
-    src->crc = hnswc_crc32c(src->crc, dst, n);
+    src->crc = persist_crc32c(src->crc, dst, n);
     return HNSWC_OK;
 }
 
@@ -468,7 +472,7 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     memcpy(&bom, h + 12, 4);
     memcpy(&nsec, h + 16, 4);
     memcpy(&hcrc, h + 20, 4);
-    if (hnswc_crc32c(0, h, 20) != hcrc)
+    if (persist_crc32c(0, h, 20) != hcrc)
         return fmt_err(src, "header checksum does not match (corrupted)");
     if (version != FORMAT_VERSION) {
         char msg[120];
@@ -502,7 +506,7 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
         return fmt_err(src, "truncated (shorter than its element count requires)");
 
     hnswc_index *ix;
-    if ((st = index_new(&o, &ix)) != HNSWC_OK)
+    if ((st = storage_create(&o, &ix)) != HNSWC_OK)
         return st;
     ix->rng = p.rng;
 
@@ -533,9 +537,9 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
             st = fmt_err(src, "truncated (shorter than its elements' levels require)");
             break;
         }
-        if ((st = index_init_node(ix, (node_id)i, label, level)) != HNSWC_OK)
+        if ((st = storage_init_node(ix, (node_id)i, label, level)) != HNSWC_OK)
             break;
-        atomic_store(&ix->count, i + 1); /* so that hnswc_free releases it */
+        atomic_store(&ix->count, i + 1); /* so that storage_destroy releases it */
         node_head *n = node_at(ix, (node_id)i);
         atomic_store(&n->flags, NODE_READY | (flags ? NODE_DELETED : 0));
         deleted += flags;
@@ -577,7 +581,7 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
         st = section_open(src, "LNK0", l.lnk0_len);
     for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
         if ((st = take(src, w, (1 + (size_t)ix->M0) * 4u)) == HNSWC_OK)
-            st = index_set_links(ix, node_at(ix, (node_id)i)->l0, w[0], w + 1, ix->M0, 0, src->what);
+            st = storage_set_links(ix, node_at(ix, (node_id)i)->l0, w[0], w + 1, ix->M0, 0, src->what);
     }
     if (st == HNSWC_OK)
         st = section_close(src, "LNK0");
@@ -587,7 +591,7 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
         node_head *n = node_at(ix, (node_id)i);
         for (int lv = 1; st == HNSWC_OK && lv <= n->level; lv++) {
             if ((st = take(src, w, (1 + (size_t)ix->M) * 4u)) == HNSWC_OK)
-                st = index_set_links(ix, node_links(ix, n, lv), w[0], w + 1, ix->M, lv, src->what);
+                st = storage_set_links(ix, node_links(ix, n, lv), w[0], w + 1, ix->M, lv, src->what);
         }
     }
     if (st == HNSWC_OK)
@@ -599,10 +603,10 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     if (st == HNSWC_OK) {
         atomic_store(&ix->deleted_count, p.deleted);
         atomic_store(&ix->entry, p.entry);
-        st = index_finish_load(ix);
+        st = storage_finish_load(ix);
     }
     if (st != HNSWC_OK) {
-        hnswc_free(ix);
+        storage_destroy(ix);
         return st;
     }
     *out = ix;

@@ -1,13 +1,102 @@
 /*
- * storage.c -- node records in chunks that never move, and the label map.
+ * storage.c -- node records in chunks that never move, the lifetime of an
+ * index record, slot allocation and reuse, and the loaders' helpers
+ * (storage.h has the record layout and each function's contract).
  *
- * Locking: every function here is called with hnswc_index.meta_lock held
- * (or on an index no other thread can see yet, while creating or loading).
+ * Locking: every function that changes shared state is called with
+ * hnswc_index.meta_lock held, or on an index no other thread can see yet
+ * (while creating or loading).
  */
-#include "index.h"
+#include "storage.h"
 
+#include "distance.h"
+#include "error.h"
+
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define DEFAULT_M 16u
+#define DEFAULT_EF_CONSTRUCTION 200u
+#define DEFAULT_EF_SEARCH 10u
+#define DEFAULT_SEED 100u
+#define DEFAULT_CAPACITY 1024u
+
+static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+/* ========================================================================
+ * Lifetime
+ * ======================================================================== */
+
+/* Allocates an index for validated options. Used by create and the loaders. */
+hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
+    hnswc_index *ix = calloc(1, sizeof *ix);
+    if (!ix)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating an index");
+    ix->dim = o->dim;
+    ix->metric = o->metric;
+    ix->M = o->M ? o->M : DEFAULT_M;
+    ix->M0 = 2 * ix->M;
+    ix->ef_construction = o->ef_construction ? o->ef_construction : DEFAULT_EF_CONSTRUCTION;
+    atomic_init(&ix->ef_search, o->ef_search ? o->ef_search : DEFAULT_EF_SEARCH);
+    ix->seed = o->seed ? o->seed : DEFAULT_SEED;
+    ix->rng = ix->seed;
+    ix->level_mult = 1.0 / log((double)ix->M);
+    ix->kernels = hnswc_kernels_get();
+    ix->vector_offset = round_up(sizeof(node_head) + (1 + (size_t)ix->M0) * sizeof(uint32_t), 64);
+    ix->node_size = ix->vector_offset + round_up((size_t)ix->dim * sizeof(float), 64);
+    atomic_init(&ix->entry, ENTRY_EMPTY);
+    atomic_init(&ix->memory_bytes, sizeof *ix);
+
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+#if defined(__GLIBC__)
+    /* glibc prefers readers by default, which would let a steady stream of
+     * searches starve an in-place update forever */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(&ix->update_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&ix->meta_lock, NULL);
+    pthread_mutex_init(&ix->entry_lock, NULL);
+    pthread_mutex_init(&ix->pool_lock, NULL);
+    for (unsigned i = 0; i < LINK_LOCK_STRIPES; i++)
+        pthread_mutex_init(&ix->link_locks[i], NULL);
+
+    uint64_t cap = o->capacity ? o->capacity : DEFAULT_CAPACITY;
+    hnswc_status st = storage_reserve(ix, cap);
+    if (st == HNSWC_OK)
+        st = label_map_reserve(&ix->labels, cap < ((size_t)1 << 20) ? (size_t)cap : (size_t)1 << 20);
+    if (st != HNSWC_OK) {
+        storage_destroy(ix); /* no search scratch exists yet */
+        return st;
+    }
+    *out = ix;
+    return HNSWC_OK;
+}
+
+void storage_destroy(hnswc_index *ix) {
+    if (!ix)
+        return;
+    uint64_t count = atomic_load(&ix->count);
+    for (uint64_t i = 0; i < count; i++) {
+        node_head *n = node_at(ix, (node_id)i);
+        free((void *)n->upper);
+    }
+    for (unsigned c = 0; c < MAX_CHUNKS; c++) {
+        free(ix->chunks[c]);
+        ix->chunks[c] = NULL;
+    }
+    free(ix->deleted_ids);
+    label_map_free(&ix->labels);
+    pthread_rwlock_destroy(&ix->update_lock);
+    pthread_mutex_destroy(&ix->meta_lock);
+    pthread_mutex_destroy(&ix->entry_lock);
+    pthread_mutex_destroy(&ix->pool_lock);
+    for (unsigned i = 0; i < LINK_LOCK_STRIPES; i++)
+        pthread_mutex_destroy(&ix->link_locks[i]);
+    free(ix);
+}
 
 /* ========================================================================
  * Chunks
@@ -47,134 +136,164 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
     return HNSWC_OK;
 }
 
-void storage_free(hnswc_index *ix) {
-    uint64_t count = atomic_load(&ix->count);
-    for (uint64_t i = 0; i < count; i++) {
-        node_head *n = node_at(ix, (node_id)i);
-        free((void *)n->upper);
+/* ========================================================================
+ * Slots (meta_lock held)
+ * ======================================================================== */
+
+/*
+ * Gives node `id` its header and upper link lists. For a fresh slot and for
+ * loaders; the caller publishes it afterwards.
+ */
+hnswc_status storage_init_node(hnswc_index *ix, node_id id, uint64_t label, int level) {
+    _Atomic uint32_t *upper = NULL;
+    if (level > 0) {
+        size_t words = (size_t)level * (ix->M + 1);
+        if (!(upper = calloc(words, sizeof *upper)))
+            return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating links of level %d", level);
+        atomic_fetch_add(&ix->memory_bytes, words * sizeof *upper);
     }
-    for (unsigned c = 0; c < MAX_CHUNKS; c++) {
-        free(ix->chunks[c]);
-        ix->chunks[c] = NULL;
+    node_head *n = node_at(ix, id);
+    n->label = label;
+    n->level = level;
+    n->upper = upper;
+    atomic_store_explicit(&n->flags, 0, memory_order_relaxed);
+    atomic_store_explicit(&n->indeg0, 0, memory_order_relaxed);
+    atomic_store_explicit(&n->l0[0], 0, memory_order_relaxed);
+    return HNSWC_OK;
+}
+
+/*
+ * Takes a fresh slot for `label` (which is not in the map) and publishes its
+ * id in the count. Nothing changes if it fails. Caller holds meta_lock. The
+ * level comes from the caller (graph_random_level): drawing it here would
+ * make storage depend on the graph module.
+ */
+hnswc_status storage_new_slot(hnswc_index *ix, uint64_t label, int level, node_id *id_out) {
+    uint64_t n = atomic_load(&ix->count);
+    if (n >= HNSWC_MAX_ELEMENTS)
+        return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_add: the index holds the maximum of %llu elements",
+                          (unsigned long long)HNSWC_MAX_ELEMENTS);
+    hnswc_status st = HNSWC_OK;
+    if (n >= atomic_load(&ix->capacity) && (st = storage_reserve(ix, n + 1)) != HNSWC_OK)
+        return st;
+    if ((st = label_map_reserve(&ix->labels, ix->labels.len + 1)) != HNSWC_OK)
+        return st;
+    if ((st = storage_init_node(ix, (node_id)n, label, level)) != HNSWC_OK)
+        return st;
+    label_map_put(&ix->labels, label, (node_id)n); /* room reserved: cannot fail */
+    /* publish last: a scan that sees the new count finds flags == 0 (not
+     * ready) until the vector is written */
+    atomic_store_explicit(&ix->count, n + 1, memory_order_release);
+    *id_out = (node_id)n;
+    return HNSWC_OK;
+}
+
+/* Pops a slot still marked deleted from the reuse list, if any. meta_lock. */
+bool storage_pop_deleted(hnswc_index *ix, node_id *id) {
+    while (ix->deleted_ids_len > 0) {
+        node_id cand = ix->deleted_ids[--ix->deleted_ids_len];
+        if (atomic_load(&node_at(ix, cand)->flags) & NODE_DELETED) {
+            *id = cand;
+            return true;
+        }
     }
-    free(ix->deleted_ids);
-    label_map_free(&ix->labels);
+    return false;
+}
+
+/*
+ * Appends a slot to the reuse list. Unmarking leaves a stale entry behind
+ * (storage_pop_deleted skips those), so the list is compacted -- stale entries and
+ * duplicates dropped -- when it outgrows twice the deleted count; without
+ * that, mark/unmark cycles would grow it without bound. meta_lock held.
+ */
+hnswc_status storage_push_deleted(hnswc_index *ix, node_id id) {
+    if (ix->deleted_ids_len >= 2 * atomic_load(&ix->deleted_count) + 64) {
+        size_t w = 0;
+        for (size_t r = 0; r < ix->deleted_ids_len; r++) {
+            node_head *n = node_at(ix, ix->deleted_ids[r]);
+            uint32_t f = atomic_load(&n->flags);
+            /* the COMPACT_MARK bit (never otherwise set) marks a kept entry */
+            if ((f & NODE_DELETED) && !(f & NODE_COMPACT_MARK)) {
+                atomic_fetch_or(&n->flags, NODE_COMPACT_MARK);
+                ix->deleted_ids[w++] = ix->deleted_ids[r];
+            }
+        }
+        for (size_t r = 0; r < w; r++)
+            atomic_fetch_and(&node_at(ix, ix->deleted_ids[r])->flags, ~NODE_COMPACT_MARK);
+        ix->deleted_ids_len = w;
+    }
+    if (ix->deleted_ids_len == ix->deleted_ids_cap) {
+        size_t cap = ix->deleted_ids_cap ? 2 * ix->deleted_ids_cap : 64;
+        node_id *p = realloc(ix->deleted_ids, cap * sizeof *p);
+        if (!p)
+            return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing the deleted list");
+        ix->deleted_ids = p;
+        ix->deleted_ids_cap = cap;
+    }
+    ix->deleted_ids[ix->deleted_ids_len++] = id;
+    return HNSWC_OK;
+}
+
+void storage_write_vector(hnswc_index *ix, node_head *n, const float *v) {
+    float *dst = node_vector(ix, n);
+    memcpy(dst, v, (size_t)ix->dim * sizeof(float));
+    if (ix->metric == HNSWC_METRIC_COSINE)
+        hnswc_normalize(dst, ix->dim);
 }
 
 /* ========================================================================
- * Label map
+ * Loader helpers
  * ======================================================================== */
 
-static size_t hash_label(uint64_t x) {
-    /* splitmix64's finaliser: labels are often 0, 1, 2, ... and need mixing */
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return (size_t)x;
-}
-
-static hnswc_status label_map_rehash(label_map *m, size_t new_cap) {
-    if (new_cap > SIZE_MAX / sizeof(uint64_t))
-        return hnswc_fail(HNSWC_ERR_OVERFLOW, "label map of %zu slots overflows", new_cap);
-    uint64_t *keys = malloc(new_cap * sizeof *keys);
-    node_id *vals = malloc(new_cap * sizeof *vals);
-    if (!keys || !vals) {
-        free(keys);
-        free(vals);
-        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing the label map to %zu slots",
-                          new_cap);
+/*
+ * For loaders: checks a stored link list of `count` ids (at most `max`) on
+ * `level` -- each must name an existing node that lives on that layer -- and
+ * copies it into dst, zero-filling the rest. `what` names the file.
+ */
+hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t count,
+                               const uint32_t *ids, uint32_t max, int level, const char *what) {
+    if (count > max)
+        return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link list on layer %d holds %u "
+                          "links, more than its %u", what, level, count, max);
+    uint64_t n = atomic_load(&ix->count);
+    for (uint32_t j = 0; j < count; j++) {
+        if (ids[j] >= n)
+            return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link points to element %u of %llu",
+                              what, ids[j], (unsigned long long)n);
+        if (node_at(ix, ids[j])->level < level)
+            return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link on layer %d points to an "
+                              "element that is not on that layer", what, level);
     }
-    for (size_t i = 0; i < new_cap; i++)
-        vals[i] = NODE_NONE;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->vals[i] == NODE_NONE)
-            continue;
-        size_t j = hash_label(m->keys[i]) & (new_cap - 1);
-        while (vals[j] != NODE_NONE)
-            j = (j + 1) & (new_cap - 1);
-        keys[j] = m->keys[i];
-        vals[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = keys;
-    m->vals = vals;
-    m->cap = new_cap;
+    atomic_store_explicit(&dst[0], count, memory_order_relaxed);
+    for (uint32_t j = 0; j < max; j++)
+        atomic_store_explicit(&dst[1 + j], j < count ? ids[j] : 0, memory_order_relaxed);
     return HNSWC_OK;
 }
 
-/* Makes room for n entries in all, at a load factor of at most 1/2. */
-hnswc_status label_map_reserve(label_map *m, size_t n) {
-    if (n > SIZE_MAX / 4)
-        return hnswc_fail(HNSWC_ERR_OVERFLOW, "label map for %zu entries overflows", n);
-    size_t want = 16;
-    while (want < 2 * n)
-        want *= 2;
-    return want > m->cap ? label_map_rehash(m, want) : HNSWC_OK;
-}
-
-/* The slot holding key, or SIZE_MAX. */
-static size_t label_map_slot(const label_map *m, uint64_t key) {
-    if (m->cap == 0)
-        return SIZE_MAX;
-    for (size_t j = hash_label(key) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
-        if (m->vals[j] == NODE_NONE)
-            return SIZE_MAX;
-        if (m->keys[j] == key)
-            return j;
+/*
+ * After a loader has filled all nodes: builds the label map and the list of
+ * deleted slots. Two elements with one label make the file invalid.
+ */
+hnswc_status storage_finish_load(hnswc_index *ix) {
+    uint64_t n = atomic_load(&ix->count);
+    for (uint64_t i = 0; i < n; i++) { /* in-degrees are derived, not stored */
+        node_head *h = node_at(ix, (node_id)i);
+        uint32_t deg = node_links_count(ix, h->l0, 0);
+        for (uint32_t j = 0; j < deg; j++)
+            atomic_fetch_add_explicit(&node_at(ix, atomic_load(&h->l0[1 + j]))->indeg0, 1,
+                                      memory_order_relaxed);
     }
-}
-
-bool label_map_find(const label_map *m, uint64_t key, node_id *val) {
-    size_t j = label_map_slot(m, key);
-    if (j == SIZE_MAX)
-        return false;
-    *val = m->vals[j];
-    return true;
-}
-
-hnswc_status label_map_put(label_map *m, uint64_t key, node_id val) {
-    hnswc_status st = label_map_reserve(m, m->len + 1);
-    if (st != HNSWC_OK)
-        return st;
-    size_t j = hash_label(key) & (m->cap - 1);
-    while (m->vals[j] != NODE_NONE)
-        j = (j + 1) & (m->cap - 1);
-    m->keys[j] = key;
-    m->vals[j] = val;
-    m->len++;
-    return HNSWC_OK;
-}
-
-/* Backward-shift deletion: moves later entries of the probe run back into
- * the hole, so lookups never need tombstones. */
-void label_map_remove(label_map *m, uint64_t key) {
-    size_t i = label_map_slot(m, key);
-    if (i == SIZE_MAX)
-        return;
-    size_t mask = m->cap - 1;
-    for (size_t j = (i + 1) & mask; m->vals[j] != NODE_NONE; j = (j + 1) & mask) {
-        size_t home = hash_label(m->keys[j]) & mask;
-        /* entry j may move to the hole i if its home is not in (i, j] */
-        bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!between) {
-            m->keys[i] = m->keys[j];
-            m->vals[i] = m->vals[j];
-            i = j;
-        }
+    hnswc_status st = label_map_reserve(&ix->labels, (size_t)n);
+    for (uint64_t i = 0; st == HNSWC_OK && i < n; i++) {
+        node_head *h = node_at(ix, (node_id)i);
+        node_id other;
+        if (label_map_find(&ix->labels, h->label, &other))
+            return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: elements %llu and %u have the same "
+                              "label %llu", (unsigned long long)i, other,
+                              (unsigned long long)h->label);
+        st = label_map_put(&ix->labels, h->label, (node_id)i);
+        if (st == HNSWC_OK && (atomic_load(&h->flags) & NODE_DELETED))
+            st = storage_push_deleted(ix, (node_id)i);
     }
-    m->vals[i] = NODE_NONE;
-    m->len--;
-}
-
-void label_map_free(label_map *m) {
-    free(m->keys);
-    free(m->vals);
-    memset(m, 0, sizeof *m);
-}
-
-size_t label_map_bytes(const label_map *m) {
-    return m->cap * (sizeof(uint64_t) + sizeof(node_id));
+    return st;
 }

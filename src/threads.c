@@ -9,8 +9,12 @@
  * that draws expensive items (a high-level node, a filtered query) does not
  * hold up the others.
  */
-#include "index.h"
+#include "threads.h"
 
+#include "error.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -29,7 +33,7 @@ typedef struct job {
     char message[MESSAGE_COPY];
 } job;
 
-unsigned hnswc_cpu_count(void) {
+unsigned parallel_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1u : n > (long)MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
@@ -65,7 +69,7 @@ static void *thread_main(void *arg) {
 hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *ctx) {
     if (n == 0)
         return HNSWC_OK;
-    unsigned t = num_threads ? num_threads : hnswc_cpu_count();
+    unsigned t = num_threads ? num_threads : parallel_cpu_count();
     if (t > MAX_THREADS)
         t = MAX_THREADS;
     if (t > n)

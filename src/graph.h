@@ -1,0 +1,55 @@
+/*
+ * graph.h -- the HNSW algorithm (graph.c): level generator, insert, search,
+ * the pooled search scratch, and graph statistics.
+ *
+ * Prefix: graph_. Depends on storage.h (records and links), heap.h,
+ * distance.h, error.h. Included by index.c only: the facade takes the locks
+ * and calls in here; nothing in graph.c calls back into index.c.
+ */
+#ifndef HNSWC_GRAPH_H
+#define HNSWC_GRAPH_H
+
+#include "heap.h"
+#include "index.h"
+
+#include <stdbool.h>
+
+/* Scratch for one search or insert (visited set, heaps); opaque outside
+ * graph.c. */
+typedef struct search_ctx search_ctx;
+
+/* A level for a new node, from the index's seeded generator. meta_lock held
+ * (or ix not shared), so a single-threaded build draws the same levels in
+ * the same order for a given seed. */
+int graph_random_level(hnswc_index *ix);
+
+/* Scratch for one search or insert, from the index's pool; NULL when out of
+ * memory. Every acquire is paired with a release. Takes pool_lock briefly. */
+search_ctx *graph_ctx_acquire(const hnswc_index *ix, size_t ef);
+void graph_ctx_release(const hnswc_index *ix, search_ctx *sc);
+/* Frees the pool; nothing else may use ix. */
+void graph_pool_free(hnswc_index *ix);
+/* Bytes held by the pooled contexts. Takes pool_lock. */
+size_t graph_pool_bytes(const hnswc_index *ix);
+
+/* Links a node whose record is written into the graph. update_lock read side
+ * held (or write side, for a relink of an existing node). Takes entry_lock
+ * and link locks inside. */
+hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink);
+
+/* k nearest of q (already normalised for cosine); results closest first.
+ * out needs room for k + 1 items (the exact fallback uses it as a heap).
+ * update_lock read side held. */
+hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_t ef,
+                          hnswc_filter_fn filter, void *user, heap_item *out, size_t *n_out);
+
+/* Exact k nearest by a full scan; out needs room for k + 1 items.
+ * update_lock read side held. */
+size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
+                          hnswc_filter_fn filter, void *user, heap_item *out);
+
+/* Degree, level and reachability statistics of the whole graph (out is
+ * cleared first). No concurrent writer (the caller's contract). */
+hnswc_status graph_stats(const hnswc_index *ix, hnswc_graph_stats *out);
+
+#endif /* HNSWC_GRAPH_H */

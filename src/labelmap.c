@@ -1,0 +1,125 @@
+/*
+ * labelmap.c -- the label map: open addressing with linear probing and
+ * backward-shift removal (labelmap.h has the contract).
+ *
+ * Locking: none inside; the owner guards the map (meta_lock in an index).
+ */
+#include "labelmap.h"
+
+#include "error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t hash_label(uint64_t x) {
+    /* splitmix64's finaliser: labels are often 0, 1, 2, ... and need mixing */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return (size_t)x;
+}
+
+static hnswc_status label_map_rehash(label_map *m, size_t new_cap) {
+    if (new_cap > SIZE_MAX / sizeof(uint64_t))
+        return hnswc_fail(HNSWC_ERR_OVERFLOW, "label map of %zu slots overflows", new_cap);
+    uint64_t *keys = malloc(new_cap * sizeof *keys);
+    uint32_t *vals = malloc(new_cap * sizeof *vals);
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
+        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing the label map to %zu slots",
+                          new_cap);
+    }
+    for (size_t i = 0; i < new_cap; i++)
+        vals[i] = LABEL_MAP_EMPTY;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->vals[i] == LABEL_MAP_EMPTY)
+            continue;
+        size_t j = hash_label(m->keys[i]) & (new_cap - 1);
+        while (vals[j] != LABEL_MAP_EMPTY)
+            j = (j + 1) & (new_cap - 1);
+        keys[j] = m->keys[i];
+        vals[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = keys;
+    m->vals = vals;
+    m->cap = new_cap;
+    return HNSWC_OK;
+}
+
+hnswc_status label_map_reserve(label_map *m, size_t n) {
+    if (n > SIZE_MAX / 4)
+        return hnswc_fail(HNSWC_ERR_OVERFLOW, "label map for %zu entries overflows", n);
+    size_t want = 16;
+    while (want < 2 * n)
+        want *= 2;
+    return want > m->cap ? label_map_rehash(m, want) : HNSWC_OK;
+}
+
+/* The slot holding key, or SIZE_MAX. */
+static size_t label_map_slot(const label_map *m, uint64_t key) {
+    if (m->cap == 0)
+        return SIZE_MAX;
+    for (size_t j = hash_label(key) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
+        if (m->vals[j] == LABEL_MAP_EMPTY)
+            return SIZE_MAX;
+        if (m->keys[j] == key)
+            return j;
+    }
+}
+
+bool label_map_find(const label_map *m, uint64_t key, uint32_t *val) {
+    size_t j = label_map_slot(m, key);
+    if (j == SIZE_MAX)
+        return false;
+    *val = m->vals[j];
+    return true;
+}
+
+hnswc_status label_map_put(label_map *m, uint64_t key, uint32_t val) {
+    hnswc_status st = label_map_reserve(m, m->len + 1);
+    if (st != HNSWC_OK)
+        return st;
+    size_t j = hash_label(key) & (m->cap - 1);
+    while (m->vals[j] != LABEL_MAP_EMPTY)
+        j = (j + 1) & (m->cap - 1);
+    m->keys[j] = key;
+    m->vals[j] = val;
+    m->len++;
+    return HNSWC_OK;
+}
+
+/* Backward-shift deletion: moves later entries of the probe run back into
+ * the hole, so lookups never need tombstones. */
+void label_map_remove(label_map *m, uint64_t key) {
+    size_t i = label_map_slot(m, key);
+    if (i == SIZE_MAX)
+        return;
+    size_t mask = m->cap - 1;
+    for (size_t j = (i + 1) & mask; m->vals[j] != LABEL_MAP_EMPTY; j = (j + 1) & mask) {
+        size_t home = hash_label(m->keys[j]) & mask;
+        /* entry j may move to the hole i if its home is not in (i, j] */
+        bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!between) {
+            m->keys[i] = m->keys[j];
+            m->vals[i] = m->vals[j];
+            i = j;
+        }
+    }
+    m->vals[i] = LABEL_MAP_EMPTY;
+    m->len--;
+}
+
+void label_map_free(label_map *m) {
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+size_t label_map_bytes(const label_map *m) {
+    return m->cap * (sizeof(uint64_t) + sizeof(uint32_t));
+}

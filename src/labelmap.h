@@ -1,0 +1,41 @@
+/*
+ * labelmap.h -- the label map (labelmap.c): a hash map from the caller's
+ * 64-bit labels to 32-bit slot ids.
+ *
+ * Prefix: label_map_. Self-contained (it knows nothing of nodes or of the
+ * index), so any index kind can use it. Open addressing with linear probing
+ * and backward-shift removal, so no tombstones accumulate.
+ *
+ * Locking: none inside. The owner guards it; in an hnswc_index that is
+ * meta_lock (index.h).
+ */
+#ifndef HNSWC_LABELMAP_H
+#define HNSWC_LABELMAP_H
+
+#include "hnswc.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LABEL_MAP_EMPTY UINT32_MAX /* a value never stored: marks an empty slot */
+
+typedef struct label_map {
+    uint64_t *keys;
+    uint32_t *vals;  /* LABEL_MAP_EMPTY marks an empty slot */
+    size_t cap;      /* a power of two, or 0 */
+    size_t len;
+} label_map;
+
+/* Makes room for n entries in all, at a load factor of at most 1/2. */
+hnswc_status label_map_reserve(label_map *m, size_t n);
+/* true and *val set when key is present. */
+bool label_map_find(const label_map *m, uint64_t key, uint32_t *val);
+/* Inserts key, which must be absent; cannot fail after a reserve for it. */
+hnswc_status label_map_put(label_map *m, uint64_t key, uint32_t val);
+/* Removes key if present. */
+void label_map_remove(label_map *m, uint64_t key);
+void label_map_free(label_map *m);
+size_t label_map_bytes(const label_map *m);
+
+#endif /* HNSWC_LABELMAP_H */

@@ -1,0 +1,18 @@
+/*
+ * persist.h -- hnswc's own file format (persist.c).
+ *
+ * Prefix: persist_. The public save/load/serialize/deserialize calls are
+ * implemented in persist.c and declared in include/hnswc.h; what is shared
+ * with other modules is declared here. Depends on storage.h (the loader
+ * builds records through the storage module's loader helpers).
+ */
+#ifndef HNSWC_PERSIST_H
+#define HNSWC_PERSIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Continues a CRC-32C (Castagnoli): start with crc = 0. Thread safe. */
+uint32_t persist_crc32c(uint32_t crc, const void *data, size_t len);
+
+#endif /* HNSWC_PERSIST_H */

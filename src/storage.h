@@ -1,0 +1,132 @@
+/*
+ * storage.h -- node storage (storage.c): the record layout, the chunks that
+ * hold the records, slot allocation and reuse, and the helpers the loaders
+ * (persist.c, hnswlib_import.c) build an index with.
+ *
+ * Prefix: storage_ for functions, node_ for the record accessors below.
+ * Depends on index.h (the index record), labelmap.h, error.h, distance.h.
+ * Included by index.c, graph.c, persist.c and hnswlib_import.c.
+ *
+ * A node is one fixed-size record holding its header, its layer-0 links and
+ * its vector, so that a search touches one contiguous block per node:
+ *
+ *   offset 0          node_head (label, level, flags, upper links pointer)
+ *   offsetof l0       uint32 count, then 2*M uint32 links        (atomic)
+ *   vector_offset     dim floats, 64-byte aligned
+ *
+ * Records live in chunks that are allocated and never moved or freed while
+ * the index lives: chunk c holds CHUNK0 << c records, so 23 chunks cover
+ * every uint32 id and the chunk table is a fixed array that is never
+ * reallocated. That is what lets readers hold node pointers while the index
+ * grows (a single realloc'd array, as in hnswlib, would move them).
+ */
+#ifndef HNSWC_STORAGE_H
+#define HNSWC_STORAGE_H
+
+#include "index.h"
+
+#include <stdbool.h>
+
+/* node_head.flags bits */
+#define NODE_READY 1u   /* vector and header written: visible to scans */
+#define NODE_DELETED 2u /* tombstone: walked through, never returned    */
+#define NODE_COMPACT_MARK 4u /* transient, under meta_lock: see storage_push_deleted */
+
+typedef struct node_head {
+    uint64_t label;            /* written before the node is published, or
+                                  under the update lock's write side       */
+    _Atomic uint32_t *upper;   /* level * (1 + M) words: count, M links per
+                                  layer 1..level; NULL when level is 0     */
+    int32_t level;             /* top layer of this node                   */
+    _Atomic uint32_t flags;    /* NODE_READY | NODE_DELETED                */
+    _Atomic uint32_t indeg0;   /* layer-0 links pointing here: pruning never
+                                  takes a node's last one (graph.c)        */
+    _Atomic uint32_t l0[];     /* count, then 2*M links                    */
+} node_head;
+
+/* ========================================================================
+ * Record accessors (lock-free: chunks never move)
+ * ======================================================================== */
+
+static inline node_head *node_at(const hnswc_index *ix, node_id id) {
+    /* chunk c holds ids [CHUNK0*(2^c - 1), CHUNK0*(2^(c+1) - 1)) */
+    uint64_t v = (uint64_t)id + (1u << CHUNK0_BITS);
+    unsigned hb = 63u - (unsigned)__builtin_clzll(v);
+    unsigned c = hb - CHUNK0_BITS;
+    uint64_t off = v - ((uint64_t)1 << hb);
+    return (node_head *)(ix->chunks[c] + off * ix->node_size);
+}
+
+static inline float *node_vector(const hnswc_index *ix, const node_head *n) {
+    return (float *)((char *)n + ix->vector_offset);
+}
+
+/* Link list of node n on layer `level` (<= n->level): word 0 is the count. */
+static inline _Atomic uint32_t *node_links(const hnswc_index *ix, node_head *n, int level) {
+    return level == 0 ? n->l0 : n->upper + (size_t)(level - 1) * (ix->M + 1);
+}
+
+/* The number of links in a list, never more than the list has room for
+ * (a reader may race with a rewrite; a loaded file is checked anyway). */
+static inline uint32_t node_links_count(const hnswc_index *ix, _Atomic uint32_t *links, int level) {
+    uint32_t n = atomic_load_explicit(&links[0], memory_order_acquire);
+    uint32_t max = level == 0 ? ix->M0 : ix->M;
+    return n <= max ? n : max;
+}
+
+/* ========================================================================
+ * Lifetime of an index record
+ * ======================================================================== */
+
+/* Allocates an index for validated options (zero fields take the defaults),
+ * with its locks, its first chunks and label map room. Used by hnswc_create
+ * and the loaders. Nothing is left allocated on failure. */
+hnswc_status storage_create(const hnswc_options *opts, hnswc_index **out);
+
+/* Frees the records, the label map, the deleted list, the locks and ix.
+ * The graph's scratch pool must be freed first (graph_pool_free), or never
+ * used (a loader's index). No other thread may use ix. */
+void storage_destroy(hnswc_index *ix);
+
+/* Allocates chunks until at least `capacity` records fit; chunks already
+ * allocated never move. meta_lock held (or ix not shared yet). */
+hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity);
+
+/* ========================================================================
+ * Slots (meta_lock held)
+ * ======================================================================== */
+
+/* Gives node `id` (< capacity) its header and upper link lists for `level`;
+ * flags 0 (not READY). The caller publishes it. */
+hnswc_status storage_init_node(hnswc_index *ix, node_id id, uint64_t label, int level);
+
+/* Takes a fresh slot for `label` (not in the label map) on layer `level`,
+ * enters the label and publishes the new count; the node is not READY.
+ * Nothing changes if it fails. */
+hnswc_status storage_new_slot(hnswc_index *ix, uint64_t label, int level, node_id *id);
+
+/* Pops a slot still marked deleted from the reuse list, if any. */
+bool storage_pop_deleted(hnswc_index *ix, node_id *id);
+
+/* Appends a slot to the reuse list (before it is marked DELETED). */
+hnswc_status storage_push_deleted(hnswc_index *ix, node_id id);
+
+/* Copies vector v into node n's record, normalised for cosine. The node is
+ * not READY yet, or the update lock's write side is held. */
+void storage_write_vector(hnswc_index *ix, node_head *n, const float *v);
+
+/* ========================================================================
+ * Loader helpers (ix not shared yet)
+ * ======================================================================== */
+
+/* Checks a stored link list of `count` ids (at most `max`) on `level` --
+ * each must name an existing node that lives on that layer -- and copies it
+ * into dst, zero-filling the rest. `what` names the file in messages. */
+hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t count,
+                               const uint32_t *ids, uint32_t max, int level, const char *what);
+
+/* After a loader has filled count nodes: derives the in-degrees, builds the
+ * label map and the deleted list, and checks labels are unique. */
+hnswc_status storage_finish_load(hnswc_index *ix);
+
+#endif /* HNSWC_STORAGE_H */

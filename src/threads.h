@@ -1,0 +1,27 @@
+/*
+ * threads.h -- the parallel-for behind the batch calls (threads.c).
+ *
+ * Prefix: parallel_. Included by index.c (add and search batches).
+ * Depends on error.h only (a worker's message is copied to the caller).
+ */
+#ifndef HNSWC_THREADS_H
+#define HNSWC_THREADS_H
+
+#include "hnswc.h"
+
+#include <stddef.h>
+
+/*
+ * Runs fn(ctx, i) for i in [0, n) on up to num_threads threads (0 = all
+ * cores), the calling thread included. fn returns HNSWC_OK or an error;
+ * after the first error no new items start, and the first error's status is
+ * returned with its message copied to the calling thread. fn must be safe to
+ * run concurrently with itself.
+ */
+typedef hnswc_status (*parallel_fn)(void *ctx, size_t i);
+hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *ctx);
+
+/* Online CPUs, between 1 and the most threads parallel_for starts. */
+unsigned parallel_cpu_count(void);
+
+#endif /* HNSWC_THREADS_H */
