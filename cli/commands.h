@@ -16,6 +16,7 @@ int cmd_build(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /*
  * Loads an index file: hnswc's own format, or with hnswlib_metric >= 0 a

@@ -1,6 +1,6 @@
 /*
  * main.c -- entry point of the hnswc command-line tool: dispatches to the
- * subcommands (build, search, info, bench) and prints the overall usage.
+ * subcommands (build, search, info, bench, export) and prints the overall usage.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +18,7 @@ static const struct {
     {"search", cmd_search, "query an index (from a file or standard input)"},
     {"info", cmd_info, "parameters, counts, memory and graph health of an index"},
     {"bench", cmd_bench, "recall, QPS, latency, build time and memory on a dataset"},
+    {"export", cmd_export, "the graph of one layer as Graphviz dot or JSON"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
