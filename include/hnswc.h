@@ -330,6 +330,110 @@ typedef struct hnswc_graph_stats {
 HNSWC_API hnswc_status hnswc_get_graph_stats(const hnswc_index *index, hnswc_graph_stats *out);
 
 /* ------------------------------------------------------------------------
+ * Looking inside: nodes, links and traced searches
+ *
+ * For tools that draw or debug the graph (hnswc.viz, `hnswc export`). A node
+ * is named by its internal id, 0 .. count-1 (hnswc_info.count): the position
+ * of its label in hnswc_get_labels' output. An id keeps its node for the
+ * life of the index and across save and load; a label that takes over a
+ * deleted slot (HNSWC_ADD_REPLACE_DELETED) takes over its id too.
+ * ------------------------------------------------------------------------ */
+
+/* No node: the `from` of events that have none. Never a valid id. */
+#define HNSWC_NO_NODE UINT32_MAX
+
+/* The id of `label`'s node. Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND.
+ * [reader] */
+HNSWC_API hnswc_status hnswc_node_id(const hnswc_index *index, uint64_t label, uint32_t *id);
+
+typedef struct hnswc_node {
+    uint64_t label;
+    int32_t level;   /* top layer: the node has links on layers 0 .. level */
+    int32_t deleted; /* 1 if marked deleted, else 0                        */
+} hnswc_node;
+
+/* What node `id` is. Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND (no such
+ * id, or a node still being added). [reader] */
+HNSWC_API hnswc_status hnswc_node_info(const hnswc_index *index, uint32_t id, hnswc_node *out);
+
+/*
+ * Copies the ids that node `id` links to on `layer` (0 .. its level) into
+ * out, in stored order, and sets *n_links. Links are directed: b in a's list
+ * does not put a in b's. Room for 2*M ids always suffices (layers above 0
+ * hold at most M). With less room than the list needs, nothing is written,
+ * *n_links is set to the count needed and HNSWC_ERR_INVALID is returned; a
+ * layer outside 0 .. level is HNSWC_ERR_INVALID too.
+ *
+ * [reader] A list that a concurrent add is rewriting is read the way a
+ * search reads it, word by word: the copy may mix the old and the new list,
+ * and every id in it names a node.
+ */
+HNSWC_API hnswc_status hnswc_node_links(const hnswc_index *index, uint32_t id, int layer,
+                                        uint32_t *out, size_t capacity, size_t *n_links);
+
+/*
+ * The events of a traced search, in the order they happen. A search starts
+ * at the entry point on the top layer (ENTRY), walks greedily down the upper
+ * layers -- EXPAND the current node, EVAL each of its neighbours, move to
+ * any closer one (EVAL with HNSWC_TRACE_QUEUED) and repeat until none is
+ * closer, then DESCEND a layer from there -- and on layer 0 runs a beam
+ * search: the entry point enters the beam (ENTER); repeatedly the closest
+ * unexpanded candidate is EXPANDed and its neighbours not yet visited are
+ * EVALuated; those closer than the beam's worst (or all, while the beam has
+ * fewer than ef) are queued as candidates and ENTER the beam, and a beam
+ * over ef lets its worst LEAVE. The search STOPs when the closest candidate
+ * is farther than the beam's worst; if instead it ran out of candidates
+ * having missed some nodes, the results come from an EXACT scan.
+ */
+typedef enum hnswc_trace_kind {
+    HNSWC_TRACE_ENTRY = 0,   /* node: the entry point; layer: the top layer       */
+    HNSWC_TRACE_EXPAND = 1,  /* node's links on layer are read next               */
+    HNSWC_TRACE_EVAL = 2,    /* node, a neighbour of `from`, is compared to the
+                                query (on layer 0: its first visit); flags: QUEUED */
+    HNSWC_TRACE_ENTER = 3,   /* node entered the beam (layer 0)                    */
+    HNSWC_TRACE_LEAVE = 4,   /* node left the beam, pushed out by a closer one     */
+    HNSWC_TRACE_DESCEND = 5, /* the search goes down to `layer`, starting at node  */
+    HNSWC_TRACE_STOP = 6,    /* the beam search ended; count: nodes it visited;
+                                flags: EXHAUSTED if it ran out of candidates,
+                                else dist is the closest candidate left          */
+    HNSWC_TRACE_EXACT = 7    /* the results come from an exact scan of count
+                                elements instead (see hnswc_search)              */
+} hnswc_trace_kind;
+
+#define HNSWC_TRACE_QUEUED 1u    /* EVAL: became the current node (layers > 0) or
+                                    a candidate (layer 0)                          */
+#define HNSWC_TRACE_EXHAUSTED 1u /* STOP: no candidate was left                    */
+
+typedef struct hnswc_trace_event {
+    hnswc_trace_kind kind;
+    int32_t layer;
+    uint32_t node;  /* the node the event is about (an id), or HNSWC_NO_NODE   */
+    uint32_t from;  /* EVAL: the node whose links were read; else HNSWC_NO_NODE */
+    float dist;     /* distance from the query to node, exactly as a search
+                       computes it (STOP: see above)                           */
+    uint32_t flags;
+    uint64_t count; /* STOP, EXACT; else 0                                     */
+} hnswc_trace_event;
+
+/* Receives each event of a traced search, on the searching thread. It must
+ * not call into the index (the search holds its read lock). */
+typedef void (*hnswc_trace_fn)(const hnswc_trace_event *event, void *trace_data);
+
+/*
+ * hnswc_search, reporting each step of the search to trace(event,
+ * trace_data). The search is the same code as hnswc_search's, so it finds
+ * the same results and visits the same nodes; the trace only adds the
+ * calls (an untraced search pays nothing for them: docs/ARCHITECTURE.md).
+ * trace may be NULL (then this is hnswc_search). Arguments and errors as
+ * hnswc_search; no event is reported for a call rejected by validation.
+ * [reader]
+ */
+HNSWC_API hnswc_status hnswc_search_traced(const hnswc_index *index, const float *query, size_t k,
+                                           size_t ef, hnswc_filter_fn filter, void *user_data,
+                                           hnswc_trace_fn trace, void *trace_data,
+                                           uint64_t *labels, float *distances, size_t *n_found);
+
+/* ------------------------------------------------------------------------
  * Persistence
  *
  * hnswc's own file format (docs/ARCHITECTURE.md): magic, format version, byte
