@@ -27,11 +27,14 @@ def _frame(fig):
 
 
 def _save_gif(frames: List, path: str, ms: int, last_ms: int) -> int:
+    from PIL import Image
+
     if not frames:
         raise ValueError("hnswc.viz: nothing to animate")
-    # one shared palette keeps colours steady from frame to frame
-    pal = frames[-1].quantize(colors=128, method=2)
-    q = [f.quantize(palette=pal, dither=0) for f in frames]
+    # a palette per frame (GIF allows local colour tables): a shared one
+    # taken from any single frame loses the colours only other frames use
+    q = [f.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+         for f in frames]
     durations = [ms] * (len(q) - 1) + [last_ms]
     q[0].save(path, save_all=True, append_images=q[1:], duration=durations, loop=0,
               optimize=False, disposal=1)
@@ -85,7 +88,7 @@ def animate_build(data: np.ndarray, path: str, *, M: int = 4, ef_construction: i
         ax.clear()
         # the vectors still to come, as faint dots, so the frame does not jump
         ax.scatter(full[i + 1:, 0], full[i + 1:, 1], s=6, c="#e5e9f0", zorder=0)
-        d = _draw.draw_layer(g, 0, ax, title="", labels=False, faint=True)
+        d = _draw.draw_layer(g, 0, ax, title="", labels=False, faint=True, directions=False)
         xy = full
         if gone:
             seg = np.array([[xy[a], xy[b]] for a, b in gone])
@@ -102,10 +105,11 @@ def animate_build(data: np.ndarray, path: str, *, M: int = 4, ef_construction: i
         ax.scatter([xy[i, 0]], [xy[i, 1]], s=90, c="#d62728", edgecolors="black", zorder=6)
         _draw._square(ax, full)
         lvl = ix.get_level(i)
-        ax.set_title("node %d of %d joins (top layer %d): +%d links, %d pruned\n"
-                     "layer 0, M=%d: green = new links, dashed red = links pruned, "
-                     "rings = on upper layers" % (i + 1, n, lvl, len(appeared), len(gone), M),
-                     fontsize=9)
+        out_ = sum(1 for a, _ in appeared if a == i)
+        ax.set_title("node %d of %d joins, top layer %d: %d links out, %d back, %d pruned\n"
+                     "layer 0, M=%d.  green: new links;  dashed red: links pruned;\n"
+                     "rings: nodes on upper layers (larger = higher)"
+                     % (i + 1, n, lvl, out_, len(appeared) - out_, len(gone), M), fontsize=9)
         del d
         frames.append(_frame(fig))
         added.append(i)
@@ -140,6 +144,10 @@ def animate_search(trace: Trace, path: str, *, ef: int, size: float = 6.4,
     g = trace.graph
     q2 = g.projection(trace.query)[0]
     fig, ax = plt.subplots(figsize=(size, size), dpi=90)
+    fig.subplots_adjust(bottom=0.09)
+    fig.text(0.5, 0.025, "colour: order of first visit (dark = late)   blue squares: the beam\n"
+             "black ring: node expanded   green / grey: neighbour queued / rejected   "
+             "red: greedy path", ha="center", fontsize=8, color="#4c566a")
     cmap = plt.get_cmap(_draw.VISIT_CMAP)
     n_vis = max(len(trace.visit_order), 1)
     frames, steps = [], []
@@ -156,16 +164,17 @@ def animate_search(trace: Trace, path: str, *, ef: int, size: float = 6.4,
         beam -= set(s.left) if s.layer == 0 else set()
         ax.clear()
         _draw.draw_layer(g, s.layer, ax, title="", labels=False, faint=True,
-                         node_colors=_draw.NODE_FAINT)
+                         node_colors=_draw.NODE_FAINT if s.layer == 0 else _draw.NODE,
+                         directions=False)
         if seen:
             rows = np.array(list(seen))
-            ax.scatter(g.xy[rows, 0], g.xy[rows, 1], s=34,
+            ax.scatter(g.xy[rows, 0], g.xy[rows, 1], s=55,
                        c=cmap(np.array([seen[r] for r in rows]) / max(n_vis - 1, 1)),
                        edgecolors="white", linewidths=0.5, zorder=5)
         if beam:
             b = np.array(sorted(beam))
-            ax.scatter(g.xy[b, 0], g.xy[b, 1], s=150, facecolors="none", edgecolors="#1f5fbf",
-                       linewidths=1.2, zorder=5)
+            ax.scatter(g.xy[b, 0], g.xy[b, 1], s=140, marker="s", facecolors="none",
+                       edgecolors="#1f5fbf", linewidths=1.0, zorder=5)
         if s.evaluated:
             ok = [(r, q) for r, _, q in s.evaluated]
             seg = np.array([[g.xy[s.node], g.xy[r]] for r, _ in ok])
@@ -185,11 +194,15 @@ def animate_search(trace: Trace, path: str, *, ef: int, size: float = 6.4,
         _draw._square(ax, g.xy)
         what = ("greedy descent" if s.layer > 0 else "beam search, ef=%d" % ef)
         queued = sum(1 for _, _, q in s.evaluated if q)
-        vis = ("visited %d" % len(seen)) if s.layer == 0 else "moving to the closest neighbour"
-        ax.set_title("layer %d, %s: step %d of %d\nexpanding node %d (distance %.3g): "
-                     "%d neighbours evaluated, %d queued; %s"
+        if s.layer == 0:
+            detail = "%d neighbours evaluated, %d queued; visited %d" % (
+                len(s.evaluated), queued, len(seen))
+        else:
+            detail = "%d neighbours evaluated, %s" % (
+                len(s.evaluated), "moved to a closer one" if queued else "none closer: stay")
+        ax.set_title("layer %d, %s: step %d of %d\nexpanding node %d (distance %.3g)\n%s"
                      % (s.layer, what, si + 1, len(trace.steps), int(g.labels[s.node]), s.dist,
-                        len(s.evaluated), queued, vis), fontsize=9)
+                        detail), fontsize=9)
         frames.append(_frame(fig))
         steps.append((s.layer, int(g.labels[s.node])))
     plt.close(fig)

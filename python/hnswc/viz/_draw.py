@@ -80,16 +80,18 @@ class LayerDrawing:
     mutual: np.ndarray             # (P, 2) rows of each mutual segment
     one_way: np.ndarray            # (Q, 2) rows of each arrow, source -> target
     mutual_artist: object = None   # LineCollection, segment i <-> mutual[i]
-    one_way_artist: object = None  # Quiver, arrow i <-> one_way[i]
+    one_way_artist: object = None  # Quiver, arrow i <-> one_way[i] (a LineCollection
+                                   # with directions=False)
     node_artist: object = None
 
 
 def draw_layer(graph: Graph, layer: int = 0, ax=None, *, title: Optional[str] = None,
                labels: Optional[bool] = None, faint: bool = False,
-               node_colors=None) -> LayerDrawing:
+               node_colors=None, directions: bool = True) -> LayerDrawing:
     """Draws the links of one layer: a mutual pair (a -> b and b -> a) as a
     plain line, a one-way link as an arrow from the node that holds it.
-    Nodes not on the layer are left out."""
+    Nodes not on the layer are left out. With directions=False (a backdrop
+    for a search) one-way links are plain lines too, dashed."""
     from matplotlib.collections import LineCollection
 
     fig, ax = _new_ax(ax)
@@ -102,7 +104,12 @@ def draw_layer(graph: Graph, layer: int = 0, ax=None, *, title: Optional[str] = 
     lc.set_gid("mutual-links")
     ax.add_collection(lc)
     q = None
-    if len(one_way):
+    if len(one_way) and not directions:
+        q = LineCollection(xy[one_way], colors=LINK, linewidths=0.8, alpha=alpha,
+                           linestyles=(0, (3, 2)), zorder=1)
+        q.set_gid("one-way-links")
+        ax.add_collection(q)
+    elif len(one_way):
         a, b = xy[one_way[:, 0]], xy[one_way[:, 1]]
         q = ax.quiver(a[:, 0], a[:, 1], b[:, 0] - a[:, 0], b[:, 1] - a[:, 1], angles="xy",
                       scale_units="xy", scale=1, color=ONE_WAY, alpha=alpha, width=0.004,
@@ -330,7 +337,7 @@ def draw_search(trace: Trace, true_rows: List[int], *, k: int, ef: int,
 
     # --- right: layer 0 from above ----------------------------------------
     top = draw_layer(g, 0, ax1, title="", labels=False, faint=True,
-                     node_colors=NODE_FAINT)
+                     node_colors=NODE_FAINT, directions=False)
     if len(visited):
         ex = np.array([r in expanded0 for r in visited])
         sc = ax1.scatter(g.xy[visited, 0], g.xy[visited, 1], s=np.where(ex, 70, 32),

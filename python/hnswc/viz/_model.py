@@ -185,23 +185,26 @@ class Trace:
         self.exact = False
         self.top_layer = -1
         beam = set()
-        layer = -1
+        pending: List[int] = []
         for ev in events:
             kind, lev = int(ev["kind"]), int(ev["layer"])
             if kind == ENTRY:
-                layer = self.top_layer = lev
+                self.top_layer = lev
                 self.path.append((lev, r(ev["node"])))
                 self.path_step.append(len(self.steps) - 1)
                 if lev == 0:  # the layer-0 search starts here: visited first
                     self.visit_order.setdefault(r(ev["node"]), 0)
             elif kind == DESCEND:
-                layer = lev
                 self.path.append((lev, r(ev["node"])))
                 self.path_step.append(len(self.steps) - 1)
                 if lev == 0:
                     self.visit_order.setdefault(r(ev["node"]), 0)
             elif kind == EXPAND:
                 self.steps.append(Step(lev, r(ev["node"]), float(ev["dist"])))
+                # the beam entry of a layer's entry point comes before its
+                # first expansion: it belongs to that first step
+                self.steps[-1].entered.extend(pending)
+                pending = []
             elif kind == EVAL:
                 n = r(ev["node"])
                 queued = bool(int(ev["flags"]) & QUEUED)
@@ -218,6 +221,8 @@ class Trace:
                     beam.add(n)
                 if self.steps and self.steps[-1].layer == lev:
                     self.steps[-1].entered.append(n)
+                else:
+                    pending.append(n)
             elif kind == LEAVE:
                 n = r(ev["node"])
                 if lev == 0:
