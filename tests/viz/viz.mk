@@ -36,6 +36,6 @@ test-viz: python $(BROWSER_STAMP)
 # The README's pictures: the demo set, without the animations (kept out of
 # git for their size; `python -m hnswc.viz demo` makes them).
 viz-docs: python
-	$(VIZ_ENV) $(PY_VENV)/bin/python -m hnswc.viz demo --out $(VIZ_OUT)/docs --no-gifs >/dev/null
+	$(VIZ_ENV) $(PY_VENV)/bin/python -m hnswc.viz demo --out $(VIZ_OUT)/docs --no-gifs --small >/dev/null
 	@mkdir -p docs/viz
 	cp $(VIZ_OUT)/docs/layer0.png $(VIZ_OUT)/docs/layers.png $(VIZ_OUT)/docs/search.png docs/viz/

@@ -22,6 +22,8 @@ def main(argv=None) -> int:
     d.add_argument("--k", type=int, default=5)
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--no-gifs", action="store_true", help="skip the animations")
+    d.add_argument("--small", action="store_true",
+                   help="store the PNGs with a 256-colour palette (smaller files)")
     e = sub.add_parser("explorer", help="a self-contained HTML page to explore searches")
     e.add_argument("--out", required=True, help="the HTML file to write")
     e.add_argument("--index", help="an hnswc index file (hnswc.Index.save_index); "
@@ -38,7 +40,8 @@ def main(argv=None) -> int:
     from . import _demo, explorer
 
     if a.cmd == "demo":
-        files = _demo.demo(a.out, n=a.n, M=a.M, k=a.k, ef=a.ef, seed=a.seed, gifs=not a.no_gifs)
+        files = _demo.demo(a.out, n=a.n, M=a.M, k=a.k, ef=a.ef, seed=a.seed, gifs=not a.no_gifs,
+                           small=a.small)
         for name in sorted(files):
             print(files[name])
         return 0

@@ -24,7 +24,7 @@ def demo_index(points: np.ndarray, M: int = 4, ef_construction: int = 32, seed: 
 
 
 def demo(out: str, *, n: int = 100, M: int = 4, k: int = 5, ef: int = 8, seed: int = 7,
-         gifs: bool = True) -> Dict[str, str]:
+         gifs: bool = True, small: bool = False) -> Dict[str, str]:
     """Renders into directory `out`: layer0.png and layer1.png (one layer from
     above), layers.png (the stack in perspective), search.png (a search),
     search.gif and build.gif (animations, if `gifs`), explorer.html. Returns
@@ -44,6 +44,12 @@ def demo(out: str, *, n: int = 100, M: int = 4, k: int = 5, ef: int = 8, seed: i
         path = os.path.join(out, name)
         fig.savefig(path, dpi=fig.dpi, bbox_inches="tight")
         plt.close(fig)
+        if small:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                im = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+            im.save(path, optimize=True)
         files[name] = path
 
     for layer in (0, 1):
