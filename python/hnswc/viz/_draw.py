@@ -33,13 +33,9 @@ VISIT_CMAP = "plasma_r"   # early visits dark, late visits light
 
 
 def _plt():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        try:
-            matplotlib.use("Agg")
-        except Exception:  # pragma: no cover - an interactive session keeps its backend
-            pass
+    """pyplot, imported late so that `import hnswc.viz` stays cheap. The
+    backend is left to matplotlib (Agg where there is no display, or set
+    MPLBACKEND=Agg); everything here draws on figures it closes itself."""
     import matplotlib.pyplot as plt
 
     return plt
