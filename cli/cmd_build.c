@@ -8,7 +8,9 @@
 
 #include "commands.h"
 #include "progress.h"
-#include "util.h"
+#include "errors.h"
+#include "output.h"
+#include "platform.h"
 
 /* ------------------------------------------------------------------------
  * Shared helpers
@@ -63,7 +65,7 @@ int cli_save_index(const hnswc_index *ix, const char *path)
 
 const char *cli_dataset_kind(const dataset *d, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s %s", d->source == SRC_UINT8 ? "uint8" : "float32",
+    snprintf(buf, len, "%s %s", source_type_name(d->source),
              input_format_name(d->format));
     return buf;
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "util.h"
+#include "errors.h"
 
 static const char usage_text[] =
     "usage: hnswc export [options] INDEX\n"

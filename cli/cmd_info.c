@@ -8,7 +8,7 @@
 
 #include "commands.h"
 #include "output.h"
-#include "util.h"
+#include "errors.h"
 
 static const char usage_text[] =
     "usage: hnswc info [options] INDEX\n"

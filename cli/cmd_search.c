@@ -9,7 +9,7 @@
 
 #include "commands.h"
 #include "output.h"
-#include "util.h"
+#include "errors.h"
 
 /* ------------------------------------------------------------------------
  * The allowed-labels filter: a sorted array searched by bisection

@@ -7,7 +7,7 @@
 
 #include "commands.h"
 #include "hnswc.h"
-#include "util.h"
+#include "errors.h"
 
 static const struct {
     const char *name;
@@ -67,6 +67,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("hnswc %s (libhnswc %s, distance kernels: %s)\n", HNSWC_VERSION, hnswc_version(),
                hnswc_simd_name());
+        /* The optional libraries (cli/cli.mk), from the build's cli_config.h. */
+        printf("HDF5 files: %s; gzipped files: %s\n",
+               CLI_HAVE_HDF5 ? "yes" : "no (built without HDF5 support)",
+               CLI_HAVE_ZLIB ? "yes" : "no (built without zlib support)");
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "platform.h"
 
 #define BAR_WIDTH 30
 
