@@ -239,6 +239,41 @@ HNSWC_API hnswc_status hnswc_search_exact(const hnswc_index *index, const float 
                                           uint64_t *labels, float *distances, size_t *n_found);
 
 /* ------------------------------------------------------------------------
+ * Label sets: the filter "only these labels"
+ *
+ * The most common filter, in one place for every caller: the allowed labels
+ * are sorted once, then each call of the filter is a binary search (no
+ * allocation, safe from any number of search threads at once).
+ *
+ *   uint64_t allowed[] = {7, 3, 42, 3};
+ *   hnswc_labelset set;
+ *   hnswc_labelset_init(&set, allowed, 4);   // sorts allowed: {3, 7, 42}
+ *   hnswc_search(ix, q, 10, 0, hnswc_labelset_filter, &set, labels, dists, &found);
+ * ------------------------------------------------------------------------ */
+
+typedef struct hnswc_labelset {
+    const uint64_t *labels; /* ascending, distinct; the caller's array      */
+    size_t n;               /* number of distinct labels                    */
+} hnswc_labelset;
+
+/*
+ * Sorts labels[0 .. n-1] in place (ascending, duplicates moved out of the
+ * first set->n entries) and makes *set refer to them. The array stays the
+ * caller's: it must outlive the set and not change while the set is used.
+ * n == 0 makes an empty set, which allows nothing (labels may then be NULL).
+ * Errors: HNSWC_ERR_NULL (set NULL, or labels NULL with n > 0; *set is then
+ * empty). Thread safe (touches only its arguments).
+ */
+HNSWC_API hnswc_status hnswc_labelset_init(hnswc_labelset *set, uint64_t *labels, size_t n);
+
+/*
+ * An hnswc_filter_fn: non-zero if `label` is in the hnswc_labelset that
+ * `labelset` points to (0 for NULL). Pass the set as the filter's user_data.
+ * Reads the set only: any number of threads at once.
+ */
+HNSWC_API int hnswc_labelset_filter(uint64_t label, void *labelset);
+
+/* ------------------------------------------------------------------------
  * Elements by label
  * ------------------------------------------------------------------------ */
 

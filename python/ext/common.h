@@ -223,8 +223,8 @@ void hpy_unlock(pthread_rwlock_t *lock);
  * knn_query's `filter` argument, in one of three forms:
  *   - a Python callable taking a label and returning truthy to allow it
  *     (hnswlib's form): called with the GIL, from the calling thread only;
- *   - an array-like of integers: the allowed labels (sorted here, then
- *     looked up by binary search, without the GIL);
+ *   - an array-like of integers: the allowed labels (a library
+ *     hnswc_labelset over a private copy, searched without the GIL);
  *   - an array-like of booleans: a mask indexed by label (labels beyond its
  *     end are not allowed), without the GIL.
  * ------------------------------------------------------------------------ */
@@ -240,8 +240,7 @@ typedef struct hpy_filter {
     hpy_filter_kind kind;
     PyObject *callable;        /* borrowed from the caller's arguments      */
     PyArrayObject *array;      /* owned: the sorted ids or the mask         */
-    const uint64_t *ids;       /* HPY_FILTER_IDS: sorted allowed labels     */
-    size_t n_ids;
+    hnswc_labelset ids;        /* HPY_FILTER_IDS: the allowed labels (in array) */
     const npy_bool *mask;      /* HPY_FILTER_MASK                           */
     size_t mask_len;
     const void *owner;         /* the index being searched (re-entry guard) */
