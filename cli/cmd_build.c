@@ -29,10 +29,40 @@ static int check_file_status(hnswc_status st, const char *path, const char *what
 
 int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out)
 {
-    hnswc_status st = hnswlib_metric >= 0
-                          ? hnswc_load_hnswlib(path, (hnswc_metric)hnswlib_metric, out)
-                          : hnswc_load(path, out);
-    return check_file_status(st, path, "cannot load the index");
+    const char *what = "cannot load the index";
+    hnswc_file_info fi;
+    hnswc_status st = hnswc_probe_file(path, &fi);
+    if (st != HNSWC_OK)
+        return check_file_status(st, path, what);
+    if (fi.kind == HNSWC_FILE_HNSWLIB && hnswlib_metric < 0) {
+        /* hnswlib files do not record their metric: guessing one would
+         * give wrong distances without a word. */
+        cli_set_error("%s: %s: an hnswlib index file (dimension %u, %llu elements, M %u), which "
+                      "does not record its metric: give it with --hnswlib l2, --hnswlib ip or "
+                      "--hnswlib cosine",
+                      path, what, fi.dim, (unsigned long long)fi.count, fi.M);
+        return -1;
+    }
+    if (fi.kind == HNSWC_FILE_HNSWC || hnswlib_metric < 0) {
+        if (check_file_status(hnswc_load(path, out), path, what) != 0)
+            return -1;
+        hnswc_info info;
+        if (hnswlib_metric >= 0 && hnswc_get_info(*out, &info) == HNSWC_OK &&
+            (int)info.metric != hnswlib_metric) {
+            /* --hnswlib on an hnswc file is harmless, unless its metric
+             * says the user expects other distances than the file's. */
+            cli_set_error("%s: an hnswc index of metric %s, not an hnswlib file of metric %s "
+                          "(hnswc files record their metric: drop --hnswlib)",
+                          path, cli_metric_name(info.metric),
+                          cli_metric_name((hnswc_metric)hnswlib_metric));
+            hnswc_free(*out);
+            *out = NULL;
+            return -1;
+        }
+        return 0;
+    }
+    return check_file_status(hnswc_load_hnswlib(path, (hnswc_metric)hnswlib_metric, out), path,
+                             what);
 }
 
 int cli_resolve_base(const char *path, input_format *format, cli_common_args *c)

@@ -503,6 +503,38 @@ HNSWC_API hnswc_status hnswc_deserialize(const void *buffer, size_t size, hnswc_
 HNSWC_API hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric,
                                           hnswc_index **out);
 
+/*
+ * Which loader reads an index file: hnswc_probe_file looks at its first 96
+ * bytes only (cheap), so a tool can say "this is an hnswlib file" instead
+ * of "wrong magic number". The loaders still check everything: a damaged
+ * or truncated file is still of its kind, and its loader says what is wrong.
+ */
+typedef enum hnswc_file_kind {
+    HNSWC_FILE_UNKNOWN = 0, /* neither format (or too short to tell)           */
+    HNSWC_FILE_HNSWC = 1,   /* starts with hnswc's magic: hnswc_load           */
+    HNSWC_FILE_HNSWLIB = 2  /* an hnswlib saveIndex header (hnswlib has no magic:
+                               its fields agree): hnswc_load_hnswlib           */
+} hnswc_file_kind;
+
+typedef struct hnswc_file_info {
+    hnswc_file_kind kind;
+    /* For HNSWC_FILE_HNSWLIB, what its header says (0 otherwise; hnswc's
+     * files are described by hnswc_get_info once loaded). hnswlib files do
+     * not record the metric: the caller must know it. */
+    uint32_t dim;
+    uint64_t count;        /* elements stored, deleted ones included         */
+    uint64_t max_elements; /* hnswlib's max_elements when it was saved       */
+    uint32_t M;
+    uint32_t ef_construction;
+} hnswc_file_info;
+
+/*
+ * Fills *out with the kind of the file at `path`. A file of neither kind is
+ * not an error (kind HNSWC_FILE_UNKNOWN). Errors: HNSWC_ERR_NULL,
+ * HNSWC_ERR_IO (cannot open or read it, or not a regular file). Thread safe.
+ */
+HNSWC_API hnswc_status hnswc_probe_file(const char *path, hnswc_file_info *out);
+
 /* ------------------------------------------------------------------------
  * Distance kernels
  * ------------------------------------------------------------------------ */
