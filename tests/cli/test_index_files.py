@@ -76,3 +76,25 @@ def test_neither_kind(run, tmp_path):
     assert "x.bin: cannot load the index" in line and "not an hnswc index" in line
     assert "x.bin: cannot load the index" in run.fails("info", "x.bin", "--hnswlib", "l2",
                                                         cmd="info")
+
+
+def test_make_install_puts_the_tool_in_prefix_bin(hnswc_bin, tmp_path):
+    """`make install` installs the tool as $PREFIX/bin/hnswc, and it runs from
+    there with no ldconfig or LD_LIBRARY_PATH (libhnswc is linked in)."""
+    import os
+    import pathlib
+    import subprocess
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    build = pathlib.Path(hnswc_bin).parent
+    dest = tmp_path / "dest"
+    subprocess.run(["make", "-s", "-C", str(root), f"BUILD={build}", "PREFIX=/usr/local",
+                    f"DESTDIR={dest}", "install"], check=True, capture_output=True)
+    tool = dest / "usr" / "local" / "bin" / "hnswc"
+    assert tool.is_file() and os.access(tool, os.X_OK)
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    out = subprocess.run([str(tool), "--version"], capture_output=True, text=True, env=env,
+                         check=True).stdout
+    assert out.startswith("hnswc ")
+    libs = subprocess.run(["ldd", str(tool)], capture_output=True, text=True).stdout
+    assert "libhnswc" not in libs
