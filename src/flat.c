@@ -370,26 +370,17 @@ hnswc_status flat_search(const flat_index *fx, const float *queries, size_t n, s
  * Elements by label, counts
  * ======================================================================== */
 
-hnswc_status flat_get_vector(const flat_index *fx, uint64_t label, float *out) {
+hnswc_status flat_lookup(const flat_index *fx, const char *fn, uint64_t label, float *vector,
+                         int *is_deleted) {
     pthread_rwlock_rdlock((pthread_rwlock_t *)&fx->lock);
     uint32_t row;
     hnswc_status st = HNSWC_OK;
-    if (label_map_find(&fx->map, label, &row))
-        memcpy(out, row_at(fx, row), row_bytes(fx));
+    if (!label_map_find(&fx->map, label, &row))
+        st = not_found(fn, label);
+    else if (vector)
+        memcpy(vector, row_at(fx, row), row_bytes(fx));
     else
-        st = not_found("hnswc_get_vector", label);
-    pthread_rwlock_unlock((pthread_rwlock_t *)&fx->lock);
-    return st;
-}
-
-hnswc_status flat_is_deleted(const flat_index *fx, uint64_t label, int *is_deleted) {
-    pthread_rwlock_rdlock((pthread_rwlock_t *)&fx->lock);
-    uint32_t row;
-    hnswc_status st = HNSWC_OK;
-    if (label_map_find(&fx->map, label, &row))
         *is_deleted = fx->deleted[row];
-    else
-        st = not_found("hnswc_is_deleted", label);
     pthread_rwlock_unlock((pthread_rwlock_t *)&fx->lock);
     return st;
 }

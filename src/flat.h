@@ -108,8 +108,10 @@ hnswc_status flat_search(const flat_index *fx, const float *queries, size_t n, s
                          hnswc_filter_fn filter, void *user, unsigned num_threads,
                          uint64_t *labels, float *distances, size_t *n_found);
 
-hnswc_status flat_get_vector(const flat_index *fx, uint64_t label, float *out);
-hnswc_status flat_is_deleted(const flat_index *fx, uint64_t label, int *is_deleted);
+/* The element of `label`: its stored vector into `vector` (dim floats) if
+ * that is not NULL, else its deletion mark into *is_deleted. */
+hnswc_status flat_lookup(const flat_index *fx, const char *fn, uint64_t label, float *vector,
+                         int *is_deleted);
 hnswc_status flat_get_labels(const flat_index *fx, uint64_t *out, size_t capacity,
                              size_t *n_written);
 void flat_get_info(const flat_index *fx, hnswc_info *out);

@@ -523,7 +523,7 @@ hnswc_status hnswc_get_vector(const hnswc_index *ix, uint64_t label, float *out)
     if (!ix || !out)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_get_vector: %s is NULL", ix ? "out" : "index");
     if (index_kind(ix) == HNSWC_KIND_FLAT)
-        return flat_get_vector(flat_of(ix), label, out);
+        return flat_lookup(flat_of(ix), "hnswc_get_vector", label, out, NULL);
     hnswc_index *mix = (hnswc_index *)ix;
     /* the update lock keeps the vector (and the id's label) from changing
      * while it is copied; meta_lock is needed only for the lookup */
@@ -543,7 +543,7 @@ hnswc_status hnswc_is_deleted(const hnswc_index *ix, uint64_t label, int *is_del
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_is_deleted: %s is NULL",
                           ix ? "is_deleted" : "index");
     if (index_kind(ix) == HNSWC_KIND_FLAT)
-        return flat_is_deleted(flat_of(ix), label, is_deleted);
+        return flat_lookup(flat_of(ix), "hnswc_is_deleted", label, NULL, is_deleted);
     /* meta_lock alone: DELETED changes only under it, and holding it from the
      * lookup to the read keeps the slot from being reused for another label
      * in between. No vector is read, so the update lock is not needed. */

@@ -512,6 +512,16 @@ static hnswc_status section_close(source *src, const char tag[4]) {
     return HNSWC_OK;
 }
 
+/* A fixed-size section whose header `head` the caller has read: checked,
+ * its payload into b (len bytes), its checksum verified. */
+static hnswc_status read_fixed_section(source *src, const unsigned char *head, const char tag[4],
+                                       unsigned char *b, size_t len) {
+    hnswc_status st = section_check(src, head, tag, len);
+    if (st == HNSWC_OK)
+        st = take(src, b, len);
+    return st == HNSWC_OK ? section_close(src, tag) : st;
+}
+
 typedef struct parm {
     uint32_t dim, metric, M, efc, ef, zero;
     uint64_t seed, rng, count, deleted, entry;
@@ -520,11 +530,7 @@ typedef struct parm {
 /* The PARM section, whose header `head` the caller has read. */
 static hnswc_status read_parm(source *src, const unsigned char *head, parm *p) {
     unsigned char b[PARM_SIZE];
-    hnswc_status st = section_check(src, head, "PARM", PARM_SIZE);
-    if (st == HNSWC_OK)
-        st = take(src, b, sizeof b);
-    if (st == HNSWC_OK)
-        st = section_close(src, "PARM");
+    hnswc_status st = read_fixed_section(src, head, "PARM", b, sizeof b);
     if (st != HNSWC_OK)
         return st;
     uint32_t *u32s[6] = {&p->dim, &p->metric, &p->M, &p->efc, &p->ef, &p->zero};
@@ -688,11 +694,7 @@ static hnswc_status load_graph(source *src, const unsigned char *head, hnswc_ind
 /* A flat index, after the header; `head` is the FLAT section's header. */
 static hnswc_status load_flat(source *src, const unsigned char *head, hnswc_index **out) {
     unsigned char b[FLAT_SIZE];
-    hnswc_status st = section_check(src, head, "FLAT", FLAT_SIZE);
-    if (st == HNSWC_OK)
-        st = take(src, b, sizeof b);
-    if (st == HNSWC_OK)
-        st = section_close(src, "FLAT");
+    hnswc_status st = read_fixed_section(src, head, "FLAT", b, sizeof b);
     if (st != HNSWC_OK)
         return st;
     uint32_t dim, metric, zero[2];

@@ -796,17 +796,6 @@ static void test_impossible_contents(void **s)
 }
 
 /* hnswc 0.1's Python BFIndex files ("HNSWCBF1"), written here by hand. */
-static uint32_t crc32_ieee(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0xedb88320u : c >> 1;
-    }
-    return ~c;
-}
-
 static unsigned char *legacy_file(hnswc_metric m, const float *vecs, const uint64_t *labels,
                                   size_t count, uint64_t max_elements, size_t *size)
 {
@@ -821,7 +810,7 @@ static unsigned char *legacy_file(hnswc_metric m, const float *vecs, const uint6
     put64(b + 40, count + 3);
     memcpy(b + 48, vecs, count * DIM * 4);
     memcpy(b + 48 + count * DIM * 4, labels, count * 8);
-    put32(b + *size - 4, crc32_ieee(b, *size - 4));
+    put32(b + *size - 4, tu_crc32_ieee(b, *size - 4));
     return b;
 }
 

@@ -383,16 +383,21 @@ int tu_exists(const char *path)
  * hnswc's file layout
  * ------------------------------------------------------------------------ */
 
-uint32_t tu_crc32c(const unsigned char *p, size_t n)
+/* A reflected CRC-32 with polynomial poly, bit by bit. */
+static uint32_t crc_bits(uint32_t poly, const unsigned char *p, size_t n)
 {
     uint32_t c = 0xffffffffu;
     for (size_t i = 0; i < n; i++) {
         c ^= p[i];
         for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+            c = c & 1 ? (c >> 1) ^ poly : c >> 1;
     }
     return ~c;
 }
+
+uint32_t tu_crc32c(const unsigned char *p, size_t n) { return crc_bits(0x82f63b78u, p, n); }
+
+uint32_t tu_crc32_ieee(const unsigned char *p, size_t n) { return crc_bits(0xedb88320u, p, n); }
 
 size_t tu_parse_sections(const unsigned char *b, size_t size, tu_section *out, size_t max)
 {

@@ -172,6 +172,8 @@ int tu_exists(const char *path);
 
 /* CRC-32C, bit by bit: slow and obviously right. */
 uint32_t tu_crc32c(const unsigned char *p, size_t n);
+/* CRC-32 (IEEE, zlib's), the same way: hnswc 0.1's BFIndex files. */
+uint32_t tu_crc32_ieee(const unsigned char *p, size_t n);
 
 typedef struct tu_section {
     char tag[5];
