@@ -1067,6 +1067,13 @@ static void test_bad_input(void **s)
     /* the rest */
     hnswc_graph_stats gs;
     tu_expect_err(hnswc_get_graph_stats(ix, &gs), HNSWC_ERR_INVALID);
+    uint32_t id, links[8];
+    hnswc_node node;
+    tu_expect_err(hnswc_node_id(ix, tu_label_of(3), &id), HNSWC_ERR_INVALID);
+    tu_expect_err(hnswc_node_info(ix, 0, &node), HNSWC_ERR_INVALID);
+    tu_expect_err(hnswc_node_links(ix, 0, 0, links, 8, &n), HNSWC_ERR_INVALID);
+    tu_expect_err(hnswc_search_traced(ix, q, K, 0, NULL, NULL, NULL, NULL, l, d, &found),
+                  HNSWC_ERR_INVALID);
     tu_expect_err(hnswc_set_ef(ix, 0), HNSWC_ERR_INVALID);
     tu_ok(hnswc_set_ef(ix, 50)); /* accepted, without effect */
     tu_expect_err(hnswc_reserve(ix, (uint64_t)1 << 40), HNSWC_ERR_OVERFLOW);
