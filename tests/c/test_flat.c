@@ -193,7 +193,7 @@ static void test_batch_equals_single(void **s)
     (void)s;
     tu_rng r = tu_rng_make(12);
     /* dim 700: a tile of the scan holds few rows, so tiles are many */
-    enum { D = 700, NB = 260, QB = 37 };
+    enum { D = 700, NB = 260, QB = 70 };
     float *data = tu_random_vectors(&r, NB, D, -1.f, 1.f);
     float *queries = tu_random_vectors(&r, QB, D, -1.f, 1.f);
     for (int mi = 0; mi < 3; mi++) {
@@ -208,7 +208,7 @@ static void test_batch_equals_single(void **s)
             expect_naive(METRICS[mi], data, NB, D, NULL, NULL, NULL, queries + q * D, K,
                          single_l + q * K, single_d + q * K, found);
         }
-        size_t sizes[] = {1, 2, 15, 16, 17, QB};
+        size_t sizes[] = {1, 2, 17, 63, 64, 65, QB};
         unsigned threads[] = {1, 4, 0};
         for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
             for (size_t ti = 0; ti < 3; ti++) {
