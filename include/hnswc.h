@@ -598,9 +598,12 @@ HNSWC_API hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric,
  */
 typedef enum hnswc_file_kind {
     HNSWC_FILE_UNKNOWN = 0, /* neither format (or too short to tell)           */
-    HNSWC_FILE_HNSWC = 1,   /* starts with hnswc's magic: hnswc_load           */
+    HNSWC_FILE_HNSWC = 1,   /* starts with hnswc's magic (or hnswc 0.1 BFIndex's,
+                               "HNSWCBF1"): hnswc_load                         */
     HNSWC_FILE_HNSWLIB = 2  /* an hnswlib saveIndex header (hnswlib has no magic:
-                               its fields agree): hnswc_load_hnswlib           */
+                               its fields agree), or an hnswlib BFIndex file
+                               (its header agrees with the file's size exactly):
+                               hnswc_load_hnswlib                             */
 } hnswc_file_kind;
 
 typedef struct hnswc_file_info {
@@ -611,7 +614,8 @@ typedef struct hnswc_file_info {
     uint32_t dim;
     uint64_t count;        /* elements stored, deleted ones included         */
     uint64_t max_elements; /* hnswlib's max_elements when it was saved       */
-    uint32_t M;
+    uint32_t M;            /* 0 for an hnswlib BFIndex (exact index) file:
+                              hnswc_load_hnswlib returns a flat index        */
     uint32_t ef_construction;
 } hnswc_file_info;
 

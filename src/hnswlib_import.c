@@ -328,9 +328,18 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
 }
 
 /* hnswlib_import.h: the header check alone, no message (for hnswc_probe_file). */
-bool hnswlib_probe(const unsigned char *head, size_t n, hnswc_file_info *out) {
+bool hnswlib_probe(const unsigned char *head, size_t n, uint64_t file_size,
+                   hnswc_file_info *out) {
     hl_header h;
     uint32_t dim;
+    uint64_t max_elements, count;
+    if (n >= BF_HEADER && bf_recognise(head, file_size, &dim, &max_elements, &count)) {
+        out->kind = HNSWC_FILE_HNSWLIB;
+        out->dim = dim;
+        out->count = count;
+        out->max_elements = max_elements;
+        return true;
+    }
     if (n < HEADER_BYTES)
         return false;
     parse_header(head, &h);

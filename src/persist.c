@@ -917,7 +917,9 @@ hnswc_status hnswc_deserialize(const void *buffer, size_t size, hnswc_index **ou
     return load_from(&src, out);
 }
 
-/* persist.h: does the file start with our magic? (for hnswc_probe_file) */
+/* persist.h: does the file start with a magic hnswc_load reads? (for
+ * hnswc_probe_file) */
 bool persist_probe(const unsigned char *head, size_t n) {
-    return n >= sizeof MAGIC && memcmp(head, MAGIC, sizeof MAGIC) == 0;
+    return n >= sizeof MAGIC &&
+           (memcmp(head, MAGIC, sizeof MAGIC) == 0 || memcmp(head, LEGACY_MAGIC, 8) == 0);
 }

@@ -359,23 +359,23 @@ static PyObject *BF_load_index(BFIndexObject *self, PyObject *args, PyObject *kw
     }
     const char *p = PyBytes_AS_STRING(path);
     hnswc_index *ix = NULL;
+    hnswc_file_info probe;
     hnswc_status st;
-    char hnswc_msg[512] = "";
     Py_BEGIN_ALLOW_THREADS
-    st = hnswc_load(p, &ix);
-    if (st == HNSWC_ERR_FORMAT) { /* not hnswc's: maybe hnswlib's */
-        snprintf(hnswc_msg, sizeof(hnswc_msg), "%s", hnswc_errmsg(NULL));
-        if (hnswc_load_hnswlib(p, self->base.metric, &ix) == HNSWC_OK)
-            st = HNSWC_OK;
-    }
+    st = hnswc_probe_file(p, &probe);
+    if (st == HNSWC_OK && probe.kind == HNSWC_FILE_HNSWC)
+        st = hnswc_load(p, &ix);
+    else if (st == HNSWC_OK && probe.kind == HNSWC_FILE_HNSWLIB)
+        st = hnswc_load_hnswlib(p, self->base.metric, &ix);
     Py_END_ALLOW_THREADS
+    if (st == HNSWC_OK && ix == NULL) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "load_index: %s is neither an hnswc index nor an hnswlib BFIndex file", p);
+        Py_DECREF(path);
+        return NULL;
+    }
     if (st != HNSWC_OK) {
-        if (st == HNSWC_ERR_FORMAT)
-            PyErr_Format(PyExc_RuntimeError,
-                         "load_index: %s is neither an hnswc index (%s) nor an hnswlib "
-                         "BFIndex (%s)", p, hnswc_msg, hnswc_errmsg(NULL));
-        else
-            hpy_raise_status(st, "load_index");
+        hpy_raise_status(st, "load_index");
         Py_DECREF(path);
         return NULL;
     }

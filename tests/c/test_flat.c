@@ -613,6 +613,9 @@ static void test_round_trip(void **s)
             assert_int_equal(size1, ssize);
             assert_memory_equal(f1, mem, size1);
 
+            hnswc_file_info fi;
+            tu_ok(hnswc_probe_file(p1, &fi));
+            assert_int_equal(fi.kind, HNSWC_FILE_HNSWC);
             hnswc_index *back = NULL;
             tu_ok(hnswc_load(p1, &back));
             expect_same(ix, back, queries, NQ);
@@ -828,6 +831,9 @@ static void test_legacy_bfindex_files(void **s)
     size_t size;
     unsigned char *b = legacy_file(HNSWC_METRIC_IP, data, labels, C, 500, &size);
     tu_write_file(p, b, size);
+    hnswc_file_info fi;
+    tu_ok(hnswc_probe_file(p, &fi));
+    assert_int_equal(fi.kind, HNSWC_FILE_HNSWC); /* hnswc_load reads it */
     hnswc_index *ix = NULL;
     tu_ok(hnswc_load(p, &ix));
     hnswc_info info;
@@ -890,6 +896,13 @@ static void test_hnswlib_bruteforce_files(void **s)
     size_t size;
     unsigned char *b = bruteforce_file(data, C, MAX, &size);
     tu_write_file(p, b, size);
+    hnswc_file_info fi;
+    tu_ok(hnswc_probe_file(p, &fi));
+    assert_int_equal(fi.kind, HNSWC_FILE_HNSWLIB);
+    assert_int_equal(fi.dim, DIM);
+    assert_int_equal(fi.count, C);
+    assert_int_equal(fi.max_elements, MAX);
+    assert_int_equal(fi.M, 0); /* an exact index */
     hnswc_index *ix = NULL;
     tu_ok(hnswc_load_hnswlib(p, HNSWC_METRIC_L2, &ix));
     hnswc_info info;
