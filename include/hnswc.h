@@ -262,7 +262,8 @@ typedef int (*hnswc_filter_fn)(uint64_t label, void *user_data);
  * HNSWC_ERR_NOMEM. [reader]
  *
  * Flat: exact, whatever ef (which is still checked). Of elements at equal
- * distance, the one stored first is preferred.
+ * distance, the one stored first (earlier in hnswc_get_labels' order) is
+ * preferred and comes first.
  */
 HNSWC_API hnswc_status hnswc_search(const hnswc_index *index, const float *query, size_t k,
                                     size_t ef, hnswc_filter_fn filter, void *user_data,

@@ -279,7 +279,8 @@ typedef struct scan_job {
  * of its k best (k + 1 items: push, then pop the worst). A row is compared
  * with the heap's worst before the filter is asked, so the filter is called
  * only for rows that would enter; a tie with the worst does not enter, so
- * of equal distances the earlier row wins.
+ * of equal distances the earlier row wins, and the results are put in
+ * (distance, row) order: the answer is the same whatever the threads.
  */
 static hnswc_status scan_group(void *ctx, size_t g) {
     const scan_job *j = ctx;
@@ -336,6 +337,15 @@ static hnswc_status scan_group(void *ctx, size_t g) {
         heap_item *h = heaps + i * (k + 1);
         size_t found = len[i];
         max_heap_drain_sorted(h, &len[i], h);
+        /* ascending distances already; equal ones by row (insertion sort:
+         * it only moves items within runs of ties) */
+        for (size_t r = 1; r < found; r++) {
+            heap_item x = h[r];
+            size_t t = r;
+            for (; t > 0 && h[t - 1].dist == x.dist && h[t - 1].id > x.id; t--)
+                h[t] = h[t - 1];
+            h[t] = x;
+        }
         uint64_t *labels = j->labels + (q0 + i) * k;
         float *dists = j->distances ? j->distances + (q0 + i) * k : NULL;
         for (size_t r = 0; r < found; r++) {

@@ -278,6 +278,38 @@ static void test_k_above_count(void **s)
     free(data);
 }
 
+/* Equal distances: the element stored first wins a place and comes first,
+ * on any number of threads. */
+static void test_ties(void **s)
+{
+    (void)s;
+    tu_rng r = tu_rng_make(25);
+    float *data = tu_random_vectors(&r, 40, DIM, -1.f, 1.f);
+    size_t twins[4] = {31, 7, 22, 3}; /* rows holding the same vector */
+    for (int i = 1; i < 4; i++)
+        memcpy(data + twins[i] * DIM, data + twins[0] * DIM, DIM * sizeof(float));
+    hnswc_index *ix = flat_with_rows(HNSWC_METRIC_L2, data, 40, DIM);
+    float *queries = tu_xmalloc(80 * DIM * sizeof *queries);
+    for (int q = 0; q < 80; q++)
+        memcpy(queries + q * DIM, data + twins[0] * DIM, DIM * sizeof(float));
+    uint64_t l[80 * 3];
+    float d[80 * 3];
+    size_t found[80];
+    for (unsigned threads = 1; threads <= 3; threads++) {
+        tu_ok(hnswc_search_batch(ix, queries, 80, 3, 0, NULL, NULL, threads, l, d, found));
+        for (int q = 0; q < 80; q++) {
+            assert_int_equal(found[q], 3);
+            assert_int_equal(l[q * 3 + 0], tu_label_of(3));
+            assert_int_equal(l[q * 3 + 1], tu_label_of(7));
+            assert_int_equal(l[q * 3 + 2], tu_label_of(22));
+            assert_true(d[q * 3] == 0 && d[q * 3 + 2] == 0);
+        }
+    }
+    hnswc_free(ix);
+    free(queries);
+    free(data);
+}
+
 /* ------------------------------------------------------------------------
  * Filters, deletion marks, updates, removal
  * ------------------------------------------------------------------------ */
@@ -1209,6 +1241,7 @@ int main(void)
         cmocka_unit_test(test_exact_vs_naive),
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_k_above_count),
+        cmocka_unit_test(test_ties),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_marks_updates_and_removal),
         cmocka_unit_test(test_batch_repeats),
