@@ -317,8 +317,8 @@ typedef struct layer_query {
     int level;
     size_t ef;
     node_id exclude;        /* never a result (the node being linked)      */
-    bool skip_deleted;      /* deleted nodes are walked, never results;
-                               false when the index has no tombstones     */
+    bool skip_deleted;      /* deleted and removed nodes are walked, never
+                               results; false when the index has neither  */
     hnswc_filter_fn filter; /* optional: results must pass it              */
     void *user;
 } layer_query;
@@ -330,7 +330,7 @@ static inline bool is_result(const hnswc_index *ix, const layer_query *lq, node_
         return true; /* the common case: no need to touch the node's header */
     node_head *n = node_at(ix, id);
     if (lq->skip_deleted &&
-        (atomic_load_explicit(&n->flags, memory_order_relaxed) & NODE_DELETED))
+        (atomic_load_explicit(&n->flags, memory_order_relaxed) & NODE_HIDDEN))
         return false;
     return !lq->filter || lq->filter(n->label, lq->user);
 }
@@ -503,47 +503,61 @@ static inline uint32_t indeg0(const hnswc_index *ix, node_id id) {
     return atomic_load_explicit(&node_at(ix, id)->indeg0, memory_order_relaxed);
 }
 
+/* Removed for good (remove.c): never linked to again. Acquire pairs with
+ * the remover's release, though the proof in remove.c rests on the locks. */
+static inline bool is_removed(const hnswc_index *ix, node_id id) {
+    return atomic_load_explicit(&node_at(ix, id)->flags, memory_order_acquire) & NODE_REMOVED;
+}
+
 /*
  * Replaces the list of `node` on `level` with sel[0..n) (n <= max). Caller
  * holds the node's link lock. `newcomer` (or NODE_NONE) is a node offered to
  * the list that is not in it yet.
  *
- * On layer 0 this also keeps the in-degree counts and, where the list has
- * room to spare, refuses to orphan: a node about to lose its last layer-0
- * in-link (an old member of the list with in-degree 1, or a newcomer nobody
- * links to yet) is kept after the chosen neighbours. Plain HNSW (and
- * hnswlib) drops such nodes when the heuristic prunes a full list -- most
- * often exact duplicates -- and a search can then never return them: about
- * 0.2% of Fashion-MNIST. Displacing chosen neighbours to make room was tried
- * and rejected: under inner product the chosen ones are the high-norm hubs
- * the search navigates by, and recall collapsed. Two prunes racing on
- * different lists can still both drop a node's last two links; that is rare
- * and costs only that. `fin` has room for max items.
+ * On every layer this keeps the in-degree counts (node_indeg), and it never
+ * writes a link to a removed node: every new link is written by this
+ * function or add_backlink, under the list's lock, after checking the
+ * target's NODE_REMOVED flag. remove.c relies on both to prove that a slot
+ * it frees is unreachable (docs/ARCHITECTURE.md, "Removal").
+ *
+ * On layer 0 it also, where the list has room to spare, refuses to orphan:
+ * a node about to lose its last layer-0 in-link (an old member of the list
+ * with in-degree 1, or a newcomer nobody links to yet) is kept after the
+ * chosen neighbours. Plain HNSW (and hnswlib) drops such nodes when the
+ * heuristic prunes a full list -- most often exact duplicates -- and a
+ * search can then never return them: about 0.2% of Fashion-MNIST.
+ * Displacing chosen neighbours to make room was tried and rejected: under
+ * inner product the chosen ones are the high-norm hubs the search navigates
+ * by, and recall collapsed. Two prunes racing on different lists can still
+ * both drop a node's last two links; that is rare and costs only that.
+ * `fin` has room for max items.
  */
 static void set_links(hnswc_index *ix, node_id node, int level, const heap_item *sel, size_t n,
                       size_t max, node_id newcomer, heap_item *fin) {
     _Atomic uint32_t *links = node_links(ix, node_at(ix, node), level);
-    if (level > 0) {
-        write_links(links, sel, n);
-        return;
-    }
-    uint32_t n_old = node_links_count(ix, links, 0);
-    memcpy(fin, sel, n * sizeof *fin);
-    size_t n_fin = n;
-    for (uint32_t j = 0; j <= n_old && n_fin < max; j++) {
+    uint32_t n_old = node_links_count(ix, links, level);
+    size_t n_fin = 0;
+    for (size_t j = 0; j < n; j++)
+        if (!is_removed(ix, sel[j].id))
+            fin[n_fin++] = sel[j];
+    for (uint32_t j = 0; level == 0 && j <= n_old && n_fin < max; j++) {
         node_id p = j < n_old ? link_at(links, j) : newcomer;
-        bool orphan = j < n_old ? indeg0(ix, p) <= 1 : p != NODE_NONE && indeg0(ix, p) == 0;
-        if (orphan && p != node && !sel_has(fin, n_fin, p))
+        if (p == NODE_NONE || p == node || is_removed(ix, p))
+            continue;
+        bool orphan = j < n_old ? indeg0(ix, p) <= 1 : indeg0(ix, p) == 0;
+        if (orphan && !sel_has(fin, n_fin, p))
             fin[n_fin++] = (heap_item){INFINITY, p};
     }
 
     for (size_t j = 0; j < n_fin; j++)
         if (!list_has(links, n_old, fin[j].id))
-            atomic_fetch_add_explicit(&node_at(ix, fin[j].id)->indeg0, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(node_indeg(ix, node_at(ix, fin[j].id), level), 1,
+                                      memory_order_relaxed);
     for (uint32_t j = 0; j < n_old; j++) {
         node_id o = link_at(links, j);
         if (!sel_has(fin, n_fin, o))
-            atomic_fetch_sub_explicit(&node_at(ix, o)->indeg0, 1, memory_order_relaxed);
+            atomic_fetch_sub_explicit(node_indeg(ix, node_at(ix, o), level), 1,
+                                      memory_order_relaxed);
     }
     write_links(links, fin, n_fin);
 }
@@ -560,6 +574,11 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
     _Atomic uint32_t *links = node_links(ix, nh, level);
 
     pthread_mutex_lock(link_lock(ix, node));
+    if (is_removed(ix, node) || is_removed(ix, newcomer)) {
+        /* a removed node gains no links, and nothing links to one */
+        pthread_mutex_unlock(link_lock(ix, node));
+        return;
+    }
     uint32_t n = node_links_count(ix, links, level);
     for (uint32_t j = 0; j < n; j++) {
         if (link_at(links, j) == newcomer) { /* already linked (a re-link) */
@@ -568,8 +587,8 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
         }
     }
     if (n < max) {
-        if (level == 0)
-            atomic_fetch_add_explicit(&node_at(ix, newcomer)->indeg0, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(node_indeg(ix, node_at(ix, newcomer), level), 1,
+                                  memory_order_relaxed);
         atomic_store_explicit(&links[1 + n], newcomer, memory_order_release);
         atomic_store_explicit(&links[0], n + 1, memory_order_release);
     } else {
@@ -728,8 +747,7 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
     size_t n_chosen[HNSWC_MAX_LEVELS] = {0};
 
     for (int lc = lmax; lc >= 0 && st == HNSWC_OK; lc--) {
-        bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
-        layer_query lq = {q, lc, ix->ef_construction, id, has_deleted, NULL, NULL};
+        layer_query lq = {q, lc, ix->ef_construction, id, storage_has_hidden(ix), NULL, NULL};
         size_t nt = 0;
         st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, NULL);
         next_epoch(sc);
@@ -765,7 +783,9 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
     }
 
     if (holds_entry_lock) {
-        if (st == HNSWC_OK && level > entry_level(atomic_load(&ix->entry)))
+        /* a node removed meanwhile must not become the entry point: the
+         * remover checks the entry under entry_lock after flagging it */
+        if (st == HNSWC_OK && level > entry_level(atomic_load(&ix->entry)) && !is_removed(ix, id))
             atomic_store_explicit(&ix->entry, entry_make(level, id), memory_order_release);
         pthread_mutex_unlock(&ix->entry_lock);
     }
@@ -786,7 +806,7 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
     for (uint64_t i = 0; i < count; i++) {
         node_head *nh = node_at(ix, (node_id)i);
         uint32_t f = atomic_load_explicit(&nh->flags, memory_order_acquire);
-        if (!(f & NODE_READY) || (f & NODE_DELETED))
+        if (!(f & NODE_READY) || (f & NODE_HIDDEN))
             continue;
         float d = vec_distance(ix, q, node_vector(ix, nh));
         if (n == k && d >= heap[0].dist)
@@ -831,12 +851,11 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
     ep = tr ? greedy_descent_impl(ix, q, ep, &ep_dist, entry_level(e), 0, NODE_NONE, tr)
             : greedy_descent(ix, q, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
 
-    bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
-    layer_query lq = {q, 0, ef, NODE_NONE, has_deleted, filter, user};
+    layer_query lq = {q, 0, ef, NODE_NONE, storage_has_hidden(ix), filter, user};
     size_t nt = 0, visited = 0;
     hnswc_status st = tr ? search_layer_traced(ix, sc, &lq, ep, ep_dist, &nt, &visited, tr)
                          : search_layer(ix, sc, &lq, ep, ep_dist, &nt, &visited);
-    uint64_t count = atomic_load_explicit(&ix->count, memory_order_acquire);
+    uint64_t count = storage_graph_slots(ix); /* free slots are never reached */
     if (st == HNSWC_OK && visited < count) {
         /*
          * The walk ran out of candidates -- everything reachable was seen,
@@ -884,7 +903,6 @@ hnswc_status graph_search_traced(const hnswc_index *ix, const float *q, size_t k
 hnswc_status graph_stats(const hnswc_index *ix, hnswc_graph_stats *out) {
     memset(out, 0, sizeof *out);
     uint64_t n = atomic_load(&ix->count);
-    out->nodes = n;
     if (n == 0)
         return HNSWC_OK;
     uint8_t *seen = calloc((size_t)n, 1);
@@ -894,9 +912,14 @@ hnswc_status graph_stats(const hnswc_index *ix, hnswc_graph_stats *out) {
         free(queue);
         return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_get_graph_stats: out of memory");
     }
+    /* free slots and removed elements awaiting reclamation are not counted
+     * (node_is_element); nor are links to them */
     out->degree0_min = UINT32_MAX;
     for (uint64_t i = 0; i < n; i++) {
         node_head *h = node_at(ix, (node_id)i);
+        if (!node_is_element(atomic_load(&h->flags)))
+            continue;
+        out->nodes++;
         out->level_counts[h->level]++;
         if ((uint32_t)h->level + 1 > out->levels)
             out->levels = (uint32_t)h->level + 1;
@@ -914,7 +937,10 @@ hnswc_status graph_stats(const hnswc_index *ix, hnswc_graph_stats *out) {
             out->one_way_links += !back;
         }
     }
-    out->degree0_mean = (double)out->links_total / (double)n;
+    if (out->nodes == 0)
+        out->degree0_min = 0;
+    else
+        out->degree0_mean = (double)out->links_total / (double)out->nodes;
 
     /* breadth-first walk of layer 0 from the entry point */
     uint64_t e = atomic_load(&ix->entry);
@@ -925,7 +951,7 @@ hnswc_status graph_stats(const hnswc_index *ix, hnswc_graph_stats *out) {
     }
     while (head < tail) {
         node_head *h = node_at(ix, queue[head++]);
-        reached++;
+        reached += node_is_element(atomic_load(&h->flags));
         uint32_t deg = node_links_count(ix, h->l0, 0);
         for (uint32_t j = 0; j < deg; j++) {
             node_id b = atomic_load(&h->l0[1 + j]);
@@ -935,7 +961,7 @@ hnswc_status graph_stats(const hnswc_index *ix, hnswc_graph_stats *out) {
             }
         }
     }
-    out->unreachable = n - reached;
+    out->unreachable = out->nodes - reached;
     free(seen);
     free(queue);
     return HNSWC_OK;
