@@ -793,6 +793,204 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
 }
 
 /* ========================================================================
+ * Repair after removals (driven by remove.c)
+ *
+ * remove.c decides what is removed, finds the lists that link to removed
+ * nodes, and frees slots; the graph work is here, next to the heuristic it
+ * shares with inserts. Every function below is called with the update
+ * lock's read side held, so no slot is freed meanwhile: a removed node that
+ * is still linked to keeps its record and its links (docs/ARCHITECTURE.md,
+ * "Removal"), which is what lets a repair read through it.
+ * ======================================================================== */
+
+/* Candidate ids a repair collects: the list's own live members and, through
+ * each removed member, that member's live members -- two removed hops deep,
+ * which clustered removals (a whole class at once) need. Bounded so that the
+ * scratch never grows: beyond it candidates are dropped, which costs quality
+ * on pathological lists, never correctness. */
+#define REPAIR_CAND_LISTS 16u /* candidate room, in list lengths (M0) */
+#define REPAIR_REMOVED_LISTS 4u
+
+struct graph_repair_scratch {
+    node_id *ids;        /* candidates, then deduplicated */
+    size_t ids_cap;
+    node_id *removed;    /* removed members to read through */
+    size_t removed_cap;
+    heap_item *items;    /* candidates with their distance to the node */
+    heap_item *sel;      /* M0 + 1: chosen */
+    heap_item *buf;      /* 3 * (M0 + 1): set_links' and add_backlink's room */
+};
+
+graph_repair_scratch *graph_repair_scratch_new(const hnswc_index *ix) {
+    graph_repair_scratch *rs = calloc(1, sizeof *rs);
+    if (!rs)
+        return NULL;
+    size_t m0 = (size_t)ix->M0 + 1;
+    rs->ids_cap = REPAIR_CAND_LISTS * m0;
+    rs->removed_cap = REPAIR_REMOVED_LISTS * m0;
+    rs->ids = malloc(rs->ids_cap * sizeof *rs->ids);
+    rs->removed = malloc(rs->removed_cap * sizeof *rs->removed);
+    rs->items = malloc(rs->ids_cap * sizeof *rs->items);
+    rs->sel = malloc(m0 * sizeof *rs->sel);
+    rs->buf = malloc(3 * m0 * sizeof *rs->buf);
+    if (!rs->ids || !rs->removed || !rs->items || !rs->sel || !rs->buf) {
+        graph_repair_scratch_free(rs);
+        return NULL;
+    }
+    return rs;
+}
+
+void graph_repair_scratch_free(graph_repair_scratch *rs) {
+    if (!rs)
+        return;
+    free(rs->ids);
+    free(rs->removed);
+    free(rs->items);
+    free(rs->sel);
+    free(rs->buf);
+    free(rs);
+}
+
+static int by_id(const void *a, const void *b) {
+    node_id x = *(const node_id *)a, y = *(const node_id *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * Rebuilds the list of `node` on `level` if it links to removed nodes: the
+ * candidates are its live members and the live members of its removed ones
+ * (through removed nodes two hops deep), and the list is chosen from them as
+ * an insert chooses: all of them if they fit, else the heuristic of
+ * Algorithm 4 (which is also what add_backlink does with a full list).
+ * set_links keeps in-degrees and protects orphans as for any rewrite.
+ *
+ * Takes node's link lock, and holds it while computing the distances, so
+ * that no other writer changes the list between reading and rewriting it
+ * (the cost is a few hundred distances, less than one insert's search).
+ * A removed node's own list is not repaired: it is dropped whole when its
+ * slot is reclaimed. Returns true if the list was rewritten.
+ */
+bool graph_repair_list(hnswc_index *ix, node_id node, int level, graph_repair_scratch *rs) {
+    node_head *nh = node_at(ix, node);
+    size_t max = level == 0 ? ix->M0 : ix->M;
+    _Atomic uint32_t *links = node_links(ix, nh, level);
+
+    pthread_mutex_lock(link_lock(ix, node));
+    if (is_removed(ix, node)) {
+        pthread_mutex_unlock(link_lock(ix, node));
+        return false;
+    }
+    uint32_t n = node_links_count(ix, links, level);
+    size_t nc = 0, nr = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        node_id m = link_at(links, j);
+        if (is_removed(ix, m))
+            rs->removed[nr++] = m; /* nr <= M0 < removed_cap */
+        else
+            rs->ids[nc++] = m;
+    }
+    if (nr == 0) {
+        pthread_mutex_unlock(link_lock(ix, node));
+        return false;
+    }
+    /* read through removed members: the first nr are one hop away, those
+     * appended while reading them two hops (read too, but not further) */
+    size_t hop1 = nr;
+    for (size_t r = 0; r < nr; r++) {
+        /* a removed node still linked to is not freed (remove.c), so its
+         * record and its lists on this layer are still there */
+        _Atomic uint32_t *rl = node_links(ix, node_at(ix, rs->removed[r]), level);
+        uint32_t rn = node_links_count(ix, rl, level);
+        for (uint32_t t = 0; t < rn; t++) {
+            node_id y = link_at(rl, t);
+            if (y == node)
+                continue;
+            if (!is_removed(ix, y)) {
+                if (nc < rs->ids_cap)
+                    rs->ids[nc++] = y;
+            } else if (r < hop1 && nr < rs->removed_cap) {
+                rs->removed[nr++] = y;
+            }
+        }
+    }
+    /* duplicates out (a node reached through several removed members) */
+    qsort(rs->ids, nc, sizeof *rs->ids, by_id);
+    size_t u = 0;
+    for (size_t i = 0; i < nc; i++)
+        if (u == 0 || rs->ids[i] != rs->ids[u - 1])
+            rs->ids[u++] = rs->ids[i];
+    nc = u;
+
+    const float *base = node_vector(ix, nh);
+    for (size_t i = 0; i < nc; i++)
+        rs->items[i] = (heap_item){vec_distance(ix, base, node_vector(ix, node_at(ix, rs->ids[i]))),
+                                   rs->ids[i]};
+    qsort(rs->items, nc, sizeof *rs->items, by_distance);
+    size_t k = nc <= max ? nc : select_neighbors(ix, rs->items, nc, max, rs->sel);
+    set_links(ix, node, level, nc <= max ? rs->items : rs->sel, k, max, NODE_NONE, rs->buf);
+    pthread_mutex_unlock(link_lock(ix, node));
+    return true;
+}
+
+/*
+ * Drops every link of the removed node `id` (its lists become empty; the
+ * in-degrees of its former members go down). Former layer-0 members left
+ * with no in-link at all, and not removed themselves, are written to
+ * orphans[] (room for M0) and counted in the return value: the caller gives
+ * them a new in-link (graph_link_orphan). Takes the node's link lock.
+ */
+size_t graph_clear_links(hnswc_index *ix, node_id id, node_id *orphans) {
+    node_head *nh = node_at(ix, id);
+    size_t no = 0;
+    pthread_mutex_lock(link_lock(ix, id));
+    for (int level = 0; level <= nh->level; level++) {
+        _Atomic uint32_t *links = node_links(ix, nh, level);
+        uint32_t n = node_links_count(ix, links, level);
+        atomic_store_explicit(&links[0], 0, memory_order_release);
+        for (uint32_t j = 0; j < n; j++) {
+            node_id m = link_at(links, j);
+            uint32_t left = atomic_fetch_sub_explicit(node_indeg(ix, node_at(ix, m), level), 1,
+                                                      memory_order_relaxed) - 1;
+            if (level == 0 && left == 0 && !is_removed(ix, m))
+                orphans[no++] = m;
+        }
+    }
+    pthread_mutex_unlock(link_lock(ix, id));
+    return no;
+}
+
+/*
+ * Gives `id`, a layer-0 node no list links to any more (its in-links all led
+ * from removed nodes), an in-link again, so that searches can reach it:
+ * first from its own nearest live members, as an insert links back to its
+ * chosen neighbours; if none of them keeps it, by linking it afresh like a
+ * new node (a search for its vector from the entry point). Best effort:
+ * a concurrent prune can take the link away again, as for any node.
+ * `sc` is a context from graph_ctx_acquire(ix, ef_construction).
+ */
+hnswc_status graph_link_orphan(hnswc_index *ix, search_ctx *sc, node_id id,
+                               graph_repair_scratch *rs) {
+    node_head *nh = node_at(ix, id);
+    if (indeg0(ix, id) > 0 || is_removed(ix, id))
+        return HNSWC_OK;
+    const float *base = node_vector(ix, nh);
+    uint32_t n = node_links_count(ix, nh->l0, 0);
+    size_t nc = 0;
+    for (uint32_t j = 0; j < n && nc < rs->ids_cap; j++) {
+        node_id m = link_at(nh->l0, j);
+        if (!is_removed(ix, m))
+            rs->items[nc++] =
+                (heap_item){vec_distance(ix, base, node_vector(ix, node_at(ix, m))), m};
+    }
+    qsort(rs->items, nc, sizeof *rs->items, by_distance);
+    for (size_t j = 0; j < nc && indeg0(ix, id) == 0; j++)
+        add_backlink(ix, rs->items[j].id, id, rs->items[j].dist, 0, rs->buf);
+    if (indeg0(ix, id) > 0)
+        return HNSWC_OK;
+    return graph_insert(ix, sc, id, false);
+}
+
+/* ========================================================================
  * Exact search
  * ======================================================================== */
 

@@ -62,6 +62,31 @@ hnswc_status graph_search_traced(const hnswc_index *ix, const float *q, size_t k
 size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
                           hnswc_filter_fn filter, void *user, heap_item *out);
 
+/* --- Repair after removals (remove.c drives these; see graph.c) ---
+ * All with the update lock's read side held. */
+
+/* Scratch for repairs (candidate buffers sized from M); NULL when out of
+ * memory. Not shared between threads. */
+typedef struct graph_repair_scratch graph_repair_scratch;
+graph_repair_scratch *graph_repair_scratch_new(const hnswc_index *ix);
+void graph_repair_scratch_free(graph_repair_scratch *rs);
+
+/* If node's list on `level` links to removed nodes, rebuilds it from its
+ * live members and those of the removed ones, with the insert heuristic.
+ * Takes node's link lock. Returns true if the list was rewritten. */
+bool graph_repair_list(hnswc_index *ix, node_id node, int level, graph_repair_scratch *rs);
+
+/* Empties every list of removed node `id`; writes the former layer-0
+ * members left with no in-link to orphans (room for M0) and returns how
+ * many. Takes id's link lock. */
+size_t graph_clear_links(hnswc_index *ix, node_id id, node_id *orphans);
+
+/* Gives node `id`, left with no layer-0 in-link, one again (from its
+ * nearest members, else by linking it afresh). sc from graph_ctx_acquire
+ * with ef_construction. */
+hnswc_status graph_link_orphan(hnswc_index *ix, search_ctx *sc, node_id id,
+                               graph_repair_scratch *rs);
+
 /* Degree, level and reachability statistics of the whole graph (out is
  * cleared first). No concurrent writer (the caller's contract). */
 hnswc_status graph_stats(const hnswc_index *ix, hnswc_graph_stats *out);

@@ -9,8 +9,11 @@
  * locking rules are stated at each function and gathered in
  * docs/ARCHITECTURE.md; in short (lock order, outermost first):
  *
- *   update_lock (rwlock)  read: searches, new-label adds, vector reads
- *                         write: adds that rewrite a record in place
+ *   reclaim_lock (mutex)  the one reclamation of removed slots (remove.c)
+ *   update_lock (rwlock)  read: searches, new-label adds, vector reads,
+ *                               removals
+ *                         write: adds that rewrite a record in place,
+ *                                freeing removed slots
  *   meta_lock (mutex)     label map, slot allocation, growth, level RNG
  *   entry_lock (mutex)    an insert that raises the top level
  *   link lock (striped)   rewriting one node's link lists
@@ -22,6 +25,7 @@
 #include "heap.h"
 #include "index.h"
 #include "labelmap.h"
+#include "remove.h"
 #include "storage.h"
 #include "threads.h"
 
@@ -567,15 +571,21 @@ hnswc_status hnswc_get_labels(const hnswc_index *ix, uint64_t *out, size_t capac
     hnswc_index *mix = (hnswc_index *)ix;
     pthread_rwlock_rdlock(&mix->update_lock);
     pthread_mutex_lock(&mix->meta_lock);
-    /* every slot holds exactly one label, set under meta_lock */
-    size_t need = (size_t)atomic_load(&ix->count);
+    /* every element's slot holds its label, set under meta_lock; removed
+     * and free slots hold none, and the label map has one entry per element
+     * (an element still being added is listed, as before it is READY) */
+    size_t need = ix->labels.len;
+    uint64_t count = atomic_load(&ix->count);
     hnswc_status st = HNSWC_OK;
-    if (need > capacity)
+    if (need > capacity) {
         st = hnswc_fail(HNSWC_ERR_INVALID, "hnswc_get_labels: room for %zu labels, %zu needed",
                         capacity, need);
-    else
-        for (size_t i = 0; i < need; i++)
-            out[i] = node_at(ix, (node_id)i)->label;
+    } else {
+        size_t w = 0;
+        for (uint64_t i = 0; i < count && w < need; i++)
+            if (!(atomic_load(&node_at(ix, (node_id)i)->flags) & NODE_REMOVED))
+                out[w++] = node_at(ix, (node_id)i)->label;
+    }
     pthread_mutex_unlock(&mix->meta_lock);
     pthread_rwlock_unlock(&mix->update_lock);
     *n_written = need;
@@ -701,13 +711,43 @@ hnswc_status hnswc_unmark_deleted(hnswc_index *ix, uint64_t label) {
     return set_deleted(ix, "hnswc_unmark_deleted", label, false);
 }
 
+/* ========================================================================
+ * Removal (remove.c does the work; see remove.h)
+ * ======================================================================== */
+
 hnswc_status hnswc_remove(hnswc_index *ix, uint64_t label) {
     if (!ix)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_remove: index is NULL");
     if (index_kind(ix) == HNSWC_KIND_FLAT)
         return flat_remove(flat_of(ix), "hnswc_remove", label);
-    return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_remove: an HNSW index cannot remove elements "
-                      "yet; use hnswc_mark_deleted");
+    return remove_labels(ix, "hnswc_remove", &label, 1, 1);
+}
+
+hnswc_status hnswc_remove_batch(hnswc_index *ix, const uint64_t *labels, size_t n,
+                                unsigned num_threads) {
+    if (!ix || (!labels && n > 0))
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_remove_batch: %s is NULL", ix ? "labels" : "index");
+    if (n > HNSWC_MAX_ELEMENTS)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_remove_batch: %zu labels, more than an index "
+                          "can hold", n);
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_remove_batch(flat_of(ix), "hnswc_remove_batch", labels, n);
+    return remove_labels(ix, "hnswc_remove_batch", labels, n, num_threads);
+}
+
+hnswc_status hnswc_compact(hnswc_index *ix, unsigned num_threads, size_t *n_removed) {
+    if (n_removed)
+        *n_removed = 0;
+    if (!ix)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_compact: index is NULL");
+    if (index_kind(ix) == HNSWC_KIND_FLAT) {
+        size_t removed = 0;
+        hnswc_status st = flat_compact(flat_of(ix), &removed);
+        if (n_removed)
+            *n_removed = removed;
+        return st;
+    }
+    return remove_compact(ix, num_threads, n_removed);
 }
 
 /* ========================================================================
@@ -731,9 +771,14 @@ hnswc_status hnswc_get_info(const hnswc_index *ix, hnswc_info *out) {
     out->ef_search = atomic_load(&ix->ef_search);
     out->seed = ix->seed;
     pthread_mutex_lock(&mix->meta_lock);
-    out->count = atomic_load(&ix->count);
+    out->count = ix->labels.len; /* one label per stored element */
     out->deleted_count = atomic_load(&ix->deleted_count);
-    size_t side = label_map_bytes(&ix->labels) + ix->deleted_ids_cap * sizeof(node_id);
+    out->pending_slots = atomic_load(&ix->removed_pending);
+    out->removed_slots = out->pending_slots + atomic_load(&ix->free_count);
+    out->removed_total = atomic_load(&ix->removed_total);
+    out->reused_total = atomic_load(&ix->reused_total);
+    size_t side = label_map_bytes(&ix->labels) +
+                  (ix->deleted_ids_cap + ix->limbo_cap + ix->free_cap) * sizeof(node_id);
     pthread_mutex_unlock(&mix->meta_lock);
     out->live_count = out->count - out->deleted_count;
     out->capacity = atomic_load(&ix->capacity);
