@@ -296,6 +296,43 @@ HNSWC_API hnswc_status hnswc_search_exact(const hnswc_index *index, const float 
                                           size_t k, hnswc_filter_fn filter, void *user_data,
                                           uint64_t *labels, float *distances, size_t *n_found);
 
+/*
+ * Range search results: every element found, closest first. The caller
+ * zero-initialises the struct (hnswc_range_result r = {0};), passes it to
+ * any number of hnswc_search_range calls -- each replaces the contents,
+ * reusing and growing the buffers, which the library allocates -- and
+ * finally frees the buffers with hnswc_range_result_free.
+ */
+typedef struct hnswc_range_result {
+    uint64_t *labels;  /* count labels, closest first                       */
+    float *distances;  /* count distances, ascending                        */
+    size_t count;
+    size_t capacity;   /* room in labels and distances (the library's)      */
+} hnswc_range_result;
+
+/*
+ * Finds every element whose distance to `query` is at most `radius` (in the
+ * metric's distance, as hnswc_search reports it: squared L2 for L2), closest
+ * first, into *result (see hnswc_range_result). filter works as in
+ * hnswc_search.
+ *
+ * ef is the beam width of the search that finds the ball (0 = the index's
+ * default); every neighbour of an element found inside the ball is then
+ * examined, so the whole ball is found as long as the beam reaches it --
+ * with ef at least the number of elements, the answer is exact. The recall
+ * against an exact scan on Fashion-MNIST is in docs/BENCHMARKS.md.
+ *
+ * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (radius NaN or negative, ef
+ * above 2^31), HNSWC_ERR_NONFINITE (query), HNSWC_ERR_NOMEM (result->count
+ * is then 0; the buffers stay the caller's to free). [reader]
+ */
+HNSWC_API hnswc_status hnswc_search_range(const hnswc_index *index, const float *query,
+                                          float radius, size_t ef, hnswc_filter_fn filter,
+                                          void *user_data, hnswc_range_result *result);
+
+/* Frees the buffers of a range result and zeroes it. NULL is a no-op. */
+HNSWC_API void hnswc_range_result_free(hnswc_range_result *result);
+
 /* ------------------------------------------------------------------------
  * Label sets: the filter "only these labels"
  *

@@ -1090,6 +1090,110 @@ hnswc_status graph_search_traced(const hnswc_index *ix, const float *q, size_t k
 }
 
 /* ========================================================================
+ * Range search
+ *
+ * Every element within `radius` of q. HNSW has no range query of its own;
+ * this one is built from the k-NN search without touching its loop:
+ *
+ *   1. the usual descent and beam search of width ef on layer 0: its
+ *      results within the radius are the seeds (if the nearest result is
+ *      outside, the ball is taken to be empty, as a k-NN search would);
+ *   2. a flood from the seeds: every neighbour of a node inside the ball is
+ *      measured, and joins (and is expanded) if it is inside too. The ball's
+ *      elements are close to each other, so the ball is nearly always
+ *      connected through its own nodes; a larger ef seeds more of it (an
+ *      element cut off from every seed is the one way to miss);
+ *   3. when the beam search ran out of candidates having seen fewer nodes
+ *      than the graph holds, the exact scan answers instead, as in
+ *      graph_search: so ef >= the element count is exact.
+ *
+ * Tombstones, removed nodes and filtered-out nodes inside the ball are
+ * walked through (they keep it connected) but never returned. Rejected: a
+ * second search_layer with a radius stop condition (a copy of the hot loop
+ * to keep in step), and doubling ef until the beam's worst result is outside
+ * the radius (repeats the whole search, and its cost grows with the ball).
+ * ======================================================================== */
+
+static bool hits_push(graph_hits *h, float dist, node_id id) {
+    if (h->n == h->cap && !grow_array((void **)&h->items, &h->cap, h->n + 1, sizeof(heap_item)))
+        return false;
+    h->items[h->n++] = (heap_item){dist, id};
+    return true;
+}
+
+/* Every READY, visible element within radius, by a full scan. */
+static hnswc_status range_exact(const hnswc_index *ix, const float *q, float radius,
+                                hnswc_filter_fn filter, void *user, graph_hits *out) {
+    uint64_t count = atomic_load_explicit(&ix->count, memory_order_acquire);
+    for (uint64_t i = 0; i < count; i++) {
+        node_head *nh = node_at(ix, (node_id)i);
+        uint32_t f = atomic_load_explicit(&nh->flags, memory_order_acquire);
+        if (!(f & NODE_READY) || (f & NODE_HIDDEN))
+            continue;
+        float d = vec_distance(ix, q, node_vector(ix, nh));
+        if (d <= radius && (!filter || filter(nh->label, user)) && !hits_push(out, d, (node_id)i))
+            return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing range search results");
+    }
+    return HNSWC_OK;
+}
+
+hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float radius, size_t ef,
+                                hnswc_filter_fn filter, void *user, graph_hits *out) {
+    out->n = 0;
+    uint64_t e = atomic_load_explicit(&ix->entry, memory_order_acquire);
+    if (e == ENTRY_EMPTY)
+        return HNSWC_OK;
+    search_ctx *sc = graph_ctx_acquire(ix, ef);
+    if (!sc)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating search scratch");
+
+    node_id ep = entry_id(e);
+    float ep_dist = vec_distance(ix, q, node_vector(ix, node_at(ix, ep)));
+    ep = greedy_descent(ix, q, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
+    layer_query lq = {q, 0, ef, NODE_NONE, storage_has_hidden(ix), filter, user};
+    size_t nt = 0, visited = 0;
+    hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, &visited);
+    if (st == HNSWC_OK && visited < storage_graph_slots(ix)) {
+        st = range_exact(ix, q, radius, filter, user, out); /* step 3 */
+    } else if (st == HNSWC_OK) {
+        /* step 1: the seeds, in a fresh visited set (the beam search saw
+         * more than it kept) */
+        next_epoch(sc);
+        for (size_t i = 0; i < nt && st == HNSWC_OK; i++)
+            if (sc->top[i].dist <= radius && visit(ix, sc, sc->top[i].id, &st) &&
+                !hits_push(out, sc->top[i].dist, sc->top[i].id))
+                st = hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing range search results");
+        /* step 2: the flood; out doubles as its queue (every node inside
+         * the ball, returnable or not) */
+        for (size_t i = 0; i < out->n && st == HNSWC_OK; i++) {
+            _Atomic uint32_t *links = node_links(ix, node_at(ix, out->items[i].id), 0);
+            uint32_t n = node_links_count(ix, links, 0);
+            for (uint32_t j = 0; j < n && st == HNSWC_OK; j++) {
+                node_id nb = link_at(links, j);
+                if (!visit(ix, sc, nb, &st))
+                    continue;
+                float d = vec_distance(ix, q, node_vector(ix, node_at(ix, nb)));
+                if (d <= radius && !hits_push(out, d, nb))
+                    st = hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing range search results");
+            }
+        }
+        /* only what may be returned stays */
+        size_t w = 0;
+        for (size_t i = 0; i < out->n; i++)
+            if (is_result(ix, &lq, out->items[i].id))
+                out->items[w++] = out->items[i];
+        out->n = w;
+    }
+    graph_ctx_release(ix, sc);
+    if (st != HNSWC_OK) {
+        out->n = 0;
+        return st;
+    }
+    qsort(out->items, out->n, sizeof *out->items, by_distance);
+    return HNSWC_OK;
+}
+
+/* ========================================================================
  * Statistics
  * ======================================================================== */
 

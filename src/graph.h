@@ -57,6 +57,19 @@ hnswc_status graph_search_traced(const hnswc_index *ix, const float *q, size_t k
                                  hnswc_filter_fn filter, void *user, const graph_trace *tr,
                                  heap_item *out, size_t *n_out);
 
+/* A growable list of (distance, id), for range search results. */
+typedef struct graph_hits {
+    heap_item *items;
+    size_t n, cap;
+} graph_hits;
+
+/* Every element within `radius` of q (normalised for cosine), closest
+ * first, into out (grown with realloc; the caller frees out->items): a beam
+ * search of width ef seeds a flood through the ball (graph.c, "Range
+ * search"). update_lock read side held. */
+hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float radius, size_t ef,
+                                hnswc_filter_fn filter, void *user, graph_hits *out);
+
 /* Exact k nearest by a full scan; out needs room for k + 1 items.
  * update_lock read side held. */
 size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,

@@ -504,6 +504,80 @@ hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, siz
 }
 
 /* ========================================================================
+ * Range search (graph.c finds the ball; labels are read here, as in
+ * search_one, under the update lock's read side)
+ * ======================================================================== */
+
+hnswc_status hnswc_search_range(const hnswc_index *ix, const float *query, float radius,
+                                size_t ef, hnswc_filter_fn filter, void *user_data,
+                                hnswc_range_result *result) {
+    if (!ix || !query || !result) {
+        if (result && result->count <= result->capacity)
+            result->count = 0;
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_search_range: %s is NULL",
+                          !ix ? "index" : !query ? "query" : "result");
+    }
+    if (result->count > result->capacity || (result->capacity && (!result->labels ||
+                                                                  !result->distances))) {
+        /* not ours to free or grow: garbage, or a struct from elsewhere */
+        result->count = 0;
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search_range: result is not "
+                          "zero-initialised nor from an earlier call");
+    }
+    result->count = 0;
+    if (!(radius >= 0.f)) /* NaN too */
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search_range: radius must be a non-negative "
+                          "number, got %g", (double)radius);
+    if (ef > MAX_EF)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search_range: ef above 2^31");
+    hnswc_status st = check_finite("hnswc_search_range", query, ix->dim, 0);
+    if (st != HNSWC_OK)
+        return st;
+    float qbuf[QUERY_STACK_FLOATS];
+    float *owned_q;
+    const float *q = prepare_query(ix, query, qbuf, &owned_q);
+    if (!q)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_search_range: out of memory");
+
+    graph_hits hits = {0};
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
+    st = graph_search_range(ix, q, radius, ef ? ef : atomic_load(&ix->ef_search), filter,
+                            user_data, &hits);
+    if (st == HNSWC_OK && hits.n > result->capacity) {
+        uint64_t *l = realloc(result->labels, hits.n * sizeof *l);
+        if (l)
+            result->labels = l;
+        float *d = l ? realloc(result->distances, hits.n * sizeof *d) : NULL;
+        if (d)
+            result->distances = d;
+        if (l && d)
+            result->capacity = hits.n;
+        else
+            st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_search_range: out of memory for %zu results",
+                            hits.n);
+    }
+    if (st == HNSWC_OK) {
+        for (size_t i = 0; i < hits.n; i++) {
+            result->labels[i] = node_at(ix, hits.items[i].id)->label;
+            result->distances[i] = hits.items[i].dist;
+        }
+        result->count = hits.n;
+    }
+    pthread_rwlock_unlock((pthread_rwlock_t *)&ix->update_lock);
+    free(hits.items);
+    free(owned_q);
+    return st;
+}
+
+void hnswc_range_result_free(hnswc_range_result *result) {
+    if (!result)
+        return;
+    free(result->labels);
+    free(result->distances);
+    memset(result, 0, sizeof *result);
+}
+
+/* ========================================================================
  * Elements by label
  * ======================================================================== */
 
