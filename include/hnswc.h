@@ -557,7 +557,7 @@ typedef struct hnswc_node {
 } hnswc_node;
 
 /* What node `id` is. Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND (no such
- * id, or a node still being added). [reader] */
+ * id, a node still being added, or a removed element). [reader] */
 HNSWC_API hnswc_status hnswc_node_info(const hnswc_index *index, uint32_t id, hnswc_node *out);
 
 /*

@@ -670,9 +670,11 @@ hnswc_status hnswc_get_labels(const hnswc_index *ix, uint64_t *out, size_t capac
  * Looking inside: nodes and links
  *
  * All three are [reader]s. The update lock's read side keeps a slot's label,
- * level and upper link block from changing underneath (a slot is only
- * reused under the write side); links themselves are read with the atomics
- * a search uses, without the link locks. A flat index has no nodes.
+ * level and upper link block from changing underneath (a slot is rewritten
+ * in place, or freed after a removal, only under the write side; a freed
+ * slot taken by an add is not READY until its record is complete); links
+ * themselves are read with the atomics a search uses, without the link
+ * locks. A flat index has no nodes.
  * ======================================================================== */
 
 hnswc_status hnswc_node_id(const hnswc_index *ix, uint64_t label, uint32_t *id) {
@@ -690,11 +692,14 @@ hnswc_status hnswc_node_id(const hnswc_index *ix, uint64_t label, uint32_t *id) 
     return st;
 }
 
-/* The READY node `id`, or NOT_FOUND. Update lock held. */
+/* The READY node `id` of an element, or NOT_FOUND: a removed element (its
+ * label is gone) or a free slot is no node. Update lock held: a slot is
+ * freed only under the write side, and an add makes it READY again only
+ * once its new record is written. */
 static hnswc_status ready_node(const hnswc_index *ix, const char *fn, uint32_t id,
                                node_head **out) {
     if ((uint64_t)id >= atomic_load_explicit(&ix->count, memory_order_acquire) ||
-        !(atomic_load_explicit(&node_at(ix, id)->flags, memory_order_acquire) & NODE_READY))
+        !node_is_element(atomic_load_explicit(&node_at(ix, id)->flags, memory_order_acquire)))
         return hnswc_fail(HNSWC_ERR_NOT_FOUND, "%s: no node has id %u", fn, (unsigned)id);
     *out = node_at(ix, id);
     return HNSWC_OK;
