@@ -547,8 +547,9 @@ hnswc_status remove_compact(hnswc_index *ix, unsigned num_threads, size_t *n_rem
             }
         }
         /* what was listed is removed now; later marks append again */
-        memmove(ix->deleted_ids, ix->deleted_ids + n,
-                (ix->deleted_ids_len - n) * sizeof *ix->deleted_ids);
+        if (n > 0)
+            memmove(ix->deleted_ids, ix->deleted_ids + n,
+                    (ix->deleted_ids_len - n) * sizeof *ix->deleted_ids);
         ix->deleted_ids_len -= n;
     }
     pthread_mutex_unlock(&ix->meta_lock);
