@@ -816,9 +816,12 @@ struct graph_repair_scratch {
     size_t ids_cap;
     node_id *removed;    /* removed members to read through */
     size_t removed_cap;
+    node_id *own;        /* M0: the list's live members before the repair */
     heap_item *items;    /* candidates with their distance to the node */
     heap_item *sel;      /* M0 + 1: chosen */
     heap_item *buf;      /* 3 * (M0 + 1): set_links' and add_backlink's room */
+    node_id *orphans;    /* nodes a repair left with no layer-0 in-link */
+    size_t n_orphans, orphans_cap;
 };
 
 graph_repair_scratch *graph_repair_scratch_new(const hnswc_index *ix) {
@@ -830,10 +833,11 @@ graph_repair_scratch *graph_repair_scratch_new(const hnswc_index *ix) {
     rs->removed_cap = REPAIR_REMOVED_LISTS * m0;
     rs->ids = malloc(rs->ids_cap * sizeof *rs->ids);
     rs->removed = malloc(rs->removed_cap * sizeof *rs->removed);
+    rs->own = malloc(m0 * sizeof *rs->own);
     rs->items = malloc(rs->ids_cap * sizeof *rs->items);
     rs->sel = malloc(m0 * sizeof *rs->sel);
     rs->buf = malloc(3 * m0 * sizeof *rs->buf);
-    if (!rs->ids || !rs->removed || !rs->items || !rs->sel || !rs->buf) {
+    if (!rs->ids || !rs->removed || !rs->own || !rs->items || !rs->sel || !rs->buf) {
         graph_repair_scratch_free(rs);
         return NULL;
     }
@@ -845,10 +849,22 @@ void graph_repair_scratch_free(graph_repair_scratch *rs) {
         return;
     free(rs->ids);
     free(rs->removed);
+    free(rs->own);
     free(rs->items);
     free(rs->sel);
     free(rs->buf);
+    free(rs->orphans);
     free(rs);
+}
+
+/* Notes a node to re-link later (graph_repair_link_orphans). Best effort:
+ * out of memory forgets it, which costs that node its reachability, as a
+ * prune race would. */
+static void note_orphan(graph_repair_scratch *rs, node_id id) {
+    if (rs->n_orphans == rs->orphans_cap &&
+        !grow_array((void **)&rs->orphans, &rs->orphans_cap, rs->n_orphans + 1, sizeof(node_id)))
+        return;
+    rs->orphans[rs->n_orphans++] = id;
 }
 
 static int by_id(const void *a, const void *b) {
@@ -857,18 +873,27 @@ static int by_id(const void *a, const void *b) {
 }
 
 /*
- * Rebuilds the list of `node` on `level` if it links to removed nodes: the
- * candidates are its live members and the live members of its removed ones
- * (through removed nodes two hops deep), and the list is chosen from them as
- * an insert chooses: all of them if they fit, else the heuristic of
- * Algorithm 4 (which is also what add_backlink does with a full list).
- * set_links keeps in-degrees and protects orphans as for any rewrite.
+ * Rebuilds the list of `node` on `level` if it links to removed nodes.
  *
- * Takes node's link lock, and holds it while computing the distances, so
- * that no other writer changes the list between reading and rewriting it
- * (the cost is a few hundred distances, less than one insert's search).
- * A removed node's own list is not repaired: it is dropped whole when its
- * slot is reclaimed. Returns true if the list was rewritten.
+ * Candidates: its live members and the live members of its removed ones
+ * (read through removed nodes two hops deep). Choice: as an insert chooses,
+ * the heuristic of Algorithm 4 first; then the nearest of the remaining
+ * candidates fill the list up to the length it had, so a repaired list is
+ * neither sparser nor denser than before. Measured on 20,000 Fashion-MNIST
+ * vectors with half removed (recall@10 vs a fresh build of the rest, ef 10
+ * / 32 / 64): the heuristic alone (what add_backlink does with a full list)
+ * left lists half as long as they were and gave 0.927 / 0.993 / 0.9985
+ * against 0.965 / 0.998 / 0.9992; keeping the length gives 0.977 / 0.998 /
+ * 0.9993. Filling every repaired list to 2M was better still at equal ef
+ * but doubled the degree, and full lists leave orphan protection no room.
+ *
+ * set_links keeps in-degrees and protects orphans where there is room; a
+ * member dropped from a full list with no in-link left is noted in rs for
+ * graph_repair_link_orphans. Takes node's link lock, and holds it while
+ * computing distances, so no other writer changes the list between reading
+ * and rewriting it (a few hundred distances, less than one insert's
+ * search). A removed node's own list is not repaired: it is dropped whole
+ * when its slot is reclaimed. Returns true if the list was rewritten.
  */
 bool graph_repair_list(hnswc_index *ix, node_id node, int level, graph_repair_scratch *rs) {
     node_head *nh = node_at(ix, node);
@@ -881,13 +906,15 @@ bool graph_repair_list(hnswc_index *ix, node_id node, int level, graph_repair_sc
         return false;
     }
     uint32_t n = node_links_count(ix, links, level);
-    size_t nc = 0, nr = 0;
+    size_t nc = 0, nr = 0, n_own = 0;
     for (uint32_t j = 0; j < n; j++) {
         node_id m = link_at(links, j);
-        if (is_removed(ix, m))
+        if (is_removed(ix, m)) {
             rs->removed[nr++] = m; /* nr <= M0 < removed_cap */
-        else
+        } else {
             rs->ids[nc++] = m;
+            rs->own[n_own++] = m;
+        }
     }
     if (nr == 0) {
         pthread_mutex_unlock(link_lock(ix, node));
@@ -926,8 +953,24 @@ bool graph_repair_list(hnswc_index *ix, node_id node, int level, graph_repair_sc
         rs->items[i] = (heap_item){vec_distance(ix, base, node_vector(ix, node_at(ix, rs->ids[i]))),
                                    rs->ids[i]};
     qsort(rs->items, nc, sizeof *rs->items, by_distance);
-    size_t k = nc <= max ? nc : select_neighbors(ix, rs->items, nc, max, rs->sel);
-    set_links(ix, node, level, nc <= max ? rs->items : rs->sel, k, max, NODE_NONE, rs->buf);
+    size_t len = n < max ? n : max; /* the length the list had */
+    size_t k;
+    if (nc <= len) {
+        memcpy(rs->sel, rs->items, nc * sizeof *rs->sel);
+        k = nc;
+    } else {
+        k = select_neighbors(ix, rs->items, nc, len, rs->sel);
+        for (size_t i = 0; i < nc && k < len; i++)
+            if (!sel_has(rs->sel, k, rs->items[i].id))
+                rs->sel[k++] = rs->items[i];
+    }
+    set_links(ix, node, level, rs->sel, k, max, NODE_NONE, rs->buf);
+    if (level == 0) {
+        uint32_t now = node_links_count(ix, links, 0);
+        for (size_t i = 0; i < n_own; i++)
+            if (indeg0(ix, rs->own[i]) == 0 && !list_has(links, now, rs->own[i]))
+                note_orphan(rs, rs->own[i]);
+    }
     pthread_mutex_unlock(link_lock(ix, node));
     return true;
 }
@@ -935,13 +978,11 @@ bool graph_repair_list(hnswc_index *ix, node_id node, int level, graph_repair_sc
 /*
  * Drops every link of the removed node `id` (its lists become empty; the
  * in-degrees of its former members go down). Former layer-0 members left
- * with no in-link at all, and not removed themselves, are written to
- * orphans[] (room for M0) and counted in the return value: the caller gives
- * them a new in-link (graph_link_orphan). Takes the node's link lock.
+ * with no in-link at all, and not removed themselves, are noted in rs for
+ * graph_repair_link_orphans. Takes the node's link lock.
  */
-size_t graph_clear_links(hnswc_index *ix, node_id id, node_id *orphans) {
+void graph_clear_links(hnswc_index *ix, node_id id, graph_repair_scratch *rs) {
     node_head *nh = node_at(ix, id);
-    size_t no = 0;
     pthread_mutex_lock(link_lock(ix, id));
     for (int level = 0; level <= nh->level; level++) {
         _Atomic uint32_t *links = node_links(ix, nh, level);
@@ -952,27 +993,25 @@ size_t graph_clear_links(hnswc_index *ix, node_id id, node_id *orphans) {
             uint32_t left = atomic_fetch_sub_explicit(node_indeg(ix, node_at(ix, m), level), 1,
                                                       memory_order_relaxed) - 1;
             if (level == 0 && left == 0 && !is_removed(ix, m))
-                orphans[no++] = m;
+                note_orphan(rs, m);
         }
     }
     pthread_mutex_unlock(link_lock(ix, id));
-    return no;
 }
 
 /*
- * Gives `id`, a layer-0 node no list links to any more (its in-links all led
- * from removed nodes), an in-link again, so that searches can reach it:
- * first from its own nearest live members, as an insert links back to its
- * chosen neighbours; if none of them keeps it, by linking it afresh like a
- * new node (a search for its vector from the entry point). Best effort:
- * a concurrent prune can take the link away again, as for any node.
- * `sc` is a context from graph_ctx_acquire(ix, ef_construction).
+ * Gives `id`, a layer-0 node no list links to any more, an in-link again, so
+ * that searches can reach it: first from its own nearest live members, as an
+ * insert links back to its chosen neighbours; if none of them keeps it, by
+ * linking it afresh like a new node (a search for its vector from the entry
+ * point; skipped when sc is NULL). Best effort: a concurrent prune can take
+ * the link away again, as for any node. sc: from graph_ctx_acquire(ix,
+ * ef_construction), or NULL.
  */
-hnswc_status graph_link_orphan(hnswc_index *ix, search_ctx *sc, node_id id,
-                               graph_repair_scratch *rs) {
+static void link_orphan(hnswc_index *ix, search_ctx *sc, node_id id, graph_repair_scratch *rs) {
     node_head *nh = node_at(ix, id);
     if (indeg0(ix, id) > 0 || is_removed(ix, id))
-        return HNSWC_OK;
+        return;
     const float *base = node_vector(ix, nh);
     uint32_t n = node_links_count(ix, nh->l0, 0);
     size_t nc = 0;
@@ -985,9 +1024,14 @@ hnswc_status graph_link_orphan(hnswc_index *ix, search_ctx *sc, node_id id,
     qsort(rs->items, nc, sizeof *rs->items, by_distance);
     for (size_t j = 0; j < nc && indeg0(ix, id) == 0; j++)
         add_backlink(ix, rs->items[j].id, id, rs->items[j].dist, 0, rs->buf);
-    if (indeg0(ix, id) > 0)
-        return HNSWC_OK;
-    return graph_insert(ix, sc, id, false);
+    if (indeg0(ix, id) == 0 && sc)
+        graph_insert(ix, sc, id, false); /* best effort: a failure leaves it as it was */
+}
+
+void graph_repair_link_orphans(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs) {
+    /* link_orphan may note more (a re-link prunes lists too): take turns */
+    while (rs->n_orphans > 0)
+        link_orphan(ix, sc, rs->orphans[--rs->n_orphans], rs);
 }
 
 /* ========================================================================

@@ -85,20 +85,19 @@ graph_repair_scratch *graph_repair_scratch_new(const hnswc_index *ix);
 void graph_repair_scratch_free(graph_repair_scratch *rs);
 
 /* If node's list on `level` links to removed nodes, rebuilds it from its
- * live members and those of the removed ones, with the insert heuristic.
- * Takes node's link lock. Returns true if the list was rewritten. */
+ * live members and those of the removed ones (the insert heuristic, then the
+ * nearest, up to the list's old length). Takes node's link lock. Nodes left
+ * with no layer-0 in-link are noted in rs. Returns true if rewritten. */
 bool graph_repair_list(hnswc_index *ix, node_id node, int level, graph_repair_scratch *rs);
 
-/* Empties every list of removed node `id`; writes the former layer-0
- * members left with no in-link to orphans (room for M0) and returns how
- * many. Takes id's link lock. */
-size_t graph_clear_links(hnswc_index *ix, node_id id, node_id *orphans);
+/* Empties every list of removed node `id`, noting in rs the former layer-0
+ * members left with no in-link. Takes id's link lock. */
+void graph_clear_links(hnswc_index *ix, node_id id, graph_repair_scratch *rs);
 
-/* Gives node `id`, left with no layer-0 in-link, one again (from its
- * nearest members, else by linking it afresh). sc from graph_ctx_acquire
- * with ef_construction. */
-hnswc_status graph_link_orphan(hnswc_index *ix, search_ctx *sc, node_id id,
-                               graph_repair_scratch *rs);
+/* Gives every node noted in rs a layer-0 in-link again (from its nearest
+ * members, else -- when sc is not NULL -- by linking it afresh), and
+ * empties the note. sc from graph_ctx_acquire with ef_construction. */
+void graph_repair_link_orphans(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs);
 
 /* Degree, level and reachability statistics of the whole graph (out is
  * cleared first). No concurrent writer (the caller's contract). */

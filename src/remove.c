@@ -34,7 +34,9 @@
  *      whole batch, which is why large batches skip the local repair.
  *   2. clear, read side: the removed nodes' own lists are dropped (their
  *      members' in-degrees go down); a member left with no layer-0 in-link
- *      gets one (graph_link_orphan), so removal leaves no unreachable node.
+ *      gets one (graph_repair_link_orphans), as does a node whose last
+ *      in-link a repair dropped from a full list: removal leaves no
+ *      unreachable node behind.
  *   3. free, WRITE side: a removed node whose in-degree is 0 on every layer
  *      and that is not the entry point becomes free.
  *
@@ -131,6 +133,13 @@ static hnswc_status pool_init(scratch_pool *p, const hnswc_index *ix, unsigned t
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating repair scratch");
     }
     return HNSWC_OK;
+}
+
+/* Re-links the nodes the repairs noted as orphaned (every scratch is back in
+ * the pool: no worker runs). sc may be NULL (see graph.h). */
+static void pool_link_orphans(hnswc_index *ix, scratch_pool *p, search_ctx *sc) {
+    for (size_t i = 0; i < p->n; i++)
+        graph_repair_link_orphans(ix, sc, p->free[i]);
 }
 
 /* At most `total` workers run at once, so there is always one to take. */
@@ -273,7 +282,15 @@ typedef struct local_job {
     scratch_pool *pool;
 } local_job;
 
-/* Repairs the lists of removed node ids[i]'s live neighbours, every layer. */
+/*
+ * Repairs the lists of removed node ids[i]'s live neighbours, every layer,
+ * then drops its own lists. Dropping them now rather than at reclamation
+ * matters for reachability: a neighbour that only the removed node linked
+ * to would otherwise stay unreachable until then. (The sweep then repairs
+ * the in-links not found here from the lists' own members only, having no
+ * removed list to read through; it is a few links.) Nodes left with no
+ * in-link are noted in the scratch for the caller to re-link.
+ */
 static hnswc_status local_item(void *ctx, size_t i) {
     local_job *j = ctx;
     hnswc_index *ix = j->ix;
@@ -288,6 +305,7 @@ static hnswc_status local_item(void *ctx, size_t i) {
                 graph_repair_list(ix, y, l, rs);
         }
     }
+    graph_clear_links(ix, j->ids[i], rs);
     pool_give(j->pool, rs);
     return HNSWC_OK;
 }
@@ -303,14 +321,12 @@ typedef struct reclaim_res {
     uint64_t nbits;
     scratch_pool pool;
     unsigned threads;
-    search_ctx *sc;    /* for graph_link_orphan */
-    node_id *orphans;  /* M0 */
+    search_ctx *sc;    /* for graph_repair_link_orphans */
 } reclaim_res;
 
 static void reclaim_free(hnswc_index *ix, reclaim_res *r) {
     free(r->ids);
     free(r->bits);
-    free(r->orphans);
     if (r->sc)
         graph_ctx_release(ix, r->sc);
     pool_free(&r->pool);
@@ -331,17 +347,15 @@ static hnswc_status reclaim_prepare(hnswc_index *ix, size_t extra, unsigned num_
     r->threads = threads_for(num_threads, (size_t)(r->nbits / SWEEP_BLOCK + 1));
     r->ids = malloc((r->ids_cap ? r->ids_cap : 1) * sizeof *r->ids);
     r->bits = calloc((size_t)(r->nbits + 63) / 64, sizeof *r->bits);
-    r->orphans = malloc(((size_t)ix->M0 + 1) * sizeof *r->orphans);
     r->sc = graph_ctx_acquire(ix, ix->ef_construction);
     hnswc_status st = HNSWC_OK;
-    if (!r->ids || !r->bits || !r->orphans || !r->sc)
+    if (!r->ids || !r->bits || !r->sc)
         st = hnswc_fail(HNSWC_ERR_NOMEM, "out of memory preparing to reclaim removed slots");
     else
         st = pool_init(&r->pool, ix, r->threads);
     if (st != HNSWC_OK) {
         free(r->ids);
         free(r->bits);
-        free(r->orphans);
         if (r->sc)
             graph_ctx_release(ix, r->sc);
         memset(r, 0, sizeof *r);
@@ -415,14 +429,13 @@ static size_t reclaim_run(hnswc_index *ix, reclaim_res *r) {
         sweep_job sj = {ix, r, count < r->nbits ? count : r->nbits};
         parallel_for((size_t)((sj.count + SWEEP_BLOCK - 1) / SWEEP_BLOCK), r->threads, sweep_item,
                      &sj); /* items cannot fail */
-        /* 2. clear: their own lists go; orphaned members get a new in-link */
+        /* 2. clear: their own lists go; nodes left with no in-link, by the
+         * sweep's repairs or by this, get a new one */
         graph_repair_scratch *rs = pool_take(&r->pool);
-        for (size_t i = 0; i < r->n; i++) {
-            size_t no = graph_clear_links(ix, r->ids[i], r->orphans);
-            for (size_t k = 0; k < no; k++)
-                graph_link_orphan(ix, r->sc, r->orphans[k], rs); /* best effort */
-        }
+        for (size_t i = 0; i < r->n; i++)
+            graph_clear_links(ix, r->ids[i], rs);
         pool_give(&r->pool, rs);
+        pool_link_orphans(ix, &r->pool, r->sc);
     }
     pthread_rwlock_unlock(&ix->update_lock);
 
@@ -507,6 +520,12 @@ hnswc_status remove_labels(hnswc_index *ix, const char *fn, const uint64_t *labe
             } else {
                 parallel_for(n, num_threads, local_item, &j); /* items cannot fail */
             }
+            /* nodes left with no in-link get one (without a context, only
+             * from their nearest members) */
+            search_ctx *sc = graph_ctx_acquire(ix, ix->ef_construction);
+            pool_link_orphans(ix, &pool, sc);
+            if (sc)
+                graph_ctx_release(ix, sc);
         }
     }
     pthread_rwlock_unlock(&ix->update_lock);
