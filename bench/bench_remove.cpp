@@ -131,6 +131,7 @@ struct Options {
     unsigned cls = 0;
     unsigned rounds = 10;
     size_t n = 0; /* base vectors, 0 = all */
+    bool quick = false; /* random: no one-by-one copy, no tombstone comparison */
     std::string out = "build/bench/bench_remove.json";
 };
 
@@ -163,7 +164,7 @@ Options parse_options(int argc, char **argv)
             std::puts("usage: bench_remove [--data DIR] [--nq N] [--threads T] [--k 10] [--ef 64]\n"
                       "         [--sweep 10,16,...] [--M 16] [--ef-construction 200] [--repeat 3]\n"
                       "         [--scenarios random,class,churn,range] [--class 0] [--rounds 10]\n"
-                      "         [--n N] [--out FILE.json]");
+                      "         [--n N] [--quick 0|1] [--out FILE.json]");
             std::exit(0);
         }
         if (i + 1 >= argc)
@@ -186,6 +187,7 @@ Options parse_options(int argc, char **argv)
         else if (a == "--class") o.cls = unsigned(parse_size(a, v));
         else if (a == "--rounds") o.rounds = unsigned(parse_size(a, v));
         else if (a == "--n") o.n = parse_size(a, v);
+        else if (a == "--quick") o.quick = parse_size(a, v) != 0;
         else if (a == "--out") o.out = v;
         else die("unknown option " + a);
     }
@@ -482,7 +484,7 @@ Json scenario_random(const Data &d, const Options &o)
     j.num("full_file_bytes", double(file_size(full)));
 
     /* one at a time, on one thread, on a copy */
-    {
+    if (!o.quick) {
         Index one = copy_of(full);
         Timer t;
         for (uint32_t r : gone)
@@ -533,6 +535,14 @@ Json scenario_random(const Data &d, const Options &o)
     j.num("removed_slots", double(ir.removed_slots));
     j.num("removed_file_bytes", double(file_size(removed)));
 
+    if (o.quick) {
+        for (size_t ef : o.sweep) {
+            double a = recall(d, tr, search(removed, d, o.k, ef, o.threads), keep_set);
+            double b = recall(d, tr, search(fresh, d, o.k, ef, o.threads), keep_set);
+            std::printf("   ef %4zu: removed %.4f fresh %.4f\n", ef, a, b);
+        }
+        return j;
+    }
     /* hnswc repaired vs hnswlib tombstoned (and hnswc tombstoned), same half */
     Hnswlib hl(d, o);
     parallel_for(d.n, o.threads, [&](size_t i) { hl.h->addPoint(&d.basef[i * d.dim], i); });
@@ -698,6 +708,87 @@ Json scenario_churn(const Data &d, const Options &o)
     return j;
 }
 
+/* ------------------------------------------------------------------------
+ * Scenario: range search
+ * ------------------------------------------------------------------------ */
+
+Json scenario_range(const Data &d, const Options &o)
+{
+    Json j;
+    std::vector<uint32_t> all(d.n);
+    std::iota(all.begin(), all.end(), 0u);
+    std::printf("== range: build %zu; per query a radius holding 10, 25, 50 or 100 neighbours\n",
+                d.n);
+    Index ix = create(d, o);
+    add_rows(ix, d, all, o.threads);
+
+    /* per query: the exact distances, a radius between the k-th and the
+     * (k+1)-th (moved to a wider gap if those two nearly tie, so float and
+     * integer distances agree on every member) and the exact set's size */
+    const size_t ks[4] = {10, 25, 50, 100};
+    std::vector<float> radius(d.nq);
+    std::vector<size_t> want(d.nq);
+    std::vector<int32_t> kth(d.nq);
+    parallel_for(d.nq, o.threads, [&](size_t qi) {
+        std::vector<int32_t> dist(d.n);
+        for (size_t r = 0; r < d.n; r++)
+            dist[r] = sqdist_u8(&d.queries[qi * d.dim], &d.base[r * d.dim], d.dim);
+        std::sort(dist.begin(), dist.end());
+        size_t k = ks[qi % 4];
+        while (k + 1 < d.n && double(dist[k] - dist[k - 1]) < 1e-3 * double(dist[k]) + 16)
+            k++;
+        want[qi] = k;
+        kth[qi] = dist[k - 1];
+        radius[qi] = float((double(dist[k - 1]) + double(dist[k])) / 2);
+    });
+    std::string rows = "[";
+    std::printf("   ef     recall  exact sets  false  QPS (1 thread)\n");
+    hnswc_range_result res{};
+    std::vector<size_t> efs = {16, 32, 64, 128, 256, 512};
+    for (size_t ef : efs) {
+        size_t hits = 0, total = 0, exact = 0, wrong = 0;
+        double best = 1e30;
+        for (unsigned rep = 0; rep < o.repeat; rep++) {
+            hits = total = exact = wrong = 0;
+            Timer t;
+            for (size_t qi = 0; qi < d.nq; qi++) {
+                check(hnswc_search_range(ix.ix, &d.queriesf[qi * d.dim], radius[qi], ef, nullptr,
+                                         nullptr, &res),
+                      "hnswc_search_range");
+                size_t h = 0;
+                for (size_t i = 0; i < res.count; i++) {
+                    int32_t dist = sqdist_u8(&d.queries[qi * d.dim], &d.base[res.labels[i] * d.dim],
+                                             d.dim);
+                    if (dist <= kth[qi])
+                        h++;
+                    else
+                        wrong++;
+                }
+                hits += h;
+                total += want[qi];
+                exact += h == want[qi] && res.count == want[qi];
+            }
+            best = std::min(best, t.wall());
+        }
+        double r = double(hits) / double(total);
+        std::printf("   %4zu   %.5f  %5zu/%-5zu %5zu  %8.0f\n", ef, r, exact, d.nq, wrong,
+                    double(d.nq) / best);
+        char buf[200];
+        std::snprintf(buf, sizeof buf,
+                      "%s{\"ef\": %zu, \"recall\": %.6f, \"exact_sets\": %zu, "
+                      "\"false_results\": %zu, \"qps\": %.1f}",
+                      rows.size() > 1 ? ", " : "", ef, r, exact, wrong, double(d.nq) / best);
+        rows += buf;
+    }
+    hnswc_range_result_free(&res);
+    size_t sum = 0;
+    for (size_t w : want)
+        sum += w;
+    j.num("mean_ball", double(sum) / double(d.nq));
+    j.raw("sweep", rows + "]");
+    return j;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -719,7 +810,7 @@ int main(int argc, char **argv)
         if (s == "random") all.raw("random", scenario_random(d, o).dump(4));
         else if (s == "class") all.raw("class", scenario_class(d, o).dump(4));
         else if (s == "churn") all.raw("churn", scenario_churn(d, o).dump(4));
-        else if (s == "range") { /* added with hnswc_search_range */ }
+        else if (s == "range") all.raw("range", scenario_range(d, o).dump(4));
         else die("unknown scenario " + s);
     }
     std::ofstream f(o.out);
