@@ -530,9 +530,11 @@ hnswc_status hnswc_search_range(const hnswc_index *ix, const float *query, float
                           "number, got %g", (double)radius);
     if (ef > MAX_EF)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search_range: ef above 2^31");
-    hnswc_status st = check_finite("hnswc_search_range", query, ix->dim, 0);
+    hnswc_status st = check_finite("hnswc_search_range", query, index_dim(ix), 0);
     if (st != HNSWC_OK)
         return st;
+    if (index_kind(ix) == HNSWC_KIND_FLAT) /* exact: a scan of every row */
+        return flat_search_range(flat_of(ix), query, radius, filter, user_data, result);
     float qbuf[QUERY_STACK_FLOATS];
     float *owned_q;
     const float *q = prepare_query(ix, query, qbuf, &owned_q);

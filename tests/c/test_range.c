@@ -224,6 +224,51 @@ static void test_range_bad_input(void **s)
     hnswc_free(ix);
 }
 
+/* A flat index answers exactly, ties by row, with filters and marks. */
+static void test_range_flat(void **s)
+{
+    (void)s;
+    const hnswc_metric metrics[2] = {HNSWC_METRIC_L2, HNSWC_METRIC_COSINE};
+    for (int mi = 0; mi < 2; mi++) {
+        hnswc_metric m = metrics[mi];
+        tu_rng r = tu_rng_make(230 + (uint64_t)mi);
+        size_t n = 800;
+        float *data = tu_random_vectors(&r, n, DIM, -1.f, 1.f);
+        double *sorted = tu_xmalloc(n * sizeof *sorted);
+        unsigned char *gone = tu_xcalloc(n, 1);
+        hnswc_options o = {0};
+        o.dim = DIM;
+        o.metric = m;
+        o.kind = HNSWC_KIND_FLAT;
+        hnswc_index *ix;
+        tu_ok(hnswc_create(&o, &ix));
+        tu_add_rows(ix, data, n, DIM, 1);
+        for (size_t row = 0; row < n; row += 9) {
+            tu_ok(hnswc_mark_deleted(ix, tu_label_of(row)));
+            gone[row] = 1;
+        }
+        hnswc_range_result res = {0};
+        for (int t = 0; t < 20; t++) {
+            float q[DIM];
+            for (int i = 0; i < DIM; i++)
+                q[i] = (float)tu_uniform(&r) * 2.f - 1.f;
+            size_t k = 3 + (size_t)t * 4;
+            float radius = radius_for(m, data, n, gone, q, k, sorted);
+            tu_ok(hnswc_search_range(ix, q, radius, 0, NULL, NULL, &res));
+            assert_int_equal(check_range(m, data, n, gone, q, radius, &res), k);
+            tu_ok(hnswc_search_range(ix, q, radius, 0, odd_rows, &n, &res));
+            check_range(m, data, n, gone, q, radius, &res);
+            for (size_t i = 0; i < res.count; i++)
+                assert_true(tu_row_of(res.labels[i], n) % 2 == 1);
+        }
+        hnswc_range_result_free(&res);
+        free(gone);
+        free(sorted);
+        free(data);
+        hnswc_free(ix);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_range_filter_and_gone),
         cmocka_unit_test(test_range_edges),
         cmocka_unit_test(test_range_bad_input),
+        cmocka_unit_test(test_range_flat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -645,6 +645,62 @@ static void test_remove_bad_input(void **s)
     hnswc_free(ix);
 }
 
+/*
+ * A flat index: a batch is all or nothing, compact drops the marked rows
+ * (the rest keep their order), and searches are exact before and after.
+ */
+static void test_flat_batch_and_compact(void **s)
+{
+    (void)s;
+    tu_rng r = tu_rng_make(131);
+    size_t n = 500;
+    float *data = tu_random_vectors(&r, n, DIM, -1.f, 1.f);
+    unsigned char *gone = tu_xcalloc(n, 1);
+    hnswc_options o = {0};
+    o.dim = DIM;
+    o.kind = HNSWC_KIND_FLAT;
+    hnswc_index *ix;
+    tu_ok(hnswc_create(&o, &ix));
+    tu_add_rows(ix, data, n, DIM, 1);
+
+    uint64_t bad[3] = {tu_label_of(1), 4242, tu_label_of(2)};
+    tu_expect_err(hnswc_remove_batch(ix, bad, 3, 1), HNSWC_ERR_NOT_FOUND);
+    bad[1] = tu_label_of(1);
+    tu_expect_err(hnswc_remove_batch(ix, bad, 3, 1), HNSWC_ERR_INVALID);
+    assert_int_equal(info_of(ix).count, n);
+
+    uint64_t *labels = tu_xmalloc(n * sizeof *labels);
+    size_t k = 0;
+    for (size_t row = 0; row < n; row += 3) {
+        labels[k++] = tu_label_of(row);
+        gone[row] = 1;
+    }
+    tu_ok(hnswc_remove_batch(ix, labels, k, 1));
+    assert_int_equal(info_of(ix).count, n - k);
+    size_t marked = 0;
+    for (size_t row = 1; row < n; row += 5)
+        if (!gone[row]) {
+            tu_ok(hnswc_mark_deleted(ix, tu_label_of(row)));
+            gone[row] = 1;
+            marked++;
+        }
+    size_t removed = 0;
+    tu_ok(hnswc_compact(ix, 1, &removed));
+    assert_int_equal(removed, marked);
+    hnswc_info in = info_of(ix);
+    assert_int_equal(in.count, n - k - marked);
+    assert_int_equal(in.deleted_count, 0);
+    for (size_t row = 0; row < n; row++)
+        if (gone[row])
+            assert_gone(ix, row);
+    /* exact: recall 1 at any ef */
+    assert_true(recall_of(ix, HNSWC_METRIC_L2, data, n, gone, 132, 50, 1) == 1.0);
+    free(labels);
+    free(gone);
+    free(data);
+    hnswc_free(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -658,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_save_load_after_remove),
         cmocka_unit_test(test_labels_after_remove),
         cmocka_unit_test(test_remove_bad_input),
+        cmocka_unit_test(test_flat_batch_and_compact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
