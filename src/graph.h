@@ -99,6 +99,11 @@ void graph_clear_links(hnswc_index *ix, node_id id, graph_repair_scratch *rs);
  * empties the note. sc from graph_ctx_acquire with ef_construction. */
 void graph_repair_link_orphans(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs);
 
+/* Walks layer 0 from the entry point and gives every element it does not
+ * reach an in-link from the nearest reached node a search finds (an island
+ * cut off by removals). Returns how many. sc as above (NULL: nothing). */
+size_t graph_reconnect(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs);
+
 /* Degree, level and reachability statistics of the whole graph (out is
  * cleared first). No concurrent writer (the caller's contract). */
 hnswc_status graph_stats(const hnswc_index *ix, hnswc_graph_stats *out);

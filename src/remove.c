@@ -35,8 +35,9 @@
  *   2. clear, read side: the removed nodes' own lists are dropped (their
  *      members' in-degrees go down); a member left with no layer-0 in-link
  *      gets one (graph_repair_link_orphans), as does a node whose last
- *      in-link a repair dropped from a full list: removal leaves no
- *      unreachable node behind.
+ *      in-link a repair dropped from a full list; then a walk from the entry
+ *      point finds islands cut off whole (graph_reconnect) and links them
+ *      back: removal leaves no unreachable node behind.
  *   3. free, WRITE side: a removed node whose in-degree is 0 on every layer
  *      and that is not the entry point becomes free.
  *
@@ -436,6 +437,11 @@ static size_t reclaim_run(hnswc_index *ix, reclaim_res *r) {
             graph_clear_links(ix, r->ids[i], rs);
         pool_give(&r->pool, rs);
         pool_link_orphans(ix, &r->pool, r->sc);
+        /* islands: nodes that link to each other but that no path from the
+         * entry point reaches any more */
+        rs = pool_take(&r->pool);
+        graph_reconnect(ix, r->sc, rs);
+        pool_give(&r->pool, rs);
     }
     pthread_rwlock_unlock(&ix->update_lock);
 
