@@ -64,12 +64,13 @@ def section(j, commit):
                        % (fmt_s(r["remove_one_by_one_wall_s"]), fmt_s(r["remove_one_by_one_cpu_s"])))
         out.append("")
         diff = r["recall_removed"] - r["recall_fresh"]
-        out.append("recall@%d at ef %d: **%.4f** after the batch removal%s, **%.4f** for a fresh "
+        out.append("recall@%d at ef %d: **%.4f** after the batch removal%s; **%.4f** for a fresh "
                    "build of the remaining half (difference %+.4f). Unreachable nodes: %d after "
                    "removal, %d in the fresh build. Mean layer-0 degree %.1f (fresh %.1f). "
                    "Serialized size %.1f MB before, %.1f MB after."
                    % (k, ef, r["recall_removed"],
-                      (", %.4f one at a time" % r["recall_one_by_one"]) if "recall_one_by_one" in r else "",
+                      (" (%.4f after removing one at a time)" % r["recall_one_by_one"])
+                      if "recall_one_by_one" in r else "",
                       r["recall_fresh"], diff, r["unreachable_removed"], r["unreachable_fresh"],
                       r["degree0_removed"], r["degree0_fresh"], r["full_file_bytes"] / 1e6,
                       r["removed_file_bytes"] / 1e6))
@@ -117,8 +118,11 @@ def section(j, commit):
     if ch:
         rounds = ch["rounds"]
         out += ["### Churn", ""]
-        out.append("Half of the vectors indexed; each round removes 10%% of the live elements "
-                   "(a batch) and adds as many vectors never indexed before.")
+        out.append("Half of the vectors indexed; each round removes 10% of the live elements "
+                   "(a batch) and adds as many vectors never indexed before. Slots are the "
+                   "records in use or free (the index's size); removed slots are reclaimed "
+                   "once at least max(256, slots/64) wait, so a round smaller than that can "
+                   "add a few fresh slots once, never more.")
         out.append("")
         out.append("| round | memory | slots | unreachable | recall@%d at ef %d |" % (k, ef))
         out.append("|---|---|---|---|---|")
