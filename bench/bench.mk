@@ -24,6 +24,12 @@ BENCH_BIN      = $(BENCH_DIR)/bench_vs_hnswlib
 BENCH_CXXFLAGS = -std=c++17 -O3 -march=native -g -Wall -Wextra -Werror -pthread
 BENCH_ARGS    ?=
 BENCH_PYTHON   = $(BUILD)/venv/bin/python
+# The peers as PyPI ships them (bench/requirements.txt), plus hnswc, in a venv
+# of their own: no Debian site packages, so `import hnswlib` is pip's build.
+BENCH_VENV     = $(BUILD)/bench-venv
+BENCH_VPY      = $(BENCH_VENV)/bin/python
+BENCH_VSTAMP   = $(BENCH_VENV)/.peers-installed
+BENCH_HSTAMP   = $(BENCH_VENV)/.hnswc-installed
 FMNIST_DIR    ?= /usr/share/datasets/fashion-mnist
 FMNIST_TRAIN   = $(FMNIST_DIR)/train-images-idx3-ubyte.gz
 FMNIST_T10K    = $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz
@@ -45,7 +51,27 @@ DEMO_CLI_NQ   ?= 2000
 # curve can leave the ratio at 0.95 without a bracket.
 DEMO_REPEAT   ?= 2
 
-.PHONY: bench demo test-bench bench-docs
+.PHONY: bench demo test-bench bench-docs bench-venv
+
+# ---------------------------------------------------------------------------
+# build/bench-venv: the pinned peers from PyPI (network needed once; pip builds
+# hnswlib from source with -march=native, about a minute on two cores), then
+# hnswc from this checkout. Stamps reinstall only what changed.
+# ---------------------------------------------------------------------------
+
+bench-venv: $(BENCH_VSTAMP) $(BENCH_HSTAMP)
+
+$(BENCH_VPY):
+	$(PY_SYS) -m venv $(BENCH_VENV)
+
+$(BENCH_VSTAMP): bench/requirements.txt | $(BENCH_VPY)
+	$(BENCH_VPY) -m pip install --disable-pip-version-check -q -r bench/requirements.txt
+	@touch $@
+
+$(BENCH_HSTAMP): $(BENCH_VSTAMP) $(PY_SOURCES)
+	$(BENCH_VPY) -m pip install --no-build-isolation --no-deps --disable-pip-version-check \
+	    -q --force-reinstall ./python
+	@touch $@
 
 $(BENCH_BIN): bench/bench_vs_hnswlib.cpp include/hnswc.h $(LIB_A)
 	@mkdir -p $(dir $@)
