@@ -18,10 +18,10 @@
 # and HNSWC_FMNIST_TEST. Sanitizer builds shrink data sizes through
 # HNSWC_TEST_SCALE; the checks stay the same.
 
-TEST_TARGETS += test-c test-c-asan test-c-tsan
+TEST_TARGETS += test-c test-c-asan test-c-tsan test-c-neon
 
 .PHONY: test-c test-c-asan test-c-tsan test-c-bins test-c-run test-c-quickstart \
-        test-c-readme test-c-install
+        test-c-readme test-c-install test-c-neon
 
 FMNIST_DIR   ?= /usr/share/datasets/fashion-mnist
 CTEST_SRC     = $(sort $(wildcard tests/c/test_*.c))
@@ -112,3 +112,18 @@ test-c-quickstart: $(BUILD)/tests/quickstart
 # would, with pkg-config only, against the shared and the static library.
 test-c-install: lib
 	@sh tests/c/test_install.sh "$(MAKE)" "$(BUILD)" "$(CC)" "$(SANFLAGS)" $(QUICKSTART)
+
+# ---------------------------------------------------------------------------
+# The NEON kernels (distance.c, quant.c) cannot run here, but must compile:
+# every src/*.c is compiled for aarch64 with clang against Debian's arm64
+# cross libc headers (libc6-dev-arm64-cross, from make deps), with -Werror.
+# ---------------------------------------------------------------------------
+
+NEON_SYSROOT ?= /usr/aarch64-linux-gnu
+
+test-c-neon:
+	@mkdir -p $(BUILD)/neon
+	@for f in $(LIB_SRC); do \
+	  clang --target=aarch64-linux-gnu -isystem $(NEON_SYSROOT)/include $(CPPFLAGS) \
+	    -std=c11 -O2 $(WARN) -c $$f -o $(BUILD)/neon/$$(basename $$f .c).o || exit 1; \
+	done; echo "test-c-neon: every src/*.c compiles for aarch64 (NEON kernels included)"
