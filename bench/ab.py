@@ -177,6 +177,9 @@ def main(argv=None):
     ap.add_argument("--systems", default="hnswc,hnswlib")
     ap.add_argument("--cache", default="build/gt-cache")
     ap.add_argument("--json", default="")
+    ap.add_argument("--peer-cache", default="",
+                    help="folder where hnswlib's built index is saved and reloaded on later runs "
+                         "with the same data and parameters (hnswc is always built)")
     a = ap.parse_args(argv)
     efs = [int(x) for x in a.ef.split(",")]
     base, queries = compare.load_data(a)
@@ -189,10 +192,19 @@ def main(argv=None):
     threads = a.threads or os.cpu_count()
 
     systems, builds = [], {}
+    key = compare.data_key(base, queries, a.k) + f"-M{a.M}-efc{a.ef_construction}"
     for spec in a.systems.split(","):
         s = make_system(spec, base.shape[1], a.M, a.ef_construction, base.shape[0])
+        cached = os.path.join(a.peer_cache, f"{spec}-{key}.bin") if a.peer_cache else ""
         t = time.perf_counter()
-        s.build(base, threads)
+        if spec == "hnswlib" and cached and os.path.exists(cached):
+            s.index.load_index(cached, max_elements=base.shape[0])
+            print(f"{spec}: loaded {cached}")
+        else:
+            s.build(base, threads)
+            if spec == "hnswlib" and cached:
+                os.makedirs(a.peer_cache, exist_ok=True)
+                s.index.save_index(cached)
         builds[spec] = time.perf_counter() - t
         print(f"{spec}: built in {builds[spec]:.1f} s", flush=True)
         s.set_ef(efs[0])

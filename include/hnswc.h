@@ -123,6 +123,28 @@ typedef enum hnswc_metric {
     HNSWC_METRIC_COSINE = 2
 } hnswc_metric;
 
+/*
+ * What the graph walk reads (hnswc_options.storage). Returned distances are
+ * exact f32 distances in every mode.
+ *   F32  the f32 vectors, in the node records (the default; hnswlib's way).
+ *   SQ8  one byte per dimension (src/quant.h: an offset per dimension and one
+ *        shared step, trained on the data) in the node records, with the f32
+ *        vectors in a separate array that only the final re-rank reads: a
+ *        search walks on codes with a beam of ef, then ranks the whole beam
+ *        by exact f32 distance and returns the best k. The graph is built on
+ *        the codes too. The quantiser is trained once the index first holds
+ *        HNSWC_SQ8_TRAIN_MIN vectors (counting the batch being added), on all
+ *        of them; until then the walk reads f32. Later values outside the
+ *        trained range are saturated (the walk is less precise for them;
+ *        results stay exact).
+ */
+typedef enum hnswc_storage {
+    HNSWC_STORAGE_F32 = 0,
+    HNSWC_STORAGE_SQ8 = 1
+} hnswc_storage;
+
+#define HNSWC_SQ8_TRAIN_MIN 1000u
+
 /* Zero in any field means "the default" written beside it. */
 typedef struct hnswc_options {
     uint32_t dim;             /* vector dimension; required, 1 .. 65536      */
@@ -134,6 +156,7 @@ typedef struct hnswc_options {
     uint64_t seed;            /* seed of the level generator; default 100    */
     uint64_t capacity;        /* initial capacity hint (elements); the index
                                  grows past it on its own; default 1024      */
+    hnswc_storage storage;    /* what the walk reads; default F32           */
 } hnswc_options;
 
 /*
@@ -295,6 +318,9 @@ typedef struct hnswc_info {
     int32_t max_level;       /* top layer of the graph; -1 when empty         */
     uint64_t memory_bytes;   /* bytes allocated by the index                  */
     const char *simd;        /* distance kernels in use, see hnswc_simd_name  */
+    hnswc_storage storage;   /* what the walk reads                           */
+    int codes_trained;       /* SQ8: 1 once the quantiser is trained          */
+    uint64_t codes_clipped;  /* SQ8: components saturated since training      */
 } hnswc_info;
 
 /* Fills *out. [reader] (counts are a consistent-enough snapshot under writes) */

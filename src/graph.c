@@ -49,6 +49,8 @@ struct search_ctx {
     size_t work_cap;
     node_id *scratch;  /* neighbour ids gathered before distance batches */
     size_t scratch_cap;
+    uint8_t *qcode;    /* SQ8: the query's code row                  */
+    size_t qcode_cap;
     struct search_ctx *next; /* free-list link in the pool */
 };
 
@@ -56,6 +58,46 @@ static inline float vec_distance(const hnswc_index *ix, const float *a, const fl
     if (ix->metric == HNSWC_METRIC_L2)
         return ix->kernels->l2(a, b, ix->dim);
     return 1.0f - ix->kernels->dot(a, b, ix->dim);
+}
+
+/* ------------------------------------------------------------------------
+ * What a walk compares against: a probe is the query (or the node being
+ * linked) as f32, plus its code row when the walk reads codes (SQ8 with
+ * codes_ready). Every distance in a walk goes through probe_dist, so one
+ * walk never mixes code and f32 distances.
+ * ------------------------------------------------------------------------ */
+
+typedef struct probe {
+    const float *f;   /* the f32 vector                                    */
+    const uint8_t *c; /* its code row, or NULL: the walk reads f32 vectors */
+} probe;
+
+static inline float code_distance(const hnswc_index *ix, const uint8_t *a, const uint8_t *b) {
+    return ix->metric == HNSWC_METRIC_L2 ? quant_sq8_l2(&ix->quant, ix->qkernels, a, b)
+                                         : quant_sq8_ip(&ix->quant, ix->qkernels, a, b);
+}
+
+/* Distance from the probe to node id; with bound (L2 on f32 only), the
+ * kernel may stop early once it knows the result is above it. */
+static inline float probe_dist(const hnswc_index *ix, const probe *p, node_id id, float bound,
+                               bool bounded) {
+    if (p->c)
+        return code_distance(ix, p->c, node_codes(ix, node_at(ix, id)));
+    const float *v = node_vector(ix, id);
+    if (bounded && ix->metric == HNSWC_METRIC_L2)
+        return ix->kernels->l2_bounded(p->f, v, ix->dim, bound);
+    return vec_distance(ix, p->f, v);
+}
+
+/* Distance between two stored nodes, on codes when the walk reads codes. */
+static inline float pair_dist(const hnswc_index *ix, node_id a, node_id b, bool codes) {
+    if (codes)
+        return code_distance(ix, node_codes(ix, node_at(ix, a)), node_codes(ix, node_at(ix, b)));
+    return vec_distance(ix, node_vector(ix, a), node_vector(ix, b));
+}
+
+static inline bool walk_on_codes(const hnswc_index *ix) {
+    return atomic_load_explicit(&ix->codes_ready, memory_order_acquire) != 0;
 }
 
 static inline pthread_mutex_t *link_lock(hnswc_index *ix, node_id id) {
@@ -144,7 +186,9 @@ search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
         !grow_array((void **)&sc->top, &sc->heap_cap, ef + 2, sizeof(heap_item)) ||
         !grow_array((void **)&sc->cand, &sc->cand_cap, ef + 2, sizeof(heap_item)) ||
         !grow_array((void **)&sc->work, &sc->work_cap, work, sizeof(heap_item)) ||
-        !grow_array((void **)&sc->scratch, &sc->scratch_cap, (size_t)ix->M0 + 1, sizeof(node_id))) {
+        !grow_array((void **)&sc->scratch, &sc->scratch_cap, (size_t)ix->M0 + 1, sizeof(node_id)) ||
+        (ix->storage == HNSWC_STORAGE_SQ8 &&
+         !grow_array((void **)&sc->qcode, &sc->qcode_cap, quant_sq8_row_bytes(&ix->quant), 1))) {
         /* keep what was grown; the context stays usable for smaller ef */
         pthread_mutex_lock(&ix->pool_lock);
         sc->next = ix->pool;
@@ -173,6 +217,7 @@ void graph_pool_free(hnswc_index *ix) {
         free(sc->top);
         free(sc->work);
         free(sc->scratch);
+        free(sc->qcode);
         free(sc);
         sc = next;
     }
@@ -186,7 +231,7 @@ size_t graph_pool_bytes(const hnswc_index *cix) {
     for (search_ctx *sc = ix->pool; sc; sc = sc->next)
         bytes += sizeof *sc + sc->visited_cap * sizeof(uint16_t) +
                  (sc->heap_cap + sc->cand_cap + sc->work_cap) * sizeof(heap_item) +
-                 sc->scratch_cap * sizeof(node_id);
+                 sc->scratch_cap * sizeof(node_id) + sc->qcode_cap;
     pthread_mutex_unlock(&ix->pool_lock);
     return bytes;
 }
@@ -199,14 +244,46 @@ static inline node_id link_at(_Atomic uint32_t *links, uint32_t j) {
     return atomic_load_explicit(&links[1 + j], memory_order_acquire);
 }
 
-static inline void prefetch_node(const hnswc_index *ix, node_id id) {
+/*
+ * Prefetches the start of what a walk will read of node id: its code row
+ * (codes) or its f32 vector. Issued for every unvisited neighbour as soon as
+ * it is found, so the first cache lines of all of them are on the way at
+ * once; prefetch_row then pulls in the rest of the row just before use.
+ */
+static inline void prefetch_node(const hnswc_index *ix, node_id id, bool codes) {
 #if defined(__GNUC__)
-    const char *v = (const char *)node_vector(ix, node_at(ix, id));
+    const char *v = codes ? (const char *)node_codes(ix, node_at(ix, id))
+                          : (const char *)node_vector(ix, id);
     __builtin_prefetch(v);
     __builtin_prefetch(v + 64);
 #else
     (void)ix;
     (void)id;
+    (void)codes;
+#endif
+}
+
+/*
+ * Prefetches the WHOLE code row of node id (784 bytes = 13 lines on
+ * Fashion-MNIST): the hardware prefetcher does not follow a walk's jumps,
+ * and a row is small enough to fetch entirely one candidate ahead. For f32
+ * rows (3,136 bytes) the same would flood the line-fill buffers, so only the
+ * first two lines are requested, as before.
+ */
+static inline void prefetch_row(const hnswc_index *ix, node_id id, bool codes) {
+#if defined(__GNUC__)
+    if (!codes) {
+        prefetch_node(ix, id, false);
+        return;
+    }
+    const char *v = (const char *)node_codes(ix, node_at(ix, id));
+    size_t bytes = ix->node_size - ix->vector_offset;
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(v + o);
+#else
+    (void)ix;
+    (void)id;
+    (void)codes;
 #endif
 }
 
@@ -220,7 +297,7 @@ static inline void prefetch_node(const hnswc_index *ix, node_id id) {
  * (the node being re-linked) is given an infinite distance, so the walk
  * leaves it at the first step.
  */
-static node_id greedy_descent(const hnswc_index *ix, const float *q, node_id cur, float *cur_dist,
+static node_id greedy_descent(const hnswc_index *ix, const probe *q, node_id cur, float *cur_dist,
                               int top, int bottom, node_id exclude) {
     for (int level = top; level > bottom; level--) {
         bool changed = true;
@@ -232,10 +309,7 @@ static node_id greedy_descent(const hnswc_index *ix, const float *q, node_id cur
                 node_id nb = link_at(links, j);
                 if (nb == exclude)
                     continue;
-                const float *v = node_vector(ix, node_at(ix, nb));
-                float d = ix->metric == HNSWC_METRIC_L2
-                              ? ix->kernels->l2_bounded(q, v, ix->dim, *cur_dist)
-                              : vec_distance(ix, q, v);
+                float d = probe_dist(ix, q, nb, *cur_dist, true);
                 if (d < *cur_dist) {
                     *cur_dist = d;
                     cur = nb;
@@ -252,7 +326,7 @@ static node_id greedy_descent(const hnswc_index *ix, const float *q, node_id cur
  * ======================================================================== */
 
 typedef struct layer_query {
-    const float *q;
+    const probe *q;
     int level;
     size_t ef;
     node_id exclude;        /* never a result (the node being linked)      */
@@ -299,6 +373,7 @@ static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const la
     hnswc_status st = HNSWC_OK;
     size_t nc = 0, nt = 0, seen = 1;
     float worst = INFINITY; /* distance of the beam's worst result */
+    const bool codes = lq->q->c != NULL;
 
     visit(ix, sc, ep, &st);
     if (st != HNSWC_OK)
@@ -324,7 +399,7 @@ static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const la
             if (visit(ix, sc, nb, &st)) {
                 sc->scratch[m++] = nb;
                 seen++;
-                prefetch_node(ix, nb);
+                prefetch_node(ix, nb, codes);
             } else if (st != HNSWC_OK) {
                 return st;
             }
@@ -332,13 +407,10 @@ static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const la
         for (uint32_t j = 0; j < m; j++) {
             node_id nb = sc->scratch[j];
             if (j + 1 < m)
-                prefetch_node(ix, sc->scratch[j + 1]);
-            const float *v = node_vector(ix, node_at(ix, nb));
+                prefetch_row(ix, sc->scratch[j + 1], codes);
             /* with a full beam, an L2 candidate is only wanted if closer than
-             * the worst result: the kernel may stop as soon as it is not */
-            float d = nt >= lq->ef && ix->metric == HNSWC_METRIC_L2
-                          ? ix->kernels->l2_bounded(lq->q, v, ix->dim, worst)
-                          : vec_distance(ix, lq->q, v);
+             * the worst result: the f32 kernel may stop as soon as it is not */
+            float d = probe_dist(ix, lq->q, nb, worst, nt >= lq->ef);
             if (nt < lq->ef || d < worst) {
                 if (nc + 1 >= sc->cand_cap &&
                     !grow_array((void **)&sc->cand, &sc->cand_cap, nc + 2, sizeof(heap_item)))
@@ -379,11 +451,11 @@ static size_t select_neighbors(const hnswc_index *ix, const heap_item *c, size_t
         return n;
     }
     size_t m = 0;
+    const bool codes = walk_on_codes(ix); /* the distances in c are of the same kind */
     for (size_t i = 0; i < n && m < max_out; i++) {
-        const float *v = node_vector(ix, node_at(ix, c[i].id));
         bool keep = true;
         for (size_t r = 0; r < m; r++) {
-            if (vec_distance(ix, v, node_vector(ix, node_at(ix, out[r].id))) < c[i].dist) {
+            if (pair_dist(ix, c[i].id, out[r].id, codes) < c[i].dist) {
                 keep = false;
                 break;
             }
@@ -490,11 +562,11 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
         atomic_store_explicit(&links[0], n + 1, memory_order_release);
     } else {
         heap_item *cand = buf, *sel = buf + max + 1, *fin = sel + max + 1;
-        const float *base = node_vector(ix, nh);
+        const bool codes = walk_on_codes(ix);
         cand[0] = (heap_item){dist, newcomer};
         for (uint32_t j = 0; j < n; j++) {
             node_id o = link_at(links, j);
-            cand[j + 1] = (heap_item){vec_distance(ix, base, node_vector(ix, node_at(ix, o))), o};
+            cand[j + 1] = (heap_item){pair_dist(ix, node, o, codes), o};
         }
         /* insertion sort: the list is short and almost sorted already */
         for (size_t i = 1; i <= n; i++) {
@@ -563,14 +635,13 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
         }
         if (st != HNSWC_OK)
             break;
+        const bool codes = walk_on_codes(ix);
         for (size_t j = 1; j < hop1_end; j++) {
             node_id nb = cand[j];
-            const float *v = node_vector(ix, node_at(ix, nb));
             size_t m = 0;
             for (size_t t = 0; t < nc; t++)
                 if (cand[t] != nb)
-                    scored[m++] = (heap_item){vec_distance(ix, v, node_vector(ix, node_at(ix, cand[t]))),
-                                              cand[t]};
+                    scored[m++] = (heap_item){pair_dist(ix, nb, cand[t], codes), cand[t]};
             qsort(scored, m, sizeof *scored, by_distance);
             /* prune only when the list must shrink, as add_backlink does: the
              * heuristic drops exact duplicates of a kept node, and a list
@@ -600,7 +671,10 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
  */
 hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink) {
     node_head *node = node_at(ix, id);
-    const float *q = node_vector(ix, node);
+    /* with codes, the graph is built on them too: the node's own code row
+     * is the probe, and every distance below is between code rows */
+    const probe pq = {node_vector(ix, id), walk_on_codes(ix) ? node_codes(ix, node) : NULL};
+    const probe *q = &pq;
     int level = node->level;
 
     if (relink)
@@ -622,7 +696,7 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
 
     node_id ep = entry_id(e);
     int top = entry_level(e);
-    float ep_dist = ep == id ? INFINITY : vec_distance(ix, q, node_vector(ix, node_at(ix, ep)));
+    float ep_dist = ep == id ? INFINITY : probe_dist(ix, q, ep, 0.0f, false);
     if (level < top)
         ep = greedy_descent(ix, q, ep, &ep_dist, top, level, id);
 
@@ -704,7 +778,7 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
         uint32_t f = atomic_load_explicit(&nh->flags, memory_order_acquire);
         if (!(f & NODE_READY) || (f & NODE_DELETED))
             continue;
-        float d = vec_distance(ix, q, node_vector(ix, nh));
+        float d = vec_distance(ix, q, node_vector(ix, (node_id)i));
         if (n == k && d >= heap[0].dist)
             continue;
         if (filter && !filter(nh->label, user))
@@ -723,6 +797,33 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
  * ======================================================================== */
 
 /*
+ * The exact re-rank of a walk on codes: every one of the nt beam results
+ * (ef of them, the pool) gets its exact f32 distance from the cold array,
+ * and the best k of those are written to out, closest first; returns how
+ * many. out has room for k + 1 items (used as a max-heap). The pool is the
+ * whole beam rather than a multiple of k: the beam is what the walk paid
+ * for, and re-ranking it costs ef f32 distances against ~20 ef code
+ * distances in the walk.
+ */
+static size_t rerank(const hnswc_index *ix, const float *q, const heap_item *pool, size_t nt,
+                     size_t k, heap_item *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < nt; i++) {
+        if (i + 1 < nt)
+            prefetch_node(ix, pool[i + 1].id, false);
+        float d = vec_distance(ix, q, node_vector(ix, pool[i].id));
+        if (n == k && d >= out[0].dist)
+            continue;
+        max_heap_push(out, &n, (heap_item){d, pool[i].id});
+        if (n > k)
+            max_heap_pop(out, &n);
+    }
+    size_t found = n;
+    max_heap_drain_sorted(out, &n, out);
+    return found;
+}
+
+/*
  * The k nearest results for q, closest first, into out[0..*n_out). Caller
  * holds the update lock's read side. Deleted nodes and nodes the filter
  * rejects are walked through but never returned.
@@ -739,12 +840,20 @@ hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_
     if (!sc)
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating search scratch");
 
+    /* SQ8: the query is coded with the index's quantiser and the whole walk
+     * compares code rows; only the re-rank below reads f32 vectors */
+    probe pq = {q, NULL};
+    if (walk_on_codes(ix)) {
+        uint32_t clipped = quant_sq8_encode(&ix->quant, q, sc->qcode);
+        (void)clipped; /* a query outside the range only makes the walk coarser */
+        pq.c = sc->qcode;
+    }
     node_id ep = entry_id(e);
-    float ep_dist = vec_distance(ix, q, node_vector(ix, node_at(ix, ep)));
-    ep = greedy_descent(ix, q, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
+    float ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
+    ep = greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
 
     bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
-    layer_query lq = {q, 0, ef, NODE_NONE, has_deleted, filter, user};
+    layer_query lq = {&pq, 0, ef, NODE_NONE, has_deleted, filter, user};
     size_t nt = 0, visited = 0;
     hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, &visited);
     if (st == HNSWC_OK && visited < atomic_load_explicit(&ix->count, memory_order_acquire)) {
@@ -760,6 +869,8 @@ hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_
          * with ef >= the element count is always exact.
          */
         *n_out = graph_search_exact(ix, q, k, filter, user, out);
+    } else if (st == HNSWC_OK && pq.c) {
+        *n_out = rerank(ix, q, sc->top, nt, k, out);
     } else if (st == HNSWC_OK) {
         while (nt > k)
             max_heap_pop(sc->top, &nt);

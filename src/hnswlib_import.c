@@ -134,7 +134,7 @@ static hnswc_status read_level0(FILE *f, const char *path, const hl_header *h, h
         memcpy(&count, rec, 2);
         memcpy(ids, rec + 4, (size_t)h->maxM0 * 4);
         memcpy(&n->label, rec + h->label_offset, 8);
-        float *v = node_vector(ix, n);
+        float *v = node_vector(ix, (node_id)i);
         memcpy(v, rec + h->offset_data, (size_t)ix->dim * 4);
         for (uint32_t d = 0; d < ix->dim && st == HNSWC_OK; d++)
             if (!isfinite(v[d]))

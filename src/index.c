@@ -94,6 +94,9 @@ hnswc_status hnswc_create(const hnswc_options *options, hnswc_index **out) {
                           options->M);
     if (options->ef_search > MAX_EF || options->ef_construction > MAX_EF)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: ef above 2^31");
+    if ((unsigned)options->storage > HNSWC_STORAGE_SQ8)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: unknown storage %d",
+                          (int)options->storage);
     if (options->capacity > HNSWC_MAX_ELEMENTS)
         return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_create: capacity %llu above the maximum %llu",
                           (unsigned long long)options->capacity,
@@ -169,7 +172,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
         pthread_mutex_unlock(&ix->meta_lock);
         if (st == HNSWC_OK) {
             node_head *n = node_at(ix, id);
-            storage_write_vector(ix, n, vec);
+            storage_write_vector(ix, id, vec);
             /* or, not store: a concurrent mark_deleted may have set DELETED */
             atomic_fetch_or_explicit(&n->flags, NODE_READY, memory_order_release);
             if ((st = graph_insert(ix, sc, id, false)) != HNSWC_OK)
@@ -207,7 +210,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
     pthread_mutex_unlock(&ix->meta_lock);
     if (st == HNSWC_OK) {
         node_head *n = node_at(ix, id);
-        storage_write_vector(ix, n, vec);
+        storage_write_vector(ix, id, vec);
         atomic_fetch_or_explicit(&n->flags, NODE_READY, memory_order_release);
         if ((st = graph_insert(ix, sc, id, relink)) != HNSWC_OK)
             abandon_node(ix, id);
@@ -217,12 +220,34 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
     return st;
 }
 
+/*
+ * SQ8: trains the quantiser once the index would hold HNSWC_SQ8_TRAIN_MIN
+ * vectors with the n about to be added (`vectors`, checked), on all of them
+ * (hnswc.h, hnswc_storage). Takes the write side of update_lock for the
+ * training and the coding of the stored nodes, once in the index's life; the
+ * unlocked first test makes every later add pay one atomic load.
+ */
+static hnswc_status maybe_train_codes(hnswc_index *ix, const float *vectors, size_t n) {
+    if (ix->storage != HNSWC_STORAGE_SQ8 || atomic_load_explicit(&ix->codes_ready, memory_order_acquire))
+        return HNSWC_OK;
+    if (atomic_load(&ix->count) + n < HNSWC_SQ8_TRAIN_MIN)
+        return HNSWC_OK;
+    hnswc_status st = HNSWC_OK;
+    pthread_rwlock_wrlock(&ix->update_lock);
+    if (!atomic_load(&ix->codes_ready))
+        st = storage_train_codes(ix, vectors, n);
+    pthread_rwlock_unlock(&ix->update_lock);
+    return st;
+}
+
 hnswc_status hnswc_add(hnswc_index *ix, uint64_t label, const float *vector, unsigned flags) {
     if (!ix || !vector)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_add: %s is NULL", ix ? "vector" : "index");
     if (flags & ~HNSWC_ADD_REPLACE_DELETED)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_add: unknown flags 0x%x", flags);
     hnswc_status st = check_finite("hnswc_add", vector, ix->dim, 0);
+    if (st == HNSWC_OK)
+        st = maybe_train_codes(ix, vector, 1);
     return st != HNSWC_OK ? st : add_one(ix, label, vector, flags);
 }
 
@@ -254,6 +279,8 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
     if (n > SIZE_MAX / sizeof(float) / ix->dim)
         return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_add_batch: %zu vectors overflow size_t", n);
     hnswc_status st = check_rows("hnswc_add_batch", vectors, n, ix->dim);
+    if (st == HNSWC_OK)
+        st = maybe_train_codes(ix, vectors, n);
     if (st != HNSWC_OK)
         return st;
     add_batch_job j = {ix, vectors, labels, flags, 0};
@@ -444,7 +471,7 @@ hnswc_status hnswc_get_vector(const hnswc_index *ix, uint64_t label, float *out)
     hnswc_status st = find_label(ix, "hnswc_get_vector", label, &id);
     pthread_mutex_unlock(&mix->meta_lock);
     if (st == HNSWC_OK)
-        memcpy(out, node_vector(ix, node_at(ix, id)), (size_t)ix->dim * sizeof(float));
+        memcpy(out, node_vector(ix, id), (size_t)ix->dim * sizeof(float));
     pthread_rwlock_unlock(&mix->update_lock);
     return st;
 }
@@ -551,6 +578,9 @@ hnswc_status hnswc_get_info(const hnswc_index *ix, hnswc_info *out) {
     out->max_level = e == ENTRY_EMPTY ? -1 : entry_level(e);
     out->memory_bytes = atomic_load(&ix->memory_bytes) + side + graph_pool_bytes(ix);
     out->simd = ix->kernels->name;
+    out->storage = ix->storage;
+    out->codes_trained = atomic_load(&ix->codes_ready) != 0;
+    out->codes_clipped = atomic_load(&ix->codes_clipped);
     return HNSWC_OK;
 }
 

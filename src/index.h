@@ -21,6 +21,7 @@
 
 #include "hnswc.h"
 #include "labelmap.h"
+#include "quant.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,7 +53,23 @@ struct hnswc_index {
     double level_mult;        /* 1 / ln(M) */
     const struct hnswc_kernels *kernels;
     size_t node_size;         /* bytes per record */
-    size_t vector_offset;     /* offset of the vector in a record */
+    size_t vector_offset;     /* offset of the vector (F32) or of the code
+                                 row (SQ8) in a record                     */
+
+    /* --- what the walk reads (storage.h: node_vector, node_codes) --- */
+    hnswc_storage storage;
+    /* Where the f32 vectors are: vec_tab is `chunks` (F32: inside the
+     * records) or `vchunks` (SQ8: a cold array with the same chunking). */
+    char *const *vec_tab;
+    size_t vec_stride, vec_offset;
+    char *vchunks[MAX_CHUNKS];  /* SQ8: written once each, under meta_lock */
+    quant_sq8 quant;            /* SQ8: trained once, under update_lock's
+                                   write side, before codes_ready is set   */
+    const quant_kernels *qkernels;
+    /* SQ8: every node's code row is written and the walk reads codes. Set
+     * once (release) under the write side of update_lock. */
+    _Atomic int codes_ready;
+    _Atomic uint64_t codes_clipped;
 
     _Atomic uint32_t ef_search;
 

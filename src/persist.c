@@ -6,20 +6,25 @@
  *
  *   header   8  magic "\x89HNSWC\r\n" (the high byte and CR LF catch 7-bit
  *               and text-mode mangling, as PNG's signature does)
- *            4  format version (1)
+ *            4  format version (1: f32 storage; 2: the storage field and,
+ *               for SQ8, a QUAN section. An f32 index is still written as
+ *               version 1, so older readers keep reading it.)
  *            4  byte-order mark 0x01020304
- *            4  number of sections (5)
+ *            4  number of sections (5, or 6 with QUAN)
  *            4  CRC-32C of the 20 bytes above
- *   section  4  tag ("PARM", "NODE", "VECS", "LNK0", "LNKU", in that order)
+ *   section  4  tag ("PARM", "NODE", "VECS", ["QUAN",] "LNK0", "LNKU", in that order)
  *            4  reserved, 0
  *            8  payload length in bytes
  *            .. payload
  *            4  CRC-32C of the payload
  *
- *   PARM  u32 dim, metric, M, ef_construction, ef_search, 0;
+ *   PARM  u32 dim, metric, M, ef_construction, ef_search, storage (0 in v1);
  *         u64 seed, level generator state, count, deleted count, entry
  *   NODE  per node: u64 label, i32 level, u32 flags (bit 1: deleted)
  *   VECS  per node: dim float32 (normalised, for cosine)
+ *   QUAN  (SQ8) u32 trained (0/1), f32 step, dim f32 offsets. The code rows
+ *         are not stored: they are a function of these and the vectors and
+ *         are recomputed on load (about 50 ms for Fashion-MNIST).
  *   LNK0  per node: u32 count, 2*M u32 links
  *   LNKU  per node with level > 0, per layer 1..level: u32 count, M links
  *
@@ -44,9 +49,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FORMAT_VERSION 1u
+#define FORMAT_VERSION 1u    /* what an f32 index is written as */
+#define FORMAT_VERSION_SQ8 2u
 #define BYTE_ORDER_MARK 0x01020304u
-#define SECTION_COUNT 5u
+#define SECTION_COUNT 5u     /* + 1 (QUAN) with a quantiser */
 #define HEADER_SIZE 24u
 #define SECTION_HEAD 16u
 #define SECTION_TAIL 4u
@@ -148,34 +154,38 @@ static void section_end(sink *s) {
 typedef struct layout {
     uint64_t count;
     uint64_t upper_words; /* sum over nodes of level * (M + 1) */
-    uint64_t node_len, vecs_len, lnk0_len, lnku_len;
+    uint64_t node_len, vecs_len, quan_len, lnk0_len, lnku_len;
+    uint32_t sections;
     uint64_t total;
 } layout;
 
 /* Sizes of everything for n nodes. All products fit: n < 2^32, dim <= 2^16,
  * M0 <= 2^12, levels < 2^6. */
 static void layout_of(uint32_t dim, uint32_t M0, uint64_t count, uint64_t upper_words,
-                      layout *l) {
+                      uint32_t storage, layout *l) {
     l->count = count;
     l->upper_words = upper_words;
     l->node_len = count * NODE_RECORD;
     l->vecs_len = count * dim * 4u;
+    l->quan_len = storage == HNSWC_STORAGE_F32 ? 0 : 8u + (uint64_t)dim * 4u;
+    l->sections = SECTION_COUNT + (storage == HNSWC_STORAGE_F32 ? 0u : 1u);
     l->lnk0_len = count * (1u + M0) * 4u;
     l->lnku_len = upper_words * 4u;
-    l->total = HEADER_SIZE + SECTION_COUNT * (SECTION_HEAD + SECTION_TAIL) + PARM_SIZE +
-               l->node_len + l->vecs_len + l->lnk0_len + l->lnku_len;
+    l->total = HEADER_SIZE + l->sections * (SECTION_HEAD + SECTION_TAIL) + PARM_SIZE +
+               l->node_len + l->vecs_len + l->quan_len + l->lnk0_len + l->lnku_len;
 }
 
 static void current_layout(const hnswc_index *ix, layout *l) {
     uint64_t count = atomic_load(&ix->count), words = 0;
     for (uint64_t i = 0; i < count; i++)
         words += (uint64_t)node_at(ix, (node_id)i)->level * (ix->M + 1);
-    layout_of(ix->dim, ix->M0, count, words, l);
+    layout_of(ix->dim, ix->M0, count, words, (uint32_t)ix->storage, l);
 }
 
 /* Writes the whole index. Caller holds the update lock's read side. */
 static void write_index(const hnswc_index *ix, const layout *l, sink *s) {
-    uint32_t head[5] = {0, FORMAT_VERSION, BYTE_ORDER_MARK, SECTION_COUNT, 0};
+    uint32_t head[5] = {0, ix->storage == HNSWC_STORAGE_F32 ? FORMAT_VERSION : FORMAT_VERSION_SQ8,
+                        BYTE_ORDER_MARK, l->sections, 0};
     unsigned char h[HEADER_SIZE];
     memcpy(h, MAGIC, 8);
     memcpy(h + 8, &head[1], 12);
@@ -189,7 +199,7 @@ static void write_index(const hnswc_index *ix, const layout *l, sink *s) {
     put_u32(s, ix->M);
     put_u32(s, ix->ef_construction);
     put_u32(s, atomic_load(&ix->ef_search));
-    put_u32(s, 0);
+    put_u32(s, (uint32_t)ix->storage);
     put_u64(s, ix->seed);
     put_u64(s, ix->rng);
     put_u64(s, l->count);
@@ -208,8 +218,21 @@ static void write_index(const hnswc_index *ix, const layout *l, sink *s) {
 
     section_begin(s, "VECS", l->vecs_len);
     for (uint64_t i = 0; i < l->count; i++)
-        put(s, node_vector(ix, node_at(ix, (node_id)i)), (size_t)ix->dim * 4u);
+        put(s, node_vector(ix, (node_id)i), (size_t)ix->dim * 4u);
     section_end(s);
+
+    if (l->quan_len) {
+        section_begin(s, "QUAN", l->quan_len);
+        bool trained = atomic_load(&ix->codes_ready) != 0;
+        put_u32(s, trained ? 1u : 0u);
+        put(s, &ix->quant.step, 4);
+        if (trained)
+            put(s, ix->quant.lo, (size_t)ix->dim * 4u);
+        else /* never trained: no offsets to keep */
+            for (uint32_t i = 0; i < ix->dim; i++)
+                put_u32(s, 0);
+        section_end(s);
+    }
 
     /* links are copied word by word through atomics into a plain buffer */
     uint32_t buf[1 + 2 * 2048];
@@ -419,11 +442,11 @@ static hnswc_status section_close(source *src, const char tag[4]) {
 }
 
 typedef struct parm {
-    uint32_t dim, metric, M, efc, ef, zero;
+    uint32_t dim, metric, M, efc, ef, storage;
     uint64_t seed, rng, count, deleted, entry;
 } parm;
 
-static hnswc_status read_parm(source *src, parm *p) {
+static hnswc_status read_parm(source *src, uint32_t version, parm *p) {
     unsigned char b[PARM_SIZE];
     hnswc_status st = section_open(src, "PARM", PARM_SIZE);
     if (st == HNSWC_OK)
@@ -432,7 +455,7 @@ static hnswc_status read_parm(source *src, parm *p) {
         st = section_close(src, "PARM");
     if (st != HNSWC_OK)
         return st;
-    uint32_t *u32s[6] = {&p->dim, &p->metric, &p->M, &p->efc, &p->ef, &p->zero};
+    uint32_t *u32s[6] = {&p->dim, &p->metric, &p->M, &p->efc, &p->ef, &p->storage};
     uint64_t *u64s[5] = {&p->seed, &p->rng, &p->count, &p->deleted, &p->entry};
     for (int i = 0; i < 6; i++)
         memcpy(u32s[i], b + 4 * i, 4);
@@ -446,8 +469,10 @@ static hnswc_status read_parm(source *src, parm *p) {
         return fmt_err(src, "M out of range");
     if (p->efc == 0 || p->ef == 0 || p->efc > (1u << 31) || p->ef > (1u << 31))
         return fmt_err(src, "ef out of range");
-    if (p->zero != 0)
+    if (version == FORMAT_VERSION && p->storage != 0)
         return fmt_err(src, "reserved field is not zero");
+    if (version == FORMAT_VERSION_SQ8 && p->storage != HNSWC_STORAGE_SQ8)
+        return fmt_err(src, "unknown storage");
     if (p->count > HNSWC_MAX_ELEMENTS)
         return fmt_err(src, "element count out of range");
     if (p->deleted > p->count)
@@ -474,19 +499,19 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     memcpy(&hcrc, h + 20, 4);
     if (persist_crc32c(0, h, 20) != hcrc)
         return fmt_err(src, "header checksum does not match (corrupted)");
-    if (version != FORMAT_VERSION) {
+    if (version != FORMAT_VERSION && version != FORMAT_VERSION_SQ8) {
         char msg[120];
-        snprintf(msg, sizeof msg, "format version %u; this library reads version %u", version,
-                 FORMAT_VERSION);
+        snprintf(msg, sizeof msg, "format version %u; this library reads versions %u and %u",
+                 version, FORMAT_VERSION, FORMAT_VERSION_SQ8);
         return fmt_err(src, msg);
     }
     if (bom != BYTE_ORDER_MARK)
         return fmt_err(src, "written on a machine of the other byte order");
-    if (nsec != SECTION_COUNT)
+    if (nsec != SECTION_COUNT + (version == FORMAT_VERSION_SQ8 ? 1u : 0u))
         return fmt_err(src, "wrong number of sections");
 
     parm p;
-    if ((st = read_parm(src, &p)) != HNSWC_OK)
+    if ((st = read_parm(src, version, &p)) != HNSWC_OK)
         return st;
 
     hnswc_options o = {0};
@@ -497,11 +522,12 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     o.ef_search = p.ef;
     o.seed = p.seed;
     o.capacity = p.count ? p.count : 1;
+    o.storage = (hnswc_storage)p.storage;
 
     /* the smallest possible file for these parameters (no upper layers)
      * must fit in what is left, before anything is allocated */
     layout l;
-    layout_of(p.dim, 2 * p.M, p.count, 0, &l);
+    layout_of(p.dim, 2 * p.M, p.count, 0, p.storage, &l);
     if (l.total - HEADER_SIZE - PARM_SIZE - SECTION_HEAD - SECTION_TAIL > src->remaining)
         return fmt_err(src, "truncated (shorter than its element count requires)");
 
@@ -552,7 +578,7 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     if (st == HNSWC_OK && p.count > 0 &&
         (entry_level(p.entry) != max_level || node_at(ix, entry_id(p.entry))->level != max_level))
         st = fmt_err(src, "entry point is not on the top layer");
-    layout_of(ix->dim, ix->M0, p.count, upper_words, &l);
+    layout_of(ix->dim, ix->M0, p.count, upper_words, p.storage, &l);
     if (st == HNSWC_OK && l.total - HEADER_SIZE - PARM_SIZE - 2 * (SECTION_HEAD + SECTION_TAIL) -
                                   l.node_len > src->remaining)
         st = fmt_err(src, "truncated (shorter than its element count requires)");
@@ -561,7 +587,7 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     if (st == HNSWC_OK)
         st = section_open(src, "VECS", l.vecs_len);
     for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
-        float *v = node_vector(ix, node_at(ix, (node_id)i));
+        float *v = node_vector(ix, (node_id)i);
         if ((st = take(src, v, (size_t)p.dim * 4u)) != HNSWC_OK)
             break;
         for (uint32_t d = 0; d < p.dim; d++)
@@ -572,6 +598,39 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     }
     if (st == HNSWC_OK)
         st = section_close(src, "VECS");
+
+    /* QUAN: the quantiser; the code rows are recomputed from the vectors */
+    if (st == HNSWC_OK && l.quan_len) {
+        unsigned char *qb = malloc((size_t)l.quan_len);
+        if (!qb)
+            st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory");
+        if (st == HNSWC_OK)
+            st = section_open(src, "QUAN", l.quan_len);
+        if (st == HNSWC_OK)
+            st = take(src, qb, (size_t)l.quan_len);
+        if (st == HNSWC_OK)
+            st = section_close(src, "QUAN");
+        uint32_t trained = 0;
+        float step = 0.0f;
+        if (st == HNSWC_OK) {
+            memcpy(&trained, qb, 4);
+            memcpy(&step, qb + 4, 4);
+            if (trained > 1)
+                st = fmt_err(src, "invalid quantiser state");
+        }
+        if (st == HNSWC_OK && trained) {
+            float *lo = (float *)(void *)(qb + 8); /* malloc'd: aligned for float */
+            if (!quant_sq8_set(&ix->quant, step, lo)) {
+                st = fmt_err(src, "invalid quantiser (step or offsets)");
+            } else {
+                for (uint64_t i = 0; i < p.count; i++)
+                    quant_sq8_encode(&ix->quant, node_vector(ix, (node_id)i),
+                                     node_codes(ix, node_at(ix, (node_id)i)));
+                atomic_store(&ix->codes_ready, 1);
+            }
+        }
+        free(qb);
+    }
 
     /* LNK0 and LNKU */
     uint32_t *w = malloc((1 + (size_t)ix->M0) * 4u);

@@ -362,8 +362,11 @@ bool quant_sq8_init(quant_sq8 *q, uint32_t dim, bool with_bias)
 {
     memset(q, 0, sizeof *q);
     q->lo = calloc(dim ? dim : 1, sizeof *q->lo);
-    if (!q->lo)
+    q->hi = calloc(dim ? dim : 1, sizeof *q->hi);
+    if (!q->lo || !q->hi) {
+        quant_sq8_free(q);
         return false;
+    }
     q->dim = dim;
     q->with_bias = with_bias;
     q->step = 1.0f;
@@ -374,7 +377,8 @@ bool quant_sq8_init(quant_sq8 *q, uint32_t dim, bool with_bias)
 void quant_sq8_free(quant_sq8 *q)
 {
     free(q->lo);
-    q->lo = NULL;
+    free(q->hi);
+    q->lo = q->hi = NULL;
     q->trained = false;
 }
 
@@ -394,26 +398,41 @@ static void finish_training(quant_sq8 *q)
     q->trained = true;
 }
 
-void quant_sq8_train(quant_sq8 *q, const float *x, size_t n, size_t stride)
+void quant_sq8_observe(quant_sq8 *q, const float *x)
 {
-    float range = 0.0f;
-    for (uint32_t i = 0; i < q->dim; i++) {
-        float lo = x[i], hi = x[i];
-        for (size_t r = 1; r < n; r++) {
-            float v = x[r * stride + i];
-            lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
-        }
-        q->lo[i] = lo;
-        /* computed in double: hi - lo of two huge floats may overflow float */
-        double w = (double)hi - (double)lo;
-        if (w > range)
-            range = w < 3.0e38 ? (float)w : 3.0e38f;
+    if (q->observed++ == 0) {
+        memcpy(q->lo, x, (size_t)q->dim * sizeof *x);
+        memcpy(q->hi, x, (size_t)q->dim * sizeof *x);
+        return;
     }
-    q->step = range > 0.0f ? range / QUANT_SQ8_LEVELS : 1.0f;
+    for (uint32_t i = 0; i < q->dim; i++) {
+        q->lo[i] = x[i] < q->lo[i] ? x[i] : q->lo[i];
+        q->hi[i] = x[i] > q->hi[i] ? x[i] : q->hi[i];
+    }
+}
+
+void quant_sq8_fit(quant_sq8 *q)
+{
+    double range = 0.0;
+    for (uint32_t i = 0; i < q->dim; i++) {
+        /* in double: hi - lo of two huge floats may overflow float */
+        double w = (double)q->hi[i] - (double)q->lo[i];
+        range = w > range ? w : range;
+    }
+    double step = range / QUANT_SQ8_LEVELS;
+    q->step = step > 0.0 && step < 3.0e38 ? (float)step : 1.0f;
     if (!(q->step > 0.0f) || !isfinite(1.0f / q->step))
         q->step = 1.0f; /* a range of subnormals: any step will do */
+    q->observed = 0;
     finish_training(q);
+}
+
+void quant_sq8_train(quant_sq8 *q, const float *x, size_t n, size_t stride)
+{
+    q->observed = 0;
+    for (size_t r = 0; r < n; r++)
+        quant_sq8_observe(q, x + r * stride);
+    quant_sq8_fit(q);
 }
 
 bool quant_sq8_set(quant_sq8 *q, float step, const float *lo)

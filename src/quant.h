@@ -82,6 +82,8 @@ typedef struct quant_sq8 {
     float step;     /* shared by all dimensions; > 0 once trained         */
     float inv_step;
     float *lo;      /* dim offsets, owned; NULL until quant_sq8_init      */
+    float *hi;      /* dim maxima while training (quant_sq8_observe)      */
+    size_t observed;
     float lo_dot_lo;
 } quant_sq8;
 
@@ -100,6 +102,12 @@ size_t quant_sq8_row_bytes(const quant_sq8 *q);
  * when every dimension is constant. n >= 1; all values finite.
  */
 void quant_sq8_train(quant_sq8 *q, const float *x, size_t n, size_t stride);
+
+/* Training in steps, for data that is not one matrix: quant_sq8_observe
+ * each row (dim floats), then quant_sq8_fit; the result is the same as
+ * quant_sq8_train over those rows. At least one row must be observed. */
+void quant_sq8_observe(quant_sq8 *q, const float *x);
+void quant_sq8_fit(quant_sq8 *q);
 
 /* Sets a trained state directly (loading a file); false if step is not a
  * positive finite number or an offset is not finite. */

@@ -207,7 +207,7 @@ static int Index_init(IndexObject *self, PyObject *args, PyObject *kwds)
 
 PyDoc_STRVAR(init_index_doc,
 "init_index($self, /, max_elements, M=16, ef_construction=200, random_seed=100,\n"
-"           allow_replace_deleted=False)\n--\n\n"
+"           allow_replace_deleted=False, storage='f32')\n--\n\n"
 "Creates the empty index.\n\n"
 "max_elements: how many elements (live and deleted) add_items accepts before\n"
 "  it raises RuntimeError, as in hnswlib; resize_index raises the limit. The\n"
@@ -216,20 +216,35 @@ PyDoc_STRVAR(init_index_doc,
 "ef_construction: beam width while building; larger is slower and better.\n"
 "random_seed: seed of the level generator.\n"
 "allow_replace_deleted: lets add_items(..., replace_deleted=True) reuse the\n"
-"  slots of elements marked deleted.\n\n"
+"  slots of elements marked deleted.\n"
+"storage: what the search walk reads (hnswc only; hnswlib has no such\n"
+"  argument): 'f32' (the vectors) or 'sq8' (one byte per dimension, trained\n"
+"  on the first 1,000 vectors added, with the vectors kept apart for an exact\n"
+"  re-rank of the ef best: distances stay exact; faster search).\n\n"
 "Raises RuntimeError if the index is already initialised, ValueError for an\n"
 "M or ef_construction out of range.");
 
 static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"max_elements", "M", "ef_construction", "random_seed",
-                             "allow_replace_deleted", NULL};
+                             "allow_replace_deleted", "storage", NULL};
     uint64_t max_elements, M = 16, efc = 200, seed = 100;
     int allow = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&O&O&p:init_index", kwlist,
+    const char *storage = "f32";
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&O&O&ps:init_index", kwlist,
                                      hpy_conv_u64, &max_elements, hpy_conv_u64, &M,
-                                     hpy_conv_u64, &efc, hpy_conv_u64, &seed, &allow))
+                                     hpy_conv_u64, &efc, hpy_conv_u64, &seed, &allow, &storage))
         return NULL;
+    hnswc_storage storage_mode;
+    if (strcmp(storage, "f32") == 0) {
+        storage_mode = HNSWC_STORAGE_F32;
+    } else if (strcmp(storage, "sq8") == 0) {
+        storage_mode = HNSWC_STORAGE_SQ8;
+    } else {
+        PyErr_Format(PyExc_ValueError, "init_index: storage must be 'f32' or 'sq8', got '%s'",
+                     storage);
+        return NULL;
+    }
     if (check_ready(self) < 0)
         return NULL;
     if (hpy_in_filter_of(self))
@@ -254,6 +269,7 @@ static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *k
     o.ef_construction = efc > 0 ? (uint32_t)efc : 1; /* 0 would mean "default" */
     o.ef_search = (uint32_t)lib_ef(self->ef);
     o.seed = seed;
+    o.storage = storage_mode;
     /* A capacity hint only: the index grows by itself, and add_items reserves
      * what each batch needs, so a huge max_elements allocates nothing. */
     o.capacity = max_elements < 4096 ? max_elements : 4096;
