@@ -40,6 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (data loading, ground truth, recall, interpolation)
 
 
+QUERY_THREADS = 1  # --query-threads
+
 # ---------------------------------------------------------------------------
 # Systems: build(data, threads); search(queries, k, ef) -> labels (n, k)
 # ---------------------------------------------------------------------------
@@ -56,7 +58,7 @@ class HnswlibLike:
         self.index.set_ef(ef)
 
     def search(self, q, k):
-        return self.index.knn_query(q, k=k, num_threads=1)[0]
+        return self.index.knn_query(q, k=k, num_threads=QUERY_THREADS)[0]
 
 
 class FaissHNSW:
@@ -81,9 +83,9 @@ class FaissHNSW:
         self.ef = ef
 
     def search(self, q, k):
-        self.faiss.omp_set_num_threads(1)
+        self.faiss.omp_set_num_threads(QUERY_THREADS)
         if self.sq:
-            p = self.faiss.SearchParametersRefine()
+            p = self.faiss.IndexRefineSearchParameters()
             p.k_factor = max(1.0, self.ef / k)
             hp = self.faiss.SearchParametersHNSW()
             hp.efSearch = self.ef
@@ -94,19 +96,30 @@ class FaissHNSW:
 
 
 class USearch:
+    """usearch's i8 codes are value * 127 saturated to [-127, 127]: they
+    expect data in [-1, 1]. Raw Fashion-MNIST pixels (0..255) would all
+    saturate, so for i8 data and queries are divided by the largest absolute
+    base value (a uniform scale: the same neighbours), as a user would."""
+
     def __init__(self, dim, M, efc, n, dtype):
         from usearch.index import Index
         self.index = Index(ndim=dim, metric="l2sq", dtype=dtype, connectivity=M,
                            expansion_add=efc)
+        self.scale = None if dtype != "i8" else 1.0
 
     def build(self, data, threads):
+        if self.scale is not None:
+            self.scale = np.float32(1.0 / max(float(np.abs(data).max()), 1e-30))
+            data = data * self.scale
         self.index.add(np.arange(data.shape[0]), data, threads=threads)
 
     def set_ef(self, ef):
         self.index.expansion_search = ef
 
     def search(self, q, k):
-        return self.index.search(q, k, threads=1).keys
+        if self.scale is not None:
+            q = q * self.scale
+        return self.index.search(q, k, threads=QUERY_THREADS).keys
 
 
 def make_system(spec, dim, M, efc, n):
@@ -174,6 +187,8 @@ def main(argv=None):
     ap.add_argument("--chunk", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="build threads (0 = all)")
+    ap.add_argument("--query-threads", type=int, default=1,
+                    help="threads of each search call (default 1)")
     ap.add_argument("--systems", default="hnswc,hnswlib")
     ap.add_argument("--cache", default="build/gt-cache")
     ap.add_argument("--json", default="")
@@ -182,6 +197,8 @@ def main(argv=None):
                          "with the same data and parameters (hnswc is always built)")
     a = ap.parse_args(argv)
     efs = [int(x) for x in a.ef.split(",")]
+    global QUERY_THREADS
+    QUERY_THREADS = a.query_threads
     base, queries = compare.load_data(a)
     if a.rotate:
         rng = np.random.default_rng(7)
