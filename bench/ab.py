@@ -172,6 +172,28 @@ def sweep(systems, queries, k, efs, chunk, rounds, threads_q=1):
     return out
 
 
+def write_markdown(a, table, summary, builds, nq, shape):
+    names = list(table)
+    lines = [f"Data: {'rotated ' if a.rotate else ''}{os.path.basename(a.base)} "
+             f"({shape[0]} x {shape[1]}), {nq} queries, k={a.k}, M={a.M}, "
+             f"ef_construction={a.ef_construction}; {a.query_threads} query thread(s); chunks of "
+             f"{a.chunk} queries, fastest of {a.rounds} rounds per chunk, systems interleaved "
+             f"in one process (bench/ab.py).", "",
+             "| ef | " + " | ".join(f"{n} recall | {n} QPS" for n in names) + " |",
+             "|---:|" + "---:|---:|" * len(names)]
+    for i, pt in enumerate(table[names[0]]):
+        lines.append(f"| {pt['ef']} | " + " | ".join(
+            f"{table[n][i]['recall']:.4f} | {table[n][i]['qps']:.0f}" for n in names) + " |")
+    lines.append("")
+    for t, q in summary.items():
+        parts = [f"{names[0]} / {n}: {q[names[0]] / q[n]:.2f}x" if q[names[0]] and q[n]
+                 else f"{names[0]} / {n}: n/a" for n in names[1:]]
+        lines.append(f"* recall {t}: " + "; ".join(parts))
+    lines.append("* build seconds: " + ", ".join(f"{n} {b:.0f}" for n, b in builds.items()))
+    with open(a.md, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", default=compare.DEFAULT_BASE)
@@ -192,6 +214,7 @@ def main(argv=None):
     ap.add_argument("--systems", default="hnswc,hnswlib")
     ap.add_argument("--cache", default="build/gt-cache")
     ap.add_argument("--json", default="")
+    ap.add_argument("--md", default="", help="also write the tables as Markdown to this file")
     ap.add_argument("--peer-cache", default="",
                     help="folder where hnswlib's built index is saved and reloaded on later runs "
                          "with the same data and parameters (hnswc is always built)")
@@ -247,6 +270,8 @@ def main(argv=None):
                            for n in names[1:])
         print(f"recall {t}: " + ", ".join(f"{n} {q[n]:.0f}" if q[n] else f"{n} n/a" for n in names)
               + f"   {names[0]} {ratios}")
+    if a.md:
+        write_markdown(a, table, summary, builds, len(queries), base.shape)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"args": vars(a), "build_s": builds, "table": table,
