@@ -1,11 +1,190 @@
 /*
- * args.c -- the shared command-line flags and the option loop of every
- * subcommand. See args.h for the contracts.
+ * args.c -- the option parser, option values, the shared flags and the
+ * option loop of every subcommand. See args.h for the contracts.
  */
 #include "args.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* ------------------------------------------------------------------------
+ * The option parser
+ * ------------------------------------------------------------------------ */
+
+void cli_parser_init(cli_parser *p, int argc, char **argv)
+{
+    memset(p, 0, sizeof *p);
+    p->argc = argc;
+    p->argv = argv;
+    p->i = 1;
+}
+
+static const cli_opt *find_long(const cli_opt *opts, const char *name, size_t len)
+{
+    for (const cli_opt *o = opts; o->name != NULL; o++)
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+            return o;
+    return NULL;
+}
+
+static const cli_opt *find_short(const cli_opt *opts, char c)
+{
+    for (const cli_opt *o = opts; o->name != NULL; o++)
+        if (o->short_name == c)
+            return o;
+    return NULL;
+}
+
+int cli_next(cli_parser *p, const cli_opt *opts, const char **value)
+{
+    *value = NULL;
+    if (p->i >= p->argc)
+        return CLI_END;
+    char *w = p->argv[p->i++];
+
+    if (p->no_options || w[0] != '-' || w[1] == '\0') {
+        *value = w;
+        return CLI_POSITIONAL;
+    }
+    if (strcmp(w, "--") == 0) {
+        p->no_options = 1;
+        return cli_next(p, opts, value);
+    }
+
+    const cli_opt *o;
+    const char *inline_value = NULL;
+    if (w[1] == '-') {
+        const char *name = w + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        o = find_long(opts, name, len);
+        if (o == NULL) {
+            cli_set_error("unknown option '--%.*s'", (int)len, name);
+            return CLI_BAD;
+        }
+        if (eq != NULL) {
+            if (!o->has_value) {
+                cli_set_error("option '--%s' takes no value", o->name);
+                return CLI_BAD;
+            }
+            inline_value = eq + 1;
+        }
+    } else {
+        o = find_short(opts, w[1]);
+        if (o == NULL) {
+            cli_set_error("unknown option '-%c'", w[1]);
+            return CLI_BAD;
+        }
+        if (w[2] != '\0') {
+            if (!o->has_value) {
+                cli_set_error("option '-%c' takes no value", w[1]);
+                return CLI_BAD;
+            }
+            inline_value = w + 2;
+        }
+    }
+
+    if (o->has_value) {
+        if (inline_value == NULL) {
+            if (p->i >= p->argc) {
+                cli_set_error("option '--%s' needs a value", o->name);
+                return CLI_BAD;
+            }
+            inline_value = p->argv[p->i++];
+        }
+        *value = inline_value;
+    }
+    return o->id;
+}
+
+/* ------------------------------------------------------------------------
+ * Option values
+ * ------------------------------------------------------------------------ */
+
+int cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    /* strtoull accepts blanks, signs and wraps "-3" around: check by hand
+     * that the word is digits only. */
+    size_t len = strlen(s);
+    int ok = len > 0 && len <= 20;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = isdigit((unsigned char)s[i]) != 0;
+    uint64_t v = 0;
+    if (ok) {
+        errno = 0;
+        char *end = NULL;
+        unsigned long long r = strtoull(s, &end, 10);
+        ok = errno == 0 && end == s + len;
+        v = (uint64_t)r;
+    }
+    if (!ok || v < min || v > max) {
+        cli_set_error("%s: expected a whole number from %llu to %llu, got '%s'", opt,
+                      (unsigned long long)min, (unsigned long long)max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_u64_list(const char *opt, const char *s, uint64_t min, uint64_t max,
+                       uint64_t **out, size_t *n)
+{
+    size_t count = 1;
+    for (const char *c = s; *c; c++)
+        count += *c == ',';
+    uint64_t *vals = malloc(count * sizeof *vals);
+    char *copy = malloc(strlen(s) + 1);
+    if (vals == NULL || copy == NULL) {
+        free(vals);
+        free(copy);
+        cli_set_error("out of memory");
+        return -1;
+    }
+    strcpy(copy, s);
+    size_t i = 0;
+    char *start = copy;
+    for (;;) {
+        char *comma = strchr(start, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        if (cli_parse_u64(opt, start, min, max, &vals[i]) != 0) {
+            free(vals);
+            free(copy);
+            return -1;
+        }
+        i++;
+        if (comma == NULL)
+            break;
+        start = comma + 1;
+    }
+    free(copy);
+    *out = vals;
+    *n = i;
+    return 0;
+}
+
+int cli_parse_metric(const char *s, hnswc_metric *out)
+{
+    if (strcmp(s, "l2") == 0 || strcmp(s, "euclidean") == 0)
+        *out = HNSWC_METRIC_L2;
+    else if (strcmp(s, "ip") == 0 || strcmp(s, "dot") == 0)
+        *out = HNSWC_METRIC_IP;
+    else if (strcmp(s, "cosine") == 0 || strcmp(s, "angular") == 0)
+        *out = HNSWC_METRIC_COSINE;
+    else {
+        cli_set_error("--metric: expected l2, ip or cosine, got '%s'", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Shared flags and the option loop
+ * ------------------------------------------------------------------------ */
+
 
 void cli_common_init(cli_common_args *c, const char *hdf5_name)
 {

@@ -1,6 +1,7 @@
 /*
- * args.h -- the command-line flags several subcommands share, and the
- * option loop every subcommand runs.
+ * args.h -- reading the command line: the option parser, the parsing of
+ * option values (numbers, lists, metrics), the flags several subcommands
+ * share, and the option loop every subcommand runs.
  *
  * A subcommand lists the shared flags it accepts in its cli_opt table with
  * the CLI_OPT_* entries below, next to its own options (whose ids must stay
@@ -17,9 +18,63 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h"
 #include "hnswc.h"
 #include "readers.h"
-#include "util.h"
+
+/* ------------------------------------------------------------------------
+ * The option parser
+ *
+ * Accepted spellings: --name VALUE, --name=VALUE, -x VALUE, -xVALUE, and
+ * flags --name / -x. "--" ends the options; "-" alone is a positional
+ * argument (standard input). An option that takes a value always takes the
+ * next word, even one starting with '-', so "--k -3" reports a bad number
+ * rather than an unknown option.
+ * ------------------------------------------------------------------------ */
+
+typedef struct cli_opt {
+    const char *name; /* long name without the leading "--"             */
+    char short_name;  /* one-letter alias, or 0                          */
+    int has_value;    /* 1 if the option takes a value                   */
+    int id;           /* returned by cli_next                            */
+} cli_opt;
+
+typedef struct cli_parser {
+    int argc;
+    char **argv;
+    int i;           /* next word to look at                            */
+    int no_options;  /* set after "--"                                  */
+} cli_parser;
+
+enum { CLI_END = -1, CLI_POSITIONAL = -2, CLI_BAD = -3 };
+
+/* argv[0] is the subcommand name and is skipped. */
+void cli_parser_init(cli_parser *p, int argc, char **argv);
+
+/*
+ * The next option (returns its id and sets *value for options with a value,
+ * NULL for flags), a positional argument (CLI_POSITIONAL, *value = the word),
+ * the end (CLI_END), or a usage error (CLI_BAD, message recorded).
+ * `opts` ends with an entry whose name is NULL.
+ */
+int cli_next(cli_parser *p, const cli_opt *opts, const char **value);
+
+/* ------------------------------------------------------------------------
+ * Option values
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Parses a whole decimal number in [min, max] for option `opt` ("--k").
+ * Rejects signs, blanks, trailing characters and overflow with a message.
+ */
+int cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* A comma-separated list of numbers in [min, max]; *out is malloc'd. */
+int cli_parse_u64_list(const char *opt, const char *s, uint64_t min, uint64_t max,
+                       uint64_t **out, size_t *n);
+
+/* "l2", "ip" or "cosine" (also "euclidean", "angular", "dot"). */
+int cli_parse_metric(const char *s, hnswc_metric *out);
 
 /* ------------------------------------------------------------------------
  * Shared flags

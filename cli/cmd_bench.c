@@ -13,7 +13,9 @@
 
 #include "commands.h"
 #include "gt.h"
-#include "util.h"
+#include "errors.h"
+#include "output.h"
+#include "platform.h"
 
 static const char usage_text[] =
     "usage: hnswc bench [options] BASE [QUERIES]\n"
@@ -63,7 +65,8 @@ static const char usage_text[] =
     "    \"dataset\": {\"base\": PATH, \"base_dataset\": NAME|null,\n"
     "                \"queries\": PATH, \"queries_dataset\": NAME|null,\n"
     "                \"n\": INT, \"nq\": INT, \"dim\": INT,\n"
-    "                \"source_type\": \"float32\"|\"uint8\", \"metric\": \"l2\"|\"ip\"|\"cosine\"},\n"
+    "                \"source_type\": \"float32\"|\"uint8\"|\"float64\",\n"
+    "                \"metric\": \"l2\"|\"ip\"|\"cosine\"},\n"
     "    \"params\": {\"M\": INT, \"ef_construction\": INT, \"k\": INT,\n"
     "               \"threads\": INT (all-threads count), \"seed\": INT},\n"
     "    \"build\": {\"seconds\": NUM, \"vectors_per_second\": NUM,\n"
@@ -532,7 +535,7 @@ static void print_json(FILE *f, const bench_args *a, const bench_run *r)
     fprintf(f, ",\n              \"n\": %zu, \"nq\": %zu, \"dim\": %zu, \"source_type\": \"%s\", "
                "\"metric\": \"%s\"},\n",
             r->base.n, r->queries.n, r->base.dim,
-            r->base.source == SRC_UINT8 ? "uint8" : "float32", cli_metric_name(a->c.metric));
+            source_type_name(r->base.source), cli_metric_name(a->c.metric));
     fprintf(f, "  \"params\": {\"M\": %u, \"ef_construction\": %u, \"k\": %llu, \"threads\": %u, "
                "\"seed\": %llu},\n",
             info.M, info.ef_construction, (unsigned long long)a->k, r->threads,

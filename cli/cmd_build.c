@@ -8,7 +8,9 @@
 
 #include "commands.h"
 #include "progress.h"
-#include "util.h"
+#include "errors.h"
+#include "output.h"
+#include "platform.h"
 
 /* ------------------------------------------------------------------------
  * Shared helpers
@@ -27,10 +29,40 @@ static int check_file_status(hnswc_status st, const char *path, const char *what
 
 int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out)
 {
-    hnswc_status st = hnswlib_metric >= 0
-                          ? hnswc_load_hnswlib(path, (hnswc_metric)hnswlib_metric, out)
-                          : hnswc_load(path, out);
-    return check_file_status(st, path, "cannot load the index");
+    const char *what = "cannot load the index";
+    hnswc_file_info fi;
+    hnswc_status st = hnswc_probe_file(path, &fi);
+    if (st != HNSWC_OK)
+        return check_file_status(st, path, what);
+    if (fi.kind == HNSWC_FILE_HNSWLIB && hnswlib_metric < 0) {
+        /* hnswlib files do not record their metric: guessing one would
+         * give wrong distances without a word. */
+        cli_set_error("%s: %s: an hnswlib index file (dimension %u, %llu elements, M %u), which "
+                      "does not record its metric: give it with --hnswlib l2, --hnswlib ip or "
+                      "--hnswlib cosine",
+                      path, what, fi.dim, (unsigned long long)fi.count, fi.M);
+        return -1;
+    }
+    if (fi.kind == HNSWC_FILE_HNSWC || hnswlib_metric < 0) {
+        if (check_file_status(hnswc_load(path, out), path, what) != 0)
+            return -1;
+        hnswc_info info;
+        if (hnswlib_metric >= 0 && hnswc_get_info(*out, &info) == HNSWC_OK &&
+            (int)info.metric != hnswlib_metric) {
+            /* --hnswlib on an hnswc file is harmless, unless its metric
+             * says the user expects other distances than the file's. */
+            cli_set_error("%s: an hnswc index of metric %s, not an hnswlib file of metric %s "
+                          "(hnswc files record their metric: drop --hnswlib)",
+                          path, cli_metric_name(info.metric),
+                          cli_metric_name((hnswc_metric)hnswlib_metric));
+            hnswc_free(*out);
+            *out = NULL;
+            return -1;
+        }
+        return 0;
+    }
+    return check_file_status(hnswc_load_hnswlib(path, (hnswc_metric)hnswlib_metric, out), path,
+                             what);
 }
 
 int cli_resolve_base(const char *path, input_format *format, cli_common_args *c)
@@ -64,7 +96,7 @@ int cli_save_index(const hnswc_index *ix, const char *path)
 
 const char *cli_dataset_kind(const dataset *d, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s %s", d->source == SRC_UINT8 ? "uint8" : "float32",
+    snprintf(buf, len, "%s %s", source_type_name(d->source),
              input_format_name(d->format));
     return buf;
 }
@@ -135,11 +167,13 @@ static const char usage_text[] =
     "\n"
     "INPUT formats (recognised by name, else by contents; optionally gzipped):\n"
     "  *.fvecs, *.bvecs    TEXMEX vectors, float32 / uint8\n"
-    "  *.npy               NumPy array of shape (n, dim), float32 or uint8\n"
+    "  *.npy               NumPy array of shape (n, dim), float32, float64 or uint8\n"
     "  *.hdf5, *.h5        ann-benchmarks file: its 'train' dataset (see --dataset)\n"
     "  *-ubyte             MNIST / Fashion-MNIST idx images (n x rows*cols)\n"
     "  *.txt, *.csv, -     text, one vector per line ('-': standard input)\n"
-    "uint8 values become the floats 0..255 exactly.\n"
+    "uint8 values become the floats 0..255 exactly; float64 values are rounded to\n"
+    "float32 (a value beyond float32's range is an error). HDF5 and gzipped files\n"
+    "need a tool built with HDF5 and zlib ('hnswc --version' says).\n"
     "\n"
     "options:\n"
     "  -o, --output FILE      the index file to write (required)\n"

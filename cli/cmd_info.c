@@ -8,7 +8,7 @@
 
 #include "commands.h"
 #include "output.h"
-#include "util.h"
+#include "errors.h"
 
 static const char usage_text[] =
     "usage: hnswc info [options] INDEX\n"
@@ -24,9 +24,13 @@ static const char usage_text[] =
     "  -h, --help             this help\n"
     "\n"
     "JSON fields: file, file_bytes, dim, metric, M, ef_construction, ef_search,\n"
-    "seed, count, live, deleted, capacity, max_level, memory_bytes, simd, and\n"
+    "seed, count, live, deleted, capacity, max_level, memory_bytes, simd,\n"
     "graph: {levels, level_counts[], degree0_min, degree0_max, degree0_mean,\n"
-    "unreachable, one_way_links, links_total}.\n";
+    "unreachable, one_way_links, links_total}, health (\"ok\" or \"degraded\")\n"
+    "and health_advice (null, or the sentence of the text output).\n"
+    "\n"
+    "Health is DEGRADED when some nodes cannot be reached from the entry point:\n"
+    "no search can return them. The line says how many and what to change.\n";
 
 /* Own options; the shared ones (args.h) are parsed by cli_parse_command. */
 enum { O_FORMAT };
@@ -64,6 +68,33 @@ static int info_option(void *ctx, int id, const char *val)
     return 0;
 }
 
+/*
+ * The health verdict, one sentence: "ok: ..." or, when nodes cannot be
+ * reached from the entry point (no search can ever return them), what that
+ * means and what to change, with the measured figures. More links per node
+ * (M) and a wider beam while building (ef_construction) both give each
+ * node more chances to be linked from the rest; doubling is a step large
+ * enough to matter and small enough to keep memory (M) and build time
+ * (both) in proportion. Returns 1 if degraded.
+ */
+static int health(const hnswc_info *in, const hnswc_graph_stats *g, char *buf, size_t len)
+{
+    if (g->unreachable == 0) {
+        snprintf(buf, len, "ok: every node is reachable");
+        return 0;
+    }
+    unsigned m2 = in->M * 2 > 2048 ? 2048 : in->M * 2;
+    unsigned long long efc2 = (unsigned long long)in->ef_construction * 2;
+    snprintf(buf, len,
+             "DEGRADED: %llu of %llu nodes (%.3g%%) cannot be reached from the entry point, so no "
+             "search can return them; rebuild with more links per node or a wider build beam "
+             "(now -M %u --ef-construction %u, try -M %u or --ef-construction %llu)",
+             (unsigned long long)g->unreachable, (unsigned long long)g->nodes,
+             g->nodes ? 100.0 * (double)g->unreachable / (double)g->nodes : 0.0, in->M,
+             in->ef_construction, m2, efc2);
+    return 1;
+}
+
 static void print_text(const char *path, long long file_bytes, const hnswc_info *in,
                        const hnswc_graph_stats *g)
 {
@@ -98,8 +129,9 @@ static void print_text(const char *path, long long file_bytes, const hnswc_info 
            (unsigned long long)g->unreachable, (unsigned long long)g->nodes);
     printf("one-way links     %llu of %llu (%.1f%%)\n", (unsigned long long)g->one_way_links,
            (unsigned long long)g->links_total, pct);
-    printf("health            %s\n", g->unreachable == 0 ? "ok: every node is reachable"
-                                                         : "DEGRADED: some nodes are unreachable");
+    char verdict[400];
+    health(in, g, verdict, sizeof verdict);
+    printf("health            %s\n", verdict);
 }
 
 static void print_json(const char *path, long long file_bytes, const hnswc_info *in,
@@ -128,9 +160,14 @@ static void print_json(const char *path, long long file_bytes, const hnswc_info 
            g->degree0_min, g->degree0_max);
     cli_json_number(stdout, g->degree0_mean, 6);
     printf(",\n    \"unreachable\": %llu,\n    \"one_way_links\": %llu,\n"
-           "    \"links_total\": %llu\n  }\n}\n",
+           "    \"links_total\": %llu\n  },\n",
            (unsigned long long)g->unreachable, (unsigned long long)g->one_way_links,
            (unsigned long long)g->links_total);
+    char verdict[400];
+    int degraded = health(in, g, verdict, sizeof verdict);
+    printf("  \"health\": \"%s\",\n  \"health_advice\": ", degraded ? "degraded" : "ok");
+    cli_json_string(stdout, degraded ? verdict : NULL);
+    printf("\n}\n");
 }
 
 int cmd_info(int argc, char **argv)

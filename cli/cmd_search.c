@@ -8,41 +8,19 @@
 #include <string.h>
 
 #include "commands.h"
+#include "errors.h"
 #include "output.h"
-#include "util.h"
 
 /* ------------------------------------------------------------------------
- * The allowed-labels filter: a sorted array searched by bisection
+ * The allowed-labels filter: read here, a library hnswc_labelset to search
  * ------------------------------------------------------------------------ */
 
-typedef struct label_set {
-    uint64_t *labels; /* sorted, no duplicates */
-    size_t n;
-} label_set;
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* hnswc_filter_fn: called from search threads; only reads the set. */
-static int label_set_contains(uint64_t label, void *user_data)
-{
-    const label_set *s = user_data;
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->labels[mid] < label)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < s->n && s->labels[lo] == label;
-}
-
-/* Reads one label per line; blank lines and '#' comments are skipped. */
-static int label_set_read(const char *path, label_set *out)
+/*
+ * Reads one label per line (blank lines and '#' comments are skipped) into
+ * *labels_out (malloc'd, NULL when there are none) and makes *set the set of
+ * them (hnswc_labelset_init sorts the array in place).
+ */
+static int label_set_read(const char *path, uint64_t **labels_out, hnswc_labelset *set)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
@@ -93,14 +71,13 @@ static int label_set_read(const char *path, label_set *out)
     }
     free(line);
     fclose(f);
-    if (n > 0)
-        qsort(labels, n, sizeof *labels, cmp_u64);
-    size_t u = 0;
-    for (size_t i = 0; i < n; i++)
-        if (u == 0 || labels[u - 1] != labels[i])
-            labels[u++] = labels[i];
-    out->labels = labels;
-    out->n = u;
+    hnswc_status st = hnswc_labelset_init(set, labels, n);
+    if (st != HNSWC_OK) { /* only for NULL arguments: an internal error */
+        cli_set_lib_error(path, st);
+        free(labels);
+        return -1;
+    }
+    *labels_out = labels;
     return 0;
 fail:
     free(line);
@@ -201,7 +178,8 @@ int cmd_search(int argc, char **argv)
     int rc = CLI_EXIT_RUNTIME;
     hnswc_index *ix = NULL;
     dataset q = {0};
-    label_set filter = {0};
+    uint64_t *allowed = NULL;
+    hnswc_labelset filter = {NULL, 0};
     uint64_t *labels = NULL;
     float *dists = NULL;
     size_t *found = NULL;
@@ -221,7 +199,7 @@ int cmd_search(int argc, char **argv)
                       index_path, info.dim);
         goto out;
     }
-    if (filter_path != NULL && label_set_read(filter_path, &filter) != 0)
+    if (filter_path != NULL && label_set_read(filter_path, &allowed, &filter) != 0)
         goto out;
 
     if (q.n > SIZE_MAX / sizeof(uint64_t) / k) {
@@ -236,7 +214,7 @@ int cmd_search(int argc, char **argv)
         goto out;
     }
     st = hnswc_search_batch(ix, q.data, q.n, (size_t)k, (size_t)ef,
-                            filter_path != NULL ? label_set_contains : NULL, &filter,
+                            filter_path != NULL ? hnswc_labelset_filter : NULL, &filter,
                             (unsigned)c.threads, labels, dists, found);
     if (st != HNSWC_OK) {
         cli_set_lib_error("search failed", st);
@@ -254,7 +232,7 @@ out:
     free(labels);
     free(dists);
     free(found);
-    free(filter.labels);
+    free(allowed);
     dataset_free(&q);
     hnswc_free(ix);
     return rc;

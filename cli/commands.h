@@ -16,11 +16,15 @@ int cmd_build(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /*
  * Loads an index file: hnswc's own format, or with hnswlib_metric >= 0 a
- * file from hnswlib's saveIndex with that metric. Records an error naming
- * the file on failure.
+ * file from hnswlib's saveIndex with that metric. The file's kind comes
+ * from hnswc_probe_file: an hnswlib file without hnswlib_metric fails with
+ * a message asking for --hnswlib (its metric is not in the file), and an
+ * hnswc file is loaded as such even with hnswlib_metric, unless its metric
+ * differs. Records an error naming the file on failure.
  */
 int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out);
 

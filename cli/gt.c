@@ -14,8 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "errors.h"
+#include "platform.h"
 #include "progress.h"
-#include "util.h"
 
 #define GT_MAGIC "HNSWCGT1"
 #define GT_VERSION 1u
@@ -32,31 +34,50 @@ void gt_free(ground_truth *gt)
  * Cache key
  * ------------------------------------------------------------------------ */
 
+/* FNV-1a 64 over n bytes, continuing from h (start with FNV_OFFSET). Chosen
+ * for the cache key and the file checksum because it is a few lines and
+ * fast enough for hashing a dataset once; it does not guard against
+ * malice, only against accidents. */
+#define FNV_OFFSET 14695981039346656037ull
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
 static uint64_t hash_u64(uint64_t h, uint64_t v)
 {
     unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    return cli_fnv1a(h, b, 8);
+    cli_put_le64(b, v);
+    return fnv1a(h, b, 8);
 }
 
-/* Hashes floats by their little-endian bytes, whatever the host order. */
+/* Hashes floats by their little-endian bytes, whatever the host order, so a
+ * cache file is valid on every machine. */
 static uint64_t hash_floats(uint64_t h, const float *v, size_t n)
 {
-    if (cli_host_is_le())
-        return cli_fnv1a(h, v, n * sizeof(float));
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], 4);
-        u = cli_bswap32(u);
-        h = cli_fnv1a(h, &u, 4);
+    unsigned char buf[4096];
+    size_t per = sizeof buf / 4;
+    for (size_t i = 0; i < n; i += per) {
+        size_t m = n - i < per ? n - i : per;
+        for (size_t j = 0; j < m; j++) {
+            uint32_t u;
+            memcpy(&u, &v[i + j], 4);
+            cli_put_le32(buf + 4 * j, u);
+        }
+        h = fnv1a(h, buf, 4 * m);
     }
     return h;
 }
 
 uint64_t gt_key(const dataset *base, const dataset *queries, hnswc_metric metric, size_t k)
 {
-    uint64_t h = cli_fnv1a(CLI_FNV_OFFSET, "hnswc-gt-v1", 11);
+    uint64_t h = fnv1a(FNV_OFFSET, "hnswc-gt-v1", 11);
     h = hash_u64(h, (uint64_t)metric);
     h = hash_u64(h, k);
     h = hash_u64(h, base->n);
@@ -71,34 +92,6 @@ uint64_t gt_key(const dataset *base, const dataset *queries, hnswc_metric metric
 /* ------------------------------------------------------------------------
  * Cache file
  * ------------------------------------------------------------------------ */
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* Bytes of a cache file for nq x k, or 0 on overflow. */
 static uint64_t cache_size(size_t nq, size_t k)
@@ -142,13 +135,13 @@ int gt_cache_load(const char *path, uint64_t key, hnswc_metric metric, size_t nq
         goto done;
     }
     size_t body = (size_t)want - 8;
-    if (cli_fnv1a(CLI_FNV_OFFSET, buf, body) != get_u64(buf + body)) {
+    if (fnv1a(FNV_OFFSET, buf, body) != cli_get_le64(buf + body)) {
         cli_set_error("%s: checksum mismatch", path);
         goto done;
     }
-    if (memcmp(buf, GT_MAGIC, 8) != 0 || get_u32(buf + 8) != GT_VERSION ||
-        get_u32(buf + 12) != (uint32_t)metric || get_u64(buf + 16) != key ||
-        get_u64(buf + 24) != nq || get_u64(buf + 32) != k) {
+    if (memcmp(buf, GT_MAGIC, 8) != 0 || cli_get_le32(buf + 8) != GT_VERSION ||
+        cli_get_le32(buf + 12) != (uint32_t)metric || cli_get_le64(buf + 16) != key ||
+        cli_get_le64(buf + 24) != nq || cli_get_le64(buf + 32) != k) {
         cli_set_error("%s: the header does not match this dataset", path);
         goto done;
     }
@@ -162,8 +155,8 @@ int gt_cache_load(const char *path, uint64_t key, hnswc_metric metric, size_t nq
     }
     const unsigned char *lp = buf + GT_HEADER, *dp = lp + total * 8;
     for (size_t i = 0; i < total; i++) {
-        out->labels[i] = get_u64(lp + 8 * i);
-        uint32_t u = get_u32(dp + 4 * i);
+        out->labels[i] = cli_get_le64(lp + 8 * i);
+        uint32_t u = cli_get_le32(dp + 4 * i);
         memcpy(&out->distances[i], &u, 4);
     }
     out->nq = nq;
@@ -193,21 +186,21 @@ int gt_cache_save(const char *path, uint64_t key, hnswc_metric metric, const gro
         return -1;
     }
     memcpy(buf, GT_MAGIC, 8);
-    put_u32(buf + 8, GT_VERSION);
-    put_u32(buf + 12, (uint32_t)metric);
-    put_u64(buf + 16, key);
-    put_u64(buf + 24, gt->nq);
-    put_u64(buf + 32, gt->k);
+    cli_put_le32(buf + 8, GT_VERSION);
+    cli_put_le32(buf + 12, (uint32_t)metric);
+    cli_put_le64(buf + 16, key);
+    cli_put_le64(buf + 24, gt->nq);
+    cli_put_le64(buf + 32, gt->k);
     size_t total = gt->nq * gt->k;
     unsigned char *lp = buf + GT_HEADER, *dp = lp + total * 8;
     for (size_t i = 0; i < total; i++) {
-        put_u64(lp + 8 * i, gt->labels[i]);
+        cli_put_le64(lp + 8 * i, gt->labels[i]);
         uint32_t u;
         memcpy(&u, &gt->distances[i], 4);
-        put_u32(dp + 4 * i, u);
+        cli_put_le32(dp + 4 * i, u);
     }
     size_t body = (size_t)size - 8;
-    put_u64(buf + body, cli_fnv1a(CLI_FNV_OFFSET, buf, body));
+    cli_put_le64(buf + body, fnv1a(FNV_OFFSET, buf, body));
 
     sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
     int rc = -1;

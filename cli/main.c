@@ -1,13 +1,13 @@
 /*
  * main.c -- entry point of the hnswc command-line tool: dispatches to the
- * subcommands (build, search, info, bench) and prints the overall usage.
+ * subcommands (build, search, info, bench, export) and prints the overall usage.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "hnswc.h"
-#include "util.h"
+#include "errors.h"
 
 static const struct {
     const char *name;
@@ -18,6 +18,7 @@ static const struct {
     {"search", cmd_search, "query an index (from a file or standard input)"},
     {"info", cmd_info, "parameters, counts, memory and graph health of an index"},
     {"bench", cmd_bench, "recall, QPS, latency, build time and memory on a dataset"},
+    {"export", cmd_export, "the graph of one layer as Graphviz dot or JSON"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -66,6 +67,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("hnswc %s (libhnswc %s, distance kernels: %s)\n", HNSWC_VERSION, hnswc_version(),
                hnswc_simd_name());
+        /* The optional libraries (cli/cli.mk), from the build's cli_config.h. */
+        printf("HDF5 files: %s; gzipped files: %s\n",
+               CLI_HAVE_HDF5 ? "yes" : "no (built without HDF5 support)",
+               CLI_HAVE_ZLIB ? "yes" : "no (built without zlib support)");
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)

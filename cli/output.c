@@ -1,11 +1,79 @@
 /*
- * output.c -- search results as text, CSV or JSON (output.h).
+ * output.c -- search results as text, CSV or JSON, and the pieces of output
+ * the commands share (output.h).
  */
 #include "output.h"
 
+#include <math.h>
 #include <string.h>
 
-#include "util.h"
+#include "errors.h"
+
+/* ------------------------------------------------------------------------
+ * Pieces of output
+ * ------------------------------------------------------------------------ */
+
+void cli_json_string(FILE *f, const char *s)
+{
+    if (s == NULL) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (*p < 0x20)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+void cli_json_number(FILE *f, double v, int digits)
+{
+    if (!isfinite(v))
+        fputs("null", f);
+    else
+        fprintf(f, "%.*g", digits, v);
+}
+
+const char *cli_human_bytes(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, len, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+const char *cli_metric_name(hnswc_metric m)
+{
+    switch (m) {
+    case HNSWC_METRIC_L2: return "l2";
+    case HNSWC_METRIC_IP: return "ip";
+    case HNSWC_METRIC_COSINE: return "cosine";
+    }
+    return "unknown";
+}
+
+/* ------------------------------------------------------------------------
+ * Search results
+ * ------------------------------------------------------------------------ */
 
 int out_format_parse(const char *s, out_format *out)
 {

@@ -1,5 +1,9 @@
 /*
- * output.h -- printing search results as text, CSV or JSON.
+ * output.h -- what the tool prints: search results as text, CSV or JSON, and
+ * the pieces every command's output is made of (JSON strings and numbers,
+ * byte counts, metric names).
+ *
+ * Search results:
  *
  *   text  a header line, then one aligned line per result:
  *             query  rank  label  distance
@@ -18,6 +22,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "hnswc.h"
+
+/* ------------------------------------------------------------------------
+ * Search results
+ * ------------------------------------------------------------------------ */
+
 typedef enum out_format { OUT_TEXT = 0, OUT_CSV, OUT_JSON } out_format;
 
 /* "text", "csv" or "json" (for --format). */
@@ -29,5 +39,21 @@ int out_format_parse(const char *s, out_format *out);
  */
 void print_results(FILE *f, out_format fmt, size_t nq, size_t k, size_t ef,
                    const uint64_t *labels, const float *distances, const size_t *n_found);
+
+/* ------------------------------------------------------------------------
+ * Pieces of output
+ * ------------------------------------------------------------------------ */
+
+/* Writes s as a JSON string literal (quoted, escaped). NULL -> null. */
+void cli_json_string(FILE *f, const char *s);
+
+/* Writes a finite double with %.*g; NaN and infinities become null. */
+void cli_json_number(FILE *f, double v, int digits);
+
+/* "12.3 MiB" style rendering of a byte count into buf. */
+const char *cli_human_bytes(uint64_t bytes, char *buf, size_t len);
+
+/* "l2", "ip" or "cosine" (the names cli_parse_metric reads). */
+const char *cli_metric_name(hnswc_metric m);
 
 #endif /* HNSWC_CLI_OUTPUT_H */

@@ -262,6 +262,41 @@ HNSWC_API hnswc_status hnswc_search_exact(const hnswc_index *index, const float 
                                           uint64_t *labels, float *distances, size_t *n_found);
 
 /* ------------------------------------------------------------------------
+ * Label sets: the filter "only these labels"
+ *
+ * The most common filter, in one place for every caller: the allowed labels
+ * are sorted once, then each call of the filter is a binary search (no
+ * allocation, safe from any number of search threads at once).
+ *
+ *   uint64_t allowed[] = {7, 3, 42, 3};
+ *   hnswc_labelset set;
+ *   hnswc_labelset_init(&set, allowed, 4);   // sorts allowed: {3, 7, 42}
+ *   hnswc_search(ix, q, 10, 0, hnswc_labelset_filter, &set, labels, dists, &found);
+ * ------------------------------------------------------------------------ */
+
+typedef struct hnswc_labelset {
+    const uint64_t *labels; /* ascending, distinct; the caller's array      */
+    size_t n;               /* number of distinct labels                    */
+} hnswc_labelset;
+
+/*
+ * Sorts labels[0 .. n-1] in place (ascending, duplicates moved out of the
+ * first set->n entries) and makes *set refer to them. The array stays the
+ * caller's: it must outlive the set and not change while the set is used.
+ * n == 0 makes an empty set, which allows nothing (labels may then be NULL).
+ * Errors: HNSWC_ERR_NULL (set NULL, or labels NULL with n > 0; *set is then
+ * empty). Thread safe (touches only its arguments).
+ */
+HNSWC_API hnswc_status hnswc_labelset_init(hnswc_labelset *set, uint64_t *labels, size_t n);
+
+/*
+ * An hnswc_filter_fn: non-zero if `label` is in the hnswc_labelset that
+ * `labelset` points to (0 for NULL). Pass the set as the filter's user_data.
+ * Reads the set only: any number of threads at once.
+ */
+HNSWC_API int hnswc_labelset_filter(uint64_t label, void *labelset);
+
+/* ------------------------------------------------------------------------
  * Elements by label
  * ------------------------------------------------------------------------ */
 
@@ -356,6 +391,110 @@ typedef struct hnswc_graph_stats {
 HNSWC_API hnswc_status hnswc_get_graph_stats(const hnswc_index *index, hnswc_graph_stats *out);
 
 /* ------------------------------------------------------------------------
+ * Looking inside: nodes, links and traced searches
+ *
+ * For tools that draw or debug the graph (hnswc.viz, `hnswc export`). A node
+ * is named by its internal id, 0 .. count-1 (hnswc_info.count): the position
+ * of its label in hnswc_get_labels' output. An id keeps its node for the
+ * life of the index and across save and load; a label that takes over a
+ * deleted slot (HNSWC_ADD_REPLACE_DELETED) takes over its id too.
+ * ------------------------------------------------------------------------ */
+
+/* No node: the `from` of events that have none. Never a valid id. */
+#define HNSWC_NO_NODE UINT32_MAX
+
+/* The id of `label`'s node. Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND.
+ * [reader] */
+HNSWC_API hnswc_status hnswc_node_id(const hnswc_index *index, uint64_t label, uint32_t *id);
+
+typedef struct hnswc_node {
+    uint64_t label;
+    int32_t level;   /* top layer: the node has links on layers 0 .. level */
+    int32_t deleted; /* 1 if marked deleted, else 0                        */
+} hnswc_node;
+
+/* What node `id` is. Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND (no such
+ * id, or a node still being added). [reader] */
+HNSWC_API hnswc_status hnswc_node_info(const hnswc_index *index, uint32_t id, hnswc_node *out);
+
+/*
+ * Copies the ids that node `id` links to on `layer` (0 .. its level) into
+ * out, in stored order, and sets *n_links. Links are directed: b in a's list
+ * does not put a in b's. Room for 2*M ids always suffices (layers above 0
+ * hold at most M). With less room than the list needs, nothing is written,
+ * *n_links is set to the count needed and HNSWC_ERR_INVALID is returned; a
+ * layer outside 0 .. level is HNSWC_ERR_INVALID too.
+ *
+ * [reader] A list that a concurrent add is rewriting is read the way a
+ * search reads it, word by word: the copy may mix the old and the new list,
+ * and every id in it names a node.
+ */
+HNSWC_API hnswc_status hnswc_node_links(const hnswc_index *index, uint32_t id, int layer,
+                                        uint32_t *out, size_t capacity, size_t *n_links);
+
+/*
+ * The events of a traced search, in the order they happen. A search starts
+ * at the entry point on the top layer (ENTRY), walks greedily down the upper
+ * layers -- EXPAND the current node, EVAL each of its neighbours, move to
+ * any closer one (EVAL with HNSWC_TRACE_QUEUED) and repeat until none is
+ * closer, then DESCEND a layer from there -- and on layer 0 runs a beam
+ * search: the entry point enters the beam (ENTER); repeatedly the closest
+ * unexpanded candidate is EXPANDed and its neighbours not yet visited are
+ * EVALuated; those closer than the beam's worst (or all, while the beam has
+ * fewer than ef) are queued as candidates and ENTER the beam, and a beam
+ * over ef lets its worst LEAVE. The search STOPs when the closest candidate
+ * is farther than the beam's worst; if instead it ran out of candidates
+ * having missed some nodes, the results come from an EXACT scan.
+ */
+typedef enum hnswc_trace_kind {
+    HNSWC_TRACE_ENTRY = 0,   /* node: the entry point; layer: the top layer       */
+    HNSWC_TRACE_EXPAND = 1,  /* node's links on layer are read next               */
+    HNSWC_TRACE_EVAL = 2,    /* node, a neighbour of `from`, is compared to the
+                                query (on layer 0: its first visit); flags: QUEUED */
+    HNSWC_TRACE_ENTER = 3,   /* node entered the beam (layer 0)                    */
+    HNSWC_TRACE_LEAVE = 4,   /* node left the beam, pushed out by a closer one     */
+    HNSWC_TRACE_DESCEND = 5, /* the search goes down to `layer`, starting at node  */
+    HNSWC_TRACE_STOP = 6,    /* the beam search ended; count: nodes it visited;
+                                flags: EXHAUSTED if it ran out of candidates,
+                                else dist is the closest candidate left          */
+    HNSWC_TRACE_EXACT = 7    /* the results come from an exact scan of count
+                                elements instead (see hnswc_search)              */
+} hnswc_trace_kind;
+
+#define HNSWC_TRACE_QUEUED 1u    /* EVAL: became the current node (layers > 0) or
+                                    a candidate (layer 0)                          */
+#define HNSWC_TRACE_EXHAUSTED 1u /* STOP: no candidate was left                    */
+
+typedef struct hnswc_trace_event {
+    hnswc_trace_kind kind;
+    int32_t layer;
+    uint32_t node;  /* the node the event is about (an id), or HNSWC_NO_NODE   */
+    uint32_t from;  /* EVAL: the node whose links were read; else HNSWC_NO_NODE */
+    float dist;     /* distance from the query to node, exactly as a search
+                       computes it (STOP: see above)                           */
+    uint32_t flags;
+    uint64_t count; /* STOP, EXACT; else 0                                     */
+} hnswc_trace_event;
+
+/* Receives each event of a traced search, on the searching thread. It must
+ * not call into the index (the search holds its read lock). */
+typedef void (*hnswc_trace_fn)(const hnswc_trace_event *event, void *trace_data);
+
+/*
+ * hnswc_search, reporting each step of the search to trace(event,
+ * trace_data). The search is the same code as hnswc_search's, so it finds
+ * the same results and visits the same nodes; the trace only adds the
+ * calls (an untraced search pays nothing for them: docs/ARCHITECTURE.md).
+ * trace may be NULL (then this is hnswc_search). Arguments and errors as
+ * hnswc_search; no event is reported for a call rejected by validation.
+ * [reader]
+ */
+HNSWC_API hnswc_status hnswc_search_traced(const hnswc_index *index, const float *query, size_t k,
+                                           size_t ef, hnswc_filter_fn filter, void *user_data,
+                                           hnswc_trace_fn trace, void *trace_data,
+                                           uint64_t *labels, float *distances, size_t *n_found);
+
+/* ------------------------------------------------------------------------
  * Persistence
  *
  * hnswc's own file format (docs/ARCHITECTURE.md): magic, format version, byte
@@ -389,6 +528,38 @@ HNSWC_API hnswc_status hnswc_deserialize(const void *buffer, size_t size, hnswc_
  */
 HNSWC_API hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric,
                                           hnswc_index **out);
+
+/*
+ * Which loader reads an index file: hnswc_probe_file looks at its first 96
+ * bytes only (cheap), so a tool can say "this is an hnswlib file" instead
+ * of "wrong magic number". The loaders still check everything: a damaged
+ * or truncated file is still of its kind, and its loader says what is wrong.
+ */
+typedef enum hnswc_file_kind {
+    HNSWC_FILE_UNKNOWN = 0, /* neither format (or too short to tell)           */
+    HNSWC_FILE_HNSWC = 1,   /* starts with hnswc's magic: hnswc_load           */
+    HNSWC_FILE_HNSWLIB = 2  /* an hnswlib saveIndex header (hnswlib has no magic:
+                               its fields agree): hnswc_load_hnswlib           */
+} hnswc_file_kind;
+
+typedef struct hnswc_file_info {
+    hnswc_file_kind kind;
+    /* For HNSWC_FILE_HNSWLIB, what its header says (0 otherwise; hnswc's
+     * files are described by hnswc_get_info once loaded). hnswlib files do
+     * not record the metric: the caller must know it. */
+    uint32_t dim;
+    uint64_t count;        /* elements stored, deleted ones included         */
+    uint64_t max_elements; /* hnswlib's max_elements when it was saved       */
+    uint32_t M;
+    uint32_t ef_construction;
+} hnswc_file_info;
+
+/*
+ * Fills *out with the kind of the file at `path`. A file of neither kind is
+ * not an error (kind HNSWC_FILE_UNKNOWN). Errors: HNSWC_ERR_NULL,
+ * HNSWC_ERR_IO (cannot open or read it, or not a regular file). Thread safe.
+ */
+HNSWC_API hnswc_status hnswc_probe_file(const char *path, hnswc_file_info *out);
 
 /* ------------------------------------------------------------------------
  * Distance kernels

@@ -12,7 +12,8 @@
 PY_SYS      ?= /usr/bin/python3
 PY_VENV      = $(BUILD)/venv
 PY_STAMP     = $(PY_VENV)/.hnswc-installed
-PY_SOURCES   = $(wildcard python/ext/*.c python/ext/*.h python/hnswc/*.py python/hnswc/*.pyi) \
+PY_SOURCES   = $(wildcard python/ext/*.c python/ext/*.h python/hnswc/*.py python/hnswc/*.pyi \
+                 python/hnswc/viz/*.py python/hnswc/viz/*.html) \
                python/setup.py python/pyproject.toml $(LIB_SRC) $(wildcard src/*.h) include/hnswc.h
 
 TEST_TARGETS += test-python

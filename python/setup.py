@@ -46,8 +46,8 @@ setup(
     version="0.1.0",
     description="Fast HNSW approximate nearest neighbour search; a drop-in replacement "
                 "for hnswlib",
-    packages=["hnswc"],
-    package_data={"hnswc": ["py.typed", "*.pyi"]},
+    packages=["hnswc", "hnswc.viz"],
+    package_data={"hnswc": ["py.typed", "*.pyi"], "hnswc.viz": ["explorer.html"]},
     ext_modules=[extension],
     python_requires=">=3.9",
     install_requires=["numpy"],

@@ -288,6 +288,59 @@ static inline void prefetch_row(const hnswc_index *ix, node_id id, bool codes) {
 }
 
 /* ========================================================================
+ * Tracing (hnswc_search_traced)
+ *
+ * The search is written once and compiled twice. greedy_descent_impl,
+ * search_layer_impl and search_impl take a `tr` argument and are always
+ * inlined; their callers pass either the constant NULL (every plain search
+ * and every insert) or a real trace (graph_search_traced only). In the
+ * untraced copies each TRACE(...) tests a NULL known at compile time and
+ * vanishes, so tracing costs the plain search nothing -- not even a branch
+ * -- and there is still one search loop to read and to change. (Rejected:
+ * a run-time `if (trace)` in the one compiled loop, a predictable branch
+ * but still a load and a test per neighbour; and a copy of the loop for
+ * tracing, which would drift from the real one.)
+ *
+ * Whoever changes the search: keep each TRACE next to the step it reports,
+ * and the traced search remains the search.
+ * ======================================================================== */
+
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define COLD __attribute__((noinline, cold))
+#else
+#define ALWAYS_INLINE inline
+#define COLD
+#endif
+
+_Static_assert(NODE_NONE == HNSWC_NO_NODE, "the public 'no node' is the internal one");
+
+static COLD void trace_emit(const graph_trace *tr, hnswc_trace_kind kind, int layer, node_id node,
+                            node_id from, float dist, uint32_t flags, uint64_t count) {
+    hnswc_trace_event ev = {kind, layer, node, from, dist, flags, count};
+    tr->fn(&ev, tr->data);
+}
+
+/* Reports an event if there is a trace; the arguments are only evaluated
+ * then. */
+#define TRACE(tr, ...)                    \
+    do {                                  \
+        if (tr)                           \
+            trace_emit((tr), __VA_ARGS__); \
+    } while (0)
+
+/* The exact distance of v for a trace. The bounded L2 kernel returns early,
+ * with a partial sum, once it is past `bound` (then only d >= bound is
+ * known): recompute it in full. */
+static COLD float trace_dist(const hnswc_index *ix, const probe *q, node_id id, float d,
+                             float bound) {
+    /* a walk on codes reports code distances, which are never cut short */
+    return !q->c && ix->metric == HNSWC_METRIC_L2 && d >= bound
+               ? vec_distance(ix, q->f, node_vector(ix, id))
+               : d;
+}
+
+/* ========================================================================
  * Greedy descent through the upper layers
  * ======================================================================== */
 
@@ -297,12 +350,15 @@ static inline void prefetch_row(const hnswc_index *ix, node_id id, bool codes) {
  * (the node being re-linked) is given an infinite distance, so the walk
  * leaves it at the first step.
  */
-static node_id greedy_descent(const hnswc_index *ix, const probe *q, node_id cur, float *cur_dist,
-                              int top, int bottom, node_id exclude) {
+static ALWAYS_INLINE node_id greedy_descent_impl(const hnswc_index *ix, const probe *q, node_id cur,
+                                                 float *cur_dist, int top, int bottom,
+                                                 node_id exclude, const graph_trace *tr) {
     for (int level = top; level > bottom; level--) {
         bool changed = true;
         while (changed) {
             changed = false;
+            TRACE(tr, HNSWC_TRACE_EXPAND, level, cur, NODE_NONE, *cur_dist, 0, 0);
+            node_id from = cur;
             _Atomic uint32_t *links = node_links(ix, node_at(ix, cur), level);
             uint32_t n = node_links_count(ix, links, level);
             for (uint32_t j = 0; j < n; j++) {
@@ -310,6 +366,8 @@ static node_id greedy_descent(const hnswc_index *ix, const probe *q, node_id cur
                 if (nb == exclude)
                     continue;
                 float d = probe_dist(ix, q, nb, *cur_dist, true);
+                TRACE(tr, HNSWC_TRACE_EVAL, level, nb, from, trace_dist(ix, q, nb, d, *cur_dist),
+                      d < *cur_dist ? HNSWC_TRACE_QUEUED : 0, 0);
                 if (d < *cur_dist) {
                     *cur_dist = d;
                     cur = nb;
@@ -317,8 +375,14 @@ static node_id greedy_descent(const hnswc_index *ix, const probe *q, node_id cur
                 }
             }
         }
+        TRACE(tr, HNSWC_TRACE_DESCEND, level - 1, cur, NODE_NONE, *cur_dist, 0, 0);
     }
     return cur;
+}
+
+static node_id greedy_descent(const hnswc_index *ix, const probe *q, node_id cur, float *cur_dist,
+                              int top, int bottom, node_id exclude) {
+    return greedy_descent_impl(ix, q, cur, cur_dist, top, bottom, exclude, NULL);
 }
 
 /* ========================================================================
@@ -368,8 +432,10 @@ static inline bool visit(const hnswc_index *ix, search_ctx *sc, node_id id, hnsw
  * as in the paper; with a filter or tombstones the beam counts only nodes
  * that may be returned, so the walk goes on through the others.
  */
-static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const layer_query *lq,
-                                 node_id ep, float ep_dist, size_t *n_top, size_t *n_visited) {
+static ALWAYS_INLINE hnswc_status search_layer_impl(const hnswc_index *ix, search_ctx *sc,
+                                                     const layer_query *lq, node_id ep,
+                                                     float ep_dist, size_t *n_top,
+                                                     size_t *n_visited, const graph_trace *tr) {
     hnswc_status st = HNSWC_OK;
     size_t nc = 0, nt = 0, seen = 1;
     float worst = INFINITY; /* distance of the beam's worst result */
@@ -382,12 +448,14 @@ static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const la
     if (is_result(ix, lq, ep)) {
         max_heap_push(sc->top, &nt, (heap_item){ep_dist, ep});
         worst = ep_dist;
+        TRACE(tr, HNSWC_TRACE_ENTER, lq->level, ep, NODE_NONE, ep_dist, 0, 0);
     }
 
     while (nc > 0) {
         if (sc->cand[0].dist > worst && nt >= lq->ef)
             break;
         heap_item c = min_heap_pop(sc->cand, &nc);
+        TRACE(tr, HNSWC_TRACE_EXPAND, lq->level, c.id, NODE_NONE, c.dist, 0, 0);
         _Atomic uint32_t *links = node_links(ix, node_at(ix, c.id), lq->level);
         uint32_t n = node_links_count(ix, links, lq->level);
 
@@ -410,7 +478,11 @@ static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const la
                 prefetch_row(ix, sc->scratch[j + 1], codes);
             /* with a full beam, an L2 candidate is only wanted if closer than
              * the worst result: the f32 kernel may stop as soon as it is not */
-            float d = probe_dist(ix, lq->q, nb, worst, nt >= lq->ef);
+            bool bounded = nt >= lq->ef;
+            float d = probe_dist(ix, lq->q, nb, worst, bounded);
+            TRACE(tr, HNSWC_TRACE_EVAL, lq->level, nb, c.id,
+                  trace_dist(ix, lq->q, nb, d, bounded ? worst : INFINITY),
+                  nt < lq->ef || d < worst ? HNSWC_TRACE_QUEUED : 0, 0);
             if (nt < lq->ef || d < worst) {
                 if (nc + 1 >= sc->cand_cap &&
                     !grow_array((void **)&sc->cand, &sc->cand_cap, nc + 2, sizeof(heap_item)))
@@ -418,17 +490,33 @@ static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const la
                 min_heap_push(sc->cand, &nc, (heap_item){d, nb});
                 if (is_result(ix, lq, nb)) {
                     max_heap_push(sc->top, &nt, (heap_item){d, nb});
-                    if (nt > lq->ef)
-                        max_heap_pop(sc->top, &nt);
+                    TRACE(tr, HNSWC_TRACE_ENTER, lq->level, nb, NODE_NONE, d, 0, 0);
+                    if (nt > lq->ef) {
+                        heap_item out = max_heap_pop(sc->top, &nt);
+                        TRACE(tr, HNSWC_TRACE_LEAVE, lq->level, out.id, NODE_NONE, out.dist, 0, 0);
+                    }
                     worst = sc->top[0].dist;
                 }
             }
         }
     }
+    TRACE(tr, HNSWC_TRACE_STOP, lq->level, NODE_NONE, NODE_NONE, nc ? sc->cand[0].dist : INFINITY,
+          nc ? 0 : HNSWC_TRACE_EXHAUSTED, seen);
     *n_top = nt;
     if (n_visited) /* only meaningful when the walk ran out of candidates */
         *n_visited = nc == 0 ? seen : SIZE_MAX;
     return HNSWC_OK;
+}
+
+static hnswc_status search_layer(const hnswc_index *ix, search_ctx *sc, const layer_query *lq,
+                                 node_id ep, float ep_dist, size_t *n_top, size_t *n_visited) {
+    return search_layer_impl(ix, sc, lq, ep, ep_dist, n_top, n_visited, NULL);
+}
+
+static hnswc_status search_layer_traced(const hnswc_index *ix, search_ctx *sc,
+                                        const layer_query *lq, node_id ep, float ep_dist,
+                                        size_t *n_top, size_t *n_visited, const graph_trace *tr) {
+    return search_layer_impl(ix, sc, lq, ep, ep_dist, n_top, n_visited, tr);
 }
 
 /* ========================================================================
@@ -840,8 +928,10 @@ static size_t rerank(const hnswc_index *ix, const float *q, heap_item *pool, siz
  * holds the update lock's read side. Deleted nodes and nodes the filter
  * rejects are walked through but never returned.
  */
-hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_t ef,
-                          hnswc_filter_fn filter, void *user, heap_item *out, size_t *n_out) {
+static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float *q, size_t k,
+                                              size_t ef, hnswc_filter_fn filter, void *user,
+                                              heap_item *out, size_t *n_out,
+                                              const graph_trace *tr) {
     *n_out = 0;
     uint64_t e = atomic_load_explicit(&ix->entry, memory_order_acquire);
     if (e == ENTRY_EMPTY)
@@ -862,13 +952,17 @@ hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_
     }
     node_id ep = entry_id(e);
     float ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
-    ep = greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
+    TRACE(tr, HNSWC_TRACE_ENTRY, entry_level(e), ep, NODE_NONE, ep_dist, 0, 0);
+    ep = tr ? greedy_descent_impl(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE, tr)
+            : greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
 
     bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
     layer_query lq = {&pq, 0, ef, NODE_NONE, has_deleted, filter, user};
     size_t nt = 0, visited = 0;
-    hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, &visited);
-    if (st == HNSWC_OK && visited < atomic_load_explicit(&ix->count, memory_order_acquire)) {
+    hnswc_status st = tr ? search_layer_traced(ix, sc, &lq, ep, ep_dist, &nt, &visited, tr)
+                         : search_layer(ix, sc, &lq, ep, ep_dist, &nt, &visited);
+    uint64_t count = atomic_load_explicit(&ix->count, memory_order_acquire);
+    if (st == HNSWC_OK && visited < count) {
         /*
          * The walk ran out of candidates -- everything reachable was seen,
          * as happens when ef is at least the number of elements, or with a
@@ -880,6 +974,7 @@ hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_
          * answer, at about the cost the walk had already paid. So a search
          * with ef >= the element count is always exact.
          */
+        TRACE(tr, HNSWC_TRACE_EXACT, 0, NODE_NONE, NODE_NONE, 0.0f, 0, count);
         *n_out = graph_search_exact(ix, q, k, filter, user, out);
     } else if (st == HNSWC_OK && pq.c) {
         *n_out = rerank(ix, q, sc->top, nt, k, out);
@@ -891,6 +986,17 @@ hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_
     }
     graph_ctx_release(ix, sc);
     return st;
+}
+
+hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_t ef,
+                          hnswc_filter_fn filter, void *user, heap_item *out, size_t *n_out) {
+    return search_impl(ix, q, k, ef, filter, user, out, n_out, NULL);
+}
+
+hnswc_status graph_search_traced(const hnswc_index *ix, const float *q, size_t k, size_t ef,
+                                 hnswc_filter_fn filter, void *user, const graph_trace *tr,
+                                 heap_item *out, size_t *n_out) {
+    return search_impl(ix, q, k, ef, filter, user, out, n_out, tr);
 }
 
 /* ========================================================================

@@ -43,6 +43,20 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
 hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_t ef,
                           hnswc_filter_fn filter, void *user, heap_item *out, size_t *n_out);
 
+/* A search trace (hnswc_search_traced): where graph_search_traced reports
+ * its events. */
+typedef struct graph_trace {
+    hnswc_trace_fn fn;
+    void *data;
+} graph_trace;
+
+/* graph_search, reporting each step to tr (non-NULL). The same code as
+ * graph_search, compiled a second time with the trace calls (graph.c,
+ * "Tracing"). update_lock read side held. */
+hnswc_status graph_search_traced(const hnswc_index *ix, const float *q, size_t k, size_t ef,
+                                 hnswc_filter_fn filter, void *user, const graph_trace *tr,
+                                 heap_item *out, size_t *n_out);
+
 /* Exact k nearest by a full scan; out needs room for k + 1 items.
  * update_lock read side held. */
 size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,

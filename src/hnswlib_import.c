@@ -23,6 +23,7 @@
  * searches give hnswlib's results.
  */
 #include "error.h"
+#include "hnswlib_import.h"
 #include "storage.h"
 
 #include <errno.h>
@@ -63,30 +64,28 @@ static void parse_header(const unsigned char *b, hl_header *h) {
     memcpy(&h->ef_construction, b + 88, 8);
 }
 
-/* Field-by-field consistency; sets *dim. */
-static hnswc_status check_header(const char *path, const hl_header *h, uint64_t file_size,
-                                 uint32_t *dim) {
+/* Field-by-field consistency: NULL and *dim set, or what is wrong. No
+ * message is recorded, so hnswlib_probe can ask too. The file's size is
+ * checked by the loader (a truncated hnswlib file is still one). */
+static const char *header_problem(const hl_header *h, uint32_t *dim) {
     if (h->offset_level0 != 0 || h->M < 2 || h->M > 2048 || h->maxM != h->M ||
         h->maxM0 != 2 * h->M)
-        return bad(path, "not an hnswlib index (its M fields are inconsistent)");
+        return "not an hnswlib index (its M fields are inconsistent)";
     if (h->offset_data != 4 + 4 * h->maxM0 || h->label_offset <= h->offset_data ||
         (h->label_offset - h->offset_data) % 4 != 0 || h->size_data != h->label_offset + 8)
-        return bad(path, "not an hnswlib index (its record layout is inconsistent)");
+        return "not an hnswlib index (its record layout is inconsistent)";
     uint64_t d = (h->label_offset - h->offset_data) / 4;
     if (d == 0 || d > 65536)
-        return bad(path, "dimension out of range");
+        return "dimension out of range";
     if (h->count > h->max_elements || h->count > HNSWC_MAX_ELEMENTS)
-        return bad(path, "element count out of range");
+        return "element count out of range";
     if (h->ef_construction == 0 || h->ef_construction > (1u << 31))
-        return bad(path, "ef_construction out of range");
+        return "ef_construction out of range";
     if (h->count == 0 ? h->maxlevel != -1
                       : (h->maxlevel < 0 || h->maxlevel >= HNSWC_MAX_LEVELS || h->entry >= h->count))
-        return bad(path, "entry point or top level out of range");
-    /* level-0 records plus one size word per element must fit */
-    if (h->count * h->size_data + 4 * h->count > file_size - HEADER_BYTES)
-        return bad(path, "truncated (shorter than its element count requires)");
+        return "entry point or top level out of range";
     *dim = (uint32_t)d;
-    return HNSWC_OK;
+    return NULL;
 }
 
 /* Pass 1: the size words of the upper link lists give every level. */
@@ -200,7 +199,11 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
         st = bad(path, "too short to be an hnswlib index");
     if (st == HNSWC_OK) {
         parse_header(hb, &h);
-        st = check_header(path, &h, (uint64_t)sb.st_size, &dim);
+        const char *why = header_problem(&h, &dim);
+        /* level-0 records plus one size word per element must fit */
+        if (!why && h.count * h.size_data + 4 * h.count > (uint64_t)sb.st_size - HEADER_BYTES)
+            why = "truncated (shorter than its element count requires)";
+        st = why ? bad(path, why) : HNSWC_OK;
     }
     int *levels = NULL;
     if (st == HNSWC_OK && !(levels = malloc((size_t)(h.count ? h.count : 1) * sizeof *levels)))
@@ -241,4 +244,22 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
     }
     *out = ix;
     return HNSWC_OK;
+}
+
+/* hnswlib_import.h: the header check alone, no message (for hnswc_probe_file). */
+bool hnswlib_probe(const unsigned char *head, size_t n, hnswc_file_info *out) {
+    hl_header h;
+    uint32_t dim;
+    if (n < HEADER_BYTES)
+        return false;
+    parse_header(head, &h);
+    if (header_problem(&h, &dim))
+        return false;
+    out->kind = HNSWC_FILE_HNSWLIB;
+    out->dim = dim;
+    out->count = h.count;
+    out->max_elements = h.max_elements;
+    out->M = (uint32_t)h.M;
+    out->ef_construction = (uint32_t)h.ef_construction;
+    return true;
 }

@@ -305,7 +305,8 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
 /* One search, arguments checked; writes n_found results. */
 static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t k, size_t ef,
                                hnswc_filter_fn filter, void *user, uint64_t *labels,
-                               float *distances, size_t *n_found, bool exact);
+                               float *distances, size_t *n_found, bool exact,
+                               const graph_trace *tr);
 
 /*
  * The one validation of every search call (fn names the caller in
@@ -338,7 +339,23 @@ hnswc_status hnswc_search(const hnswc_index *ix, const float *query, size_t k, s
     hnswc_status st = check_search("hnswc_search", false, ix, query, 1, k, ef, labels, n_found);
     if (st != HNSWC_OK)
         return st;
-    return search_one(ix, query, k, ef, filter, user_data, labels, distances, n_found, false);
+    return search_one(ix, query, k, ef, filter, user_data, labels, distances, n_found, false,
+                      NULL);
+}
+
+hnswc_status hnswc_search_traced(const hnswc_index *ix, const float *query, size_t k, size_t ef,
+                                 hnswc_filter_fn filter, void *user_data, hnswc_trace_fn trace,
+                                 void *trace_data, uint64_t *labels, float *distances,
+                                 size_t *n_found) {
+    if (n_found)
+        *n_found = 0;
+    hnswc_status st =
+        check_search("hnswc_search_traced", false, ix, query, 1, k, ef, labels, n_found);
+    if (st != HNSWC_OK)
+        return st;
+    graph_trace tr = {trace, trace_data};
+    return search_one(ix, query, k, ef, filter, user_data, labels, distances, n_found, false,
+                      trace ? &tr : NULL);
 }
 
 hnswc_status hnswc_search_exact(const hnswc_index *ix, const float *query, size_t k,
@@ -350,12 +367,13 @@ hnswc_status hnswc_search_exact(const hnswc_index *ix, const float *query, size_
         check_search("hnswc_search_exact", false, ix, query, 1, k, 0, labels, n_found);
     if (st != HNSWC_OK)
         return st;
-    return search_one(ix, query, k, 0, filter, user_data, labels, distances, n_found, true);
+    return search_one(ix, query, k, 0, filter, user_data, labels, distances, n_found, true, NULL);
 }
 
 static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t k, size_t ef,
                                hnswc_filter_fn filter, void *user, uint64_t *labels,
-                               float *distances, size_t *n_found, bool exact) {
+                               float *distances, size_t *n_found, bool exact,
+                               const graph_trace *tr) {
     float qbuf[QUERY_STACK_FLOATS];
     float *owned_q;
     const float *q = prepare_query(ix, query, qbuf, &owned_q);
@@ -373,6 +391,9 @@ static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t
     pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
     if (exact)
         n = graph_search_exact(ix, q, k, filter, user, res);
+    else if (tr)
+        st = graph_search_traced(ix, q, k, ef ? ef : atomic_load(&ix->ef_search), filter, user, tr,
+                                 res, &n);
     else
         st = graph_search(ix, q, k, ef ? ef : atomic_load(&ix->ef_search), filter, user, res, &n);
     for (size_t i = 0; i < n; i++) {
@@ -406,7 +427,7 @@ static hnswc_status search_batch_item(void *ctx, size_t i) {
     float *dists = j->distances ? j->distances + i * k : NULL;
     size_t found = 0;
     hnswc_status st = search_one(j->ix, j->queries + i * j->ix->dim, k, j->ef, j->filter,
-                                 j->user, labels, dists, &found, false);
+                                 j->user, labels, dists, &found, false, NULL);
     for (size_t r = found; r < k; r++) {
         labels[r] = UINT64_MAX;
         if (dists)
@@ -513,6 +534,81 @@ hnswc_status hnswc_get_labels(const hnswc_index *ix, uint64_t *out, size_t capac
     pthread_mutex_unlock(&mix->meta_lock);
     pthread_rwlock_unlock(&mix->update_lock);
     *n_written = need;
+    return st;
+}
+
+/* ========================================================================
+ * Looking inside: nodes and links
+ *
+ * All three are [reader]s. The update lock's read side keeps a slot's label,
+ * level and upper link block from changing underneath (a slot is only
+ * reused under the write side); links themselves are read with the atomics
+ * a search uses, without the link locks.
+ * ======================================================================== */
+
+hnswc_status hnswc_node_id(const hnswc_index *ix, uint64_t label, uint32_t *id) {
+    if (!ix || !id)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_node_id: %s is NULL", ix ? "id" : "index");
+    hnswc_index *mix = (hnswc_index *)ix;
+    pthread_mutex_lock(&mix->meta_lock);
+    node_id found;
+    hnswc_status st = find_label(ix, "hnswc_node_id", label, &found);
+    pthread_mutex_unlock(&mix->meta_lock);
+    if (st == HNSWC_OK)
+        *id = found;
+    return st;
+}
+
+/* The READY node `id`, or NOT_FOUND. Update lock held. */
+static hnswc_status ready_node(const hnswc_index *ix, const char *fn, uint32_t id,
+                               node_head **out) {
+    if ((uint64_t)id >= atomic_load_explicit(&ix->count, memory_order_acquire) ||
+        !(atomic_load_explicit(&node_at(ix, id)->flags, memory_order_acquire) & NODE_READY))
+        return hnswc_fail(HNSWC_ERR_NOT_FOUND, "%s: no node has id %u", fn, (unsigned)id);
+    *out = node_at(ix, id);
+    return HNSWC_OK;
+}
+
+hnswc_status hnswc_node_info(const hnswc_index *ix, uint32_t id, hnswc_node *out) {
+    if (!ix || !out)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_node_info: %s is NULL", ix ? "out" : "index");
+    hnswc_index *mix = (hnswc_index *)ix;
+    pthread_rwlock_rdlock(&mix->update_lock);
+    node_head *n = NULL;
+    hnswc_status st = ready_node(ix, "hnswc_node_info", id, &n);
+    if (st == HNSWC_OK) {
+        out->label = n->label;
+        out->level = n->level;
+        out->deleted = (atomic_load(&n->flags) & NODE_DELETED) != 0;
+    }
+    pthread_rwlock_unlock(&mix->update_lock);
+    return st;
+}
+
+hnswc_status hnswc_node_links(const hnswc_index *ix, uint32_t id, int layer, uint32_t *out,
+                              size_t capacity, size_t *n_links) {
+    if (!ix || !n_links || !out)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_node_links: %s is NULL",
+                          !ix ? "index" : !n_links ? "n_links" : "out");
+    hnswc_index *mix = (hnswc_index *)ix;
+    pthread_rwlock_rdlock(&mix->update_lock);
+    node_head *n = NULL;
+    hnswc_status st = ready_node(ix, "hnswc_node_links", id, &n);
+    if (st == HNSWC_OK && (layer < 0 || layer > n->level))
+        st = hnswc_fail(HNSWC_ERR_INVALID, "hnswc_node_links: node %u has layers 0 .. %d, not %d",
+                        (unsigned)id, (int)n->level, layer);
+    if (st == HNSWC_OK) {
+        _Atomic uint32_t *links = node_links(ix, n, layer);
+        uint32_t count = node_links_count(ix, links, layer);
+        *n_links = count;
+        if (count > capacity)
+            st = hnswc_fail(HNSWC_ERR_INVALID, "hnswc_node_links: room for %zu ids, %u needed",
+                            capacity, (unsigned)count);
+        else
+            for (uint32_t j = 0; j < count; j++)
+                out[j] = atomic_load_explicit(&links[1 + j], memory_order_acquire);
+    }
+    pthread_rwlock_unlock(&mix->update_lock);
     return st;
 }
 

@@ -700,3 +700,8 @@ hnswc_status hnswc_deserialize(const void *buffer, size_t size, hnswc_index **ou
     source src = {.mem = buffer, .len = size, .remaining = size, .what = "buffer"};
     return load_from(&src, out);
 }
+
+/* persist.h: does the file start with our magic? (for hnswc_probe_file) */
+bool persist_probe(const unsigned char *head, size_t n) {
+    return n >= sizeof MAGIC && memcmp(head, MAGIC, sizeof MAGIC) == 0;
+}

@@ -9,10 +9,17 @@
 #ifndef HNSWC_PERSIST_H
 #define HNSWC_PERSIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* Continues a CRC-32C (Castagnoli): start with crc = 0. Thread safe. */
 uint32_t persist_crc32c(uint32_t crc, const void *data, size_t len);
+
+/*
+ * true if head[0 .. n-1] (a file's first bytes) starts with hnswc's magic
+ * number: the file is hnswc's, for hnswc_probe_file (fileprobe.c). Pure.
+ */
+bool persist_probe(const unsigned char *head, size_t n);
 
 #endif /* HNSWC_PERSIST_H */

@@ -480,16 +480,7 @@ static int filter_callable(uint64_t label, void *user_data)
 
 static int filter_ids(uint64_t label, void *user_data)
 {
-    const hpy_filter *f = user_data;
-    size_t lo = 0, hi = f->n_ids;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (f->ids[mid] < label)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < f->n_ids && f->ids[lo] == label;
+    return hnswc_labelset_filter(label, &((hpy_filter *)user_data)->ids);
 }
 
 static int filter_mask(uint64_t label, void *user_data)
@@ -576,11 +567,14 @@ static int filter_init(hpy_filter *f, PyObject *filter, const void *owner)
     Py_DECREF(raw);
     if (f->array == NULL)
         return -1;
-    if (PyArray_Sort(f->array, 0, NPY_QUICKSORT) < 0)
+    /* The copy is ours: the library sorts it in place into a set. */
+    hnswc_status st = hnswc_labelset_init(&f->ids, (uint64_t *)PyArray_DATA(f->array),
+                                          (size_t)PyArray_DIM(f->array, 0));
+    if (st != HNSWC_OK) {
+        hpy_raise_status(st, "knn_query filter");
         return -1;
+    }
     f->kind = HPY_FILTER_IDS;
-    f->ids = (const uint64_t *)PyArray_DATA(f->array);
-    f->n_ids = (size_t)PyArray_DIM(f->array, 0);
     return 0;
 }
 

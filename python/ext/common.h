@@ -2,11 +2,13 @@
  * common.h -- helpers shared by the parts of the hnswc._hnswc extension.
  *
  * The extension is written against the CPython C API and NumPy's C API
- * only (no pybind11, no Cython). It has three translation units:
+ * only (no pybind11, no Cython). It has four translation units:
  *
  *   module.c   the module object, imports NumPy's C API;
  *   index.c    hnswc.Index, the HNSW index (a wrapper of libhnswc);
  *   bfindex.c  hnswc.BFIndex, the exact (brute-force) index;
+ *   inspect.c  Index's methods that look inside the graph (levels, links,
+ *              traced searches) for hnswc.viz;
  *
  * and this header plus common.c for what they share: the start of both
  * objects (hpy_base) and the members that only use it, turning Python
@@ -221,8 +223,8 @@ void hpy_unlock(pthread_rwlock_t *lock);
  * knn_query's `filter` argument, in one of three forms:
  *   - a Python callable taking a label and returning truthy to allow it
  *     (hnswlib's form): called with the GIL, from the calling thread only;
- *   - an array-like of integers: the allowed labels (sorted here, then
- *     looked up by binary search, without the GIL);
+ *   - an array-like of integers: the allowed labels (a library
+ *     hnswc_labelset over a private copy, searched without the GIL);
  *   - an array-like of booleans: a mask indexed by label (labels beyond its
  *     end are not allowed), without the GIL.
  * ------------------------------------------------------------------------ */
@@ -238,8 +240,7 @@ typedef struct hpy_filter {
     hpy_filter_kind kind;
     PyObject *callable;        /* borrowed from the caller's arguments      */
     PyArrayObject *array;      /* owned: the sorted ids or the mask         */
-    const uint64_t *ids;       /* HPY_FILTER_IDS: sorted allowed labels     */
-    size_t n_ids;
+    hnswc_labelset ids;        /* HPY_FILTER_IDS: the allowed labels (in array) */
     const npy_bool *mask;      /* HPY_FILTER_MASK                           */
     size_t mask_len;
     const void *owner;         /* the index being searched (re-entry guard) */
@@ -305,5 +306,23 @@ PyObject *hpy_knn_finish(hpy_knn *q, hnswc_status st, const char *too_few);
 
 /* Releases *q on an error path (the exception is already set); NULL. */
 PyObject *hpy_knn_abort(hpy_knn *q);
+
+/* ------------------------------------------------------------------------
+ * Looking inside an Index (inspect.c)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The C index of an hnswc.Index `self`, with the object's lock's read side
+ * held so that it is neither replaced nor freed until hpy_index_release.
+ * NULL with RuntimeError when the object has no index yet (or the call
+ * comes from its own filter). Defined in index.c, which owns the object.
+ */
+hnswc_index *hpy_index_acquire(PyObject *self, const char *method);
+void hpy_index_release(PyObject *self);
+
+/* Index.get_level, Index.get_links, Index.knn_query_trace (hnswc extensions). */
+PyObject *hpy_index_get_level(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *hpy_index_get_links(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *hpy_index_knn_query_trace(PyObject *self, PyObject *args, PyObject *kwds);
 
 #endif /* HNSWC_PY_COMMON_H */

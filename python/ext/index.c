@@ -62,6 +62,26 @@ static int need_index(IndexObject *self, const char *method)
     return hpy_need(&self->base, self->ix != NULL, method);
 }
 
+/* common.h: the C index for inspect.c, read lock held until release. */
+hnswc_index *hpy_index_acquire(PyObject *obj, const char *method)
+{
+    IndexObject *self = (IndexObject *)obj;
+    if (need_index(self, method) < 0)
+        return NULL;
+    hpy_lock_read(&self->base.lock);
+    if (self->ix == NULL) { /* replaced while we waited for the lock */
+        hpy_unlock(&self->base.lock);
+        hpy_not_initialised("Index", method);
+        return NULL;
+    }
+    return self->ix;
+}
+
+void hpy_index_release(PyObject *obj)
+{
+    hpy_unlock(&((IndexObject *)obj)->base.lock);
+}
+
 /* Snapshot of the C index's parameters and counts (zeros when there is none).
  * Called with the GIL held, which keeps `ix` from being replaced meanwhile. */
 static hnswc_info index_info(const IndexObject *self)
@@ -1226,6 +1246,25 @@ static PyMethodDef Index_methods[] = {
      get_max_elements_doc},
     {"index_file_size", (PyCFunction)Index_index_file_size, METH_NOARGS, index_file_size_doc},
     {"get_info", (PyCFunction)Index_get_info, METH_NOARGS, get_info_doc},
+    {"get_level", (PyCFunction)(void (*)(void))hpy_index_get_level, METH_VARARGS | METH_KEYWORDS,
+     "get_level($self, /, label)\n--\n\n"
+     "hnswc extension: the top layer of the element `label` (it has links on\n"
+     "layers 0 .. level). RuntimeError if the label is unknown."},
+    {"get_links", (PyCFunction)(void (*)(void))hpy_index_get_links, METH_VARARGS | METH_KEYWORDS,
+     "get_links($self, /, label, layer=0)\n--\n\n"
+     "hnswc extension: the labels `label` links to on `layer`, in stored order\n"
+     "(links are directed: b in get_links(a) does not imply a in get_links(b)).\n"
+     "ValueError if the element is not on that layer."},
+    {"knn_query_trace", (PyCFunction)(void (*)(void))hpy_index_knn_query_trace,
+     METH_VARARGS | METH_KEYWORDS,
+     "knn_query_trace($self, /, data, k=1, ef=0)\n--\n\n"
+     "hnswc extension: searches one query as knn_query does (same results) and\n"
+     "returns (labels, distances, events): up to k labels and distances,\n"
+     "closest first, and what the search did, one row per event of a numpy\n"
+     "structured array with fields kind (0 entry, 1 expand, 2 eval, 3 enter,\n"
+     "4 leave, 5 descend, 6 stop, 7 exact; see hnswc_trace_kind in hnswc.h),\n"
+     "layer, node and source (labels; 2**64-1 for none), dist, flags and\n"
+     "count. ef=0 uses the index's ef. hnswc.viz draws from it."},
     {"graph_stats", (PyCFunction)Index_graph_stats, METH_NOARGS, graph_stats_doc},
     {"__getstate__", (PyCFunction)Index_getstate, METH_NOARGS, "The picklable state (a dict)."},
     {"__setstate__", (PyCFunction)Index_setstate, METH_O, "Restores a state from __getstate__."},

@@ -85,6 +85,16 @@ class Index:
     def get_current_count(self) -> int: ...
     def get_max_elements(self) -> int: ...
     def index_file_size(self) -> int: ...
+    def get_level(self, label: int) -> int:
+        """hnswc extension: the top layer of an element."""
+    def get_links(self, label: int, layer: int = 0) -> List[int]:
+        """hnswc extension: the labels an element links to on a layer, in stored order."""
+    def knn_query_trace(
+        self, data: npt.ArrayLike, k: int = 1, ef: int = 0
+    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32], np.ndarray]:
+        """hnswc extension: one query searched as knn_query does, with the
+        search's events (structured array: kind, layer, node, source, dist,
+        flags, count)."""
     def get_info(self) -> Dict[str, Any]:
         """hnswc extension: counts, parameters, levels, memory, SIMD kernels."""
     def graph_stats(self) -> Dict[str, Any]:

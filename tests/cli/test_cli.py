@@ -248,3 +248,33 @@ def test_help_everywhere(run):
         assert run(cmd, "-h").stdout == out
     assert "hnswc_version" in run("bench", "--help").stdout
     assert run("--version").stdout.startswith("hnswc 0.1.0")
+
+
+def test_info_explains_a_degraded_graph(run, tmp_path):
+    """Tiny M and ef_construction leave nodes no search can reach: `info`
+    says how many, what it means and what to change, in one sentence, and
+    following the advice helps."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "b.npy", rng.standard_normal((2000, 16)).astype(np.float32))
+    run("build", "b.npy", "-o", "ix", "-M", 2, "--ef-construction", 4, *ONE, "-q")
+    info = run.json("info", "ix", "--format", "json")
+    bad = info["graph"]["unreachable"]
+    assert bad > 0 and info["health"] == "degraded"
+    line = [x for x in run("info", "ix").stdout.splitlines() if x.startswith("health")]
+    assert len(line) == 1
+    pct = 100 * bad / 2000
+    want = (f"health            DEGRADED: {bad} of 2000 nodes ({pct:.3g}%) cannot be reached "
+            "from the entry point, so no search can return them; rebuild with more links per "
+            "node or a wider build beam (now -M 2 --ef-construction 4, try -M 4 or "
+            "--ef-construction 8)")
+    assert line[0] == want
+    assert info["health_advice"] == want.split("health            ")[1]
+    assert line[0].count(". ") == 0  # one sentence
+    for advice in (["-M", 4, "--ef-construction", 4], ["-M", 2, "--ef-construction", 8]):
+        run("build", "b.npy", "-o", "better", *advice, *ONE, "-q")
+        assert run.json("info", "better", "--format", "json")["graph"]["unreachable"] < bad
+    # a healthy graph
+    run("build", "b.npy", "-o", "good", *ONE, "-q")
+    good = run.json("info", "good", "--format", "json")
+    assert (good["graph"]["unreachable"], good["health"], good["health_advice"]) == (0, "ok", None)
+    assert "health            ok: every node is reachable" in run("info", "good").stdout

@@ -153,8 +153,8 @@ MALFORMED = {
                   "truncated"),
     "npy bad magic": ("b.npy", b"\x93NUMPX\x01\x00" + b"\0" * 60, "bad magic"),
     "npy version 9": ("b.npy", b"\x93NUMPY\x09\x00" + b"\0" * 60, "version 9"),
-    "npy float64": ("b.npy", npy_bytes("{'descr': '<f8', 'fortran_order': False, "
-                                       "'shape': (2, 2), }", b"\0" * 32), "'<f8'"),
+    "npy float16": ("b.npy", npy_bytes("{'descr': '<f2', 'fortran_order': False, "
+                                       "'shape': (2, 2), }", b"\0" * 8), "'<f2'"),
     "npy int32": ("b.npy", npy_bytes("{'descr': '<i4', 'fortran_order': False, "
                                      "'shape': (2, 2), }", b"\0" * 16), "'<i4'"),
     "npy structured": ("b.npy", npy_bytes("{'descr': [('a', '<f4')], 'fortran_order': False, "
