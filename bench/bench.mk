@@ -91,7 +91,7 @@ bench: deps $(BENCH_BIN)
 	$(BENCH_BIN) --base $(FMNIST_TRAIN) --queries $(FMNIST_T10K) \
 	    --out $(BENCH_DIR)/bench_vs_hnswlib.json $(BENCH_ARGS)
 
-# The headline of the demo is bench/ab.py: hnswc (sq8 and f32 storage)
+# The headline of the demo is bench/ab.py: hnswc (sq8 storage)
 # against the peers AS PIP INSTALLS THEM (bench/requirements.txt: hnswlib
 # compiled with -march=native, faiss-cpu IndexHNSWFlat and IndexHNSWSQ with
 # an exact refine, usearch f32), all in ONE process, the queries cut
