@@ -36,11 +36,15 @@ int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out)
         return check_file_status(st, path, what);
     if (fi.kind == HNSWC_FILE_HNSWLIB && hnswlib_metric < 0) {
         /* hnswlib files do not record their metric: guessing one would
-         * give wrong distances without a word. */
-        cli_set_error("%s: %s: an hnswlib index file (dimension %u, %llu elements, M %u), which "
+         * give wrong distances without a word. M 0: its exact BFIndex. */
+        char shape[40] = "";
+        if (fi.M)
+            snprintf(shape, sizeof shape, ", M %u", fi.M);
+        cli_set_error("%s: %s: an hnswlib %s file (dimension %u, %llu elements%s), which "
                       "does not record its metric: give it with --hnswlib l2, --hnswlib ip or "
                       "--hnswlib cosine",
-                      path, what, fi.dim, (unsigned long long)fi.count, fi.M);
+                      path, what, fi.M ? "index" : "BFIndex (exact index)", fi.dim,
+                      (unsigned long long)fi.count, shape);
         return -1;
     }
     if (fi.kind == HNSWC_FILE_HNSWC || hnswlib_metric < 0) {
@@ -162,8 +166,9 @@ int cli_build_index(const dataset *d, const hnswc_options *options, unsigned thr
 static const char usage_text[] =
     "usage: hnswc build [options] INPUT -o INDEX\n"
     "\n"
-    "Builds an HNSW index of the vectors in INPUT and saves it to INDEX.\n"
-    "Vector i of the file (counting from 0) gets label i.\n"
+    "Builds an HNSW index of the vectors in INPUT (with --exact, an exact\n"
+    "index) and saves it to INDEX. Vector i of the file (counting from 0)\n"
+    "gets label i.\n"
     "\n"
     "INPUT formats (recognised by name, else by contents; optionally gzipped):\n"
     "  *.fvecs, *.bvecs    TEXMEX vectors, float32 / uint8\n"
@@ -177,6 +182,10 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  -o, --output FILE      the index file to write (required)\n"
+    "  --exact                an exact index instead: every search compares the query\n"
+    "                         with every vector (ground truth, small collections);\n"
+    "                         no graph, so -M, --ef-construction, --ef-search and\n"
+    "                         --seed do not apply\n"
     "  --metric METRIC        l2 (squared Euclidean), ip (1 - dot) or cosine;\n"
     "                         default: an HDF5 file's 'distance' attribute, else l2\n"
     "  -M N                   links per node, 2..2048 (default 16)\n"
@@ -195,7 +204,7 @@ static const char usage_text[] =
     "line every 10%. The summary goes to stdout.\n";
 
 /* Own options; the shared ones (args.h) are parsed by cli_parse_command. */
-enum { O_OUTPUT, O_EFS };
+enum { O_OUTPUT, O_EFS, O_EXACT };
 
 static const cli_opt options[] = {
     CLI_OPT_HELP,
@@ -204,6 +213,7 @@ static const cli_opt options[] = {
     CLI_OPT_M,
     CLI_OPT_EF_CONSTRUCTION,
     {"ef-search", 0, 1, O_EFS},
+    {"exact", 0, 0, O_EXACT},
     CLI_OPT_THREADS,
     CLI_OPT_SEED,
     CLI_OPT_STORAGE,
@@ -216,6 +226,7 @@ static const cli_opt options[] = {
 typedef struct build_args {
     const char *input, *output;
     uint64_t ef_search; /* 0 = the library's default */
+    int exact;          /* --exact: HNSWC_KIND_FLAT */
 } build_args;
 
 /* cli_own_option_fn of "build". */
@@ -229,6 +240,7 @@ static int build_option(void *ctx, int id, const char *val)
     }
     case O_OUTPUT: b->output = val; return 0;
     case O_EFS: return cli_parse_u64("--ef-search", val, 1, 1u << 31, &b->ef_search);
+    case O_EXACT: b->exact = 1; return 0;
     }
     return 0;
 }
@@ -236,7 +248,7 @@ static int build_option(void *ctx, int id, const char *val)
 int cmd_build(int argc, char **argv)
 {
     const char *cmd = "build";
-    build_args b = {NULL, NULL, 0};
+    build_args b = {NULL, NULL, 0, 0};
     cli_common_args c;
     cli_common_init(&c, "train");
     int done = cli_parse_command(cmd, usage_text, argc, argv, options, &c, build_option, &b);
@@ -251,6 +263,12 @@ int cmd_build(int argc, char **argv)
         cli_set_error("missing -o INDEX, the index file to write");
         return cli_usage_fail(cmd);
     }
+    if (b.exact && (c.M || c.ef_construction || b.ef_search || c.seed)) {
+        cli_set_error("--exact builds an index without a graph: %s does not apply",
+                      c.M ? "-M" : c.ef_construction ? "--ef-construction"
+                                 : b.ef_search       ? "--ef-search" : "--seed");
+        return cli_usage_fail(cmd);
+    }
 
     if (cli_resolve_base(input, &c.read.format, &c) != 0)
         return cli_fail(cmd);
@@ -261,6 +279,7 @@ int cmd_build(int argc, char **argv)
     hnswc_options o;
     cli_index_options(&c, &d, &o);
     o.ef_search = (uint32_t)b.ef_search;
+    o.kind = b.exact ? HNSWC_KIND_FLAT : HNSWC_KIND_HNSW;
     hnswc_index *ix = NULL;
     double secs = 0;
     if (cli_build_index(&d, &o, (unsigned)c.threads, !c.quiet, &ix, &secs) != 0) {
@@ -275,13 +294,17 @@ int cmd_build(int argc, char **argv)
     if (!c.quiet) {
         hnswc_info info;
         char kind[32], mem[32];
-        if (hnswc_get_info(ix, &info) == HNSWC_OK)
-            printf("built %s: %zu vectors of dimension %zu (%s), metric %s, M %u, "
-                   "ef_construction %u, in %.2f s (%.0f vectors/s), index memory %s\n",
+        char shape[64] = "exact index";
+        if (hnswc_get_info(ix, &info) == HNSWC_OK) {
+            if (info.kind == HNSWC_KIND_HNSW)
+                snprintf(shape, sizeof shape, "M %u, ef_construction %u", info.M,
+                         info.ef_construction);
+            printf("built %s: %zu vectors of dimension %zu (%s), metric %s, %s, in %.2f s "
+                   "(%.0f vectors/s), index memory %s\n",
                    output, d.n, d.dim, cli_dataset_kind(&d, kind, sizeof kind),
-                   cli_metric_name(info.metric), info.M, info.ef_construction, secs,
-                   secs > 0 ? (double)d.n / secs : 0.0,
+                   cli_metric_name(info.metric), shape, secs, secs > 0 ? (double)d.n / secs : 0.0,
                    cli_human_bytes(info.memory_bytes, mem, sizeof mem));
+        }
     }
     hnswc_free(ix);
     dataset_free(&d);

@@ -157,6 +157,11 @@ int cmd_export(int argc, char **argv)
         hnswc_free(ix);
         return cli_fail(cmd);
     }
+    if (info.kind == HNSWC_KIND_FLAT) {
+        cli_set_error("%s is an exact index: it has no graph to export", a.path);
+        hnswc_free(ix);
+        return cli_fail(cmd);
+    }
     if ((int64_t)a.layer > (info.max_level < 0 ? 0 : (int64_t)info.max_level)) {
         cli_set_error("--layer %llu: the index has layers 0 .. %d",
                       (unsigned long long)a.layer, (int)info.max_level);

@@ -1,6 +1,7 @@
 /*
  * cmd_info.c -- "hnswc info": what an index file holds and how healthy its
- * graph is, from hnswc_get_info and hnswc_get_graph_stats.
+ * graph is, from hnswc_get_info and hnswc_get_graph_stats (an exact index
+ * has no graph: its parameters and counts only).
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,9 +14,11 @@
 static const char usage_text[] =
     "usage: hnswc info [options] INDEX\n"
     "\n"
-    "Prints an index's parameters, element counts (live, deleted), memory,\n"
+    "Prints an index's kind, parameters, element counts (live, deleted), memory,\n"
     "level histogram, layer-0 degree statistics and graph health: nodes not\n"
     "reachable from the entry point, and one-way links (a->b without b->a).\n"
+    "An exact index (hnswc build --exact) has no graph: kind, dimension,\n"
+    "metric, counts, capacity and memory only.\n"
     "\n"
     "options:\n"
     "  --format F             text or json (default text)\n"
@@ -23,11 +26,13 @@ static const char usage_text[] =
     "                         or cosine\n"
     "  -h, --help             this help\n"
     "\n"
-    "JSON fields: file, file_bytes, dim, metric, M, ef_construction, ef_search,\n"
-    "seed, count, live, deleted, capacity, max_level, memory_bytes, simd,\n"
-    "graph: {levels, level_counts[], degree0_min, degree0_max, degree0_mean,\n"
-    "unreachable, one_way_links, links_total}, health (\"ok\" or \"degraded\")\n"
-    "and health_advice (null, or the sentence of the text output).\n"
+    "JSON fields: file, file_bytes, kind (\"hnsw\" or \"exact\"), dim, metric, M,\n"
+    "ef_construction, ef_search, seed, count, live, deleted, capacity, max_level,\n"
+    "memory_bytes, simd, graph: {levels, level_counts[], degree0_min,\n"
+    "degree0_max, degree0_mean, unreachable, one_way_links, links_total},\n"
+    "health (\"ok\" or \"degraded\") and health_advice (null, or the sentence of\n"
+    "the text output). For an exact index: file, file_bytes, kind, dim, metric,\n"
+    "count, live, deleted, capacity, memory_bytes, simd, graph null, health ok.\n"
     "\n"
     "Health is DEGRADED when some nodes cannot be reached from the entry point:\n"
     "no search can return them. The line says how many and what to change.\n";
@@ -95,17 +100,10 @@ static int health(const hnswc_info *in, const hnswc_graph_stats *g, char *buf, s
     return 1;
 }
 
-static void print_text(const char *path, long long file_bytes, const hnswc_info *in,
-                       const hnswc_graph_stats *g)
+/* What both kinds have: counts, capacity, memory, kernels (text). */
+static void print_text_counts(const hnswc_info *in)
 {
     char mem[32];
-    printf("file              %s (%lld bytes)\n", path, file_bytes);
-    printf("dimension         %u\n", in->dim);
-    printf("metric            %s\n", cli_metric_name(in->metric));
-    printf("M                 %u\n", in->M);
-    printf("ef_construction   %u\n", in->ef_construction);
-    printf("ef_search         %u\n", in->ef_search);
-    printf("seed              %llu\n", (unsigned long long)in->seed);
     printf("elements          %llu (live %llu, deleted %llu)\n", (unsigned long long)in->count,
            (unsigned long long)in->live_count, (unsigned long long)in->deleted_count);
     printf("capacity          %llu\n", (unsigned long long)in->capacity);
@@ -113,6 +111,31 @@ static void print_text(const char *path, long long file_bytes, const hnswc_info 
            cli_human_bytes(in->memory_bytes, mem, sizeof mem),
            (unsigned long long)in->memory_bytes);
     printf("distance kernels  %s\n", in->simd != NULL ? in->simd : "?");
+}
+
+static void print_text_exact(const char *path, long long file_bytes, const hnswc_info *in)
+{
+    printf("file              %s (%lld bytes)\n", path, file_bytes);
+    printf("kind              exact (every search compares the query with every element)\n");
+    printf("dimension         %u\n", in->dim);
+    printf("metric            %s\n", cli_metric_name(in->metric));
+    print_text_counts(in);
+    printf("health            ok: an exact index has no graph; every live element can be "
+           "found\n");
+}
+
+static void print_text(const char *path, long long file_bytes, const hnswc_info *in,
+                       const hnswc_graph_stats *g)
+{
+    printf("file              %s (%lld bytes)\n", path, file_bytes);
+    printf("kind              hnsw\n");
+    printf("dimension         %u\n", in->dim);
+    printf("metric            %s\n", cli_metric_name(in->metric));
+    printf("M                 %u\n", in->M);
+    printf("ef_construction   %u\n", in->ef_construction);
+    printf("ef_search         %u\n", in->ef_search);
+    printf("seed              %llu\n", (unsigned long long)in->seed);
+    print_text_counts(in);
     printf("storage           %s%s\n", in->storage == HNSWC_STORAGE_SQ8 ? "sq8" : "f32",
            in->storage != HNSWC_STORAGE_SQ8 ? "" : in->codes_trained ? " (trained)" : " (not trained yet)");
     printf("max level         %d\n", (int)in->max_level);
@@ -134,37 +157,47 @@ static void print_text(const char *path, long long file_bytes, const hnswc_info 
     printf("health            %s\n", verdict);
 }
 
+/* g NULL: an exact index (no graph fields, "graph": null). */
 static void print_json(const char *path, long long file_bytes, const hnswc_info *in,
                        const hnswc_graph_stats *g)
 {
     printf("{\n  \"file\": ");
     cli_json_string(stdout, path);
     printf(",\n  \"file_bytes\": %lld,\n", file_bytes);
+    printf("  \"kind\": \"%s\",\n", g ? "hnsw" : "exact");
     printf("  \"dim\": %u,\n  \"metric\": \"%s\",\n", in->dim, cli_metric_name(in->metric));
-    printf("  \"M\": %u,\n  \"ef_construction\": %u,\n  \"ef_search\": %u,\n", in->M,
-           in->ef_construction, in->ef_search);
-    printf("  \"seed\": %llu,\n", (unsigned long long)in->seed);
+    if (g) {
+        printf("  \"M\": %u,\n  \"ef_construction\": %u,\n  \"ef_search\": %u,\n", in->M,
+               in->ef_construction, in->ef_search);
+        printf("  \"seed\": %llu,\n", (unsigned long long)in->seed);
+    }
     printf("  \"count\": %llu,\n  \"live\": %llu,\n  \"deleted\": %llu,\n",
            (unsigned long long)in->count, (unsigned long long)in->live_count,
            (unsigned long long)in->deleted_count);
-    printf("  \"capacity\": %llu,\n  \"max_level\": %d,\n  \"memory_bytes\": %llu,\n",
-           (unsigned long long)in->capacity, (int)in->max_level,
-           (unsigned long long)in->memory_bytes);
-    printf("  \"simd\": ");
+    printf("  \"capacity\": %llu,\n", (unsigned long long)in->capacity);
+    if (g)
+        printf("  \"max_level\": %d,\n", (int)in->max_level);
+    printf("  \"memory_bytes\": %llu,\n  \"simd\": ", (unsigned long long)in->memory_bytes);
     cli_json_string(stdout, in->simd);
-    printf(",\n  \"graph\": {\n    \"nodes\": %llu,\n    \"levels\": %u,\n    \"level_counts\": [",
-           (unsigned long long)g->nodes, g->levels);
-    for (uint32_t l = 0; l < g->levels && l < HNSWC_MAX_LEVELS; l++)
-        printf("%s%llu", l ? ", " : "", (unsigned long long)g->level_counts[l]);
-    printf("],\n    \"degree0_min\": %u,\n    \"degree0_max\": %u,\n    \"degree0_mean\": ",
-           g->degree0_min, g->degree0_max);
-    cli_json_number(stdout, g->degree0_mean, 6);
-    printf(",\n    \"unreachable\": %llu,\n    \"one_way_links\": %llu,\n"
-           "    \"links_total\": %llu\n  },\n",
-           (unsigned long long)g->unreachable, (unsigned long long)g->one_way_links,
-           (unsigned long long)g->links_total);
     char verdict[400];
-    int degraded = health(in, g, verdict, sizeof verdict);
+    int degraded = 0;
+    if (g) {
+        printf(",\n  \"graph\": {\n    \"nodes\": %llu,\n    \"levels\": %u,\n"
+               "    \"level_counts\": [",
+               (unsigned long long)g->nodes, g->levels);
+        for (uint32_t l = 0; l < g->levels && l < HNSWC_MAX_LEVELS; l++)
+            printf("%s%llu", l ? ", " : "", (unsigned long long)g->level_counts[l]);
+        printf("],\n    \"degree0_min\": %u,\n    \"degree0_max\": %u,\n    \"degree0_mean\": ",
+               g->degree0_min, g->degree0_max);
+        cli_json_number(stdout, g->degree0_mean, 6);
+        printf(",\n    \"unreachable\": %llu,\n    \"one_way_links\": %llu,\n"
+               "    \"links_total\": %llu\n  },\n",
+               (unsigned long long)g->unreachable, (unsigned long long)g->one_way_links,
+               (unsigned long long)g->links_total);
+        degraded = health(in, g, verdict, sizeof verdict);
+    } else {
+        printf(",\n  \"graph\": null,\n");
+    }
     printf("  \"health\": \"%s\",\n  \"health_advice\": ", degraded ? "degraded" : "ok");
     cli_json_string(stdout, degraded ? verdict : NULL);
     printf("\n}\n");
@@ -192,7 +225,8 @@ int cmd_info(int argc, char **argv)
     hnswc_info info;
     hnswc_graph_stats g;
     hnswc_status st = hnswc_get_info(ix, &info);
-    if (st == HNSWC_OK)
+    int exact = st == HNSWC_OK && info.kind == HNSWC_KIND_FLAT;
+    if (st == HNSWC_OK && !exact)
         st = hnswc_get_graph_stats(ix, &g);
     if (st != HNSWC_OK) {
         cli_set_lib_error("cannot read the index statistics", st);
@@ -202,7 +236,9 @@ int cmd_info(int argc, char **argv)
     struct stat sb;
     long long file_bytes = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
     if (fmt == OUT_JSON)
-        print_json(path, file_bytes, &info, &g);
+        print_json(path, file_bytes, &info, exact ? NULL : &g);
+    else if (exact)
+        print_text_exact(path, file_bytes, &info);
     else
         print_text(path, file_bytes, &info, &g);
     hnswc_free(ix);

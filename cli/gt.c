@@ -4,14 +4,10 @@
 #include "gt.h"
 
 #include <errno.h>
-#include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bytes.h"
@@ -259,192 +255,19 @@ int gt_mkdirs(const char *dir)
 }
 
 /* ------------------------------------------------------------------------
- * Brute force
+ * Brute force: the library's exact (flat) index
  *
- * Work is split into blocks of QUERY_BLOCK queries that threads claim from
- * an atomic counter. Within a block, base vectors are visited in slices that
- * fit in the L2 cache and compared with every query of the block, so each
- * base vector is fetched from memory once per block rather than once per
- * query.
+ * The base vectors go into a flat index under their row numbers, and the
+ * queries are searched with hnswc_search_batch on all cores: the library
+ * scans the rows in cache-sized tiles shared by groups of queries, with the
+ * same kernels (and normalisation for cosine) as every other search, and
+ * breaks ties by row, so the result does not depend on the threads. The
+ * queries go in chunks only so that the progress display moves.
  * ------------------------------------------------------------------------ */
 
-#define QUERY_BLOCK 32
-#define BASE_SLICE_BYTES (256u << 10)
-
-typedef struct gt_job {
-    const float *base;
-    size_t nb;
-    const float *queries;
-    size_t nq;
-    size_t dim;
-    hnswc_metric metric; /* as passed to hnswc_distance (IP for cosine) */
-    size_t k;
-    uint64_t *labels;
-    float *dists;
-
-    atomic_size_t next_block;
-    atomic_size_t done;
-    atomic_int failed;
-    pthread_mutex_t err_lock;
-    char err[256];
-} gt_job;
-
-/* (d, l) orders before (e, m): smaller distance, then smaller row. */
-static int before(float d, uint64_t l, float e, uint64_t m)
-{
-    return d < e || (d == e && l < m);
-}
-
-/* Max-heap of the k best so far (the worst at the top). */
-typedef struct topk {
-    float *d;
-    uint64_t *l;
-    size_t size, k;
-} topk;
-
-/*
- * Fills the hole at the root with (d, l): the worse child moves up into the
- * hole while it is worse than (d, l), so the worst stays at the top.
- */
-static void topk_sift_down(topk *t, float d, uint64_t l)
-{
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= t->size)
-            break;
-        if (c + 1 < t->size && before(t->d[c], t->l[c], t->d[c + 1], t->l[c + 1]))
-            c++;
-        if (!before(d, l, t->d[c], t->l[c]))
-            break;
-        t->d[i] = t->d[c];
-        t->l[i] = t->l[c];
-        i = c;
-    }
-    t->d[i] = d;
-    t->l[i] = l;
-}
-
-static void topk_push(topk *t, float d, uint64_t l)
-{
-    if (t->size >= t->k) {
-        /* Full: (d, l) replaces the worst at the root if it is better. */
-        if (before(d, l, t->d[0], t->l[0]))
-            topk_sift_down(t, d, l);
-        return;
-    }
-    size_t i = t->size++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(t->d[parent], t->l[parent], d, l))
-            break;
-        t->d[i] = t->d[parent];
-        t->l[i] = t->l[parent];
-        i = parent;
-    }
-    t->d[i] = d;
-    t->l[i] = l;
-}
-
-/* Writes the heap's contents closest first into out_d/out_l (k slots). */
-static void topk_drain(topk *t, float *out_d, uint64_t *out_l)
-{
-    for (size_t j = t->size; j < t->k; j++) {
-        out_d[j] = INFINITY;
-        out_l[j] = UINT64_MAX;
-    }
-    /* Pop the worst into the last free slot until empty. */
-    while (t->size > 0) {
-        size_t last = t->size - 1;
-        out_d[last] = t->d[0];
-        out_l[last] = t->l[0];
-        float d = t->d[last];
-        uint64_t l = t->l[last];
-        t->size = last;
-        if (last == 0)
-            break;
-        /* Re-insert the former last element from the root. */
-        topk_sift_down(t, d, l);
-    }
-}
-
-static void job_fail(gt_job *job, const char *msg)
-{
-    pthread_mutex_lock(&job->err_lock);
-    if (!atomic_load(&job->failed))
-        snprintf(job->err, sizeof job->err, "%s", msg);
-    atomic_store(&job->failed, 1);
-    pthread_mutex_unlock(&job->err_lock);
-}
-
-/* Thread body: claims query blocks until none is left or one fails. */
-static void *gt_worker(void *arg)
-{
-    gt_job *job = arg;
-    size_t qb = QUERY_BLOCK;
-    float *hd = malloc(qb * job->k * sizeof *hd);
-    uint64_t *hl = malloc(qb * job->k * sizeof *hl);
-    topk heaps[QUERY_BLOCK];
-    if (hd == NULL || hl == NULL) {
-        job_fail(job, "out of memory");
-        goto out;
-    }
-    size_t slice = BASE_SLICE_BYTES / (job->dim * sizeof(float));
-    if (slice < 1)
-        slice = 1;
-    size_t nblocks = (job->nq + qb - 1) / qb;
-    for (;;) {
-        size_t blk = atomic_fetch_add(&job->next_block, 1);
-        if (blk >= nblocks || atomic_load(&job->failed))
-            break;
-        size_t q0 = blk * qb, q1 = q0 + qb < job->nq ? q0 + qb : job->nq;
-        for (size_t q = q0; q < q1; q++)
-            heaps[q - q0] = (topk){hd + (q - q0) * job->k, hl + (q - q0) * job->k, 0, job->k};
-        for (size_t b0 = 0; b0 < job->nb; b0 += slice) {
-            size_t b1 = b0 + slice < job->nb ? b0 + slice : job->nb;
-            for (size_t q = q0; q < q1; q++) {
-                const float *qv = job->queries + q * job->dim;
-                topk *t = &heaps[q - q0];
-                for (size_t b = b0; b < b1; b++) {
-                    float d;
-                    hnswc_status st =
-                        hnswc_distance(job->metric, qv, job->base + b * job->dim, job->dim, &d);
-                    if (st != HNSWC_OK) {
-                        job_fail(job, hnswc_status_string(st));
-                        goto out;
-                    }
-                    topk_push(t, d, (uint64_t)b);
-                }
-            }
-        }
-        for (size_t q = q0; q < q1; q++)
-            topk_drain(&heaps[q - q0], job->dists + q * job->k, job->labels + q * job->k);
-        atomic_fetch_add(&job->done, q1 - q0);
-    }
-out:
-    free(hd);
-    free(hl);
-    return NULL;
-}
-
-/* A normalised copy for the cosine metric (zero vectors stay zero). */
-static float *normalized_copy(const float *v, size_t n, size_t dim)
-{
-    float *c = malloc(n * dim * sizeof *c);
-    if (c == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        const float *src = v + i * dim;
-        float *dst = c + i * dim;
-        double ss = 0;
-        for (size_t j = 0; j < dim; j++)
-            ss += (double)src[j] * src[j];
-        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 1.0f;
-        for (size_t j = 0; j < dim; j++)
-            dst[j] = src[j] * inv;
-    }
-    return c;
-}
+/* Queries per hnswc_search_batch call: enough to give every thread full
+ * groups (the library groups up to 64), few enough for a lively display. */
+#define QUERY_CHUNK_PER_THREAD 256u
 
 int gt_compute(const dataset *base, const dataset *queries, hnswc_metric metric, size_t k,
                unsigned threads, int show_progress, ground_truth *out)
@@ -456,100 +279,63 @@ int gt_compute(const dataset *base, const dataset *queries, hnswc_metric metric,
         return -1;
     }
     size_t nq = queries->n;
-    if (k == 0 || nq > SIZE_MAX / sizeof(uint64_t) / k) {
+    if (k == 0 || nq > SIZE_MAX / sizeof(uint64_t) / k || base->n > SIZE_MAX / sizeof(uint64_t)) {
         cli_set_error("too many queries");
         return -1;
     }
-    gt_job *job = calloc(1, sizeof *job);
-    float *nbase = NULL, *nqueries = NULL;
-    pthread_t *tids = NULL;
-    out->labels = malloc(nq * k * sizeof *out->labels);
-    out->distances = malloc(nq * k * sizeof *out->distances);
-    if (job == NULL || out->labels == NULL || out->distances == NULL) {
+    hnswc_options o;
+    memset(&o, 0, sizeof o);
+    o.kind = HNSWC_KIND_FLAT;
+    o.dim = (uint32_t)base->dim;
+    o.metric = metric;
+    o.capacity = base->n;
+    hnswc_index *ix = NULL;
+    uint64_t *rows = malloc((base->n ? base->n : 1) * sizeof *rows);
+    size_t *found = malloc((nq ? nq : 1) * sizeof *found);
+    size_t cells = nq * k > 0 ? nq * k : 1;
+    out->labels = malloc(cells * sizeof *out->labels);
+    out->distances = malloc(cells * sizeof *out->distances);
+    if (rows == NULL || found == NULL || out->labels == NULL || out->distances == NULL) {
         cli_set_error("out of memory for the ground truth");
-        goto fail_early;
+        goto fail;
     }
-
-    /* Cosine is IP on unit vectors: normalise once rather than per pair. */
-    const float *bp = base->data, *qp = queries->data;
-    hnswc_metric dm = metric;
-    if (metric == HNSWC_METRIC_COSINE) {
-        nbase = normalized_copy(base->data, base->n, base->dim);
-        nqueries = normalized_copy(queries->data, nq, queries->dim);
-        if (nbase == NULL || nqueries == NULL) {
-            cli_set_error("out of memory for the ground truth");
-            goto fail_early;
-        }
-        bp = nbase;
-        qp = nqueries;
-        dm = HNSWC_METRIC_IP;
+    hnswc_status st = hnswc_create(&o, &ix);
+    for (size_t i = 0; i < base->n; i++)
+        rows[i] = (uint64_t)i;
+    if (st == HNSWC_OK)
+        st = hnswc_add_batch(ix, base->data, rows, base->n, 0, 1, NULL);
+    if (st != HNSWC_OK) {
+        cli_set_lib_error("ground truth: cannot hold the base vectors", st);
+        goto fail;
     }
-
-    *job = (gt_job){.base = bp,
-                    .nb = base->n,
-                    .queries = qp,
-                    .nq = nq,
-                    .dim = base->dim,
-                    .metric = dm,
-                    .k = k,
-                    .labels = out->labels,
-                    .dists = out->distances};
-    atomic_init(&job->next_block, 0);
-    atomic_init(&job->done, 0);
-    atomic_init(&job->failed, 0);
-    pthread_mutex_init(&job->err_lock, NULL);
 
     unsigned nt = threads ? threads : cli_num_cpus();
-    size_t nblocks = (nq + QUERY_BLOCK - 1) / QUERY_BLOCK;
-    if (nt > nblocks)
-        nt = (unsigned)nblocks;
-    tids = malloc(nt * sizeof *tids);
-    if (tids == NULL) {
-        cli_set_error("out of memory");
-        pthread_mutex_destroy(&job->err_lock);
-        goto fail_early;
-    }
-    unsigned started = 0;
-    while (started < nt && pthread_create(&tids[started], NULL, gt_worker, job) == 0)
-        started++;
-    if (started == 0) {
-        cli_set_error("cannot start a thread for the ground truth");
-        pthread_mutex_destroy(&job->err_lock);
-        goto fail_early;
-    }
-
+    size_t chunk = (size_t)nt * QUERY_CHUNK_PER_THREAD;
     progress pr;
     progress_start(&pr, "ground truth", "queries", nq, show_progress);
-    for (;;) {
-        size_t done = atomic_load(&job->done);
-        progress_update(&pr, done);
-        if (done >= nq || atomic_load(&job->failed))
-            break;
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    pthread_mutex_destroy(&job->err_lock);
-    if (atomic_load(&job->failed)) {
-        progress_abort(&pr);
-        cli_set_error("ground truth: %s", job->err);
-        goto fail_early;
+    for (size_t q0 = 0; q0 < nq; q0 += chunk) {
+        size_t m = nq - q0 < chunk ? nq - q0 : chunk;
+        st = hnswc_search_batch(ix, queries->data + q0 * base->dim, m, k, 0, NULL, NULL, threads,
+                                out->labels + q0 * k, out->distances + q0 * k, found + q0);
+        if (st != HNSWC_OK) {
+            progress_abort(&pr);
+            cli_set_lib_error("ground truth", st);
+            goto fail;
+        }
+        progress_update(&pr, q0 + m);
     }
     progress_finish(&pr);
     out->nq = nq;
     out->k = k;
-    free(tids);
-    free(nbase);
-    free(nqueries);
-    free(job);
+    hnswc_free(ix);
+    free(rows);
+    free(found);
     return 0;
 
-fail_early:
-    free(tids);
-    free(nbase);
-    free(nqueries);
-    free(job);
+fail:
+    hnswc_free(ix);
+    free(rows);
+    free(found);
     gt_free(out);
     return -1;
 }

@@ -1,7 +1,7 @@
 /*
- * gt.h -- exact ground truth for "hnswc bench": a blocked, multi-threaded
- * brute force using the library's own distance (hnswc_distance), and a
- * small on-disk cache of its results.
+ * gt.h -- exact ground truth for "hnswc bench": the library's exact (flat)
+ * index searched in batches on all cores, and a small on-disk cache of its
+ * results.
  *
  * Cache file (all integers and floats little-endian):
  *   offset 0   8 bytes   magic "HNSWCGT1"
@@ -57,7 +57,8 @@ int gt_cache_save(const char *path, uint64_t key, hnswc_metric metric, const gro
  * The exact k nearest base rows of every query under `metric`, on `threads`
  * threads (0 = all cores), with a progress display on stderr if asked. Ties
  * in distance go to the smaller row number, so the result does not depend
- * on the number of threads.
+ * on the number of threads. The base vectors are copied into a flat index
+ * for the time of the call (as much memory again as the base).
  */
 int gt_compute(const dataset *base, const dataset *queries, hnswc_metric metric, size_t k,
                unsigned threads, int show_progress, ground_truth *out);

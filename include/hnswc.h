@@ -145,6 +145,31 @@ typedef enum hnswc_storage {
 
 #define HNSWC_SQ8_TRAIN_MIN 1000u
 
+/*
+ * The kind of an index, chosen once in hnswc_options.kind:
+ *
+ *   HNSW  the graph (the default): approximate, sub-linear searches.
+ *   FLAT  an exact index: the vectors in rows, and every search compares
+ *         the query with every live element (the kernels' exact distances,
+ *         closest first). For ground truth, for small collections, and as
+ *         hnswlib's BFIndex. Searches of a batch share each block of rows
+ *         read from memory among several queries, on all cores.
+ *
+ * Both kinds are the same opaque hnswc_index behind the same calls: a
+ * caller that loads a file need not know which kind it holds, and code
+ * written for one kind works on the other. (Rejected: a separate handle
+ * with its own hnswc_flat_* calls. It would double the API, and every tool
+ * that opens, searches or describes an index would need two code paths.)
+ * Where the kinds differ it is said at the call, under "Flat:":
+ * graph-only parameters (M, ef_construction, ef_search, seed) are checked
+ * but have no effect on a flat index, ef is ignored by its searches, and
+ * hnswc_get_graph_stats has nothing to report.
+ */
+typedef enum hnswc_kind {
+    HNSWC_KIND_HNSW = 0,
+    HNSWC_KIND_FLAT = 1
+} hnswc_kind;
+
 /* Zero in any field means "the default" written beside it. */
 typedef struct hnswc_options {
     uint32_t dim;             /* vector dimension; required, 1 .. 65536      */
@@ -155,14 +180,17 @@ typedef struct hnswc_options {
     uint32_t ef_search;       /* default beam width of a search; default 10  */
     uint64_t seed;            /* seed of the level generator; default 100    */
     uint64_t capacity;        /* initial capacity hint (elements); the index
-                                 grows past it on its own; default 1024      */
-    hnswc_storage storage;    /* what the walk reads; default F32           */
+                                 grows past it on its own; default 1024
+                                 (flat: room for exactly this many rows is
+                                 reserved, none by default)                  */
+    hnswc_kind kind;          /* default HNSWC_KIND_HNSW                      */
+    hnswc_storage storage;    /* what the walk reads; default F32 (graph only) */
 } hnswc_options;
 
 /*
  * Creates an empty index. On success *out is the new index; on failure *out
  * is NULL and the status says why (HNSWC_ERR_INVALID for dim 0, M < 2, an
- * unknown metric...). Thread safe.
+ * unknown metric or kind...). Thread safe.
  */
 HNSWC_API hnswc_status hnswc_create(const hnswc_options *options, hnswc_index **out);
 
@@ -196,6 +224,9 @@ HNSWC_API void hnswc_free(hnswc_index *index);
  * adds. An add that overwrites storage in place (updating an existing label,
  * or reusing a deleted slot) waits for running searches and adds to finish
  * and holds off new ones while it runs.
+ *
+ * Flat: every add waits for running searches (a row may move when the rows
+ * grow) and is never left half done: it succeeds or changes nothing.
  */
 HNSWC_API hnswc_status hnswc_add(hnswc_index *index, uint64_t label, const float *vector,
                                  unsigned flags);
@@ -208,10 +239,26 @@ HNSWC_API hnswc_status hnswc_add(hnswc_index *index, uint64_t label, const float
  * NULL) says how many went in; their order is then unspecified when threads
  * > 1. A label repeated within the batch ends with the last vector given for
  * it when num_threads is 1, and with one of them otherwise. [writer]
+ *
+ * Flat: the batch is all or nothing (room for all of it is made first), it
+ * keeps the batch order whatever num_threads is (copying rows does not
+ * need threads), and a repeated label ends with its last vector.
  */
 HNSWC_API hnswc_status hnswc_add_batch(hnswc_index *index, const float *vectors,
                                        const uint64_t *labels, size_t n, unsigned flags,
                                        unsigned num_threads, size_t *n_added);
+
+/*
+ * Sets *n_new to the number of distinct labels among labels[0 .. n-1] that
+ * the index does not hold (live or deleted): the elements an add of them
+ * would create (without HNSWC_ADD_REPLACE_DELETED, which may reuse deleted
+ * slots instead). For callers that keep an element limit, as hnswlib's
+ * max_elements, or that reserve room for a batch. labels may be NULL when
+ * n is 0. Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOMEM (a scratch set of n
+ * labels). [reader] (under concurrent adds, a snapshot)
+ */
+HNSWC_API hnswc_status hnswc_count_new_labels(const hnswc_index *index, const uint64_t *labels,
+                                              size_t n, size_t *n_new);
 
 /* ------------------------------------------------------------------------
  * Searching
@@ -236,6 +283,10 @@ typedef int (*hnswc_filter_fn)(uint64_t label, void *user_data);
  *
  * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (k == 0), HNSWC_ERR_NONFINITE,
  * HNSWC_ERR_NOMEM. [reader]
+ *
+ * Flat: exact, whatever ef (which is still checked). Of elements at equal
+ * distance, the one stored first (earlier in hnswc_get_labels' order) is
+ * preferred and comes first.
  */
 HNSWC_API hnswc_status hnswc_search(const hnswc_index *index, const float *query, size_t k,
                                     size_t ef, hnswc_filter_fn filter, void *user_data,
@@ -247,6 +298,11 @@ HNSWC_API hnswc_status hnswc_search(const hnswc_index *index, const float *query
  * may be NULL) and its count to n_found[i]; unfilled entries are set to label
  * UINT64_MAX and distance +infinity. All queries are checked before any runs.
  * [reader]
+ *
+ * Flat: queries are scanned in groups, so that each block of rows read from
+ * memory serves every query of a group while it is in the cache; groups run
+ * on the threads. The filter is called only for elements close enough to
+ * enter a query's results, as in a single search.
  */
 HNSWC_API hnswc_status hnswc_search_batch(const hnswc_index *index, const float *queries,
                                           size_t n, size_t k, size_t ef, hnswc_filter_fn filter,
@@ -256,6 +312,8 @@ HNSWC_API hnswc_status hnswc_search_batch(const hnswc_index *index, const float 
 /*
  * Exact search: the same contract as hnswc_search, but by a full scan of all
  * live elements. Slow; meant for ground truth and for small indexes. [reader]
+ * Flat: the same as hnswc_search. (For many queries, a flat index and
+ * hnswc_search_batch are much faster than this call in a loop.)
  */
 HNSWC_API hnswc_status hnswc_search_exact(const hnswc_index *index, const float *query,
                                           size_t k, hnswc_filter_fn filter, void *user_data,
@@ -298,6 +356,9 @@ HNSWC_API int hnswc_labelset_filter(uint64_t label, void *labelset);
 
 /* ------------------------------------------------------------------------
  * Elements by label
+ *
+ * Flat: the internal order of hnswc_get_labels is the order of the rows,
+ * which hnswc_remove changes (the last row moves into the hole).
  * ------------------------------------------------------------------------ */
 
 /*
@@ -335,6 +396,16 @@ HNSWC_API hnswc_status hnswc_mark_deleted(hnswc_index *index, uint64_t label);
 /* Errors: HNSWC_ERR_NOT_FOUND, HNSWC_ERR_DELETED (not deleted). [writer] */
 HNSWC_API hnswc_status hnswc_unmark_deleted(hnswc_index *index, uint64_t label);
 
+/*
+ * Removes the element of `label` for good, deleted or not: its label is
+ * free again and its room is reused by later adds.
+ * Flat only, for now: the last row moves into the hole (hnswlib BFIndex's
+ * delete_vector). HNSW: HNSWC_ERR_INVALID, nothing changes (a graph node
+ * needs its neighbours' links repaired first; use hnswc_mark_deleted).
+ * Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND, HNSWC_ERR_INVALID. [writer]
+ */
+HNSWC_API hnswc_status hnswc_remove(hnswc_index *index, uint64_t label);
+
 /* ------------------------------------------------------------------------
  * Parameters, counts and statistics
  * ------------------------------------------------------------------------ */
@@ -353,15 +424,21 @@ typedef struct hnswc_info {
     int32_t max_level;       /* top layer of the graph; -1 when empty         */
     uint64_t memory_bytes;   /* bytes allocated by the index                  */
     const char *simd;        /* distance kernels in use, see hnswc_simd_name  */
+    hnswc_kind kind;         /* HNSW or FLAT                                  */
     hnswc_storage storage;   /* what the walk reads                           */
     int codes_trained;       /* SQ8: 1 once the quantiser is trained          */
     uint64_t codes_clipped;  /* SQ8: components saturated since training      */
 } hnswc_info;
 
-/* Fills *out. [reader] (counts are a consistent-enough snapshot under writes) */
+/*
+ * Fills *out. [reader] (counts are a consistent-enough snapshot under writes)
+ * Flat: M, ef_construction, ef_search and seed are 0, max_level is -1, and
+ * capacity is the rows reserved (kept by save and load).
+ */
 HNSWC_API hnswc_status hnswc_get_info(const hnswc_index *index, hnswc_info *out);
 
-/* Sets the default ef of searches (1 .. 2^31). [writer] */
+/* Sets the default ef of searches (1 .. 2^31). [writer]
+ * Flat: checked, then without effect (every search is exact). */
 HNSWC_API hnswc_status hnswc_set_ef(hnswc_index *index, size_t ef);
 
 /*
@@ -387,7 +464,8 @@ typedef struct hnswc_graph_stats {
     uint64_t links_total;                 /* layer-0 links in all                 */
 } hnswc_graph_stats;
 
-/* Walks the whole graph (O(n * M)). [exclusive with writers] */
+/* Walks the whole graph (O(n * M)). [exclusive with writers]
+ * Flat: HNSWC_ERR_INVALID (there is no graph). */
 HNSWC_API hnswc_status hnswc_get_graph_stats(const hnswc_index *index, hnswc_graph_stats *out);
 
 /* ------------------------------------------------------------------------
@@ -398,6 +476,8 @@ HNSWC_API hnswc_status hnswc_get_graph_stats(const hnswc_index *index, hnswc_gra
  * of its label in hnswc_get_labels' output. An id keeps its node for the
  * life of the index and across save and load; a label that takes over a
  * deleted slot (HNSWC_ADD_REPLACE_DELETED) takes over its id too.
+ *
+ * Flat: there is no graph; the four calls below return HNSWC_ERR_INVALID.
  * ------------------------------------------------------------------------ */
 
 /* No node: the `from` of events that have none. Never a valid id. */
@@ -503,9 +583,15 @@ HNSWC_API hnswc_status hnswc_search_traced(const hnswc_index *index, const float
  * renamed over `path`, so a crash or a full disk never damages a previous
  * file. Loading validates everything and rejects a truncated, corrupted or
  * foreign file with HNSWC_ERR_FORMAT.
+ *
+ * The file names the kind of index it holds, and hnswc_load returns an index
+ * of that kind (check hnswc_info.kind where it matters). hnswc_load also
+ * reads the exact-index files of hnswc 0.1's Python BFIndex.save_index
+ * ("HNSWCBF1"), as a flat index.
  * ------------------------------------------------------------------------ */
 
-/* [exclusive with writers]: searches may run during a save. */
+/* [exclusive with writers]: searches may run during a save.
+ * (Flat: [writer]; a save waits for a running add, and adds for the save.) */
 HNSWC_API hnswc_status hnswc_save(const hnswc_index *index, const char *path);
 
 /* Loads an index saved by hnswc_save. Thread safe. */
@@ -524,7 +610,9 @@ HNSWC_API hnswc_status hnswc_deserialize(const void *buffer, size_t size, hnswc_
  * Loads an index file written by hnswlib's saveIndex (hnswlib 0.6 to 0.8).
  * hnswlib's files do not record the metric, so the caller gives it; the
  * dimension is read from the file. Links, levels, labels and deleted marks
- * are kept, so search results match hnswlib's. Thread safe.
+ * are kept, so search results match hnswlib's. A file of hnswlib's exact
+ * index (BruteforceSearch, Python's hnswlib.BFIndex) loads as a flat index
+ * whose capacity is the file's max_elements. Thread safe.
  */
 HNSWC_API hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric,
                                           hnswc_index **out);
@@ -537,9 +625,12 @@ HNSWC_API hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric,
  */
 typedef enum hnswc_file_kind {
     HNSWC_FILE_UNKNOWN = 0, /* neither format (or too short to tell)           */
-    HNSWC_FILE_HNSWC = 1,   /* starts with hnswc's magic: hnswc_load           */
+    HNSWC_FILE_HNSWC = 1,   /* starts with hnswc's magic (or hnswc 0.1 BFIndex's,
+                               "HNSWCBF1"): hnswc_load                         */
     HNSWC_FILE_HNSWLIB = 2  /* an hnswlib saveIndex header (hnswlib has no magic:
-                               its fields agree): hnswc_load_hnswlib           */
+                               its fields agree), or an hnswlib BFIndex file
+                               (its header agrees with the file's size exactly):
+                               hnswc_load_hnswlib                             */
 } hnswc_file_kind;
 
 typedef struct hnswc_file_info {
@@ -550,7 +641,8 @@ typedef struct hnswc_file_info {
     uint32_t dim;
     uint64_t count;        /* elements stored, deleted ones included         */
     uint64_t max_elements; /* hnswlib's max_elements when it was saved       */
-    uint32_t M;
+    uint32_t M;            /* 0 for an hnswlib BFIndex (exact index) file:
+                              hnswc_load_hnswlib returns a flat index        */
     uint32_t ef_construction;
 } hnswc_file_info;
 

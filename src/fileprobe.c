@@ -44,7 +44,7 @@ hnswc_status hnswc_probe_file(const char *path, hnswc_file_info *out) {
         return st;
     if (persist_probe(head, n))
         out->kind = HNSWC_FILE_HNSWC;
-    else if (!hnswlib_probe(head, n, out))
+    else if (!hnswlib_probe(head, n, (uint64_t)sb.st_size, out))
         out->kind = HNSWC_FILE_UNKNOWN;
     return HNSWC_OK;
 }

@@ -21,8 +21,19 @@
  *
  * The graph is taken over as it is (same links, levels, entry point), so
  * searches give hnswlib's results.
+ *
+ * hnswlib's exact index (BruteforceSearch, Python's hnswlib.BFIndex) saves
+ *
+ *   size_t max_elements, size_per_element (dim * 4 + 8), cur_element_count;
+ *   max_elements records of size_per_element bytes: dim float32, size_t label
+ *
+ * (records past cur_element_count unused), and loads as a flat index. The
+ * two are told apart by the same consistency: an HNSW file starts with
+ * offsetLevel0 = 0, which as a BruteforceSearch file would claim room for
+ * no element and be exactly 24 bytes long, shorter than any HNSW file.
  */
 #include "error.h"
+#include "flat.h"
 #include "hnswlib_import.h"
 #include "storage.h"
 
@@ -177,6 +188,68 @@ static hnswc_status read_upper(FILE *f, const char *path, const hl_header *h, hn
     return st;
 }
 
+/* ========================================================================
+ * BruteforceSearch files
+ * ======================================================================== */
+
+#define BF_HEADER 24u
+
+/* Whether the first 24 bytes b and the file size fit the layout exactly;
+ * sets *dim, *max_elements, *count. */
+static bool bf_recognise(const unsigned char *b, uint64_t file_size, uint32_t *dim,
+                         uint64_t *max_elements, uint64_t *count) {
+    uint64_t per;
+    memcpy(max_elements, b, 8);
+    memcpy(&per, b + 8, 8);
+    memcpy(count, b + 16, 8);
+    if (file_size < BF_HEADER || per < 12 || (per - 8) % 4 != 0 || (per - 8) / 4 > 65536)
+        return false;
+    if (*max_elements > (file_size - BF_HEADER) / per ||
+        file_size != BF_HEADER + *max_elements * per || *count > *max_elements)
+        return false;
+    *dim = (uint32_t)((per - 8) / 4);
+    return true;
+}
+
+static hnswc_status bf_load(FILE *f, const char *path, hnswc_metric metric, uint32_t dim,
+                            uint64_t max_elements, uint64_t count, hnswc_index **out) {
+    if (count > HNSWC_MAX_ELEMENTS)
+        return bad(path, "element count out of range");
+    hnswc_options o = {0};
+    o.kind = HNSWC_KIND_FLAT;
+    o.dim = dim;
+    o.metric = metric;
+    o.capacity = count;
+    flat_index *fx;
+    hnswc_status st = flat_create(&o, &fx);
+    if (st != HNSWC_OK)
+        return st;
+    if (fseek(f, BF_HEADER, SEEK_SET) != 0)
+        st = hnswc_fail(HNSWC_ERR_IO, "hnswc_load_hnswlib: %s: seek failed", path);
+    for (uint64_t i = 0; st == HNSWC_OK && i < count; i++) {
+        if (!read_exact(f, fx->vectors + (size_t)i * dim, (size_t)dim * 4) ||
+            !read_exact(f, &fx->labels[i], 8))
+            st = bad(path, "truncated in the element records");
+        fx->deleted[i] = 0;
+    }
+    if (st == HNSWC_OK)
+        st = flat_finish_load(fx, count, "hnswc_load_hnswlib", path);
+    if (st != HNSWC_OK) {
+        flat_destroy(fx);
+        return st;
+    }
+    /* best effort: the room hnswlib had (its rows are in the file, so this
+     * is bounded by the file's size) */
+    if (max_elements > count && max_elements <= HNSWC_MAX_ELEMENTS)
+        flat_reserve(fx, max_elements);
+    *out = (hnswc_index *)(void *)fx;
+    return HNSWC_OK;
+}
+
+/* ========================================================================
+ * Entry point
+ * ======================================================================== */
+
 hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_index **out) {
     if (out)
         *out = NULL;
@@ -193,10 +266,18 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
     hl_header h;
     uint32_t dim = 0;
     hnswc_status st = HNSWC_OK;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
+    uint64_t bf_max, bf_count;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         st = hnswc_fail(HNSWC_ERR_IO, "hnswc_load_hnswlib: %s is not a regular file", path);
-    else if ((uint64_t)sb.st_size < HEADER_BYTES || !read_exact(f, hb, HEADER_BYTES))
+    } else if ((uint64_t)sb.st_size >= BF_HEADER && read_exact(f, hb, BF_HEADER) &&
+               bf_recognise(hb, (uint64_t)sb.st_size, &dim, &bf_max, &bf_count)) {
+        st = bf_load(f, path, metric, dim, bf_max, bf_count, out);
+        fclose(f);
+        return st;
+    } else if ((uint64_t)sb.st_size < HEADER_BYTES ||
+               fseek(f, 0, SEEK_SET) != 0 || !read_exact(f, hb, HEADER_BYTES)) {
         st = bad(path, "too short to be an hnswlib index");
+    }
     if (st == HNSWC_OK) {
         parse_header(hb, &h);
         const char *why = header_problem(&h, &dim);
@@ -247,9 +328,18 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
 }
 
 /* hnswlib_import.h: the header check alone, no message (for hnswc_probe_file). */
-bool hnswlib_probe(const unsigned char *head, size_t n, hnswc_file_info *out) {
+bool hnswlib_probe(const unsigned char *head, size_t n, uint64_t file_size,
+                   hnswc_file_info *out) {
     hl_header h;
     uint32_t dim;
+    uint64_t max_elements, count;
+    if (n >= BF_HEADER && bf_recognise(head, file_size, &dim, &max_elements, &count)) {
+        out->kind = HNSWC_FILE_HNSWLIB;
+        out->dim = dim;
+        out->count = count;
+        out->max_elements = max_elements;
+        return true;
+    }
     if (n < HEADER_BYTES)
         return false;
     parse_header(head, &h);

@@ -14,12 +14,16 @@
 #include "hnswc.h"
 
 /*
- * true if head[0 .. n-1] (a file's first bytes, n >= 96 to say yes) is the
- * header of an hnswlib index file: its fields agree with each other (hnswlib
- * has no magic number; the file's size is not checked, so a truncated file
- * still counts, for the loader to report). Then fills out's kind and hnswlib
- * fields. For hnswc_probe_file (fileprobe.c). Pure: no I/O, no message.
+ * true if head[0 .. n-1] (a file's first bytes) is the header of an hnswlib
+ * file of file_size bytes: an HNSW index whose fields agree with each other
+ * (n >= 96; hnswlib has no magic number; the size is not checked, so a
+ * truncated file still counts, for the loader to report), or a BFIndex
+ * (BruteforceSearch) file, whose short header must agree with file_size
+ * exactly (nothing else tells it apart). Then fills out's kind and hnswlib
+ * fields (M 0 for a BFIndex). For hnswc_probe_file (fileprobe.c). Pure: no
+ * I/O, no message.
  */
-bool hnswlib_probe(const unsigned char *head, size_t n, hnswc_file_info *out);
+bool hnswlib_probe(const unsigned char *head, size_t n, uint64_t file_size,
+                   hnswc_file_info *out);
 
 #endif /* HNSWC_HNSWLIB_IMPORT_H */

@@ -1,7 +1,8 @@
 /*
  * index.c -- the public facade: validation, locking and dispatch to the
- * modules below it (storage, labelmap, graph, threads). Nothing below calls
- * back into this file.
+ * modules below it (storage, labelmap, graph, threads for the HNSW kind;
+ * flat for the flat kind, which locks for itself). Nothing below calls back
+ * into this file.
  *
  * Every public function validates all of its input before it changes
  * anything, so a rejected call leaves the index exactly as it was. The
@@ -16,6 +17,7 @@
  */
 #include "distance.h"
 #include "error.h"
+#include "flat.h"
 #include "graph.h"
 #include "heap.h"
 #include "index.h"
@@ -34,6 +36,16 @@
 /* ========================================================================
  * Helpers
  * ======================================================================== */
+
+/* The answer of the graph-only calls on a flat index. */
+static hnswc_status no_graph(const char *fn) {
+    return hnswc_fail(HNSWC_ERR_INVALID, "%s: a flat index has no graph", fn);
+}
+
+/* The dimension of either kind of index (a constant of both records). */
+static uint32_t index_dim(const hnswc_index *ix) {
+    return index_kind(ix) == HNSWC_KIND_FLAT ? flat_of(ix)->dim : ix->dim;
+}
 
 /* HNSWC_OK if all n components are finite, else NONFINITE naming the first. */
 static hnswc_status check_finite(const char *fn, const float *v, size_t n, size_t row) {
@@ -89,6 +101,9 @@ hnswc_status hnswc_create(const hnswc_options *options, hnswc_index **out) {
     if ((unsigned)options->metric > HNSWC_METRIC_COSINE)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: unknown metric %d",
                           (int)options->metric);
+    if ((unsigned)options->kind > HNSWC_KIND_FLAT)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: unknown index kind %d",
+                          (int)options->kind);
     if (options->M != 0 && (options->M < 2 || options->M > MAX_M))
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: M must be 2 .. %u, got %u", MAX_M,
                           options->M);
@@ -101,12 +116,18 @@ hnswc_status hnswc_create(const hnswc_options *options, hnswc_index **out) {
         return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_create: capacity %llu above the maximum %llu",
                           (unsigned long long)options->capacity,
                           (unsigned long long)HNSWC_MAX_ELEMENTS);
+    if (options->kind == HNSWC_KIND_FLAT)
+        return flat_create(options, (flat_index **)(void *)out);
     return storage_create(options, out);
 }
 
 void hnswc_free(hnswc_index *ix) {
     if (!ix)
         return;
+    if (index_kind(ix) == HNSWC_KIND_FLAT) {
+        flat_destroy(flat_of(ix));
+        return;
+    }
     graph_pool_free(ix);
     storage_destroy(ix);
 }
@@ -245,7 +266,9 @@ hnswc_status hnswc_add(hnswc_index *ix, uint64_t label, const float *vector, uns
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_add: %s is NULL", ix ? "vector" : "index");
     if (flags & ~HNSWC_ADD_REPLACE_DELETED)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_add: unknown flags 0x%x", flags);
-    hnswc_status st = check_finite("hnswc_add", vector, ix->dim, 0);
+    hnswc_status st = check_finite("hnswc_add", vector, index_dim(ix), 0);
+    if (st == HNSWC_OK && index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_add(flat_of(ix), vector, &label, 1, flags);
     if (st == HNSWC_OK)
         st = maybe_train_codes(ix, vector, 1);
     return st != HNSWC_OK ? st : add_one(ix, label, vector, flags);
@@ -276,12 +299,19 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
                           !ix ? "index" : !vectors ? "vectors" : "labels");
     if (flags & ~HNSWC_ADD_REPLACE_DELETED)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_add_batch: unknown flags 0x%x", flags);
-    if (n > SIZE_MAX / sizeof(float) / ix->dim)
+    if (n > SIZE_MAX / sizeof(float) / index_dim(ix))
         return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_add_batch: %zu vectors overflow size_t", n);
-    hnswc_status st = check_rows("hnswc_add_batch", vectors, n, ix->dim);
-    if (st == HNSWC_OK)
-        st = maybe_train_codes(ix, vectors, n);
+    hnswc_status st = check_rows("hnswc_add_batch", vectors, n, index_dim(ix));
     if (st != HNSWC_OK)
+        return st;
+    if (index_kind(ix) == HNSWC_KIND_FLAT) {
+        /* all or nothing, in the batch's order: threads would only contend */
+        st = flat_add(flat_of(ix), vectors, labels, n, flags);
+        if (n_added && st == HNSWC_OK)
+            *n_added = n;
+        return st;
+    }
+    if ((st = maybe_train_codes(ix, vectors, n)) != HNSWC_OK)
         return st;
     add_batch_job j = {ix, vectors, labels, flags, 0};
     /* one thread keeps the order of the batch, and so determinism */
@@ -293,6 +323,30 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
     }
     if (n_added)
         *n_added = atomic_load(&j.added);
+    return st;
+}
+
+hnswc_status hnswc_count_new_labels(const hnswc_index *ix, const uint64_t *labels, size_t n,
+                                    size_t *n_new) {
+    if (n_new)
+        *n_new = 0;
+    if (!ix || !n_new || (!labels && n > 0))
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_count_new_labels: %s is NULL",
+                          !ix ? "index" : !n_new ? "n_new" : "labels");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_count_new(flat_of(ix), labels, n, n_new);
+    /* the batch's distinct labels first, without a lock; then one pass
+     * over them under meta_lock, which guards the label map. A label whose
+     * element is still being added (not READY) has its slot already. */
+    label_map batch = {0};
+    hnswc_status st = label_map_put_distinct(&batch, labels, n);
+    if (st == HNSWC_OK) {
+        hnswc_index *mix = (hnswc_index *)ix;
+        pthread_mutex_lock(&mix->meta_lock);
+        *n_new = label_map_count_missing(&batch, &ix->labels);
+        pthread_mutex_unlock(&mix->meta_lock);
+    }
+    label_map_free(&batch);
     return st;
 }
 
@@ -326,9 +380,10 @@ static hnswc_status check_search(const char *fn, bool batch, const hnswc_index *
         return hnswc_fail(HNSWC_ERR_INVALID, "%s: k must be at least 1", fn);
     if (k > MAX_EF || ef > MAX_EF)
         return hnswc_fail(HNSWC_ERR_INVALID, "%s: %s above 2^31", fn, k > MAX_EF ? "k" : "ef");
-    if (n > SIZE_MAX / sizeof(float) / ix->dim || n > SIZE_MAX / sizeof(uint64_t) / k)
+    uint32_t dim = index_dim(ix);
+    if (n > SIZE_MAX / sizeof(float) / dim || n > SIZE_MAX / sizeof(uint64_t) / k)
         return hnswc_fail(HNSWC_ERR_OVERFLOW, "%s: %zu queries overflow size_t", fn, n);
-    return check_rows(fn, queries, n, ix->dim);
+    return check_rows(fn, queries, n, dim);
 }
 
 hnswc_status hnswc_search(const hnswc_index *ix, const float *query, size_t k, size_t ef,
@@ -339,6 +394,9 @@ hnswc_status hnswc_search(const hnswc_index *ix, const float *query, size_t k, s
     hnswc_status st = check_search("hnswc_search", false, ix, query, 1, k, ef, labels, n_found);
     if (st != HNSWC_OK)
         return st;
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_search(flat_of(ix), query, 1, k, filter, user_data, 1, labels, distances,
+                           n_found);
     return search_one(ix, query, k, ef, filter, user_data, labels, distances, n_found, false,
                       NULL);
 }
@@ -353,6 +411,8 @@ hnswc_status hnswc_search_traced(const hnswc_index *ix, const float *query, size
         check_search("hnswc_search_traced", false, ix, query, 1, k, ef, labels, n_found);
     if (st != HNSWC_OK)
         return st;
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return no_graph("hnswc_search_traced");
     graph_trace tr = {trace, trace_data};
     return search_one(ix, query, k, ef, filter, user_data, labels, distances, n_found, false,
                       trace ? &tr : NULL);
@@ -367,6 +427,9 @@ hnswc_status hnswc_search_exact(const hnswc_index *ix, const float *query, size_
         check_search("hnswc_search_exact", false, ix, query, 1, k, 0, labels, n_found);
     if (st != HNSWC_OK)
         return st;
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_search(flat_of(ix), query, 1, k, filter, user_data, 1, labels, distances,
+                           n_found);
     return search_one(ix, query, k, 0, filter, user_data, labels, distances, n_found, true, NULL);
 }
 
@@ -456,6 +519,9 @@ hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, siz
                 distances[i * k + r] = INFINITY;
         }
     }
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_search(flat_of(ix), queries, n, k, filter, user_data, num_threads, labels,
+                           distances, n_found);
     search_batch_job j = {ix, queries, k, ef, filter, user_data, labels, distances, n_found};
     return parallel_for(n, num_threads, search_batch_item, &j);
 }
@@ -483,6 +549,8 @@ static hnswc_status find_label(const hnswc_index *ix, const char *fn, uint64_t l
 hnswc_status hnswc_get_vector(const hnswc_index *ix, uint64_t label, float *out) {
     if (!ix || !out)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_get_vector: %s is NULL", ix ? "out" : "index");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_lookup(flat_of(ix), "hnswc_get_vector", label, out, NULL);
     hnswc_index *mix = (hnswc_index *)ix;
     /* the update lock keeps the vector (and the id's label) from changing
      * while it is copied; meta_lock is needed only for the lookup */
@@ -501,6 +569,8 @@ hnswc_status hnswc_is_deleted(const hnswc_index *ix, uint64_t label, int *is_del
     if (!ix || !is_deleted)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_is_deleted: %s is NULL",
                           ix ? "is_deleted" : "index");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_lookup(flat_of(ix), "hnswc_is_deleted", label, NULL, is_deleted);
     /* meta_lock alone: DELETED changes only under it, and holding it from the
      * lookup to the read keeps the slot from being reused for another label
      * in between. No vector is read, so the update lock is not needed. */
@@ -519,6 +589,8 @@ hnswc_status hnswc_get_labels(const hnswc_index *ix, uint64_t *out, size_t capac
     if (!ix || !n_written || (!out && capacity > 0))
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_get_labels: %s is NULL",
                           !ix ? "index" : !n_written ? "n_written" : "out");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_get_labels(flat_of(ix), out, capacity, n_written);
     hnswc_index *mix = (hnswc_index *)ix;
     pthread_rwlock_rdlock(&mix->update_lock);
     pthread_mutex_lock(&mix->meta_lock);
@@ -543,12 +615,14 @@ hnswc_status hnswc_get_labels(const hnswc_index *ix, uint64_t *out, size_t capac
  * All three are [reader]s. The update lock's read side keeps a slot's label,
  * level and upper link block from changing underneath (a slot is only
  * reused under the write side); links themselves are read with the atomics
- * a search uses, without the link locks.
+ * a search uses, without the link locks. A flat index has no nodes.
  * ======================================================================== */
 
 hnswc_status hnswc_node_id(const hnswc_index *ix, uint64_t label, uint32_t *id) {
     if (!ix || !id)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_node_id: %s is NULL", ix ? "id" : "index");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return no_graph("hnswc_node_id");
     hnswc_index *mix = (hnswc_index *)ix;
     pthread_mutex_lock(&mix->meta_lock);
     node_id found;
@@ -572,6 +646,8 @@ static hnswc_status ready_node(const hnswc_index *ix, const char *fn, uint32_t i
 hnswc_status hnswc_node_info(const hnswc_index *ix, uint32_t id, hnswc_node *out) {
     if (!ix || !out)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_node_info: %s is NULL", ix ? "out" : "index");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return no_graph("hnswc_node_info");
     hnswc_index *mix = (hnswc_index *)ix;
     pthread_rwlock_rdlock(&mix->update_lock);
     node_head *n = NULL;
@@ -590,6 +666,8 @@ hnswc_status hnswc_node_links(const hnswc_index *ix, uint32_t id, int layer, uin
     if (!ix || !n_links || !out)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_node_links: %s is NULL",
                           !ix ? "index" : !n_links ? "n_links" : "out");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return no_graph("hnswc_node_links");
     hnswc_index *mix = (hnswc_index *)ix;
     pthread_rwlock_rdlock(&mix->update_lock);
     node_head *n = NULL;
@@ -619,6 +697,8 @@ hnswc_status hnswc_node_links(const hnswc_index *ix, uint32_t id, int layer, uin
 static hnswc_status set_deleted(hnswc_index *ix, const char *fn, uint64_t label, bool del) {
     if (!ix)
         return hnswc_fail(HNSWC_ERR_NULL, "%s: index is NULL", fn);
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_set_deleted(flat_of(ix), fn, label, del);
     pthread_mutex_lock(&ix->meta_lock);
     node_id id;
     hnswc_status st = find_label(ix, fn, label, &id);
@@ -648,6 +728,15 @@ hnswc_status hnswc_unmark_deleted(hnswc_index *ix, uint64_t label) {
     return set_deleted(ix, "hnswc_unmark_deleted", label, false);
 }
 
+hnswc_status hnswc_remove(hnswc_index *ix, uint64_t label) {
+    if (!ix)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_remove: index is NULL");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_remove(flat_of(ix), "hnswc_remove", label);
+    return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_remove: an HNSW index cannot remove elements "
+                      "yet; use hnswc_mark_deleted");
+}
+
 /* ========================================================================
  * Parameters, counts and statistics
  * ======================================================================== */
@@ -655,8 +744,13 @@ hnswc_status hnswc_unmark_deleted(hnswc_index *ix, uint64_t label) {
 hnswc_status hnswc_get_info(const hnswc_index *ix, hnswc_info *out) {
     if (!ix || !out)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_get_info: %s is NULL", ix ? "out" : "index");
+    if (index_kind(ix) == HNSWC_KIND_FLAT) {
+        flat_get_info(flat_of(ix), out);
+        return HNSWC_OK;
+    }
     hnswc_index *mix = (hnswc_index *)ix;
     memset(out, 0, sizeof *out);
+    out->kind = HNSWC_KIND_HNSW;
     out->dim = ix->dim;
     out->metric = ix->metric;
     out->M = ix->M;
@@ -685,6 +779,8 @@ hnswc_status hnswc_set_ef(hnswc_index *ix, size_t ef) {
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_set_ef: index is NULL");
     if (ef == 0 || ef > MAX_EF)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_set_ef: ef must be 1 .. 2^31, got %zu", ef);
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return HNSWC_OK; /* every search of a flat index is exact */
     atomic_store(&ix->ef_search, (uint32_t)ef);
     return HNSWC_OK;
 }
@@ -693,6 +789,8 @@ hnswc_status hnswc_get_graph_stats(const hnswc_index *ix, hnswc_graph_stats *out
     if (!ix || !out)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_get_graph_stats: %s is NULL",
                           ix ? "out" : "index");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return no_graph("hnswc_get_graph_stats");
     return graph_stats(ix, out);
 }
 
@@ -702,6 +800,8 @@ hnswc_status hnswc_reserve(hnswc_index *ix, uint64_t capacity) {
     if (capacity > HNSWC_MAX_ELEMENTS)
         return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_reserve: capacity %llu above the maximum %llu",
                           (unsigned long long)capacity, (unsigned long long)HNSWC_MAX_ELEMENTS);
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_reserve(flat_of(ix), capacity);
     pthread_mutex_lock(&ix->meta_lock);
     hnswc_status st = storage_reserve(ix, capacity);
     if (st == HNSWC_OK)

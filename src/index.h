@@ -15,6 +15,7 @@
  *   graph.h      HNSW insert and search, scratch pool, stats   (graph.c)
  *   threads.h    parallel_for                                  (threads.c)
  *   persist.h    CRC-32C of hnswc's file format                (persist.c)
+ *   flat.h       the exact (flat) index, index_kind()          (flat.c)
  */
 #ifndef HNSWC_INDEX_H
 #define HNSWC_INDEX_H
@@ -43,6 +44,11 @@ struct hnswc_kernels; /* distance.h */
 struct search_ctx;    /* graph.c: pooled search scratch */
 
 struct hnswc_index {
+    /* HNSWC_KIND_HNSW. The first member of every index record: a flat
+     * index (flat.h) starts with it too, and the facade reads it through
+     * index_kind() before it treats a handle as either record. */
+    hnswc_kind kind;
+
     /* --- parameters (constant after create/load) --- */
     uint32_t dim;
     hnswc_metric metric;

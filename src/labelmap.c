@@ -93,6 +93,31 @@ hnswc_status label_map_put(label_map *m, uint64_t key, uint32_t val) {
     return HNSWC_OK;
 }
 
+void label_map_update(label_map *m, uint64_t key, uint32_t val) {
+    size_t j = label_map_slot(m, key);
+    if (j != SIZE_MAX)
+        m->vals[j] = val;
+}
+
+hnswc_status label_map_put_distinct(label_map *set, const uint64_t *keys, size_t n) {
+    /* reserved up front, so the puts below cannot fail half way */
+    hnswc_status st = label_map_reserve(set, set->len + n);
+    uint32_t unused;
+    for (size_t i = 0; st == HNSWC_OK && i < n; i++)
+        if (!label_map_find(set, keys[i], &unused))
+            st = label_map_put(set, keys[i], 0);
+    return st;
+}
+
+size_t label_map_count_missing(const label_map *set, const label_map *m) {
+    size_t missing = 0;
+    uint32_t unused;
+    for (size_t j = 0; j < set->cap; j++)
+        if (set->vals[j] != LABEL_MAP_EMPTY && !label_map_find(m, set->keys[j], &unused))
+            missing++;
+    return missing;
+}
+
 /* Backward-shift deletion: moves later entries of the probe run back into
  * the hole, so lookups never need tombstones. */
 void label_map_remove(label_map *m, uint64_t key) {

@@ -33,8 +33,16 @@ hnswc_status label_map_reserve(label_map *m, size_t n);
 bool label_map_find(const label_map *m, uint64_t key, uint32_t *val);
 /* Inserts key, which must be absent; cannot fail after a reserve for it. */
 hnswc_status label_map_put(label_map *m, uint64_t key, uint32_t val);
+/* Sets the value of key, which must be present. */
+void label_map_update(label_map *m, uint64_t key, uint32_t val);
 /* Removes key if present. */
 void label_map_remove(label_map *m, uint64_t key);
+
+/* A set is a label map whose values are unused (0). Enters each of
+ * keys[0 .. n-1] into set once; nothing is entered if it fails (NOMEM). */
+hnswc_status label_map_put_distinct(label_map *set, const uint64_t *keys, size_t n);
+/* The number of keys of `set` that m does not hold. */
+size_t label_map_count_missing(const label_map *set, const label_map *m);
 void label_map_free(label_map *m);
 size_t label_map_bytes(const label_map *m);
 

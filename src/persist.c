@@ -1,5 +1,6 @@
 /*
- * persist.c -- hnswc's file format: save, load, serialize, deserialize.
+ * persist.c -- hnswc's file format, for both kinds of index: save, load,
+ * serialize, deserialize.
  *
  * Layout (all integers in the byte order of the writing host, recorded in
  * the header; docs/ARCHITECTURE.md has the same table):
@@ -10,23 +11,30 @@
  *               for SQ8, a QUAN section. An f32 index is still written as
  *               version 1, so older readers keep reading it.)
  *            4  byte-order mark 0x01020304
- *            4  number of sections (5, or 6 with QUAN)
+ *            4  number of sections (5 for HNSW, 6 with QUAN, 3 for flat)
  *            4  CRC-32C of the 20 bytes above
- *   section  4  tag ("PARM", "NODE", "VECS", ["QUAN",] "LNK0", "LNKU", in that order)
+ *   section  4  tag (HNSW: "PARM", "NODE", "VECS", "LNK0", "LNKU";
+ *               flat: "FLAT", "NODE", "VECS"; in that order)
  *            4  reserved, 0
  *            8  payload length in bytes
  *            .. payload
  *            4  CRC-32C of the payload
  *
- *   PARM  u32 dim, metric, M, ef_construction, ef_search, storage (0 in v1);
+ * The first section's tag is the kind of the index.
+ *
+ *   PARM  u32 dim, metric, M, ef_construction, ef_search, 0;
  *         u64 seed, level generator state, count, deleted count, entry
- *   NODE  per node: u64 label, i32 level, u32 flags (bit 1: deleted)
+ *   FLAT  u32 dim, metric, 0, 0; u64 count, deleted count, capacity
+ *   NODE  per node: u64 label, i32 level (flat: 0), u32 flags (bit 1: deleted)
  *   VECS  per node: dim float32 (normalised, for cosine)
  *   QUAN  (SQ8) u32 trained (0/1), f32 step, dim f32 offsets. The code rows
  *         are not stored: they are a function of these and the vectors and
  *         are recomputed on load (about 50 ms for Fashion-MNIST).
  *   LNK0  per node: u32 count, 2*M u32 links
  *   LNKU  per node with level > 0, per layer 1..level: u32 count, M links
+ *
+ * hnswc_load also reads the exact-index files of hnswc 0.1's Python
+ * BFIndex ("legacy" below), converting them to a flat index.
  *
  * The loader trusts nothing: every length is checked against the bytes that
  * are really there before anything is allocated, every checksum is verified,
@@ -37,6 +45,7 @@
 #include "persist.h"
 
 #include "error.h"
+#include "flat.h"
 #include "storage.h"
 
 #include <errno.h>
@@ -52,11 +61,13 @@
 #define FORMAT_VERSION 1u    /* what an f32 index is written as */
 #define FORMAT_VERSION_SQ8 2u
 #define BYTE_ORDER_MARK 0x01020304u
-#define SECTION_COUNT 5u     /* + 1 (QUAN) with a quantiser */
+#define SECTION_COUNT 5u
+#define FLAT_SECTION_COUNT 3u
 #define HEADER_SIZE 24u
 #define SECTION_HEAD 16u
 #define SECTION_TAIL 4u
 #define PARM_SIZE 64u
+#define FLAT_SIZE 40u
 #define NODE_RECORD 16u
 
 static const unsigned char MAGIC[8] = {0x89, 'H', 'N', 'S', 'W', 'C', '\r', '\n'};
@@ -68,23 +79,31 @@ static const unsigned char MAGIC[8] = {0x89, 'H', 'N', 'S', 'W', 'C', '\r', '\n'
  * blocks an index is made of; in software both cost the same.
  * ======================================================================== */
 
-static uint32_t crc_table[8][256];
+typedef uint32_t crc_tables[8][256];
+
+static crc_tables crc32c_table; /* Castagnoli, 0x82f63b78 (reflected) */
+static crc_tables crc32_table;  /* IEEE 802.3, 0xedb88320: legacy BFIndex files only */
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
-static void crc_init(void) {
+static void crc_fill(crc_tables t, uint32_t poly) {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-        crc_table[0][i] = c;
+            c = c & 1 ? (c >> 1) ^ poly : c >> 1;
+        t[0][i] = c;
     }
     for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++)
-            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+        for (int s = 1; s < 8; s++)
+            t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
 }
 
-/* Continues a CRC-32C: start with crc = 0. */
-uint32_t persist_crc32c(uint32_t crc, const void *data, size_t len) {
+static void crc_init(void) {
+    crc_fill(crc32c_table, 0x82f63b78u);
+    crc_fill(crc32_table, 0xedb88320u);
+}
+
+/* Continues a reflected CRC-32 with the given tables: start with crc = 0. */
+static uint32_t crc_update(crc_tables crc_table, uint32_t crc, const void *data, size_t len) {
     pthread_once(&crc_once, crc_init);
     const unsigned char *p = data;
     crc = ~crc;
@@ -107,6 +126,11 @@ uint32_t persist_crc32c(uint32_t crc, const void *data, size_t len) {
     while (len--)
         crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
     return ~crc;
+}
+
+/* Continues a CRC-32C: start with crc = 0. */
+uint32_t persist_crc32c(uint32_t crc, const void *data, size_t len) {
+    return crc_update(crc32c_table, crc, data, len);
 }
 
 /* ========================================================================
@@ -182,16 +206,20 @@ static void current_layout(const hnswc_index *ix, layout *l) {
     layout_of(ix->dim, ix->M0, count, words, (uint32_t)ix->storage, l);
 }
 
-/* Writes the whole index. Caller holds the update lock's read side. */
-static void write_index(const hnswc_index *ix, const layout *l, sink *s) {
-    uint32_t head[5] = {0, ix->storage == HNSWC_STORAGE_F32 ? FORMAT_VERSION : FORMAT_VERSION_SQ8,
-                        BYTE_ORDER_MARK, l->sections, 0};
+static void write_header(sink *s, uint32_t version, uint32_t sections) {
+    uint32_t head[3] = {version, BYTE_ORDER_MARK, sections};
     unsigned char h[HEADER_SIZE];
     memcpy(h, MAGIC, 8);
-    memcpy(h + 8, &head[1], 12);
+    memcpy(h + 8, head, 12);
     uint32_t hcrc = persist_crc32c(0, h, 20);
     memcpy(h + 20, &hcrc, 4);
     put(s, h, HEADER_SIZE);
+}
+
+/* Writes a whole HNSW index. Caller holds the update lock's read side. */
+static void write_graph(const hnswc_index *ix, const layout *l, sink *s) {
+    write_header(s, ix->storage == HNSWC_STORAGE_F32 ? FORMAT_VERSION : FORMAT_VERSION_SQ8,
+                 l->sections);
 
     section_begin(s, "PARM", PARM_SIZE);
     put_u32(s, ix->dim);
@@ -264,6 +292,70 @@ static void write_index(const hnswc_index *ix, const layout *l, sink *s) {
     section_end(s);
 }
 
+static void flat_layout(const flat_index *fx, layout *l) {
+    memset(l, 0, sizeof *l);
+    l->count = fx->count;
+    l->node_len = fx->count * NODE_RECORD;
+    l->vecs_len = fx->count * fx->dim * 4u;
+    l->total = HEADER_SIZE + FLAT_SECTION_COUNT * (SECTION_HEAD + SECTION_TAIL) + FLAT_SIZE +
+               l->node_len + l->vecs_len;
+}
+
+/* Writes a whole flat index. Caller holds its lock's read side. */
+static void write_flat(const flat_index *fx, const layout *l, sink *s) {
+    write_header(s, FORMAT_VERSION, FLAT_SECTION_COUNT);
+    section_begin(s, "FLAT", FLAT_SIZE);
+    put_u32(s, fx->dim);
+    put_u32(s, (uint32_t)fx->metric);
+    put_u32(s, 0);
+    put_u32(s, 0);
+    put_u64(s, l->count);
+    put_u64(s, fx->deleted_count);
+    put_u64(s, fx->capacity);
+    section_end(s);
+
+    section_begin(s, "NODE", l->node_len);
+    for (uint64_t i = 0; i < l->count; i++) {
+        put_u64(s, fx->labels[i]);
+        put_u32(s, 0); /* level */
+        put_u32(s, fx->deleted[i]);
+    }
+    section_end(s);
+
+    section_begin(s, "VECS", l->vecs_len);
+    put(s, fx->vectors, (size_t)l->vecs_len);
+    section_end(s);
+}
+
+/*
+ * An image of either kind: image_begin takes the kind's lock (read side:
+ * searches go on, writers wait or, for HNSW, must not run) and measures the
+ * file exactly; image_write writes it; image_end releases the lock.
+ */
+static void image_begin(const hnswc_index *ix, layout *l) {
+    if (index_kind(ix) == HNSWC_KIND_FLAT) {
+        pthread_rwlock_rdlock(&flat_of(ix)->lock);
+        flat_layout(flat_of(ix), l);
+    } else {
+        pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
+        current_layout(ix, l);
+    }
+}
+
+static void image_write(const hnswc_index *ix, const layout *l, sink *s) {
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        write_flat(flat_of(ix), l, s);
+    else
+        write_graph(ix, l, s);
+}
+
+static void image_end(const hnswc_index *ix) {
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        pthread_rwlock_unlock(&flat_of(ix)->lock);
+    else
+        pthread_rwlock_unlock((pthread_rwlock_t *)&ix->update_lock);
+}
+
 /* ========================================================================
  * Saving: temporary file, fsync, rename
  * ======================================================================== */
@@ -311,12 +403,11 @@ hnswc_status hnswc_save(const hnswc_index *ix, const char *path) {
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
 
-    pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
     layout l;
-    current_layout(ix, &l);
+    image_begin(ix, &l);
     sink s = {.f = f};
-    write_index(ix, &l, &s);
-    pthread_rwlock_unlock((pthread_rwlock_t *)&ix->update_lock);
+    image_write(ix, &l, &s);
+    image_end(ix);
 
     int err = 0;
     if (s.failed || fflush(f) != 0 || fsync(fileno(f)) != 0)
@@ -344,9 +435,8 @@ hnswc_status hnswc_serialize(const hnswc_index *ix, void **buffer, size_t *size)
     if (!ix || !buffer || !size)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_serialize: %s is NULL",
                           !ix ? "index" : !buffer ? "buffer" : "size");
-    pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
     layout l;
-    current_layout(ix, &l);
+    image_begin(ix, &l);
     hnswc_status st = HNSWC_OK;
     unsigned char *mem = l.total <= SIZE_MAX ? malloc((size_t)l.total) : NULL;
     if (!mem) {
@@ -354,7 +444,7 @@ hnswc_status hnswc_serialize(const hnswc_index *ix, void **buffer, size_t *size)
                         (unsigned long long)l.total);
     } else {
         sink s = {.mem = mem, .cap = (size_t)l.total};
-        write_index(ix, &l, &s);
+        image_write(ix, &l, &s);
         if (s.failed || s.len != l.total) { /* cannot happen: the layout is exact */
             free(mem);
             st = hnswc_fail(HNSWC_ERR_INVALID, "hnswc_serialize: index changed while serialized");
@@ -363,7 +453,7 @@ hnswc_status hnswc_serialize(const hnswc_index *ix, void **buffer, size_t *size)
             *size = s.len;
         }
     }
-    pthread_rwlock_unlock((pthread_rwlock_t *)&ix->update_lock);
+    image_end(ix);
     return st;
 }
 
@@ -403,12 +493,9 @@ static hnswc_status take(source *src, void *dst, size_t n) {
     return HNSWC_OK;
 }
 
-/* Reads a section header, checks its tag and exact length. */
-static hnswc_status section_open(source *src, const char tag[4], uint64_t want_len) {
-    unsigned char h[SECTION_HEAD];
-    hnswc_status st = take(src, h, sizeof h);
-    if (st != HNSWC_OK)
-        return st;
+/* Checks a section header just read: its tag and exact length. */
+static hnswc_status section_check(source *src, const unsigned char h[SECTION_HEAD],
+                                  const char tag[4], uint64_t want_len) {
     uint64_t len;
     uint32_t reserved;
     memcpy(&len, h + 8, 8);
@@ -428,6 +515,13 @@ static hnswc_status section_open(source *src, const char tag[4], uint64_t want_l
     return HNSWC_OK;
 }
 
+/* Reads a section header, checks its tag and exact length. */
+static hnswc_status section_open(source *src, const char tag[4], uint64_t want_len) {
+    unsigned char h[SECTION_HEAD];
+    hnswc_status st = take(src, h, sizeof h);
+    return st != HNSWC_OK ? st : section_check(src, h, tag, want_len);
+}
+
 static hnswc_status section_close(source *src, const char tag[4]) {
     uint32_t want = src->crc, got;
     hnswc_status st = take(src, &got, 4);
@@ -441,18 +535,25 @@ static hnswc_status section_close(source *src, const char tag[4]) {
     return HNSWC_OK;
 }
 
+/* A fixed-size section whose header `head` the caller has read: checked,
+ * its payload into b (len bytes), its checksum verified. */
+static hnswc_status read_fixed_section(source *src, const unsigned char *head, const char tag[4],
+                                       unsigned char *b, size_t len) {
+    hnswc_status st = section_check(src, head, tag, len);
+    if (st == HNSWC_OK)
+        st = take(src, b, len);
+    return st == HNSWC_OK ? section_close(src, tag) : st;
+}
+
 typedef struct parm {
     uint32_t dim, metric, M, efc, ef, storage;
     uint64_t seed, rng, count, deleted, entry;
 } parm;
 
-static hnswc_status read_parm(source *src, uint32_t version, parm *p) {
+/* The PARM section, whose header `head` the caller has read. */
+static hnswc_status read_parm(source *src, const unsigned char *head, uint32_t version, parm *p) {
     unsigned char b[PARM_SIZE];
-    hnswc_status st = section_open(src, "PARM", PARM_SIZE);
-    if (st == HNSWC_OK)
-        st = take(src, b, sizeof b);
-    if (st == HNSWC_OK)
-        st = section_close(src, "PARM");
+    hnswc_status st = read_fixed_section(src, head, "PARM", b, sizeof b);
     if (st != HNSWC_OK)
         return st;
     uint32_t *u32s[6] = {&p->dim, &p->metric, &p->M, &p->efc, &p->ef, &p->storage};
@@ -484,34 +585,12 @@ static hnswc_status read_parm(source *src, uint32_t version, parm *p) {
     return HNSWC_OK;
 }
 
-static hnswc_status load_from(source *src, hnswc_index **out) {
-    unsigned char h[HEADER_SIZE];
-    src->crc = 0;
-    hnswc_status st = take(src, h, sizeof h);
-    if (st != HNSWC_OK)
-        return st == HNSWC_ERR_FORMAT ? fmt_err(src, "too short to be an hnswc index") : st;
-    if (memcmp(h, MAGIC, 8) != 0)
-        return fmt_err(src, "not an hnswc index (wrong magic number)");
-    uint32_t version, bom, nsec, hcrc;
-    memcpy(&version, h + 8, 4);
-    memcpy(&bom, h + 12, 4);
-    memcpy(&nsec, h + 16, 4);
-    memcpy(&hcrc, h + 20, 4);
-    if (persist_crc32c(0, h, 20) != hcrc)
-        return fmt_err(src, "header checksum does not match (corrupted)");
-    if (version != FORMAT_VERSION && version != FORMAT_VERSION_SQ8) {
-        char msg[120];
-        snprintf(msg, sizeof msg, "format version %u; this library reads versions %u and %u",
-                 version, FORMAT_VERSION, FORMAT_VERSION_SQ8);
-        return fmt_err(src, msg);
-    }
-    if (bom != BYTE_ORDER_MARK)
-        return fmt_err(src, "written on a machine of the other byte order");
-    if (nsec != SECTION_COUNT + (version == FORMAT_VERSION_SQ8 ? 1u : 0u))
-        return fmt_err(src, "wrong number of sections");
-
+/* An HNSW index, after the header; `head` is the PARM section's header. */
+static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t version,
+                               hnswc_index **out) {
     parm p;
-    if ((st = read_parm(src, version, &p)) != HNSWC_OK)
+    hnswc_status st;
+    if ((st = read_parm(src, head, version, &p)) != HNSWC_OK)
         return st;
 
     hnswc_options o = {0};
@@ -672,6 +751,204 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     return HNSWC_OK;
 }
 
+/* A flat index, after the header; `head` is the FLAT section's header. */
+static hnswc_status load_flat(source *src, const unsigned char *head, hnswc_index **out) {
+    unsigned char b[FLAT_SIZE];
+    hnswc_status st = read_fixed_section(src, head, "FLAT", b, sizeof b);
+    if (st != HNSWC_OK)
+        return st;
+    uint32_t dim, metric, zero[2];
+    uint64_t count, deleted, capacity;
+    memcpy(&dim, b, 4);
+    memcpy(&metric, b + 4, 4);
+    memcpy(zero, b + 8, 8);
+    memcpy(&count, b + 16, 8);
+    memcpy(&deleted, b + 24, 8);
+    memcpy(&capacity, b + 32, 8);
+    if (dim == 0 || dim > 65536)
+        return fmt_err(src, "dimension out of range");
+    if (metric > HNSWC_METRIC_COSINE)
+        return fmt_err(src, "unknown metric");
+    if (zero[0] != 0 || zero[1] != 0)
+        return fmt_err(src, "reserved field is not zero");
+    if (count > HNSWC_MAX_ELEMENTS || capacity > HNSWC_MAX_ELEMENTS || count > capacity)
+        return fmt_err(src, "element count or capacity out of range");
+    if (deleted > count)
+        return fmt_err(src, "more deleted elements than elements");
+    /* the rest of the file must hold count elements before any is
+     * allocated; the capacity is reserved only once the file is read */
+    layout l;
+    flat_index probe = {.dim = dim, .count = count};
+    flat_layout(&probe, &l);
+    if (l.total - HEADER_SIZE - FLAT_SIZE - SECTION_HEAD - SECTION_TAIL > src->remaining)
+        return fmt_err(src, "truncated (shorter than its element count requires)");
+
+    hnswc_options o = {0};
+    o.kind = HNSWC_KIND_FLAT;
+    o.dim = dim;
+    o.metric = (hnswc_metric)metric;
+    o.capacity = count;
+    flat_index *fx;
+    if ((st = flat_create(&o, &fx)) != HNSWC_OK)
+        return st;
+    st = section_open(src, "NODE", l.node_len);
+    for (uint64_t i = 0; st == HNSWC_OK && i < count; i++) {
+        unsigned char rec[NODE_RECORD];
+        int32_t level;
+        uint32_t flags;
+        if ((st = take(src, rec, sizeof rec)) != HNSWC_OK)
+            break;
+        memcpy(&fx->labels[i], rec, 8);
+        memcpy(&level, rec + 8, 4);
+        memcpy(&flags, rec + 12, 4);
+        if (level != 0 || flags > 1)
+            st = fmt_err(src, "an element has an invalid level or flags");
+        fx->deleted[i] = (uint8_t)flags;
+    }
+    if (st == HNSWC_OK)
+        st = section_close(src, "NODE");
+    if (st == HNSWC_OK)
+        st = section_open(src, "VECS", l.vecs_len);
+    if (st == HNSWC_OK)
+        st = take(src, fx->vectors, (size_t)l.vecs_len);
+    if (st == HNSWC_OK)
+        st = section_close(src, "VECS");
+    if (st == HNSWC_OK && src->remaining > 0)
+        st = fmt_err(src, "unexpected bytes after the last section");
+    if (st == HNSWC_OK)
+        st = flat_finish_load(fx, count, "hnswc_load", src->what);
+    if (st == HNSWC_OK && fx->deleted_count != deleted)
+        st = fmt_err(src, "deleted count does not match the elements");
+    if (st != HNSWC_OK) {
+        flat_destroy(fx);
+        return st;
+    }
+    /* best effort: the room the saved index had; rows are allocated, not
+     * touched, so unused room costs address space, not memory */
+    if (capacity > count)
+        flat_reserve(fx, capacity);
+    *out = (hnswc_index *)(void *)fx;
+    return HNSWC_OK;
+}
+
+/* ========================================================================
+ * Legacy: hnswc 0.1's Python BFIndex.save_index files
+ *
+ *   "HNSWCBF1" | u32 version 1 | u32 metric | u32 dim | u32 0 |
+ *   u64 count | u64 max_elements | u64 next label |
+ *   f32 vectors[count * dim] | u64 labels[count] | u32 CRC-32 (IEEE) of all before
+ *
+ * little-endian (the writer refused other hosts). Read as a flat index whose
+ * capacity is max_elements where that is possible. The next label (the
+ * Python counter for ids=None) has no place in a flat index and is dropped,
+ * as hnswlib's own BFIndex files never had it.
+ * ======================================================================== */
+
+static const unsigned char LEGACY_MAGIC[8] = {'H', 'N', 'S', 'W', 'C', 'B', 'F', '1'};
+#define LEGACY_HEAD 48u
+
+static bool host_is_little_endian(void) {
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+/* After the 24 bytes `h` (magic included) were read. */
+static hnswc_status load_legacy(source *src, const unsigned char *h, hnswc_index **out) {
+    if (!host_is_little_endian())
+        return fmt_err(src, "written on a machine of the other byte order");
+    unsigned char rest[LEGACY_HEAD - HEADER_SIZE];
+    hnswc_status st = take(src, rest, sizeof rest);
+    if (st != HNSWC_OK)
+        return st;
+    uint32_t crc = crc_update(crc32_table, 0, h, HEADER_SIZE);
+    crc = crc_update(crc32_table, crc, rest, sizeof rest);
+    uint32_t head[4];
+    uint64_t count, max_elements;
+    memcpy(head, h + 8, 16);
+    memcpy(&count, rest, 8);
+    memcpy(&max_elements, rest + 8, 8);
+    if (head[0] != 1)
+        return fmt_err(src, "unsupported BFIndex file version");
+    if (head[1] > HNSWC_METRIC_COSINE || head[2] == 0 || head[2] > 65536 || head[3] != 0)
+        return fmt_err(src, "a BFIndex file with impossible parameters");
+    uint64_t row = (uint64_t)head[2] * 4 + 8;
+    if (count > HNSWC_MAX_ELEMENTS || count > src->remaining / row ||
+        count * row + 4 != src->remaining)
+        return fmt_err(src, "a BFIndex file that is truncated or has bytes after its end");
+
+    hnswc_options o = {0};
+    o.kind = HNSWC_KIND_FLAT;
+    o.dim = head[2];
+    o.metric = (hnswc_metric)head[1];
+    o.capacity = count;
+    flat_index *fx;
+    if ((st = flat_create(&o, &fx)) != HNSWC_OK)
+        return st;
+    size_t vbytes = (size_t)count * head[2] * 4, lbytes = (size_t)count * 8;
+    uint32_t want;
+    if ((st = take(src, fx->vectors, vbytes)) == HNSWC_OK &&
+        (st = take(src, fx->labels, lbytes)) == HNSWC_OK &&
+        (st = take(src, &want, 4)) == HNSWC_OK) {
+        crc = crc_update(crc32_table, crc, fx->vectors, vbytes);
+        crc = crc_update(crc32_table, crc, fx->labels, lbytes);
+        if (crc != want)
+            st = fmt_err(src, "checksum of the BFIndex file does not match (corrupted)");
+    }
+    if (st == HNSWC_OK) {
+        memset(fx->deleted, 0, (size_t)count);
+        st = flat_finish_load(fx, count, "hnswc_load", src->what);
+    }
+    if (st != HNSWC_OK) {
+        flat_destroy(fx);
+        return st;
+    }
+    if (max_elements > count && max_elements <= HNSWC_MAX_ELEMENTS)
+        flat_reserve(fx, max_elements); /* best effort, as in load_flat */
+    *out = (hnswc_index *)(void *)fx;
+    return HNSWC_OK;
+}
+
+/* ========================================================================
+ * Loading: the header, then the kind named by the first section
+ * ======================================================================== */
+
+static hnswc_status load_from(source *src, hnswc_index **out) {
+    unsigned char h[HEADER_SIZE];
+    src->crc = 0;
+    hnswc_status st = take(src, h, sizeof h);
+    if (st != HNSWC_OK)
+        return st == HNSWC_ERR_FORMAT ? fmt_err(src, "too short to be an hnswc index") : st;
+    if (memcmp(h, LEGACY_MAGIC, 8) == 0)
+        return load_legacy(src, h, out);
+    if (memcmp(h, MAGIC, 8) != 0)
+        return fmt_err(src, "not an hnswc index (wrong magic number)");
+    uint32_t version, bom, nsec, hcrc;
+    memcpy(&version, h + 8, 4);
+    memcpy(&bom, h + 12, 4);
+    memcpy(&nsec, h + 16, 4);
+    memcpy(&hcrc, h + 20, 4);
+    if (persist_crc32c(0, h, 20) != hcrc)
+        return fmt_err(src, "header checksum does not match (corrupted)");
+    if (version != FORMAT_VERSION && version != FORMAT_VERSION_SQ8) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "format version %u; this library reads versions %u and %u",
+                 version, FORMAT_VERSION, FORMAT_VERSION_SQ8);
+        return fmt_err(src, msg);
+    }
+    if (bom != BYTE_ORDER_MARK)
+        return fmt_err(src, "written on a machine of the other byte order");
+    unsigned char head[SECTION_HEAD];
+    if ((st = take(src, head, sizeof head)) != HNSWC_OK)
+        return st;
+    bool flat = memcmp(head, "FLAT", 4) == 0;
+    if (flat ? nsec != FLAT_SECTION_COUNT || version != FORMAT_VERSION
+             : nsec != SECTION_COUNT + (version == FORMAT_VERSION_SQ8 ? 1u : 0u))
+        return fmt_err(src, "wrong number of sections");
+    return flat ? load_flat(src, head, out) : load_graph(src, head, version, out);
+}
+
 hnswc_status hnswc_load(const char *path, hnswc_index **out) {
     if (out)
         *out = NULL;
@@ -701,7 +978,9 @@ hnswc_status hnswc_deserialize(const void *buffer, size_t size, hnswc_index **ou
     return load_from(&src, out);
 }
 
-/* persist.h: does the file start with our magic? (for hnswc_probe_file) */
+/* persist.h: does the file start with a magic hnswc_load reads? (for
+ * hnswc_probe_file) */
 bool persist_probe(const unsigned char *head, size_t n) {
-    return n >= sizeof MAGIC && memcmp(head, MAGIC, sizeof MAGIC) == 0;
+    return n >= sizeof MAGIC &&
+           (memcmp(head, MAGIC, sizeof MAGIC) == 0 || memcmp(head, LEGACY_MAGIC, 8) == 0);
 }

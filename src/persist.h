@@ -18,7 +18,8 @@ uint32_t persist_crc32c(uint32_t crc, const void *data, size_t len);
 
 /*
  * true if head[0 .. n-1] (a file's first bytes) starts with hnswc's magic
- * number: the file is hnswc's, for hnswc_probe_file (fileprobe.c). Pure.
+ * number, or hnswc 0.1 BFIndex's: hnswc_load reads the file. For
+ * hnswc_probe_file (fileprobe.c). Pure.
  */
 bool persist_probe(const unsigned char *head, size_t n);
 

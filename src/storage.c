@@ -13,6 +13,7 @@
 
 #include "distance.h"
 #include "error.h"
+#include "threads.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -69,15 +70,10 @@ hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
     atomic_init(&ix->entry, ENTRY_EMPTY);
     atomic_init(&ix->memory_bytes, sizeof *ix);
 
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-#if defined(__GLIBC__)
-    /* glibc prefers readers by default, which would let a steady stream of
-     * searches starve an in-place update forever */
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-    pthread_rwlock_init(&ix->update_lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
+    ix->kind = HNSWC_KIND_HNSW;
+    /* writers preferred: a steady stream of searches must not starve an
+     * in-place update */
+    parallel_rwlock_init(&ix->update_lock);
     pthread_mutex_init(&ix->meta_lock, NULL);
     pthread_mutex_init(&ix->entry_lock, NULL);
     pthread_mutex_init(&ix->pool_lock, NULL);

@@ -105,3 +105,13 @@ hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *
         return hnswc_fail(j.status, "%s", j.message);
     return HNSWC_OK;
 }
+
+void parallel_rwlock_init(pthread_rwlock_t *lock) {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+#if defined(__GLIBC__)
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+}

@@ -1,7 +1,8 @@
 /*
  * threads.h -- the parallel-for behind the batch calls (threads.c).
  *
- * Prefix: parallel_. Included by index.c (add and search batches).
+ * Prefix: parallel_. Included by index.c (add and search batches), flat.c
+ * (batch searches) and storage.c (the update lock).
  * Depends on error.h only (a worker's message is copied to the caller).
  */
 #ifndef HNSWC_THREADS_H
@@ -9,6 +10,7 @@
 
 #include "hnswc.h"
 
+#include <pthread.h>
 #include <stddef.h>
 
 /*
@@ -23,5 +25,12 @@ hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *
 
 /* Online CPUs, between 1 and the most threads parallel_for starts. */
 unsigned parallel_cpu_count(void);
+
+/*
+ * Initialises a reader/writer lock that prefers writers where the C library
+ * lets us choose (glibc prefers readers by default, which would let a steady
+ * stream of searches starve a writer forever). For the indexes' update locks.
+ */
+void parallel_rwlock_init(pthread_rwlock_t *lock);
 
 #endif /* HNSWC_THREADS_H */

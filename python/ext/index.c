@@ -765,10 +765,12 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
     }
     hnswc_info info;
     hnswc_get_info(ix, &info);
-    if (info.dim != (uint32_t)self->base.dim || info.metric != self->base.metric) {
+    if (info.kind != HNSWC_KIND_HNSW || info.dim != (uint32_t)self->base.dim ||
+        info.metric != self->base.metric) {
         PyErr_Format(PyExc_RuntimeError,
-                     "load_index: %s holds a '%s' index of dim %u, but this Index is '%s' "
-                     "with dim %d", p, hpy_space_name(info.metric), (unsigned)info.dim,
+                     "load_index: %s holds %s '%s' index of dim %u, but this Index is '%s' "
+                     "with dim %d", p, info.kind == HNSWC_KIND_HNSW ? "an HNSW" : "an exact",
+                     hpy_space_name(info.metric), (unsigned)info.dim,
                      hpy_space_name(self->base.metric), self->base.dim);
         hnswc_free(ix);
         Py_DECREF(path);
@@ -1110,7 +1112,8 @@ static PyObject *Index_setstate(IndexObject *self, PyObject *state)
             return hpy_raise_status(st, "Unpickle Error");
         hnswc_info info;
         hnswc_get_info(ix, &info);
-        if (info.dim != (uint32_t)self->base.dim || info.metric != self->base.metric) {
+        if (info.kind != HNSWC_KIND_HNSW || info.dim != (uint32_t)self->base.dim ||
+            info.metric != self->base.metric) {
             hnswc_free(ix);
             PyErr_SetString(PyExc_RuntimeError,
                             "Unpickle Error: the index does not match the space and dim");

@@ -269,111 +269,14 @@ static void test_resume_after_load(void **s)
 }
 
 /* ------------------------------------------------------------------------
- * File layout (docs/ARCHITECTURE.md), for the structural tests:
- *   header 24 bytes: magic[8], u32 version, u32 byte-order mark,
- *                    u32 section count, u32 CRC-32C of the 20 bytes before;
- *   sections: u32 tag, u32 reserved, u64 payload length, payload,
- *             u32 CRC-32C of the payload.
+ * File layout (docs/ARCHITECTURE.md; the header and sections are parsed by
+ * testutil's tu_parse_sections), for the structural tests:
  *   PARM payload: u32 dim, metric, M, ef_construction, ef_search, 0;
  *                 u64 seed, level generator state, count, deleted count, entry.
  *   NODE: per node u64 label, i32 level, u32 flags.
  *   LNK0: per node u32 count, 2*M u32 links.
  * Integers in host order (the byte-order mark says which).
  * ------------------------------------------------------------------------ */
-
-/* CRC-32C, bit by bit: slow and obviously right. */
-static uint32_t crc32c(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-    }
-    return ~c;
-}
-
-typedef struct section {
-    char tag[5];
-    size_t head;    /* offset of the section header */
-    size_t payload; /* offset of the payload        */
-    size_t len;     /* payload length               */
-} section;
-
-/* Splits a valid file into its sections; fails the test if it cannot. */
-static size_t parse_sections(const unsigned char *b, size_t size, section *out, size_t max)
-{
-    static const unsigned char magic[8] = {0x89, 'H', 'N', 'S', 'W', 'C', '\r', '\n'};
-    assert_true(size >= 24);
-    assert_memory_equal(b, magic, 8);
-    uint32_t crc;
-    memcpy(&crc, b + 20, 4);
-    assert_int_equal(crc, crc32c(b, 20)); /* our CRC agrees with the library's */
-    size_t off = 24, n = 0;
-    while (off < size) {
-        assert_true(n < max && off + 16 <= size);
-        uint64_t len;
-        memcpy(out[n].tag, b + off, 4);
-        out[n].tag[4] = '\0';
-        memcpy(&len, b + off + 8, 8);
-        out[n].head = off;
-        out[n].payload = off + 16;
-        out[n].len = (size_t)len;
-        assert_true(off + 16 + len + 4 <= size);
-        memcpy(&crc, b + off + 16 + len, 4);
-        assert_int_equal(crc, crc32c(b + off + 16, (size_t)len));
-        off += 16 + (size_t)len + 4;
-        n++;
-    }
-    assert_int_equal(off, size);
-    return n;
-}
-
-static const section *find_section(const section *secs, size_t n, const char *tag)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(secs[i].tag, tag) == 0)
-            return &secs[i];
-    fail_msg("no section %s in the file", tag);
-    return NULL;
-}
-
-static void fix_crcs(unsigned char *b, const section *secs, size_t n)
-{
-    uint32_t c = crc32c(b, 20);
-    memcpy(b + 20, &c, 4);
-    for (size_t i = 0; i < n; i++) {
-        c = crc32c(b + secs[i].payload, secs[i].len);
-        memcpy(b + secs[i].payload + secs[i].len, &c, 4);
-    }
-}
-
-/* Loads from memory and from a file; both must say `expect`. */
-static void expect_load(const unsigned char *b, size_t size, const char *file, hnswc_status expect,
-                        const char *what)
-{
-    hnswc_index *ix = (hnswc_index *)(uintptr_t)0x1;
-    hnswc_status st = hnswc_deserialize(b, size, &ix);
-    if (st != expect)
-        fail_msg("%s: hnswc_deserialize returned %s (%s), expected %s", what,
-                 hnswc_status_string(st), hnswc_errmsg(NULL), hnswc_status_string(expect));
-    if (st != HNSWC_OK) {
-        assert_null(ix);
-        assert_true(hnswc_errmsg(NULL)[0] != '\0');
-    }
-    hnswc_free(st == HNSWC_OK ? ix : NULL);
-    if (file == NULL)
-        return;
-    tu_write_file(file, b, size);
-    ix = (hnswc_index *)(uintptr_t)0x1;
-    st = hnswc_load(file, &ix);
-    if (st != expect)
-        fail_msg("%s: hnswc_load returned %s (%s), expected %s", what, hnswc_status_string(st),
-                 hnswc_errmsg(NULL), hnswc_status_string(expect));
-    if (st != HNSWC_OK)
-        assert_null(ix);
-    hnswc_free(st == HNSWC_OK ? ix : NULL);
-}
 
 /* ------------------------------------------------------------------------
  * Truncation and bit flips
@@ -388,7 +291,7 @@ static void test_truncated(void **s)
     size_t size;
     unsigned char *b = serialize(ix, &size);
     hnswc_free(ix);
-    expect_load(b, size, p, HNSWC_OK, "the intact file");
+    tu_expect_load(b, size, p, HNSWC_OK, "the intact file");
 
     /* Every length short of the whole, in memory and on disk. */
     for (size_t len = 0; len < size; len++) {
@@ -396,15 +299,15 @@ static void test_truncated(void **s)
         memcpy(cut, b, len);
         char what[64];
         snprintf(what, sizeof what, "truncated to %zu of %zu bytes", len, size);
-        expect_load(cut, len, len % 3 == 0 ? p : NULL, HNSWC_ERR_FORMAT, what);
+        tu_expect_load(cut, len, len % 3 == 0 ? p : NULL, HNSWC_ERR_FORMAT, what);
         free(cut);
     }
     /* Anything after the last section. */
     unsigned char *longer = tu_xmalloc(size + 8);
     memcpy(longer, b, size);
     memset(longer + size, 0, 8);
-    expect_load(longer, size + 1, p, HNSWC_ERR_FORMAT, "one trailing byte");
-    expect_load(longer, size + 8, p, HNSWC_ERR_FORMAT, "eight trailing bytes");
+    tu_expect_load(longer, size + 1, p, HNSWC_ERR_FORMAT, "one trailing byte");
+    tu_expect_load(longer, size + 8, p, HNSWC_ERR_FORMAT, "eight trailing bytes");
     print_message("%zu truncations of a %zu-byte file rejected\n", size, size);
     free(longer);
     free(b);
@@ -460,7 +363,7 @@ static void test_bit_flips(void **s)
     if (missed)
         fail_msg("%zu of %zu corruptions of a %zu-byte file were accepted, at:%s", missed,
                  2 * size, size, where);
-    expect_load(b, size, p, HNSWC_OK, "the restored file");
+    tu_expect_load(b, size, p, HNSWC_OK, "the restored file");
     print_message("%zu single-bit and %zu single-byte corruptions rejected\n", size, size);
     free(b);
     free(p);
@@ -472,7 +375,7 @@ static void test_bit_flips(void **s)
  * validation can reject them.
  * ------------------------------------------------------------------------ */
 
-typedef void (*mutator)(unsigned char *b, const section *secs, size_t nsec, uint32_t M);
+typedef void (*mutator)(unsigned char *b, const tu_section *secs, size_t nsec, uint32_t M);
 
 static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
@@ -483,124 +386,124 @@ static uint64_t get64(const unsigned char *p)
     return v;
 }
 
-#define PARM(b, secs, n) ((b) + find_section(secs, n, "PARM")->payload)
+#define PARM(b, secs, n) ((b) + tu_find_section(secs, n, "PARM")->payload)
 
-static void m_version(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_version(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)s, (void)n, (void)M;
     put32(b + 8, 2); /* a future format version */
 }
-static void m_dim0(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_dim0(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
     put32(PARM(b, s, n) + 0, 0);
 }
-static void m_dim_big(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_dim_big(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
     put32(PARM(b, s, n) + 0, 5); /* the vectors are 4 floats */
 }
-static void m_metric(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_metric(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
     put32(PARM(b, s, n) + 4, 3);
 }
-static void m_M1(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_M1(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
     put32(PARM(b, s, n) + 8, 1);
 }
-static void m_M_other(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_M_other(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     put32(PARM(b, s, n) + 8, M + 1); /* link lists are sized by M */
 }
-static void m_count_more(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_count_more(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
     unsigned char *c = PARM(b, s, n) + 40;
     put64(c, get64(c) + 1);
 }
-static void m_count_less(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_count_less(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
     unsigned char *c = PARM(b, s, n) + 40;
     put64(c, get64(c) - 1);
 }
-static void m_count_huge(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_count_huge(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
     put64(PARM(b, s, n) + 40, UINT64_MAX / 3);
 }
-static void m_deleted_count(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_deleted_count(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
     unsigned char *c = PARM(b, s, n) + 48;
     put64(c, get64(c) + 1);
 }
-static void m_entry(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_entry(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
     unsigned char *p = PARM(b, s, n);
     put64(p + 56, get64(p + 40)); /* entry point == count: no such node */
 }
-static void m_dup_label(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_dup_label(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
-    unsigned char *node = b + find_section(s, n, "NODE")->payload;
+    unsigned char *node = b + tu_find_section(s, n, "NODE")->payload;
     memcpy(node + 16, node, 8); /* node 1 gets node 0's label */
 }
-static void m_level_neg(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_level_neg(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
-    put32(b + find_section(s, n, "NODE")->payload + 8, (uint32_t)-5);
+    put32(b + tu_find_section(s, n, "NODE")->payload + 8, (uint32_t)-5);
 }
-static void m_level_big(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_level_big(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
-    put32(b + find_section(s, n, "NODE")->payload + 8, 1000);
+    put32(b + tu_find_section(s, n, "NODE")->payload + 8, 1000);
 }
-static void m_link_range(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_link_range(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
     const unsigned char *p = PARM(b, s, n);
-    unsigned char *l0 = b + find_section(s, n, "LNK0")->payload;
+    unsigned char *l0 = b + tu_find_section(s, n, "LNK0")->payload;
     put32(l0, 1);                            /* node 0: one link... */
     put32(l0 + 4, (uint32_t)get64(p + 40)); /* ...to node `count` */
 }
-static void m_link_count(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_link_count(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
-    put32(b + find_section(s, n, "LNK0")->payload, 2 * M + 1);
+    put32(b + tu_find_section(s, n, "LNK0")->payload, 2 * M + 1);
 }
-static void m_link_huge(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_link_huge(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
-    unsigned char *l0 = b + find_section(s, n, "LNK0")->payload;
+    unsigned char *l0 = b + tu_find_section(s, n, "LNK0")->payload;
     put32(l0, 1);
     put32(l0 + 4, UINT32_MAX);
 }
-static void m_vector_nan(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_vector_nan(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
     float nan = NAN;
-    memcpy(b + find_section(s, n, "VECS")->payload + 4, &nan, 4);
+    memcpy(b + tu_find_section(s, n, "VECS")->payload + 4, &nan, 4);
 }
-static void m_section_len(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_section_len(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
-    const section *v = find_section(s, n, "VECS");
+    const tu_section *v = tu_find_section(s, n, "VECS");
     put64(b + v->head + 8, (uint64_t)v->len + 4); /* lies about its length */
 }
-static void m_section_huge(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_section_huge(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
-    put64(b + find_section(s, n, "NODE")->head + 8, UINT64_MAX - 8);
+    put64(b + tu_find_section(s, n, "NODE")->head + 8, UINT64_MAX - 8);
 }
-static void m_tag(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_tag(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)M;
-    memcpy(b + find_section(s, n, "LNK0")->head, "XXXX", 4);
+    memcpy(b + tu_find_section(s, n, "LNK0")->head, "XXXX", 4);
 }
-static void m_sections(unsigned char *b, const section *s, size_t n, uint32_t M)
+static void m_sections(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)s, (void)n, (void)M;
     put32(b + 16, 6);
@@ -631,10 +534,10 @@ static void test_invalid_contents(void **s)
         {"link count above 2M", m_link_count},
         {"link UINT32_MAX", m_link_huge},
         {"NaN in a stored vector", m_vector_nan},
-        {"section length wrong", m_section_len},
-        {"section length near 2^64", m_section_huge},
-        {"unknown section tag", m_tag},
-        {"section count 6", m_sections},
+        {"tu_section length wrong", m_section_len},
+        {"tu_section length near 2^64", m_section_huge},
+        {"unknown tu_section tag", m_tag},
+        {"tu_section count 6", m_sections},
     };
     char *dir = tu_mkdtemp();
     char *p = tu_path(dir, "v.hnswc");
@@ -643,16 +546,16 @@ static void test_invalid_contents(void **s)
     size_t size;
     unsigned char *b = serialize(ix, &size);
     hnswc_free(ix);
-    section secs[8];
-    size_t nsec = parse_sections(b, size, secs, 8);
+    tu_section secs[8];
+    size_t nsec = tu_parse_sections(b, size, secs, 8);
     assert_int_equal(nsec, 5);
 
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         unsigned char *m = tu_xmalloc(size);
         memcpy(m, b, size);
         cases[c].fn(m, secs, nsec, M);
-        fix_crcs(m, secs, nsec);
-        expect_load(m, size, p, HNSWC_ERR_FORMAT, cases[c].what);
+        tu_fix_crcs(m, secs, nsec);
+        tu_expect_load(m, size, p, HNSWC_ERR_FORMAT, cases[c].what);
         free(m);
     }
     print_message("%zu files with valid checksums and invalid contents rejected\n",
@@ -676,8 +579,8 @@ static void test_fuzz_with_valid_crc(void **s)
     size_t size;
     unsigned char *b = serialize(ix, &size);
     hnswc_free(ix);
-    section secs[8];
-    size_t nsec = parse_sections(b, size, secs, 8);
+    tu_section secs[8];
+    size_t nsec = tu_parse_sections(b, size, secs, 8);
     tu_rng r = tu_rng_make(99);
     size_t accepted = 0, rejected = 0, rounds = tu_scaled(4000, 1000);
     const float q[4] = {0.1f, 0.2f, 0.3f, 0.4f};
@@ -694,7 +597,7 @@ static void test_fuzz_with_valid_crc(void **s)
             default: m[pos] = 0; break;
             }
         }
-        fix_crcs(m, secs, nsec);
+        tu_fix_crcs(m, secs, nsec);
         hnswc_index *out = NULL;
         hnswc_status st = hnswc_deserialize(m, size, &out);
         if (st == HNSWC_OK) {
@@ -741,29 +644,29 @@ static void test_foreign_files(void **s)
     unsigned char junk[4096];
     for (size_t i = 0; i < sizeof junk; i++)
         junk[i] = (unsigned char)tu_next(&r);
-    expect_load(junk, sizeof junk, p, HNSWC_ERR_FORMAT, "random bytes");
-    expect_load(junk, 0, p, HNSWC_ERR_FORMAT, "an empty file");
+    tu_expect_load(junk, sizeof junk, p, HNSWC_ERR_FORMAT, "random bytes");
+    tu_expect_load(junk, 0, p, HNSWC_ERR_FORMAT, "an empty file");
     const char *text = "dim,metric\n16,l2\nThis is a text file, not an index.\n";
-    expect_load((const unsigned char *)text, strlen(text), p, HNSWC_ERR_FORMAT, "a text file");
+    tu_expect_load((const unsigned char *)text, strlen(text), p, HNSWC_ERR_FORMAT, "a text file");
     /* The magic alone, and the magic followed by noise. */
     static const unsigned char magic[8] = {0x89, 'H', 'N', 'S', 'W', 'C', '\r', '\n'};
     memcpy(junk, magic, 8);
-    expect_load(junk, 8, p, HNSWC_ERR_FORMAT, "the magic alone");
-    expect_load(junk, sizeof junk, p, HNSWC_ERR_FORMAT, "the magic and noise");
+    tu_expect_load(junk, 8, p, HNSWC_ERR_FORMAT, "the magic alone");
+    tu_expect_load(junk, sizeof junk, p, HNSWC_ERR_FORMAT, "the magic and noise");
     /* A valid header (checksum right) announcing a future version. */
     memset(junk + 8, 0, 16);
     put32(junk + 8, 99);
     put32(junk + 12, 0x01020304u);
     put32(junk + 16, 5);
-    put32(junk + 20, crc32c(junk, 20));
-    expect_load(junk, sizeof junk, p, HNSWC_ERR_FORMAT, "format version 99");
-    expect_load(junk, 24, p, HNSWC_ERR_FORMAT, "a header of version 99 alone");
+    put32(junk + 20, tu_crc32c(junk, 20));
+    tu_expect_load(junk, sizeof junk, p, HNSWC_ERR_FORMAT, "format version 99");
+    tu_expect_load(junk, 24, p, HNSWC_ERR_FORMAT, "a header of version 99 alone");
     /* A header in the other byte order: not ours to read on this host. */
     put32(junk + 8, 0x01000000u);
     put32(junk + 12, 0x04030201u);
     put32(junk + 16, 0x05000000u);
-    put32(junk + 20, crc32c(junk, 20));
-    expect_load(junk, sizeof junk, p, HNSWC_ERR_FORMAT, "the other byte order");
+    put32(junk + 20, tu_crc32c(junk, 20));
+    tu_expect_load(junk, sizeof junk, p, HNSWC_ERR_FORMAT, "the other byte order");
 
     /* Not a file: IO. */
     hnswc_index *ix = (hnswc_index *)(uintptr_t)0x1;

@@ -378,3 +378,96 @@ int tu_exists(const char *path)
     struct stat st;
     return stat(path, &st) == 0;
 }
+
+/* ------------------------------------------------------------------------
+ * hnswc's file layout
+ * ------------------------------------------------------------------------ */
+
+/* A reflected CRC-32 with polynomial poly, bit by bit. */
+static uint32_t crc_bits(uint32_t poly, const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ poly : c >> 1;
+    }
+    return ~c;
+}
+
+uint32_t tu_crc32c(const unsigned char *p, size_t n) { return crc_bits(0x82f63b78u, p, n); }
+
+uint32_t tu_crc32_ieee(const unsigned char *p, size_t n) { return crc_bits(0xedb88320u, p, n); }
+
+size_t tu_parse_sections(const unsigned char *b, size_t size, tu_section *out, size_t max)
+{
+    static const unsigned char magic[8] = {0x89, 'H', 'N', 'S', 'W', 'C', '\r', '\n'};
+    assert_true(size >= 24);
+    assert_memory_equal(b, magic, 8);
+    uint32_t crc;
+    memcpy(&crc, b + 20, 4);
+    assert_int_equal(crc, tu_crc32c(b, 20)); /* our CRC agrees with the library's */
+    size_t off = 24, n = 0;
+    while (off < size) {
+        assert_true(n < max && off + 16 <= size);
+        uint64_t len;
+        memcpy(out[n].tag, b + off, 4);
+        out[n].tag[4] = '\0';
+        memcpy(&len, b + off + 8, 8);
+        out[n].head = off;
+        out[n].payload = off + 16;
+        out[n].len = (size_t)len;
+        assert_true(off + 16 + len + 4 <= size);
+        memcpy(&crc, b + off + 16 + len, 4);
+        assert_int_equal(crc, tu_crc32c(b + off + 16, (size_t)len));
+        off += 16 + (size_t)len + 4;
+        n++;
+    }
+    assert_int_equal(off, size);
+    return n;
+}
+
+const tu_section *tu_find_section(const tu_section *secs, size_t n, const char *tag)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(secs[i].tag, tag) == 0)
+            return &secs[i];
+    fail_msg("no section %s in the file", tag);
+    return NULL;
+}
+
+void tu_fix_crcs(unsigned char *b, const tu_section *secs, size_t n)
+{
+    uint32_t c = tu_crc32c(b, 20);
+    memcpy(b + 20, &c, 4);
+    for (size_t i = 0; i < n; i++) {
+        c = tu_crc32c(b + secs[i].payload, secs[i].len);
+        memcpy(b + secs[i].payload + secs[i].len, &c, 4);
+    }
+}
+
+void tu_expect_load(const unsigned char *b, size_t size, const char *file, hnswc_status expect,
+                    const char *what)
+{
+    hnswc_index *ix = (hnswc_index *)(uintptr_t)0x1;
+    hnswc_status st = hnswc_deserialize(b, size, &ix);
+    if (st != expect)
+        fail_msg("%s: hnswc_deserialize returned %s (%s), expected %s", what,
+                 hnswc_status_string(st), hnswc_errmsg(NULL), hnswc_status_string(expect));
+    if (st != HNSWC_OK) {
+        assert_null(ix);
+        assert_true(hnswc_errmsg(NULL)[0] != '\0');
+    }
+    hnswc_free(st == HNSWC_OK ? ix : NULL);
+    if (file == NULL)
+        return;
+    tu_write_file(file, b, size);
+    ix = (hnswc_index *)(uintptr_t)0x1;
+    st = hnswc_load(file, &ix);
+    if (st != expect)
+        fail_msg("%s: hnswc_load returned %s (%s), expected %s", what, hnswc_status_string(st),
+                 hnswc_errmsg(NULL), hnswc_status_string(expect));
+    if (st != HNSWC_OK)
+        assert_null(ix);
+    hnswc_free(st == HNSWC_OK ? ix : NULL);
+}

@@ -160,4 +160,37 @@ void tu_write_file(const char *path, const void *data, size_t size);
 size_t tu_dir_entries(const char *dir, char names[][256], size_t max);
 int tu_exists(const char *path);
 
+/* ------------------------------------------------------------------------
+ * hnswc's file layout (docs/ARCHITECTURE.md), for structural tests of the
+ * loaders:
+ *   header 24 bytes: magic[8], u32 version, u32 byte-order mark,
+ *                    u32 section count, u32 CRC-32C of the 20 bytes before;
+ *   sections: u32 tag, u32 reserved, u64 payload length, payload,
+ *             u32 CRC-32C of the payload.
+ * Integers in host order (the byte-order mark says which).
+ * ------------------------------------------------------------------------ */
+
+/* CRC-32C, bit by bit: slow and obviously right. */
+uint32_t tu_crc32c(const unsigned char *p, size_t n);
+/* CRC-32 (IEEE, zlib's), the same way: hnswc 0.1's BFIndex files. */
+uint32_t tu_crc32_ieee(const unsigned char *p, size_t n);
+
+typedef struct tu_section {
+    char tag[5];
+    size_t head;    /* offset of the section header */
+    size_t payload; /* offset of the payload        */
+    size_t len;     /* payload length               */
+} tu_section;
+
+/* Splits a valid file into its sections; fails the test if it cannot. */
+size_t tu_parse_sections(const unsigned char *b, size_t size, tu_section *out, size_t max);
+/* The section with that tag; fails the test if there is none. */
+const tu_section *tu_find_section(const tu_section *secs, size_t n, const char *tag);
+/* Recomputes the header's and every section's CRC after a change. */
+void tu_fix_crcs(unsigned char *b, const tu_section *secs, size_t n);
+/* Loads b from memory and (if file is not NULL) from that file; both must
+ * return `expect`, and a failure must leave *out NULL with a message. */
+void tu_expect_load(const unsigned char *b, size_t size, const char *file, hnswc_status expect,
+                    const char *what);
+
 #endif /* HNSWC_TESTUTIL_H */
