@@ -147,7 +147,9 @@ static int init_space_dim(IndexObject *self, PyObject *space, PyObject *dim_obj)
     long dim = PyLong_AsLong(dim_obj);
     if (dim == -1 && PyErr_Occurred())
         return -1;
-    if (hpy_check_dim(dim) < 0)
+    /* dim=0 is hnswlib's placeholder: an Index that only load_index fills
+     * (it takes the file's dimension); init_index refuses it. */
+    if (dim != 0 && hpy_check_dim(dim) < 0)
         return -1;
     install_index(self, NULL);
     self->base.metric = metric;
@@ -271,6 +273,12 @@ static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *k
         return hpy_reentry_error();
     if (self->ix != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "The index is already initiated.");
+        return NULL;
+    }
+    if (self->base.dim == 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "init_index: this Index has dim=0, a placeholder that only load_index "
+                        "fills; create it as Index(space, dim) with the vectors' dimension");
         return NULL;
     }
     if (M == 0) { /* the library reads 0 as "default"; here it is a mistake */
@@ -765,7 +773,10 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
     }
     hnswc_info info;
     hnswc_get_info(ix, &info);
-    if (info.kind != HNSWC_KIND_HNSW || info.dim != (uint32_t)self->base.dim ||
+    /* An Index made with dim=0 takes the file's dimension (hnswlib's
+     * placeholder); otherwise both must match. */
+    if (info.kind != HNSWC_KIND_HNSW ||
+        (self->base.dim != 0 && info.dim != (uint32_t)self->base.dim) ||
         info.metric != self->base.metric) {
         PyErr_Format(PyExc_RuntimeError,
                      "load_index: %s holds %s '%s' index of dim %u, but this Index is '%s' "
@@ -780,6 +791,7 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
     Py_DECREF(path);
 
     install_index(self, ix);
+    self->base.dim = (int)info.dim;
     if (max_elements < info.count)
         max_elements = file_max > info.count ? file_max : info.count;
     self->base.max_elements = max_elements;
@@ -797,8 +809,10 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
 PyDoc_STRVAR(get_items_doc,
 "get_items($self, /, ids=None, return_type='numpy')\n--\n\n"
 "Returns the stored vectors of the given labels: a float32 array of shape\n"
-"(len(ids), dim) for return_type='numpy', a list of lists for 'list'. For\n"
-"the cosine space these are the normalised vectors, as in hnswlib.\n"
+"(n, dim) for return_type='numpy', a list of lists for 'list'. For the\n"
+"cosine space these are the normalised vectors, as in hnswlib.\n\n"
+"ids: any array-like of labels, read flat in C order (n = ids.size): the\n"
+"  (n, 1) labels that knn_query returns give n vectors, as in hnswlib.\n\n"
 "RuntimeError 'Label not found' for an unknown or deleted label;\n"
 "ValueError for a scalar ids or an unknown return_type.");
 
@@ -1280,7 +1294,8 @@ PyDoc_STRVAR(Index_doc,
 "replacement for hnswlib.Index.\n\n"
 "space: 'l2' (squared Euclidean distance), 'ip' (1 - inner product) or\n"
 "  'cosine' (1 - cosine similarity).\n"
-"dim: the vector dimension.\n\n"
+"dim: the vector dimension; 0 makes a placeholder that only load_index can\n"
+"  fill (it takes the file's dimension), as in hnswlib.\n\n"
 "Index(index) makes a copy of another Index; Index(params) rebuilds one from\n"
 "the dict given by index.__getstate__(). Call init_index() or load_index()\n"
 "before anything else.");
