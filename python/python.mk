@@ -2,11 +2,14 @@
 #
 #   make python        build/venv with hnswc installed (pip, no network)
 #   make test-python   the pytest suite in tests/python against it
+#   make test-packaging  sdist + wheel into fresh venvs (needs PyPI)
 #
 # The venv sees Debian's packages (--system-site-packages): NumPy, pytest,
 # hypothesis and hnswlib, which the tests compare against. pip builds the
-# extension from python/ext/*.c and src/*.c in place, with no build isolation
-# and no index, so it works offline from a fresh clone after `make deps`.
+# package from the repository root (pyproject.toml, setup.py), compiling
+# python/ext/*.c with src/*.c, with no build isolation and no index, so it
+# works offline from a fresh clone after `make deps`. (A plain `pip install .`
+# with build isolation is what users do; tests/packaging checks it.)
 # A stamp file reinstalls only when a source changed.
 
 PY_SYS      ?= /usr/bin/python3
@@ -14,7 +17,7 @@ PY_VENV      = $(BUILD)/venv
 PY_STAMP     = $(PY_VENV)/.hnswc-installed
 PY_SOURCES   = $(wildcard python/ext/*.c python/ext/*.h python/hnswc/*.py python/hnswc/*.pyi \
                  python/hnswc/viz/*.py python/hnswc/viz/*.html) \
-               python/setup.py python/pyproject.toml $(LIB_SRC) $(wildcard src/*.h) include/hnswc.h
+               setup.py pyproject.toml MANIFEST.in $(LIB_SRC) $(wildcard src/*.h) include/hnswc.h
 
 TEST_TARGETS += test-python
 
@@ -27,8 +30,16 @@ $(PY_VENV)/bin/python:
 
 $(PY_STAMP): $(PY_VENV)/bin/python $(PY_SOURCES)
 	$(PY_VENV)/bin/python -m pip install --no-build-isolation --no-index --no-deps \
-	    --disable-pip-version-check -q ./python
+	    --disable-pip-version-check -q .
 	@touch $@
 
 test-python: python
 	$(PY_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python
+
+# The sdist and the wheel, each pip-installed into a fresh plain venv with
+# build isolation (from PyPI), plus the failure messages; see
+# tests/packaging/test_packaging.py. Skips, saying so, without PyPI.
+TEST_TARGETS += test-packaging
+.PHONY: test-packaging
+test-packaging:
+	HNSWC_PY_SYS=$(PY_SYS) $(PY_SYS) -m pytest -q -p no:cacheprovider -rs tests/packaging
