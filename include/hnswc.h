@@ -88,8 +88,9 @@ typedef enum hnswc_status {
     HNSWC_ERR_IO = 7,          /* a file could not be opened, read or written   */
     HNSWC_ERR_FORMAT = 8,      /* a file is truncated, corrupted or not ours    */
     HNSWC_ERR_DELETED = 9,     /* the label is marked deleted (or already live) */
-    HNSWC_ERR_THREAD = 10      /* reserved: a batch whose threads cannot start
+    HNSWC_ERR_THREAD = 10,     /* reserved: a batch whose threads cannot start
                                   runs on fewer threads instead of failing      */
+    HNSWC_ERR_FULL = 11        /* the index holds max_elements elements         */
 } hnswc_status;
 
 /* A short, constant description of a status code ("out of memory"). Never NULL. */
@@ -185,6 +186,14 @@ typedef struct hnswc_options {
                                  reserved, none by default)                  */
     hnswc_kind kind;          /* default HNSWC_KIND_HNSW                      */
     hnswc_storage storage;    /* what the walk reads; default F32 (graph only) */
+    uint64_t max_elements;    /* a limit on the elements stored (live and
+                                 deleted, as hnswlib's max_elements): adds of
+                                 new labels past it fail with HNSWC_ERR_FULL.
+                                 Not a memory size (memory grows with the
+                                 elements). Default 0: no limit beyond the
+                                 2^32 - 2 an index can hold. Saved in files.
+                                 HNSW only: 0 for a flat index (whose
+                                 callers keep their own, as BFIndex does)   */
 } hnswc_options;
 
 /*
@@ -213,7 +222,9 @@ HNSWC_API void hnswc_free(hnswc_index *index);
  * The vector is copied; the caller keeps ownership of it.
  *
  * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (unknown flag), HNSWC_ERR_NONFINITE,
- * HNSWC_ERR_NOMEM, HNSWC_ERR_OVERFLOW (more than 2^32 - 2 elements).
+ * HNSWC_ERR_NOMEM, HNSWC_ERR_OVERFLOW (more than 2^32 - 2 elements),
+ * HNSWC_ERR_FULL (a new label, and the index holds max_elements elements;
+ * updating an existing label or reusing a deleted slot takes no room).
  * Out of memory is normally found before anything changes. The one
  * exception is memory running out while the element is being linked into
  * the graph (a search's scratch growing): the element is then stored but
@@ -238,7 +249,15 @@ HNSWC_API hnswc_status hnswc_add(hnswc_index *index, uint64_t label, const float
  * memory runs out midway, what was added stays valid and *n_added (may be
  * NULL) says how many went in; their order is then unspecified when threads
  * > 1. A label repeated within the batch ends with the last vector given for
- * it when num_threads is 1, and with one of them otherwise. [writer]
+ * it when num_threads is 1, and with one of them otherwise.
+ *
+ * With a max_elements limit, the room a batch needs (its distinct labels not
+ * in the index, less the deleted slots it may reuse) is counted and held for
+ * it before anything is added: a batch that does not fit fails whole with
+ * HNSWC_ERR_FULL and nothing changed (hnswlib adds part of it first), and
+ * updates of existing labels take no room, however many batches run at
+ * once. Only a race that empties the deleted slots a replacing batch counted
+ * on can make it stop midway with HNSWC_ERR_FULL. [writer]
  *
  * Flat: the batch is all or nothing (room for all of it is made first), it
  * keeps the batch order whatever num_threads is (copying rows does not
@@ -428,6 +447,7 @@ typedef struct hnswc_info {
     hnswc_storage storage;   /* what the walk reads                           */
     int codes_trained;       /* SQ8: 1 once the quantiser is trained          */
     uint64_t codes_clipped;  /* SQ8: components saturated since training      */
+    uint64_t max_elements;   /* the limit on count; 0 when there is none      */
 } hnswc_info;
 
 /*
@@ -440,6 +460,14 @@ HNSWC_API hnswc_status hnswc_get_info(const hnswc_index *index, hnswc_info *out)
 /* Sets the default ef of searches (1 .. 2^31). [writer]
  * Flat: checked, then without effect (every search is exact). */
 HNSWC_API hnswc_status hnswc_set_ef(hnswc_index *index, size_t ef);
+
+/*
+ * Sets the limit on the elements stored (hnswc_options.max_elements; 0 for
+ * none), as hnswlib's resize_index does: it moves the limit, the memory
+ * grows by itself. Errors: HNSWC_ERR_INVALID if the index already holds
+ * more than max_elements elements, or is flat (nothing changes). [writer]
+ */
+HNSWC_API hnswc_status hnswc_set_max_elements(hnswc_index *index, uint64_t max_elements);
 
 /*
  * Makes room for at least `capacity` elements now, so that later adds do not

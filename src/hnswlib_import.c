@@ -300,6 +300,7 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
         o.M = (uint32_t)h.M;
         o.ef_construction = (uint32_t)h.ef_construction;
         o.capacity = h.count ? h.count : 1;
+        o.max_elements = h.max_elements; /* hnswlib keeps its limit: so do we */
         st = storage_create(&o, &ix);
     }
     for (uint64_t i = 0; st == HNSWC_OK && i < h.count; i++) {

@@ -116,6 +116,9 @@ hnswc_status hnswc_create(const hnswc_options *options, hnswc_index **out) {
         return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_create: capacity %llu above the maximum %llu",
                           (unsigned long long)options->capacity,
                           (unsigned long long)HNSWC_MAX_ELEMENTS);
+    if (options->kind == HNSWC_KIND_FLAT && options->max_elements)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: max_elements is for HNSW indexes "
+                          "(a flat index reserves exactly its capacity)");
     if (options->kind == HNSWC_KIND_FLAT)
         return flat_create(options, (flat_index **)(void *)out);
     return storage_create(options, out);
@@ -139,12 +142,28 @@ void hnswc_free(hnswc_index *ix) {
 /*
  * A fresh slot for a new label: the graph draws its level, storage takes the
  * slot. Nothing changes if it fails, not even the level generator.
+ *
+ * The element limit is enforced here, the one place new slots come from.
+ * `quota` (NULL for a single add) is the room a batch reserved for itself
+ * (see hnswc_add_batch): a slot taken from it is already counted in
+ * ix->reserved. Without one, a slot is free only if it leaves the room that
+ * batches in flight hold: count + reserved < max_elements.
  */
-static hnswc_status new_slot(hnswc_index *ix, uint64_t label, node_id *id) {
+static hnswc_status new_slot(hnswc_index *ix, uint64_t label, uint64_t *quota, node_id *id) {
+    bool from_quota = quota && *quota > 0;
+    if (ix->max_elements && !from_quota &&
+        atomic_load(&ix->count) + ix->reserved >= ix->max_elements)
+        return hnswc_fail(HNSWC_ERR_FULL, "hnswc_add: the index holds max_elements = %llu "
+                          "elements (hnswc_set_max_elements raises the limit)",
+                          (unsigned long long)ix->max_elements);
     uint64_t rng = ix->rng;
     hnswc_status st = storage_new_slot(ix, label, graph_random_level(ix), id);
-    if (st != HNSWC_OK)
+    if (st != HNSWC_OK) {
         ix->rng = rng;
+    } else if (from_quota) {
+        (*quota)--;
+        ix->reserved--;
+    }
     return st;
 }
 
@@ -173,9 +192,11 @@ static void abandon_node(hnswc_index *ix, node_id id) {
  * already checked. Two phases: under the update lock's read side, a new
  * label takes a fresh slot and is linked concurrently with everything else;
  * if the label exists (or a deleted slot is to be reused), the call retries
- * under the write side, because it must rewrite a vector in place.
+ * under the write side, because it must rewrite a vector in place. `quota`
+ * is the batch's reserved room (new_slot), NULL for a single add.
  */
-static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, unsigned flags) {
+static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, unsigned flags,
+                            uint64_t *quota) {
     search_ctx *sc = graph_ctx_acquire(ix, ix->ef_construction);
     if (!sc)
         return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_add: out of memory allocating search scratch");
@@ -189,7 +210,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
     bool exists = label_map_find(&ix->labels, label, &id);
     bool reuse = (flags & HNSWC_ADD_REPLACE_DELETED) && atomic_load(&ix->deleted_count) > 0;
     if (!exists && !reuse) {
-        st = new_slot(ix, label, &id);
+        st = new_slot(ix, label, quota, &id);
         pthread_mutex_unlock(&ix->meta_lock);
         if (st == HNSWC_OK) {
             node_head *n = node_at(ix, id);
@@ -225,7 +246,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
         atomic_fetch_and(&n->flags, ~NODE_DELETED);
         atomic_fetch_sub(&ix->deleted_count, 1);
     } else if (st == HNSWC_OK) { /* no deleted slot (left): a fresh one */
-        st = new_slot(ix, label, &id);
+        st = new_slot(ix, label, quota, &id);
         relink = false;
     }
     pthread_mutex_unlock(&ix->meta_lock);
@@ -271,7 +292,7 @@ hnswc_status hnswc_add(hnswc_index *ix, uint64_t label, const float *vector, uns
         return flat_add(flat_of(ix), vector, &label, 1, flags);
     if (st == HNSWC_OK)
         st = maybe_train_codes(ix, vector, 1);
-    return st != HNSWC_OK ? st : add_one(ix, label, vector, flags);
+    return st != HNSWC_OK ? st : add_one(ix, label, vector, flags, NULL);
 }
 
 typedef struct add_batch_job {
@@ -280,14 +301,72 @@ typedef struct add_batch_job {
     const uint64_t *labels;
     unsigned flags;
     _Atomic size_t added;
+    uint64_t quota; /* room still reserved for this batch; meta_lock */
 } add_batch_job;
 
 static hnswc_status add_batch_item(void *ctx, size_t i) {
     add_batch_job *j = ctx;
-    hnswc_status st = add_one(j->ix, j->labels[i], j->vectors + i * j->ix->dim, j->flags);
+    hnswc_status st =
+        add_one(j->ix, j->labels[i], j->vectors + i * j->ix->dim, j->flags, &j->quota);
     if (st == HNSWC_OK)
         atomic_fetch_add_explicit(&j->added, 1, memory_order_relaxed);
     return st;
+}
+
+/*
+ * The limit check of a batch, before anything is added: counts the room its
+ * new labels need -- distinct labels not in the index (as
+ * hnswc_count_new_labels counts them), less the deleted slots a replacing
+ * batch may take over -- and, if it fits beside what the batches in flight
+ * hold, reserves it for this batch in ix->reserved and *quota (given back
+ * by release_room when the batch ends). Counting exactly matters: a batch
+ * that only updates labels reserves nothing, so it never crowds out adds
+ * running beside it (counting its rows did, in the Python binding: issue
+ * 13). Without a limit: nothing to do.
+ */
+static hnswc_status reserve_room(hnswc_index *ix, const uint64_t *labels, size_t n,
+                                 unsigned flags, uint64_t *quota) {
+    *quota = 0;
+    pthread_mutex_lock(&ix->meta_lock);
+    bool limited = ix->max_elements != 0;
+    pthread_mutex_unlock(&ix->meta_lock);
+    if (!limited || n == 0)
+        return HNSWC_OK;
+    label_map batch = {0}; /* the distinct labels, built without the lock */
+    hnswc_status st = label_map_put_distinct(&batch, labels, n);
+    if (st != HNSWC_OK) {
+        label_map_free(&batch);
+        return st;
+    }
+    pthread_mutex_lock(&ix->meta_lock);
+    uint64_t fresh = label_map_count_missing(&batch, &ix->labels);
+    uint64_t reusable = (flags & HNSWC_ADD_REPLACE_DELETED) ? atomic_load(&ix->deleted_count) : 0;
+    uint64_t need = fresh > reusable ? fresh - reusable : 0;
+    uint64_t used = atomic_load(&ix->count) + ix->reserved;
+    uint64_t room = ix->max_elements > used ? ix->max_elements - used : 0;
+    if (ix->max_elements && need > room) {
+        st = hnswc_fail(HNSWC_ERR_FULL, "hnswc_add_batch: %llu new elements do not fit: the "
+                        "index holds %llu of max_elements = %llu%s (nothing was added)",
+                        (unsigned long long)need, (unsigned long long)atomic_load(&ix->count),
+                        (unsigned long long)ix->max_elements,
+                        ix->reserved ? ", and adds in flight hold more" : "");
+    } else if (ix->max_elements) {
+        ix->reserved += need;
+        *quota = need;
+    }
+    pthread_mutex_unlock(&ix->meta_lock);
+    label_map_free(&batch);
+    return st;
+}
+
+/* Gives back what a batch reserved and did not use (labels added meanwhile
+ * by others, repeats, a failure): room for others again. */
+static void release_room(hnswc_index *ix, uint64_t quota) {
+    if (quota == 0)
+        return;
+    pthread_mutex_lock(&ix->meta_lock);
+    ix->reserved -= quota;
+    pthread_mutex_unlock(&ix->meta_lock);
 }
 
 hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64_t *labels,
@@ -311,9 +390,13 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
             *n_added = n;
         return st;
     }
-    if ((st = maybe_train_codes(ix, vectors, n)) != HNSWC_OK)
+    add_batch_job j = {ix, vectors, labels, flags, 0, 0};
+    if ((st = reserve_room(ix, labels, n, flags, &j.quota)) != HNSWC_OK)
         return st;
-    add_batch_job j = {ix, vectors, labels, flags, 0};
+    if ((st = maybe_train_codes(ix, vectors, n)) != HNSWC_OK) {
+        release_room(ix, j.quota);
+        return st;
+    }
     /* one thread keeps the order of the batch, and so determinism */
     if (num_threads == 1) {
         for (size_t i = 0; i < n && st == HNSWC_OK; i++)
@@ -321,6 +404,7 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
     } else {
         st = parallel_for(n, num_threads, add_batch_item, &j);
     }
+    release_room(ix, j.quota);
     if (n_added)
         *n_added = atomic_load(&j.added);
     return st;
@@ -760,6 +844,7 @@ hnswc_status hnswc_get_info(const hnswc_index *ix, hnswc_info *out) {
     pthread_mutex_lock(&mix->meta_lock);
     out->count = atomic_load(&ix->count);
     out->deleted_count = atomic_load(&ix->deleted_count);
+    out->max_elements = ix->max_elements;
     size_t side = label_map_bytes(&ix->labels) + ix->deleted_ids_cap * sizeof(node_id);
     pthread_mutex_unlock(&mix->meta_lock);
     out->live_count = out->count - out->deleted_count;
@@ -783,6 +868,25 @@ hnswc_status hnswc_set_ef(hnswc_index *ix, size_t ef) {
         return HNSWC_OK; /* every search of a flat index is exact */
     atomic_store(&ix->ef_search, (uint32_t)ef);
     return HNSWC_OK;
+}
+
+hnswc_status hnswc_set_max_elements(hnswc_index *ix, uint64_t max_elements) {
+    if (!ix)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_set_max_elements: index is NULL");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_set_max_elements: a flat index has no "
+                          "element limit (hnswc_reserve sets its capacity)");
+    hnswc_status st = HNSWC_OK;
+    pthread_mutex_lock(&ix->meta_lock);
+    uint64_t count = atomic_load(&ix->count);
+    if (max_elements && max_elements < count)
+        st = hnswc_fail(HNSWC_ERR_INVALID, "hnswc_set_max_elements: the index holds %llu "
+                        "elements, more than %llu", (unsigned long long)count,
+                        (unsigned long long)max_elements);
+    else
+        ix->max_elements = max_elements;
+    pthread_mutex_unlock(&ix->meta_lock);
+    return st;
 }
 
 hnswc_status hnswc_get_graph_stats(const hnswc_index *ix, hnswc_graph_stats *out) {

@@ -115,6 +115,12 @@ struct hnswc_index {
     pthread_mutex_t pool_lock;
 
     /* --- guarded by meta_lock --- */
+    /* The element limit (hnswc_options.max_elements; 0: none). New slots are
+     * taken only while count + reserved < max_elements, or from a batch's
+     * own reservation; `reserved` is the room batches in flight counted and
+     * hold for their new labels (index.c, "Adding"). */
+    uint64_t max_elements;
+    uint64_t reserved;
     label_map labels;
     uint64_t rng;             /* level generator state (graph.c) */
     node_id *deleted_ids;     /* candidates for slot reuse (may be stale) */

@@ -8,8 +8,10 @@
  *   header   8  magic "\x89HNSWC\r\n" (the high byte and CR LF catch 7-bit
  *               and text-mode mangling, as PNG's signature does)
  *            4  format version (1: f32 storage; 2: the storage field and,
- *               for SQ8, a QUAN section. An f32 index is still written as
- *               version 1, so older readers keep reading it.)
+ *               for SQ8, a QUAN section; 3: max_elements at the end of
+ *               PARM, either storage. An index is written in the lowest
+ *               version that holds it -- f32 without a limit as version 1,
+ *               SQ8 without one as 2 -- so older readers keep reading it.)
  *            4  byte-order mark 0x01020304
  *            4  number of sections (5 for HNSW, 6 with QUAN, 3 for flat)
  *            4  CRC-32C of the 20 bytes above
@@ -22,8 +24,9 @@
  *
  * The first section's tag is the kind of the index.
  *
- *   PARM  u32 dim, metric, M, ef_construction, ef_search, 0;
- *         u64 seed, level generator state, count, deleted count, entry
+ *   PARM  u32 dim, metric, M, ef_construction, ef_search, storage (0 in
+ *         version 1); u64 seed, level generator state, count, deleted
+ *         count, entry; version 3: u64 max_elements (72 bytes, else 64)
  *   FLAT  u32 dim, metric, 0, 0; u64 count, deleted count, capacity
  *   NODE  per node: u64 label, i32 level (flat: 0), u32 flags (bit 1: deleted)
  *   VECS  per node: dim float32 (normalised, for cosine)
@@ -60,13 +63,18 @@
 
 #define FORMAT_VERSION 1u    /* what an f32 index is written as */
 #define FORMAT_VERSION_SQ8 2u
+/* With an element limit. Rejected alternative: the limit in a field of
+ * version 1's PARM -- its only spare u32 is now the storage, and a limit
+ * above 2^32 (Python users pass generous ones) would not fit. */
+#define FORMAT_VERSION_LIMIT 3u
 #define BYTE_ORDER_MARK 0x01020304u
 #define SECTION_COUNT 5u
 #define FLAT_SECTION_COUNT 3u
 #define HEADER_SIZE 24u
 #define SECTION_HEAD 16u
 #define SECTION_TAIL 4u
-#define PARM_SIZE 64u
+#define PARM_SIZE 64u       /* versions 1 and 2 */
+#define PARM_SIZE_LIMIT 72u /* version 3: max_elements appended */
 #define FLAT_SIZE 40u
 #define NODE_RECORD 16u
 
@@ -180,13 +188,21 @@ typedef struct layout {
     uint64_t upper_words; /* sum over nodes of level * (M + 1) */
     uint64_t node_len, vecs_len, quan_len, lnk0_len, lnku_len;
     uint32_t sections;
+    uint32_t version, parm_len;
+    uint64_t max_elements; /* read under meta_lock: hnswc_set_max_elements is
+                              a [writer] and may run during a save */
     uint64_t total;
 } layout;
 
-/* Sizes of everything for n nodes. All products fit: n < 2^32, dim <= 2^16,
+/* Sizes of everything for n nodes, and the format version that holds them
+ * (max_elements 0: none). All products fit: n < 2^32, dim <= 2^16,
  * M0 <= 2^12, levels < 2^6. */
 static void layout_of(uint32_t dim, uint32_t M0, uint64_t count, uint64_t upper_words,
-                      uint32_t storage, layout *l) {
+                      uint32_t storage, uint64_t max_elements, layout *l) {
+    l->max_elements = max_elements;
+    l->version = max_elements ? FORMAT_VERSION_LIMIT
+                 : storage == HNSWC_STORAGE_F32 ? FORMAT_VERSION : FORMAT_VERSION_SQ8;
+    l->parm_len = l->version == FORMAT_VERSION_LIMIT ? PARM_SIZE_LIMIT : PARM_SIZE;
     l->count = count;
     l->upper_words = upper_words;
     l->node_len = count * NODE_RECORD;
@@ -195,7 +211,7 @@ static void layout_of(uint32_t dim, uint32_t M0, uint64_t count, uint64_t upper_
     l->sections = SECTION_COUNT + (storage == HNSWC_STORAGE_F32 ? 0u : 1u);
     l->lnk0_len = count * (1u + M0) * 4u;
     l->lnku_len = upper_words * 4u;
-    l->total = HEADER_SIZE + l->sections * (SECTION_HEAD + SECTION_TAIL) + PARM_SIZE +
+    l->total = HEADER_SIZE + l->sections * (SECTION_HEAD + SECTION_TAIL) + l->parm_len +
                l->node_len + l->vecs_len + l->quan_len + l->lnk0_len + l->lnku_len;
 }
 
@@ -203,7 +219,10 @@ static void current_layout(const hnswc_index *ix, layout *l) {
     uint64_t count = atomic_load(&ix->count), words = 0;
     for (uint64_t i = 0; i < count; i++)
         words += (uint64_t)node_at(ix, (node_id)i)->level * (ix->M + 1);
-    layout_of(ix->dim, ix->M0, count, words, (uint32_t)ix->storage, l);
+    pthread_mutex_lock((pthread_mutex_t *)&ix->meta_lock);
+    uint64_t max_elements = ix->max_elements;
+    pthread_mutex_unlock((pthread_mutex_t *)&ix->meta_lock);
+    layout_of(ix->dim, ix->M0, count, words, (uint32_t)ix->storage, max_elements, l);
 }
 
 static void write_header(sink *s, uint32_t version, uint32_t sections) {
@@ -218,10 +237,9 @@ static void write_header(sink *s, uint32_t version, uint32_t sections) {
 
 /* Writes a whole HNSW index. Caller holds the update lock's read side. */
 static void write_graph(const hnswc_index *ix, const layout *l, sink *s) {
-    write_header(s, ix->storage == HNSWC_STORAGE_F32 ? FORMAT_VERSION : FORMAT_VERSION_SQ8,
-                 l->sections);
+    write_header(s, l->version, l->sections);
 
-    section_begin(s, "PARM", PARM_SIZE);
+    section_begin(s, "PARM", l->parm_len);
     put_u32(s, ix->dim);
     put_u32(s, (uint32_t)ix->metric);
     put_u32(s, ix->M);
@@ -233,6 +251,8 @@ static void write_graph(const hnswc_index *ix, const layout *l, sink *s) {
     put_u64(s, l->count);
     put_u64(s, atomic_load(&ix->deleted_count));
     put_u64(s, atomic_load(&ix->entry));
+    if (l->version == FORMAT_VERSION_LIMIT)
+        put_u64(s, l->max_elements);
     section_end(s);
 
     section_begin(s, "NODE", l->node_len);
@@ -547,13 +567,14 @@ static hnswc_status read_fixed_section(source *src, const unsigned char *head, c
 
 typedef struct parm {
     uint32_t dim, metric, M, efc, ef, storage;
-    uint64_t seed, rng, count, deleted, entry;
+    uint64_t seed, rng, count, deleted, entry, max_elements;
 } parm;
 
 /* The PARM section, whose header `head` the caller has read. */
 static hnswc_status read_parm(source *src, const unsigned char *head, uint32_t version, parm *p) {
-    unsigned char b[PARM_SIZE];
-    hnswc_status st = read_fixed_section(src, head, "PARM", b, sizeof b);
+    unsigned char b[PARM_SIZE_LIMIT];
+    size_t len = version == FORMAT_VERSION_LIMIT ? PARM_SIZE_LIMIT : PARM_SIZE;
+    hnswc_status st = read_fixed_section(src, head, "PARM", b, len);
     if (st != HNSWC_OK)
         return st;
     uint32_t *u32s[6] = {&p->dim, &p->metric, &p->M, &p->efc, &p->ef, &p->storage};
@@ -562,6 +583,9 @@ static hnswc_status read_parm(source *src, const unsigned char *head, uint32_t v
         memcpy(u32s[i], b + 4 * i, 4);
     for (int i = 0; i < 5; i++)
         memcpy(u64s[i], b + 24 + 8 * i, 8);
+    p->max_elements = 0; /* versions 1 and 2: no limit */
+    if (version == FORMAT_VERSION_LIMIT)
+        memcpy(&p->max_elements, b + PARM_SIZE, 8);
     if (p->dim == 0 || p->dim > 65536)
         return fmt_err(src, "dimension out of range");
     if (p->metric > HNSWC_METRIC_COSINE)
@@ -574,10 +598,14 @@ static hnswc_status read_parm(source *src, const unsigned char *head, uint32_t v
         return fmt_err(src, "reserved field is not zero");
     if (version == FORMAT_VERSION_SQ8 && p->storage != HNSWC_STORAGE_SQ8)
         return fmt_err(src, "unknown storage");
+    if (version == FORMAT_VERSION_LIMIT && p->storage > HNSWC_STORAGE_SQ8)
+        return fmt_err(src, "unknown storage");
     if (p->count > HNSWC_MAX_ELEMENTS)
         return fmt_err(src, "element count out of range");
     if (p->deleted > p->count)
         return fmt_err(src, "more deleted elements than elements");
+    if (p->max_elements && p->count > p->max_elements)
+        return fmt_err(src, "more elements than its max_elements");
     if (p->count == 0 ? p->entry != ENTRY_EMPTY
                       : (p->entry == ENTRY_EMPTY || (uint32_t)p->entry >= p->count ||
                          (p->entry >> 32) == 0 || (p->entry >> 32) > HNSWC_MAX_LEVELS))
@@ -587,7 +615,7 @@ static hnswc_status read_parm(source *src, const unsigned char *head, uint32_t v
 
 /* An HNSW index, after the header; `head` is the PARM section's header. */
 static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t version,
-                               hnswc_index **out) {
+                               uint32_t nsec, hnswc_index **out) {
     parm p;
     hnswc_status st;
     if ((st = read_parm(src, head, version, &p)) != HNSWC_OK)
@@ -602,12 +630,15 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     o.seed = p.seed;
     o.capacity = p.count ? p.count : 1;
     o.storage = (hnswc_storage)p.storage;
+    o.max_elements = p.max_elements;
 
     /* the smallest possible file for these parameters (no upper layers)
      * must fit in what is left, before anything is allocated */
     layout l;
-    layout_of(p.dim, 2 * p.M, p.count, 0, p.storage, &l);
-    if (l.total - HEADER_SIZE - PARM_SIZE - SECTION_HEAD - SECTION_TAIL > src->remaining)
+    layout_of(p.dim, 2 * p.M, p.count, 0, p.storage, p.max_elements, &l);
+    if (nsec != l.sections) /* version 3: 6 sections only with SQ8's QUAN */
+        return fmt_err(src, "wrong number of sections");
+    if (l.total - HEADER_SIZE - l.parm_len - SECTION_HEAD - SECTION_TAIL > src->remaining)
         return fmt_err(src, "truncated (shorter than its element count requires)");
 
     hnswc_index *ix;
@@ -657,8 +688,8 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     if (st == HNSWC_OK && p.count > 0 &&
         (entry_level(p.entry) != max_level || node_at(ix, entry_id(p.entry))->level != max_level))
         st = fmt_err(src, "entry point is not on the top layer");
-    layout_of(ix->dim, ix->M0, p.count, upper_words, p.storage, &l);
-    if (st == HNSWC_OK && l.total - HEADER_SIZE - PARM_SIZE - 2 * (SECTION_HEAD + SECTION_TAIL) -
+    layout_of(ix->dim, ix->M0, p.count, upper_words, p.storage, p.max_elements, &l);
+    if (st == HNSWC_OK && l.total - HEADER_SIZE - l.parm_len - 2 * (SECTION_HEAD + SECTION_TAIL) -
                                   l.node_len > src->remaining)
         st = fmt_err(src, "truncated (shorter than its element count requires)");
 
@@ -931,10 +962,10 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     memcpy(&hcrc, h + 20, 4);
     if (persist_crc32c(0, h, 20) != hcrc)
         return fmt_err(src, "header checksum does not match (corrupted)");
-    if (version != FORMAT_VERSION && version != FORMAT_VERSION_SQ8) {
+    if (version < FORMAT_VERSION || version > FORMAT_VERSION_LIMIT) {
         char msg[120];
-        snprintf(msg, sizeof msg, "format version %u; this library reads versions %u and %u",
-                 version, FORMAT_VERSION, FORMAT_VERSION_SQ8);
+        snprintf(msg, sizeof msg, "format version %u; this library reads versions %u to %u",
+                 version, FORMAT_VERSION, FORMAT_VERSION_LIMIT);
         return fmt_err(src, msg);
     }
     if (bom != BYTE_ORDER_MARK)
@@ -944,9 +975,10 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
         return st;
     bool flat = memcmp(head, "FLAT", 4) == 0;
     if (flat ? nsec != FLAT_SECTION_COUNT || version != FORMAT_VERSION
-             : nsec != SECTION_COUNT + (version == FORMAT_VERSION_SQ8 ? 1u : 0u))
-        return fmt_err(src, "wrong number of sections");
-    return flat ? load_flat(src, head, out) : load_graph(src, head, version, out);
+             : nsec != SECTION_COUNT + (version == FORMAT_VERSION_SQ8 ? 1u : 0u) &&
+                   !(version == FORMAT_VERSION_LIMIT && nsec == SECTION_COUNT + 1u))
+        return fmt_err(src, "wrong number of sections"); /* version 3: load_graph checks */
+    return flat ? load_flat(src, head, out) : load_graph(src, head, version, nsec, out);
 }
 
 hnswc_status hnswc_load(const char *path, hnswc_index **out) {

@@ -46,6 +46,7 @@ hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
     ix->ef_construction = o->ef_construction ? o->ef_construction : DEFAULT_EF_CONSTRUCTION;
     atomic_init(&ix->ef_search, o->ef_search ? o->ef_search : DEFAULT_EF_SEARCH);
     ix->seed = o->seed ? o->seed : DEFAULT_SEED;
+    ix->max_elements = o->max_elements;
     ix->rng = ix->seed;
     ix->level_mult = 1.0 / log((double)ix->M);
     ix->kernels = hnswc_kernels_get();
