@@ -60,7 +60,7 @@ typedef struct hpy_base {
     int ready;                  /* __init__ ran: metric and dim are valid      */
     hnswc_metric metric;
     int dim;
-    uint64_t max_elements;      /* hnswlib's limit: adds past it raise         */
+    uint64_t max_elements;      /* BFIndex: hnswlib's limit (Index: the library's) */
     uint64_t next_label;        /* hnswlib's cur_l: labels for ids=None        */
     int num_threads;            /* default thread count; <= 0 means all cores  */
 } hpy_base;

@@ -1,5 +1,9 @@
 """Code written for hnswlib 0.8 runs unchanged: the behaviours its users
 rely on that hnswc once did differently (issue 9)."""
+import pickle
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -111,3 +115,119 @@ def test_dim_zero_placeholder_cannot_be_used_before_a_load(rng):
     with pytest.raises(RuntimeError):
         p.load_index("/nonexistent/index.bin")
     assert p.dim == 0
+
+
+# ---------------------------------------------------------------------------
+# max_elements: kept by save_index/load_index, enforced by the library
+# ---------------------------------------------------------------------------
+
+def test_save_load_add_keeps_max_elements(tmp_path, rng):
+    # issue 9: load_index without max_elements used to come back with the
+    # internal capacity (7168 for 10000), and the next add_items could fail
+    data = rng.random((10000, 4), dtype=np.float32)
+    p = hnswc.Index("l2", 4)
+    p.init_index(max_elements=10000, M=8, ef_construction=40)
+    p.add_items(data[:5000])
+    p.save_index(str(tmp_path / "half.hnswc"))
+    q = hnswc.Index("l2", 4)
+    q.load_index(str(tmp_path / "half.hnswc"))
+    assert q.max_elements == q.get_max_elements() == 10000
+    assert q.get_info()["max_elements"] == 10000
+    q.add_items(data[5000:])                        # labels 5000.. (the counter restarts at 5000)
+    assert q.element_count == 10000
+    with pytest.raises(RuntimeError, match="exceeds the specified limit"):
+        q.add_items(data[:1], [10000])
+    # pickling and copying agree with the file
+    for r in (pickle.loads(pickle.dumps(q)), hnswc.Index(q)):
+        assert r.max_elements == 10000
+        with pytest.raises(RuntimeError, match="exceeds the specified limit"):
+            r.add_items(data[:1], [10000])
+
+
+def test_load_index_max_elements_argument(tmp_path, rng):
+    data = rng.random((50, 4), dtype=np.float32)
+    p = hnswc.Index("l2", 4)
+    p.init_index(max_elements=100)
+    p.add_items(data)
+    p.save_index(str(tmp_path / "a.hnswc"))
+    for arg, want in [(0, 100), (10, 100), (50, 50), (70, 70), (500, 500)]:
+        q = hnswc.Index("l2", 4)
+        q.load_index(str(tmp_path / "a.hnswc"), max_elements=arg)
+        assert q.max_elements == want, arg    # below the count: the file's (hnswlib's rule)
+
+
+def test_resize_index_moves_the_library_limit(rng):
+    data = rng.random((30, 4), dtype=np.float32)
+    p = hnswc.Index("l2", 4)
+    p.init_index(max_elements=10)
+    p.add_items(data[:10])
+    with pytest.raises(RuntimeError, match="exceeds the specified limit"):
+        p.add_items(data[10:11])
+    with pytest.raises(RuntimeError, match="Cannot resize"):
+        p.resize_index(9)
+    p.resize_index(30)
+    assert p.max_elements == 30 and p.get_info()["max_elements"] == 30
+    p.add_items(data[10:30])
+    assert p.element_count == 30
+
+
+def test_max_elements_zero_takes_nothing_until_resized(rng):
+    # hnswlib: init_index(max_elements=0) makes an index that is full
+    p = hnswc.Index("l2", 4)
+    p.init_index(max_elements=0)
+    assert p.max_elements == 0
+    with pytest.raises(RuntimeError, match="exceeds the specified limit"):
+        p.add_items(rng.random((1, 4)))
+    p.resize_index(2)
+    p.add_items(rng.random((2, 4)))
+    assert p.element_count == 2
+
+
+def test_a_batch_past_the_limit_adds_nothing(rng):
+    p = hnswc.Index("l2", 4)
+    p.init_index(max_elements=10)
+    p.add_items(rng.random((8, 4)))
+    with pytest.raises(RuntimeError, match="exceeds the specified limit"):
+        p.add_items(rng.random((3, 4)), [20, 21, 22])
+    assert p.element_count == 8
+    # but updates and repeats are counted as what they are
+    p.add_items(rng.random((6, 4)), [0, 1, 2, 30, 31, 30])
+    assert p.element_count == 10
+
+
+def test_updates_in_another_thread_never_refuse_adds(rng):
+    # issue 13, defect 3: with max_elements=5000 and 1000 elements, one thread
+    # re-adding labels 0..499 in a loop and another adding 250 new labels at a
+    # time got "exceeds the specified limit" at 3000 of 5000 (the binding
+    # counted update-only batches against the limit while batches were in
+    # flight). The library now counts what each batch really adds.
+    data = rng.random((5250, 8), dtype=np.float32)
+    p = hnswc.Index("l2", 8)
+    p.init_index(max_elements=5000, M=8, ef_construction=40)
+    p.add_items(data[:1000], np.arange(1000))
+    stop = threading.Event()
+    rounds = [0]
+    errors = []
+
+    def updater():
+        try:
+            while not stop.is_set():
+                p.add_items(data[:500], np.arange(500), num_threads=1)
+                rounds[0] += 1
+        except Exception as e:  # noqa: BLE001 -- reported below
+            errors.append(e)
+
+    t = threading.Thread(target=updater)
+    t.start()
+    try:
+        while rounds[0] == 0 and t.is_alive():
+            time.sleep(0.001)
+        for start in range(1000, 5000, 250):
+            p.add_items(data[start:start + 250], np.arange(start, start + 250), num_threads=1)
+        with pytest.raises(RuntimeError, match="exceeds the specified limit"):
+            p.add_items(data[5000:], np.arange(5000, 5250), num_threads=1)
+    finally:
+        stop.set()
+        t.join()
+    assert not errors, errors
+    assert p.element_count == 5000 and rounds[0] > 0
