@@ -1,7 +1,7 @@
 # tests/tests.mk -- the C test suite (cmocka), included by the top-level Makefile.
 #
 #   make test-c        library + every tests/c/test_*.c, the README quickstart
-#                      check, and an install + pkg-config build of the example
+#                      check, and an install + pkg-config and CMake builds of the example
 #   make test-c-asan   the same under AddressSanitizer + UBSan (build/asan)
 #   make test-c-tsan   the concurrency tests under ThreadSanitizer (build/tsan)
 #
@@ -108,8 +108,9 @@ $(BUILD)/tests/quickstart: $(QUICKSTART) $(LIB_A) include/hnswc.h
 test-c-quickstart: $(BUILD)/tests/quickstart
 	cd $(BUILD)/tests && ./quickstart
 
-# make install into $(BUILD)/prefix, then build the example the way a user
-# would, with pkg-config only, against the shared and the static library.
+# make install into $(BUILD)/prefix, then build the example the ways a user
+# would -- with pkg-config only, and as a CMake project with
+# find_package(hnswc) -- against the shared and the static library.
 test-c-install: lib
 	@sh tests/c/test_install.sh "$(MAKE)" "$(BUILD)" "$(CC)" "$(SANFLAGS)" $(QUICKSTART)
 
