@@ -402,7 +402,7 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
         for (size_t i = 0; i < n && st == HNSWC_OK; i++)
             st = add_batch_item(&j, i);
     } else {
-        st = parallel_for(n, num_threads, add_batch_item, &j);
+        st = parallel_for_ordered(n, num_threads, add_batch_item, &j); /* threads.h: why */
     }
     release_room(ix, j.quota);
     if (n_added)
