@@ -51,13 +51,14 @@ test-c: test-c-run test-c-readme test-c-quickstart test-c-install
 test-c-asan:
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined test-c
 
-# ThreadSanitizer is slow: only the concurrency stress test. clang's TSan is
+# ThreadSanitizer is slow: only the concurrency tests (the stress test, and
+# the element limit under concurrent batches). clang's TSan is
 # used because it is the better supported of the two (gcc's works too:
 # make test-c-tsan TSAN_CC=gcc).
 TSAN_CC ?= clang
 test-c-tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan$(if $(filter-out clang,$(TSAN_CC)),-$(TSAN_CC)) \
-	  SAN=thread CC=$(TSAN_CC) C_TESTS=test_concurrency test-c-run
+	  SAN=thread CC=$(TSAN_CC) C_TESTS="test_concurrency test_limit" test-c-run
 
 # ---------------------------------------------------------------------------
 # Building and running the test programs
