@@ -117,7 +117,10 @@ setup(
     package_data={"hnswc": ["py.typed", "*.pyi"], "hnswc.viz": ["explorer.html"]},
     ext_modules=[extension],
     cmdclass={"build_ext": BuildExt},
-    # setuptools' scratch goes under the Makefile's build folder, not beside it
-    options={"build": {"build_base": os.path.join("build", "python")}},
+    # setuptools' scratch goes under the Makefile's build folder, not beside
+    # it; the C files compile on two processes (a build on a shared machine
+    # should not take every core)
+    options={"build": {"build_base": os.path.join("build", "python")},
+             "build_ext": {"parallel": min(2, os.cpu_count() or 1)}},
     zip_safe=False,
 )
