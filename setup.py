@@ -65,9 +65,14 @@ class BuildExt(build_ext):
     def build_extensions(self):
         self.check_compiler()
         self.check_python_headers()
-        include = self.numpy_include()
+        include, numpy_version = self.numpy_include()
         for ext in self.extensions:
             ext.include_dirs.append(include)
+        # Objects are reused when newer than their sources, but those built
+        # against one NumPy's headers fail to import under another (make
+        # python uses Debian's NumPy 1.x, pip's isolated builds NumPy 2):
+        # one folder of objects per Python and NumPy version.
+        self.build_temp = os.path.join(self.build_temp, "numpy-" + numpy_version)
         super().build_extensions()
 
     def check_compiler(self):
@@ -96,7 +101,7 @@ class BuildExt(build_ext):
             fail("NumPy is not installed in the Python that builds it (%s)" % sys.executable,
                  "pip installs it by itself unless --no-build-isolation is given; with that "
                  "option, install NumPy first (pip install numpy) or drop the option.")
-        return numpy.get_include()
+        return numpy.get_include(), numpy.__version__
 
 
 extension = Extension(

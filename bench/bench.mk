@@ -72,15 +72,12 @@ $(BENCH_VSTAMP): bench/requirements.txt | $(BENCH_VPY)
 	$(BENCH_VPY) -m pip install --disable-pip-version-check -q -r bench/requirements.txt
 	@touch $@
 
-# python/build (setuptools' object files) is shared with `make python`,
-# whose build/venv has Debian's NumPy 1.24: objects compiled against one
-# NumPy's headers fail to import under the other, so it is cleared before and
-# after this install.
+# setup.py keeps the object files of each NumPy version apart (under
+# build/python), so this NumPy 2 build and make python's (Debian's NumPy
+# 1.24) never reuse each other's.
 $(BENCH_HSTAMP): $(BENCH_VSTAMP) $(PY_SOURCES)
-	rm -rf python/build
 	$(BENCH_VPY) -m pip install --no-build-isolation --no-deps --disable-pip-version-check \
-	    -q --force-reinstall ./python
-	rm -rf python/build
+	    -q --force-reinstall .
 	@touch $@
 
 $(BENCH_BIN): bench/bench_vs_hnswlib.cpp include/hnswc.h $(LIB_A)
