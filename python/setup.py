@@ -46,10 +46,12 @@ setup(
     version="0.1.0",
     description="Fast HNSW approximate nearest neighbour search; a drop-in replacement "
                 "for hnswlib",
-    packages=["hnswc", "hnswc.viz"],
+    packages=["hnswc", "hnswc.viz", "hnswc.dask"],
     package_data={"hnswc": ["py.typed", "*.pyi"], "hnswc.viz": ["explorer.html"]},
     ext_modules=[extension],
     python_requires=">=3.9",
     install_requires=["numpy"],
+    # hnswc.dask; pinned for the tests in python/requirements-dask.txt
+    extras_require={"dask": ["dask[array,distributed]"]},
     zip_safe=False,
 )
