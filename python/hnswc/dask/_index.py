@@ -242,8 +242,15 @@ class ShardedIndex:
     def _complete(self, jobs, allow_loss=False):
         """Runs jobs to completion: {key: (shard, submit)} where submit(handle)
         returns a future. Returns {key: result}. A job whose shard is lost is
-        submitted again after the shard is reloaded (or ShardLostError)."""
-        futures = {}
+        submitted again after the shard is reloaded (or ShardLostError).
+
+        Results are gathered as they complete, a batch at a time (one round
+        trip per batch, not per future). A result can be lost after its task
+        finished (its worker died before the client fetched it): Dask then
+        computes it again, elsewhere, which fails with ShardLostError and is
+        handled like a failure of the task itself.
+        """
+        futures = {}  # key -> (generation of the shard it was sent to, future)
         for key, (s, submit) in jobs.items():
             h = self._handles[s]
             futures[key] = (h.generation, submit(h))
@@ -251,26 +258,38 @@ class ShardedIndex:
         results = {}
         failures = {}
         ac = as_completed([f for _, f in futures.values()])
+
+        def retry(key, gen, exc):
+            failures[key] = failures.get(key, 0) + 1
+            if failures[key] > MAX_RECOVERIES:
+                raise exc
+            s = jobs[key][0]
+            self._recover(s, gen, exc, allow_loss)
+            h = self._handles[s]
+            nf = jobs[key][1](h)
+            futures[key] = (h.generation, nf)
+            by_key[nf.key] = key
+            ac.add(nf)
+
         try:
-            for fut in ac:
-                key = by_key.pop(fut.key)
-                gen, _ = futures.pop(key)
-                s = jobs[key][0]
-                if fut.status == "error":
-                    exc = fut.exception()
-                    if not isinstance(exc, ShardLostError):
-                        fut.result()  # raises it with the worker's traceback
-                    failures[key] = failures.get(key, 0) + 1
-                    if failures[key] > MAX_RECOVERIES:
-                        raise exc
-                    self._recover(s, gen, exc, allow_loss)
-                    h = self._handles[s]
-                    nf = jobs[key][1](h)
-                    futures[key] = (h.generation, nf)
-                    by_key[nf.key] = key
-                    ac.add(nf)
-                    continue
-                results[key] = fut.result()
+            for batch in ac.batches():
+                done = []
+                for fut in batch:
+                    key = by_key.pop(fut.key)
+                    done.append((key, futures.pop(key)[0], fut))
+                good = [d for d in done if d[2].status == "finished"]
+                try:
+                    values = self.client.gather([d[2] for d in good]) if good else []
+                    results.update((d[0], v) for d, v in zip(good, values))
+                except Exception:
+                    pass  # one of them was lost meanwhile: sort them out one by one
+                for key, gen, fut in done:
+                    if key in results:
+                        continue
+                    try:
+                        results[key] = fut.result()
+                    except ShardLostError as exc:
+                        retry(key, gen, exc)
         finally:
             if futures:  # an error ended the call: do not leave work behind
                 self.client.cancel([f for _, f in futures.values()])
@@ -753,16 +772,13 @@ class ShardedIndex:
     # -- freeing -------------------------------------------------------------
 
     def _drop(self):
-        futures = [self.client.submit(_shard.task_drop, h, key="hnswc-drop-%s" % uuid.uuid4().hex,
-                                      workers=[h.owner], allow_other_workers=False, pure=False)
-                   for h in self._handles or []]
-        # Best effort with a bound: a shard on a dead worker is gone anyway.
+        # Loose restrictions: a drop sent to a dead worker runs elsewhere as a
+        # no-op (task_drop only forgets what its own worker holds), not never.
+        futures = [self._submit("drop", _shard.task_drop, h) for h in self._handles or []]
         try:
-            from distributed import wait
-            wait(futures, timeout=30)
+            self.client.gather(futures)
         except Exception:
-            pass
-        self.client.cancel(futures)
+            pass  # best effort: a shard on a dead worker is gone anyway
 
     def close(self):
         """Frees the shards on the workers. The object is unusable after."""

@@ -33,18 +33,19 @@ def as_labels(ids, what="ids"):
     Raises ValueError for non-integers and negative values, as hnswc.Index
     does; a label is an unsigned 64-bit integer.
     """
-    arr = np.asarray(ids)
-    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer)
-                                     or arr.dtype == object or arr.size == 0):
-        raise ValueError("%s must be integers (labels), not %s" % (what, arr.dtype))
+    arr = ids if isinstance(ids, np.ndarray) else np.asarray(ids)
+    if arr.dtype.kind == "f" and not isinstance(ids, np.ndarray):
+        # Python ints of 2**63 and more make NumPy choose float64: go exact.
+        arr = np.asarray(ids, dtype=object)
     if arr.dtype == object:
-        try:
-            vals = [int(x) for x in arr.ravel().tolist()]
-        except (TypeError, ValueError):
-            raise ValueError("%s must be integers (labels)" % what) from None
+        vals = arr.ravel().tolist()
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals):
+            raise ValueError("%s must be integers (labels)" % what)
         if any(v < 0 or v >= 1 << 64 for v in vals):
             raise ValueError("%s must be in 0 .. 2**64-1" % what)
-        return np.array(vals, dtype=np.uint64)
+        return np.array([int(v) for v in vals], dtype=np.uint64)
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+        raise ValueError("%s must be integers (labels), not %s" % (what, arr.dtype))
     if arr.size and np.issubdtype(arr.dtype, np.signedinteger) and arr.min() < 0:
         raise ValueError("%s must not be negative" % what)
     return arr.astype(np.uint64, copy=False).ravel()
