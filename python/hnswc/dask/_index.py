@@ -28,7 +28,7 @@ import time
 import uuid
 
 import numpy as np
-from distributed import as_completed, default_client
+from distributed import default_client, wait
 
 import hnswc
 
@@ -244,55 +244,50 @@ class ShardedIndex:
         returns a future. Returns {key: result}. A job whose shard is lost is
         submitted again after the shard is reloaded (or ShardLostError).
 
-        Results are gathered as they complete, a batch at a time (one round
-        trip per batch, not per future). A result can be lost after its task
-        finished (its worker died before the client fetched it): Dask then
-        computes it again, elsewhere, which fails with ShardLostError and is
-        handled like a failure of the task itself.
+        Rounds: wait for every pending future (a task never hangs, see
+        _shard.py), gather all the finished ones in one round trip, and
+        resubmit those whose shard was lost. (Taking results as they
+        complete, with as_completed, was measured: one gather per batch of
+        completions cost two to three round trips per call instead of one.)
+        A result can be lost after its task finished (its worker died
+        before the client fetched it): Dask then computes it again,
+        elsewhere, which fails with ShardLostError and is handled like a
+        failure of the task itself.
         """
-        futures = {}  # key -> (generation of the shard it was sent to, future)
+        pending = {}  # key -> (generation of the shard it was sent to, future)
         for key, (s, submit) in jobs.items():
             h = self._handles[s]
-            futures[key] = (h.generation, submit(h))
-        by_key = {f.key: key for key, (_, f) in futures.items()}
+            pending[key] = (h.generation, submit(h))
         results = {}
         failures = {}
-        ac = as_completed([f for _, f in futures.values()])
-
-        def retry(key, gen, exc):
-            failures[key] = failures.get(key, 0) + 1
-            if failures[key] > MAX_RECOVERIES:
-                raise exc
-            s = jobs[key][0]
-            self._recover(s, gen, exc, allow_loss)
-            h = self._handles[s]
-            nf = jobs[key][1](h)
-            futures[key] = (h.generation, nf)
-            by_key[nf.key] = key
-            ac.add(nf)
-
         try:
-            for batch in ac.batches():
-                done = []
-                for fut in batch:
-                    key = by_key.pop(fut.key)
-                    done.append((key, futures.pop(key)[0], fut))
-                good = [d for d in done if d[2].status == "finished"]
+            while pending:
+                with self.client.as_current():  # wait() asks default_client()
+                    wait([f for _, f in pending.values()])
+                done = dict(pending)
+                pending = {}
+                good = [k for k, (_, f) in done.items() if f.status == "finished"]
                 try:
-                    values = self.client.gather([d[2] for d in good]) if good else []
-                    results.update((d[0], v) for d, v in zip(good, values))
+                    values = self.client.gather([done[k][1] for k in good])
+                    results.update(zip(good, values))
                 except Exception:
-                    pass  # one of them was lost meanwhile: sort them out one by one
-                for key, gen, fut in done:
+                    pass  # one was lost meanwhile: sort them out one by one below
+                for key, (gen, fut) in done.items():
                     if key in results:
                         continue
                     try:
                         results[key] = fut.result()
                     except ShardLostError as exc:
-                        retry(key, gen, exc)
+                        failures[key] = failures.get(key, 0) + 1
+                        if failures[key] > MAX_RECOVERIES:
+                            raise
+                        s = jobs[key][0]
+                        self._recover(s, gen, exc, allow_loss)
+                        h = self._handles[s]
+                        pending[key] = (h.generation, jobs[key][1](h))
         finally:
-            if futures:  # an error ended the call: do not leave work behind
-                self.client.cancel([f for _, f in futures.values()])
+            if pending:  # an error ended the call: do not leave work behind
+                self.client.cancel([f for _, f in pending.values()])
         return results
 
     def _recover(self, s, failed_generation, exc=None, allow_loss=False):
