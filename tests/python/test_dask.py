@@ -395,3 +395,18 @@ def test_lost_shard_with_unsaved_writes_fails_naming_it(cluster, data, tmp_path)
     assert idx.element_count == N
     idx.close()
     wait_for_two(client)
+
+
+def test_merge_is_a_stable_sort_of_all_answers():
+    rng = np.random.default_rng(3)
+    for n_shards in (2, 5, 40):
+        # integer distances: many ties, which must go to the lower shard first
+        parts = [(rng.integers(0, 2 ** 40, (30, 10)).astype(np.uint64),
+                  np.sort(rng.integers(0, 20, (30, 10)).astype(np.float32), axis=1),
+                  np.full(30, 10)) for _ in range(n_shards)]
+        lab = np.concatenate([p[0] for p in parts], axis=1)
+        dis = np.concatenate([p[1] for p in parts], axis=1)
+        order = np.argsort(dis, axis=1, kind="stable")[:, :10]
+        got_l, got_d = merge_topk(parts, 10)
+        np.testing.assert_array_equal(got_l, np.take_along_axis(lab, order, axis=1))
+        np.testing.assert_array_equal(got_d, np.take_along_axis(dis, order, axis=1))

@@ -54,23 +54,41 @@ MAX_RECOVERIES = 3
 def merge_topk(parts, k):
     """The k closest of the shards' answers for the same queries.
 
-    parts: one (labels, distances, found) per shard, each (n, k) padded with
-    NO_LABEL/+inf past `found`. A label lives in one shard only, so there is
-    nothing to deduplicate. Raises RuntimeError, as hnswc.Index does, when the
-    shards together hold fewer than k matches for a query.
+    parts: one (labels, distances, found) per shard, each (n, k) sorted
+    closest first and padded with NO_LABEL/+inf past `found`. A label lives
+    in one shard only, so there is nothing to deduplicate. Raises
+    RuntimeError, as hnswc.Index does, when the shards together hold fewer
+    than k matches for a query.
+
+    A k-way merge of the sorted answers: k vectorised steps, each an argmin
+    over the shards' next answers, O(n k S). A stable argsort of the
+    n x kS concatenation gives the same result (ties go to the lower shard)
+    and was measured several times slower at 100 shards (bench/dask_model.py).
     """
     found = np.sum([p[2] for p in parts], axis=0)
     if (found < k).any():
         raise RuntimeError("Cannot return the results in a contiguous 2D array. "
                            "Probably ef or M is too small")
-    labels = np.concatenate([p[0] for p in parts], axis=1)
-    dists = np.concatenate([p[1] for p in parts], axis=1)
-    if len(parts) > 1:
-        # Stable: equal distances keep shard order, so answers are repeatable.
-        order = np.argsort(dists, axis=1, kind="stable")[:, :k]
-        labels = np.take_along_axis(labels, order, axis=1)
-        dists = np.take_along_axis(dists, order, axis=1)
-    return labels, dists
+    if len(parts) == 1:
+        return parts[0][0], parts[0][1]
+    labels = np.stack([p[0] for p in parts], axis=1)  # (n, S, k)
+    # one +inf column past the end: a shard whose k answers are used up
+    dists = np.concatenate([np.stack([p[1] for p in parts], axis=1),
+                            np.full((len(found), len(parts), 1), np.inf, np.float32)], axis=2)
+    n = dists.shape[0]
+    rows = np.arange(n)
+    heads = dists[:, :, 0].copy()                    # each shard's next answer
+    pos = np.zeros(heads.shape, dtype=np.intp)
+    out_l = np.empty((n, k), dtype=np.uint64)
+    out_d = np.empty((n, k), dtype=np.float32)
+    for j in range(k):
+        best = heads.argmin(axis=1)
+        at = pos[rows, best]
+        out_d[:, j] = heads[rows, best]
+        out_l[:, j] = labels[rows, best, at]
+        pos[rows, best] = at + 1
+        heads[rows, best] = dists[rows, best, at + 1]
+    return out_l, out_d
 
 
 def merge_chunks(k, n_shards, *parts):
