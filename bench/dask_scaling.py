@@ -51,6 +51,20 @@ def rss(client):
     return client.run(lambda: __import__("psutil").Process().memory_info().rss)
 
 
+def cpu(client):
+    """CPU seconds (user + system) each worker process has used so far."""
+    def used():
+        t = __import__("psutil").Process().cpu_times()
+        return t.user + t.system
+    return client.run(used)
+
+
+def delta(before, after):
+    """(sum, max) over workers of the CPU seconds between two cpu() calls."""
+    d = [after[w] - before[w] for w in before if w in after]
+    return sum(d), max(d)
+
+
 def build(client, data, n_shards, args, threads=1):
     idx = ShardedIndex("l2", data.shape[1], n_shards=n_shards, client=client)
     idx.init_index(max_elements=len(data), M=args.M, ef_construction=args.efc)
@@ -92,26 +106,27 @@ def part_scaling(base, queries, args, out):
           % (len(data), args.rounds, CONFIGS), flush=True)
     clusters = {w: cluster(w) for w in sorted({w for w, _ in CONFIGS})}
     try:
-        idle = {w: rss(c) for w, (_, c) in clusters.items()}
         build_t = {c: [] for c in CONFIGS}
         query_t = {c: [] for c in CONFIGS}
-        kept = {}
+        build_cpu = {c: [] for c in CONFIGS}
+        query_cpu = {c: [] for c in CONFIGS}
         for r in range(args.rounds):
             for conf in CONFIGS:
                 w, s = conf
                 client = clusters[w][1]
+                c0 = cpu(client)
                 t = time.perf_counter()
                 idx = build(client, data, s, args)
                 build_t[conf].append(time.perf_counter() - t)
+                build_cpu[conf].append(delta(c0, cpu(client)))
                 idx.set_ef(args.query_ef)
                 idx.knn_query(queries[:50], k=10)  # warm
+                c0 = cpu(client)
                 t = time.perf_counter()
                 idx.knn_query(queries, k=10)
                 query_t[conf].append(time.perf_counter() - t)
-                if r == args.rounds - 1:
-                    kept[conf] = idx
-                else:
-                    idx.close()
+                query_cpu[conf].append(delta(c0, cpu(client)))
+                idx.close()
             print("round %d: build %s  query %s" % (
                 r, " ".join("%.2f" % build_t[c][-1] for c in CONFIGS),
                 " ".join("%.3f" % query_t[c][-1] for c in CONFIGS)), flush=True)
@@ -138,6 +153,12 @@ def part_scaling(base, queries, args, out):
                 "query_s_best": min(query_t[(w, s)]), "query_s_all": query_t[(w, s)],
                 "qps_best": len(queries) / min(query_t[(w, s)]),
                 "qps_ratio_vs_1x1": base_q / min(query_t[(w, s)]),
+                # CPU seconds of the workers, (sum, busiest worker), min over rounds:
+                # contention from other jobs inflates wall time far more than CPU time
+                "build_cpu_sum_s": min(b[0] for b in build_cpu[(w, s)]),
+                "build_cpu_max_worker_s": min(b[1] for b in build_cpu[(w, s)]),
+                "query_cpu_sum_s": min(q[0] for q in query_cpu[(w, s)]),
+                "query_cpu_max_worker_s": min(q[1] for q in query_cpu[(w, s)]),
             } for w, s in CONFIGS],
         }
         for c in out["scaling"]["configs"]:
@@ -145,17 +166,28 @@ def part_scaling(base, queries, args, out):
                   "(%.0f q/s, x%.2f)" % (c["workers"], c["shards"], c["build_s_best"],
                                          c["build_speedup_vs_1x1"], c["query_s_best"],
                                          c["qps_best"], c["qps_ratio_vs_1x1"]))
+            print("    worker CPU: build %.2f s (busiest worker %.2f s), query %.3f s "
+                  "(busiest %.3f s)" % (c["build_cpu_sum_s"], c["build_cpu_max_worker_s"],
+                                        c["query_cpu_sum_s"], c["query_cpu_max_worker_s"]))
         print("plain hnswc.Index, 1 thread, no Dask: build %.2f s, query %.3f s"
               % (plain_build, min(plain_q)))
 
+        # memory: a fresh cluster per configuration, so that no earlier
+        # round's freed-but-kept heap is counted
         mem = []
-        for (w, s), idx in kept.items():
-            after = rss(clusters[w][1])
-            info = idx.get_info()
-            mem.append({"workers": w, "shards": s, "idle_rss": idle[w], "rss": after,
-                        "shard_memory_bytes": [x["memory_bytes"] for x in info["shards"]],
-                        "placement": {str(k): v for k, v in idx.placement.items()}})
-            idx.close()
+        for w, s in CONFIGS:
+            cl, client = cluster(w)
+            try:
+                idle = rss(client)
+                idx = build(client, data, s, args)
+                after = rss(client)
+                info = idx.get_info()
+                mem.append({"workers": w, "shards": s, "idle_rss": idle, "rss": after,
+                            "shard_memory_bytes": [x["memory_bytes"] for x in info["shards"]]})
+                idx.close()
+            finally:
+                client.close()
+                cl.close()
         out["memory"] = mem
         for m in mem:
             print("workers %d shards %d: worker RSS idle %s MiB -> %s MiB; shards %s MiB" % (
@@ -166,23 +198,29 @@ def part_scaling(base, queries, args, out):
 
         # latency of one query as the fan-out widens (2 workers)
         client = clusters[2][1]
-        lat = []
-        for s in (1, 2, 4, 8):
-            idx = build(client, data[:5000], s, args)
-            idx.set_ef(args.query_ef)
+        # built first, then measured interleaved (one query per index in turn),
+        # so that the machine's load drifts over all of them alike
+        shard_counts = (1, 2, 4, 8)
+        idxs = {}
+        for s in shard_counts:
+            idxs[s] = build(client, data[:5000], s, args)
+            idxs[s].set_ef(args.query_ef)
             for q in queries[:20]:
-                idx.knn_query(q, k=10)
-            times = []
-            for q in queries[:args.latency_n]:
+                idxs[s].knn_query(q, k=10)
+        times = {s: [] for s in shard_counts}
+        for q in queries[:args.latency_n]:
+            for s in shard_counts:
                 t = time.perf_counter()
-                idx.knn_query(q, k=10)
-                times.append(time.perf_counter() - t)
-            idx.close()
-            times = np.array(times) * 1e3
-            lat.append({"shards": s, "p50_ms": float(np.percentile(times, 50)),
-                        "p90_ms": float(np.percentile(times, 90)),
-                        "p99_ms": float(np.percentile(times, 99)),
-                        "samples_ms": times.tolist()})
+                idxs[s].knn_query(q, k=10)
+                times[s].append(time.perf_counter() - t)
+        lat = []
+        for s in shard_counts:
+            idxs[s].close()
+            ms = np.array(times[s]) * 1e3
+            lat.append({"shards": s, "p50_ms": float(np.percentile(ms, 50)),
+                        "p90_ms": float(np.percentile(ms, 90)),
+                        "p99_ms": float(np.percentile(ms, 99)),
+                        "samples_ms": ms.tolist()})
             print("one query, %d shards on 2 workers: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms"
                   % (s, lat[-1]["p50_ms"], lat[-1]["p90_ms"], lat[-1]["p99_ms"]), flush=True)
         out["latency"] = lat
