@@ -1,6 +1,9 @@
 """The 10- and 100-worker model of docs/SCALING.md, from measured inputs.
 
-    build/venv/bin/python bench/dask_model.py [build/bench/dask_scaling.json]
+    build/venv/bin/python bench/dask_model.py [build/bench/dask_scaling.json] [task_ms]
+
+task_ms: the per-task fan-out cost to model with (default: the slope
+measured in the JSON); distributed's documentation gives about 1 ms.
 
 Inputs measured here (nothing is assumed that can be measured on one box):
   * the one-query latency samples of 1..8 shards on 2 workers (the JSON of
@@ -39,6 +42,7 @@ def merge_cost(n_queries, n_shards, k=10, rounds=5):
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "build/bench/dask_scaling.json"
+    task_ms = float(sys.argv[2]) if len(sys.argv) > 2 else None
     with open(path) as f:
         m = json.load(f)
     lat = {r["shards"]: r for r in m["latency"]}
@@ -50,6 +54,10 @@ def main():
           % (dict(zip(shards, np.round(p50, 2).tolist())), intercept, slope))
     print("measured: 1-shard one-query latency p50 %.2f ms, p99 %.2f ms (%d samples)"
           % (np.percentile(one, 50), np.percentile(one, 99), len(one)))
+    if task_ms is not None:
+        print("modelled with a per-task cost of %.2f ms instead of the measured %.2f ms"
+              % (task_ms, slope))
+        slope = task_ms
     rng = np.random.default_rng(1)
     print()
     print("| workers = shards | fan-out cost (tasks x slope) | merge, 1 query | "

@@ -74,7 +74,7 @@ def kill_owner(cluster, client, address):
 
 
 def wait_for_two(client):
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(2, timeout=300)  # a restart takes long on a loaded machine
 
 # ---------------------------------------------------------------------------
 # Without a cluster
