@@ -471,7 +471,8 @@ class ShardedIndex:
             if rows.size == 0:
                 continue
             piece = (arr[rows], labels[rows])
-            # Straight to the owner: one hop, and never through the scheduler.
+            # To the owner only. Through the scheduler unless the client was
+            # made with direct_to_workers=True (then straight to the worker).
             fut = self.client.scatter([piece], workers=[self._handles[s].owner], hash=False)[0]
             pieces[s] = [fut]
         return pieces
