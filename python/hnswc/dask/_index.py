@@ -173,6 +173,12 @@ class ShardedIndex:
     client: a dask.distributed.Client; by default the current one.
     chunk_size: queries per task in knn_query; each shard answers a batch
       in chunks of this size, which the workers' threads run in parallel.
+
+    Contract: one ShardedIndex is used by one thread at a time (its shard
+    table is plain client state; tasks on the workers may run concurrently,
+    which hnswc.Index supports). The shards belong to this object: close()
+    (or the with-block's end) frees them on the workers; without it they
+    live until their worker process ends.
     """
 
     def __init__(self, space, dim, n_shards=None, client=None, chunk_size=1024):
