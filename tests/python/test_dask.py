@@ -327,6 +327,21 @@ def test_save_then_load_on_a_new_cluster(cluster, data, tmp_path):
             ShardedIndex.load(tmp_path / "nothing-here", client=client2)
 
 
+def test_threads_per_shard_on_its_worker(cluster):
+    # A shard reloaded onto a worker that holds no shard yet (a restarted
+    # one) once divided by zero here.
+    from hnswc.dask._shard import ShardHandle
+    _, client = cluster
+    idx = ShardedIndex("l2", 4, client=client)
+    idx._handles = [ShardHandle("x", 0, 1, "a"), ShardHandle("x", 1, 1, "a")]
+    idx._nthreads = {"a": 4, "b": 3}
+    assert idx._threads(0) == 2 and idx._threads(1) == 2
+    assert idx._threads(1, owner="b") == 3
+    assert idx._threads(1, owner="gone") == 1
+    idx.set_num_threads(5)
+    assert idx._threads(0) == 5
+
+
 def test_worker_killed_mid_batch_is_recovered_from_the_save(cluster, data, tmp_path):
     cl, client = cluster
     wait_for_two(client)
@@ -389,8 +404,10 @@ def test_lost_shard_with_unsaved_writes_fails_naming_it(cluster, data, tmp_path)
     kill_owner(cl, client, idx.placement[1])
     with pytest.raises(ShardLostError, match="shard 1 is lost .*1 write.* after the last save"):
         idx.knn_query(q, k=10)
+    wait_for_two(client)  # the restarted worker holds no shard: it gets this one
     idx.recover(allow_loss=True)  # back to the save, without the add
     assert idx.recoveries == 1
+    assert len(set(idx.placement.values())) == 2
     np.testing.assert_array_equal(idx.knn_query(q, k=10)[0], reference[0])
     assert idx.element_count == N
     idx.close()

@@ -236,7 +236,9 @@ class ShardedIndex:
         if self._num_threads > 0:
             return self._num_threads
         owner = owner or self._handles[s].owner
-        sharing = sum(1 for h in self._handles if h.owner == owner)
+        # shard s itself, plus the other shards already there (a worker that
+        # receives a recovered shard may hold none yet)
+        sharing = 1 + sum(1 for h in self._handles if h.owner == owner and h.shard != s)
         return max(1, self._nthreads.get(owner, 1) // sharing)
 
     @property
