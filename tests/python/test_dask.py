@@ -404,10 +404,13 @@ def test_lost_shard_with_unsaved_writes_fails_naming_it(cluster, data, tmp_path)
     kill_owner(cl, client, idx.placement[1])
     with pytest.raises(ShardLostError, match="shard 1 is lost .*1 write.* after the last save"):
         idx.knn_query(q, k=10)
-    wait_for_two(client)  # the restarted worker holds no shard: it gets this one
+    # Wait for the restart: the new worker holds no shard, so it normally gets
+    # this one (the path test_threads_per_shard_on_its_worker pins). Which
+    # worker it lands on is not asserted: once, under heavy load, a full
+    # `make test` saw it go to the other worker.
+    wait_for_two(client)
     idx.recover(allow_loss=True)  # back to the save, without the add
     assert idx.recoveries == 1
-    assert len(set(idx.placement.values())) == 2
     np.testing.assert_array_equal(idx.knn_query(q, k=10)[0], reference[0])
     assert idx.element_count == N
     idx.close()
