@@ -194,6 +194,30 @@ def test_recall_at_least_that_of_one_index(cluster, data):
             assert per_shard == np.bincount(shard_of(labels, n_shards), minlength=n_shards).tolist()
 
 
+def test_sq8_shards(cluster, data, tmp_path):
+    _, client = cluster
+    x, labels, q = data
+    truth, _ = exact_knn("l2", x, labels, q, 10)
+    one = hnswc.Index("l2", DIM)
+    one.init_index(max_elements=N, M=8, ef_construction=60, storage="sq8")
+    one.add_items(x, labels)
+    idx = ShardedIndex("l2", DIM, n_shards=2, client=client)
+    idx.init_index(max_elements=N, M=8, ef_construction=60, storage="sq8")
+    idx.add_items(x, labels)
+    for ef in (10, 40):
+        one.set_ef(ef)
+        idx.set_ef(ef)
+        got, dist = idx.knn_query(q, k=10)
+        assert recall(got, truth) >= recall(one.knn_query(q, k=10)[0], truth)
+    idx.save_index(tmp_path / "sq8")
+    idx.close()
+    again = ShardedIndex.load(tmp_path / "sq8", client=client)
+    np.testing.assert_array_equal(again.knn_query(q, k=10)[0], got)
+    again.close()
+    with pytest.raises(ValueError, match="storage"):
+        ShardedIndex("l2", DIM, client=client).init_index(10, storage="f16")
+
+
 def test_updates_and_deletion_marks_reach_the_right_shard(cluster, data):
     _, client = cluster
     x, labels, q = data

@@ -375,7 +375,7 @@ class ShardedIndex:
     # -- creating ----------------------------------------------------------
 
     def init_index(self, max_elements, M=16, ef_construction=200, random_seed=100,
-                   allow_replace_deleted=False):
+                   allow_replace_deleted=False, storage="f32"):
         """Creates the empty shards, placed round-robin on the workers.
 
         Parameters as in hnswc.Index.init_index. max_elements is the limit of
@@ -383,6 +383,9 @@ class ShardedIndex:
         does not split exactly evenly, and an hnswc shard's memory grows
         with its elements, not with its limit), so the sum over shards is
         not enforced. Shard s seeds its level generator with random_seed + s.
+        storage ('f32' or 'sq8') is each shard's; an sq8 shard trains its
+        quantiser on the first vectors it receives, so each shard has its own
+        (distances stay exact either way, so the merge is unaffected).
         """
         if self._handles is not None:
             raise RuntimeError("The index is already initiated.")
@@ -391,6 +394,10 @@ class ShardedIndex:
                   "ef_construction": _count(ef_construction, "ef_construction", 1),
                   "random_seed": _count(random_seed, "random_seed"),
                   "allow_replace_deleted": bool(allow_replace_deleted)}
+        if storage not in ("f32", "sq8"):
+            raise ValueError("storage must be 'f32' or 'sq8', not %r" % (storage,))
+        if storage != "f32":  # only passed when asked: files saved before it lack the key
+            params["storage"] = storage
         workers = self._workers()
         n = self.n_shards or len(workers)
         handles = [ShardHandle(self._id, s, 1, workers[s % len(workers)]) for s in range(n)]
