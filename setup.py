@@ -117,7 +117,7 @@ extension = Extension(
 
 setup(
     version=version(),
-    packages=["hnswc", "hnswc.viz"],
+    packages=["hnswc", "hnswc.viz", "hnswc.dask"],
     package_dir={"": "python"},
     package_data={"hnswc": ["py.typed", "*.pyi"], "hnswc.viz": ["explorer.html"]},
     ext_modules=[extension],

@@ -16,6 +16,11 @@
 #   make test-bench  smoke test of both benchmarks on a small slice (< 30 s)
 #   make bench-docs  regenerates docs/BENCHMARKS.md and its plot from a real
 #                    run of both (about eight minutes)
+#   make bench-dask  bench/dask_scaling.py: hnswc.dask on LocalClusters of 1
+#                    and 2 worker processes (recall of 1/2/4 shards, build and
+#                    query ratios, one-query latency by shard count, memory);
+#                    writes $(BUILD)/bench/dask_scaling.json (docs/SCALING.md;
+#                    about ten minutes on a quiet machine)
 #
 # The benchmark program is compiled with -march=native ON PURPOSE: hnswlib is
 # header-only and picks its SIMD kernels at compile time, so this is its best
@@ -55,7 +60,7 @@ DEMO_CLI_NQ   ?= 2000
 # curve can leave the ratio at 0.95 without a bracket.
 DEMO_REPEAT   ?= 2
 
-.PHONY: bench demo demo-compare test-bench bench-docs bench-venv
+.PHONY: bench demo demo-compare test-bench bench-docs bench-venv bench-dask
 
 # ---------------------------------------------------------------------------
 # build/bench-venv: the pinned peers from PyPI (network needed once; pip builds
@@ -163,3 +168,8 @@ test-bench: python $(BENCH_BIN)
 	    --base $(FMNIST_TRAIN) --queries $(FMNIST_T10K) \
 	    --out $(BUILD)/test-bench/bench_vs_hnswlib.json
 	$(BENCH_PYTHON) bench/check_results.py cpp $(BUILD)/test-bench/bench_vs_hnswlib.json
+
+DASK_BENCH_ARGS ?=
+bench-dask: deps python python-dask
+	@mkdir -p $(BENCH_DIR)
+	$(BENCH_PYTHON) bench/dask_scaling.py --out $(BENCH_DIR)/dask_scaling.json $(DASK_BENCH_ARGS)
