@@ -45,7 +45,7 @@ fuzz:
 	  SAN=fuzzer-no-link,address,undefined fuzz-bins
 
 FUZZ_LINK   = -fsanitize=fuzzer,address,undefined
-FUZZ_CFLAGS = $(CPPFLAGS) -Isrc -Icli -Itests/fuzz $(CLI_HDF5_CFLAGS) -std=c11 $(CFLAGS) $(WARN) -MMD -MP \
+FUZZ_CFLAGS = $(CPPFLAGS) -Isrc -Icli -Itests/fuzz $(CLI_HDF5_CFLAGS) -std=c11 $(CFLAGS) $(WARN) \
               -pthread $(SANFLAGS)
 FUZZ_LIBS   = $(LIB_A) $(CLI_HDF5_LIBS) -lz -lm -pthread
 # The CLI without its main(): whatever files the readers are split into.
@@ -94,4 +94,3 @@ fuzz-run: fuzz
 fuzz-long: fuzz
 	@FUZZ_NICE=19 sh tests/fuzz/run.sh $(FUZZ_BUILD) runs $(FUZZ_LONG_RUNS) $(FUZZ_TARGETS)
 
--include $(wildcard $(FUZZ_BUILD)/obj/fuzz/*.d)
