@@ -1,10 +1,11 @@
 #!/bin/sh
 # run.sh -- runs libFuzzer harnesses one after the other and sums them up.
 #
-#   run.sh BUILD_DIR MODE AMOUNT HARNESS...
+#   run.sh BUILD_DIR MODE AMOUNT HARNESS[:AMOUNT]...
 #
 # MODE "time": each harness runs AMOUNT seconds (-max_total_time);
-# MODE "runs": each harness runs AMOUNT inputs (-runs).
+# MODE "runs": each harness runs AMOUNT inputs (-runs). A harness written
+# NAME:N runs N instead of AMOUNT.
 # Each harness starts from its seeds (BUILD_DIR/seeds/NAME, read only) and
 # its own growing corpus (BUILD_DIR/corpus/NAME, kept between runs). A crash,
 # sanitizer report, leak, timeout or out-of-memory writes the input to
@@ -17,8 +18,8 @@ set -u
 build=$1 mode=$2 amount=$3
 shift 3
 case $mode in
-time) limit="-max_total_time=$amount" ;;
-runs) limit="-runs=$amount" ;;
+time) flag="-max_total_time" ;;
+runs) flag="-runs" ;;
 *) echo "run.sh: MODE must be time or runs" >&2; exit 2 ;;
 esac
 mkdir -p "$build/logs" "$build/crashes"
@@ -29,7 +30,11 @@ export ASAN_OPTIONS="allocator_may_return_null=0:detect_leaks=1:${ASAN_OPTIONS:-
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 failed="" total_runs=0 total_secs=0
 printf '%-16s %12s %8s %10s %8s %6s %s\n' harness inputs seconds inputs/s coverage corpus result
-for h in "$@"; do
+for item in "$@"; do
+    h=${item%%:*}
+    n=$amount
+    [ "$h" != "$item" ] && n=${item#*:}
+    limit="$flag=$n"
     bin="$build/fuzz_$h"
     mkdir -p "$build/corpus/$h"
     start=$(date +%s)
