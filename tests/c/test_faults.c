@@ -267,6 +267,8 @@ typedef struct add_case {
     uint64_t label;
     float vec[DIM];
     unsigned flags;
+    bool must_absorb; /* some failure must hit a best-effort allocation */
+    uint64_t unreachable_clean; /* set by add_sweep */
 } add_case;
 
 /* One add on a fresh copy of c->start, failing call `nth` (or counting when
@@ -300,6 +302,14 @@ static long add_run(const add_case *c, const bytes *want, long nth, bool sticky,
         int del = 1;
         tu_ok(hnswc_is_deleted(ix, c->label, &del));
         assert_int_equal(del, 0);
+        /* linked, if with fewer links: no more unreachable nodes than in a
+         * clean run */
+        hnswc_graph_stats g;
+        tu_ok(hnswc_get_graph_stats(ix, &g));
+        if (g.unreachable > c->unreachable_clean)
+            fail_msg("%s: after a failure absorbed at call %ld, %llu nodes are unreachable "
+                     "(%llu in a clean run)", c->what, nth, (unsigned long long)g.unreachable,
+                     (unsigned long long)c->unreachable_clean);
     } else {
         expect_clean_failure(st, HNSWC_ERR_NOMEM, c->what, nth);
         t->failed++;
@@ -319,10 +329,13 @@ static long add_run(const add_case *c, const bytes *want, long nth, bool sticky,
     return calls;
 }
 
-static void add_sweep(const add_case *c) {
+static void add_sweep(add_case *c) {
     hnswc_index *ix = from_bytes(c->start);
     tu_ok(hnswc_add(ix, c->label, c->vec, c->flags));
     bytes want = snapshot(ix);
+    hnswc_graph_stats g;
+    tu_ok(hnswc_get_graph_stats(ix, &g));
+    c->unreachable_clean = g.unreachable;
     hnswc_free(ix);
 
     tally t = {0};
@@ -331,6 +344,8 @@ static void add_sweep(const add_case *c) {
         for (long i = 0; i < t.sites; i++)
             add_run(c, &want, i, sticky, &t);
     report(c->what, &t);
+    if (c->must_absorb)
+        assert_true(t.absorbed > 0);
     free(want.p);
 }
 
@@ -350,7 +365,7 @@ static int level_of_next_add(bytes start, uint64_t label, const float *v) {
 
 static void test_add_new_label(void **s) {
     (void)s;
-    add_case c = {"add: new label, storage grows, layer 0", base, 999, {0}, 0};
+    add_case c = {"add: new label, storage grows, layer 0", base, 999, {0}, 0, false, 0};
     for (int d = 0; d < DIM; d++)
         c.vec[d] = 0.01f * (float)d;
     /* find a start whose next add is a layer-0 node, and one whose next add
@@ -390,7 +405,7 @@ static void test_add_new_label(void **s) {
 
 static void test_add_update(void **s) {
     (void)s;
-    add_case c = {"add: update of an existing label (relink)", base, tu_label_of(100), {0}, 0};
+    add_case c = {"add: update of an existing label (relink)", base, tu_label_of(100), {0}, 0, false, 0};
     for (int d = 0; d < DIM; d++)
         c.vec[d] = base_data[200 * DIM + d] + 0.001f;
     add_sweep(&c);
@@ -401,10 +416,34 @@ static void test_add_update(void **s) {
 
 static void test_add_replace_deleted(void **s) {
     (void)s;
-    add_case c = {"add: replace_deleted takes over a slot", base, 777, {0}, HNSWC_ADD_REPLACE_DELETED};
+    add_case c = {"add: replace_deleted takes over a slot", base, 777, {0}, HNSWC_ADD_REPLACE_DELETED,
+                  false, 0};
     for (int d = 0; d < DIM; d++)
         c.vec[d] = -0.5f + 0.1f * (float)d;
     add_sweep(&c);
+}
+
+/*
+ * An insert whose candidate queue must grow mid-search (M 64: a node has up
+ * to 128 neighbours on layer 0; a beam of 62 starts with a queue of 64, and
+ * expanding the first node alone queues most of its neighbours). The
+ * element is already stored then: the failure is absorbed, the element
+ * linked to what the search had found, and the add succeeds.
+ */
+static void test_add_queue_grows(void **s) {
+    (void)s;
+    enum { N = 600 };
+    tu_rng r = tu_rng_make(21);
+    float *v = tu_random_vectors(&r, N, DIM, -1.f, 1.f);
+    hnswc_index *ix = tu_create(DIM, HNSWC_METRIC_L2, 64, 62, 9, 0);
+    tu_add_rows(ix, v, N, DIM, 1);
+    add_case c = {"add: M 64, the queue grows mid-insert", snapshot(ix), 4242, {0}, 0, true, 0};
+    hnswc_free(ix);
+    for (int d = 0; d < DIM; d++)
+        c.vec[d] = 0.05f * (float)d - 0.2f;
+    add_sweep(&c);
+    free(c.start.p);
+    free(v);
 }
 
 /* A batch that fails midway keeps what it added: the first n_added of the
@@ -709,6 +748,7 @@ int main(void) {
         cmocka_unit_test(test_add_new_label),
         cmocka_unit_test(test_add_update),
         cmocka_unit_test(test_add_replace_deleted),
+        cmocka_unit_test(test_add_queue_grows),
         cmocka_unit_test(test_add_batch),
         cmocka_unit_test(test_search),
         cmocka_unit_test(test_load),
