@@ -57,8 +57,7 @@ const char *fz_workdir(void);
  *     (same distances as hnswc_search_exact) when the distances are finite;
  *   - an add of a new label, an update of an existing one and a
  *     mark_deleted succeed, and the added vector is found (exact search);
- *   - serialize, deserialize and serialize again give the same bytes, and
- *     save + load give those bytes too.
+ *   - saved and loaded again, it serializes to the same bytes.
  * Takes ownership of ix (frees it).
  */
 void fz_exercise(hnswc_index *ix);
