@@ -16,7 +16,10 @@
  */
 #include "fuzz_util.h"
 #include "readers.h"
-#include "util.h"
+
+/* The CLI's last error message (declared here rather than through the CLI's
+ * error header, whose name is not part of the readers' interface). */
+const char *cli_error(void);
 
 #include <math.h>
 #include <stdlib.h>
