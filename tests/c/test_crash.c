@@ -406,6 +406,20 @@ static void test_cleanup_is_safe(void **s) {
  * A full disk
  * ------------------------------------------------------------------------ */
 
+/* The tmpfs of test_full_disk, unmounted by the teardown even when the
+ * test fails half way. */
+static char *mounted;
+
+static int unmount_teardown(void **s) {
+    (void)s;
+    if (mounted) {
+        umount2(mounted, MNT_DETACH);
+        tu_rmdir(mounted);
+        mounted = NULL;
+    }
+    return 0;
+}
+
 static void test_full_disk(void **s) {
     (void)s;
     char *dir = tu_mkdtemp();
@@ -416,6 +430,7 @@ static void test_full_disk(void **s) {
         tu_rmdir(dir);
         skip();
     }
+    mounted = dir;
     char *path = tu_path(dir, "idx.hnswc");
     hnswc_index *small = make_index(200, 4);   /* ~60 KB */
     hnswc_index *large = make_index(1500, 5);  /* ~450 KB: does not fit */
@@ -451,6 +466,7 @@ static void test_full_disk(void **s) {
     hnswc_free(large);
     free(path);
     assert_int_equal(umount2(dir, 0), 0);
+    mounted = NULL;
     tu_rmdir(dir);
 }
 
@@ -458,7 +474,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_during_save),
         cmocka_unit_test(test_cleanup_is_safe),
-        cmocka_unit_test(test_full_disk),
+        cmocka_unit_test_teardown(test_full_disk, unmount_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
