@@ -870,6 +870,24 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     return HNSWC_OK;
 }
 
+/*
+ * The rows to reserve for a flat index read from a file: the capacity its
+ * saver had (Python's max_elements), but never more than the rows it holds
+ * plus the larger of as many again and FILE_RESERVE_BYTES of rows. A
+ * capacity in a file is a number anyone can write: 700 bytes claiming 2^32
+ * rows asked for 64 GiB (issue 13's first defect, in the flat loader).
+ * Adds grow the index past what is reserved, so a smaller reserve costs
+ * only an earlier reallocation; hnswc_get_info reports what was reserved.
+ */
+#define FILE_RESERVE_BYTES ((uint64_t)256 << 20)
+
+static uint64_t file_reserve(uint32_t dim, uint64_t count, uint64_t capacity) {
+    uint64_t row = (uint64_t)dim * 4 + sizeof(uint64_t) + 1; /* vector, label, mark */
+    uint64_t room = FILE_RESERVE_BYTES / row;
+    room = count > room ? count : room;
+    return capacity - count > room ? count + room : capacity;
+}
+
 /* A flat index, after the header; `head` is the FLAT section's header. */
 static hnswc_status load_flat(source *src, const unsigned char *head, hnswc_index **out) {
     unsigned char b[FLAT_SIZE];
@@ -942,10 +960,11 @@ static hnswc_status load_flat(source *src, const unsigned char *head, hnswc_inde
         flat_destroy(fx);
         return st;
     }
-    /* best effort: the room the saved index had; rows are allocated, not
-     * touched, so unused room costs address space, not memory */
+    /* best effort: the room the saved index had (within file_reserve's
+     * bound); rows are allocated, not touched, so unused room costs address
+     * space, not memory */
     if (capacity > count)
-        flat_reserve(fx, capacity);
+        flat_reserve(fx, file_reserve(dim, count, capacity));
     *out = (hnswc_index *)(void *)fx;
     return HNSWC_OK;
 }
@@ -1024,7 +1043,7 @@ static hnswc_status load_legacy(source *src, const unsigned char *h, hnswc_index
         return st;
     }
     if (max_elements > count && max_elements <= HNSWC_MAX_ELEMENTS)
-        flat_reserve(fx, max_elements); /* best effort, as in load_flat */
+        flat_reserve(fx, file_reserve(head[2], count, max_elements)); /* as in load_flat */
     *out = (hnswc_index *)(void *)fx;
     return HNSWC_OK;
 }
