@@ -44,6 +44,8 @@
 #include <string.h>
 
 enum { DIM = 8, BASE_N = 1024, K = 10 };
+/* the largest element count of an index (include/hnswc.h: 2^32 - 2) */
+#define HNSWC_MAX_ELEMENTS_PUBLIC ((uint64_t)UINT32_MAX - 1)
 
 /* ========================================================================
  * The injection layer
@@ -56,13 +58,23 @@ static _Atomic long fi_calls;          /* calls of the armed kinds since fi_star
 static _Atomic int fi_kinds;           /* which calls count */
 static _Atomic int fi_sticky;          /* after the first failure, fail all */
 static _Atomic int fi_fired;           /* a failure was injected */
+static _Atomic size_t fi_largest;      /* largest allocation asked for while counting */
 
 /* Counts calls of `kinds` from now on, failing none. */
 static void fi_count(int kinds) {
     atomic_store(&fi_countdown, -1);
     atomic_store(&fi_calls, 0);
     atomic_store(&fi_fired, 0);
+    atomic_store(&fi_largest, 0);
     atomic_store(&fi_kinds, kinds);
+}
+
+static void fi_size(size_t n) {
+    if (!(atomic_load(&fi_kinds) & FI_ALLOC))
+        return;
+    size_t cur = atomic_load(&fi_largest);
+    while (n > cur && !atomic_compare_exchange_weak(&fi_largest, &cur, n))
+        ;
 }
 
 /* Fails call number `nth` (0-based) of `kinds`, and every later one if sticky. */
@@ -113,13 +125,21 @@ int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
     } while (0)
 
 void *__wrap_malloc(size_t n);
-void *__wrap_malloc(size_t n) { FAIL_ALLOC(); return __real_malloc(n); }
+void *__wrap_malloc(size_t n) { fi_size(n); FAIL_ALLOC(); return __real_malloc(n); }
 void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_calloc(size_t n, size_t size) { FAIL_ALLOC(); return __real_calloc(n, size); }
+void *__wrap_calloc(size_t n, size_t size) {
+    fi_size(size && n > SIZE_MAX / size ? SIZE_MAX : n * size);
+    FAIL_ALLOC();
+    return __real_calloc(n, size);
+}
 void *__wrap_realloc(void *p, size_t n);
-void *__wrap_realloc(void *p, size_t n) { FAIL_ALLOC(); return __real_realloc(p, n); }
+void *__wrap_realloc(void *p, size_t n) { fi_size(n); FAIL_ALLOC(); return __real_realloc(p, n); }
 void *__wrap_aligned_alloc(size_t align, size_t n);
-void *__wrap_aligned_alloc(size_t align, size_t n) { FAIL_ALLOC(); return __real_aligned_alloc(align, n); }
+void *__wrap_aligned_alloc(size_t align, size_t n) {
+    fi_size(n);
+    FAIL_ALLOC();
+    return __real_aligned_alloc(align, n);
+}
 char *__wrap_strdup(const char *s);
 char *__wrap_strdup(const char *s) { FAIL_ALLOC(); return __real_strdup(s); }
 char *__wrap_strndup(const char *s, size_t n);
@@ -201,6 +221,17 @@ static bytes snapshot(const hnswc_index *ix) {
 }
 
 static bool same(bytes a, bytes b) { return a.n == b.n && memcmp(a.p, b.p, a.n) == 0; }
+
+/* Layer-0 nodes no search can reach (0 for a flat index: it has no graph). */
+static uint64_t unreachable_of(const hnswc_index *ix) {
+    hnswc_info in;
+    tu_ok(hnswc_get_info(ix, &in));
+    if (in.kind == HNSWC_KIND_FLAT)
+        return 0;
+    hnswc_graph_stats g;
+    tu_ok(hnswc_get_graph_stats(ix, &g));
+    return g.unreachable;
+}
 
 static hnswc_index *from_bytes(bytes b) {
     hnswc_index *ix = NULL;
@@ -304,11 +335,10 @@ static long add_run(const add_case *c, const bytes *want, long nth, bool sticky,
         assert_int_equal(del, 0);
         /* linked, if with fewer links: no more unreachable nodes than in a
          * clean run */
-        hnswc_graph_stats g;
-        tu_ok(hnswc_get_graph_stats(ix, &g));
-        if (g.unreachable > c->unreachable_clean)
+        uint64_t unreachable = unreachable_of(ix);
+        if (unreachable > c->unreachable_clean)
             fail_msg("%s: after a failure absorbed at call %ld, %llu nodes are unreachable "
-                     "(%llu in a clean run)", c->what, nth, (unsigned long long)g.unreachable,
+                     "(%llu in a clean run)", c->what, nth, (unsigned long long)unreachable,
                      (unsigned long long)c->unreachable_clean);
     } else {
         expect_clean_failure(st, HNSWC_ERR_NOMEM, c->what, nth);
@@ -333,9 +363,7 @@ static void add_sweep(add_case *c) {
     hnswc_index *ix = from_bytes(c->start);
     tu_ok(hnswc_add(ix, c->label, c->vec, c->flags));
     bytes want = snapshot(ix);
-    hnswc_graph_stats g;
-    tu_ok(hnswc_get_graph_stats(ix, &g));
-    c->unreachable_clean = g.unreachable;
+    c->unreachable_clean = unreachable_of(ix);
     hnswc_free(ix);
 
     tally t = {0};
@@ -665,6 +693,128 @@ static void test_load(void **s) {
 }
 
 /* ========================================================================
+ * The flat kind: adds, removals, searches and loads
+ * ======================================================================== */
+
+static bytes flat_base(uint64_t capacity) {
+    hnswc_options o = {0};
+    o.kind = HNSWC_KIND_FLAT;
+    o.dim = DIM;
+    o.capacity = capacity;
+    hnswc_index *ix = NULL;
+    tu_ok(hnswc_create(&o, &ix));
+    enum { N = 300 };
+    uint64_t labels[N];
+    for (size_t i = 0; i < N; i++)
+        labels[i] = tu_label_of(i);
+    size_t added;
+    tu_ok(hnswc_add_batch(ix, base_data, labels, N, 0, 1, &added));
+    for (size_t i = 0; i < N; i += 7)
+        tu_ok(hnswc_mark_deleted(ix, tu_label_of(i)));
+    bytes b = snapshot(ix);
+    hnswc_free(ix);
+    return b;
+}
+
+static void test_flat(void **s) {
+    (void)s;
+    bytes fb = flat_base(0); /* full: the next add grows the rows */
+    add_case c = {"flat add: new label, rows grow", fb, 31, {0}, 0, false, 0};
+    for (int d = 0; d < DIM; d++)
+        c.vec[d] = 0.02f * (float)d;
+    add_sweep(&c);
+    c.label = tu_label_of(5);
+    c.what = "flat add: update";
+    add_sweep(&c);
+    c.label = 32;
+    c.flags = HNSWC_ADD_REPLACE_DELETED;
+    c.what = "flat add: replace_deleted";
+    add_sweep(&c);
+
+    /* removal: a failed one changes nothing; one that succeeds frees the label */
+    tally t = {0};
+    for (long nth = -1; nth < t.sites; nth++) {
+        hnswc_index *ix = from_bytes(fb);
+        if (nth < 0)
+            fi_count(FI_ALLOC);
+        else
+            fi_arm(FI_ALLOC, nth, false);
+        hnswc_status st = hnswc_remove(ix, tu_label_of(10));
+        if (nth < 0)
+            t.sites = atomic_load(&fi_calls);
+        fi_off();
+        if (st == HNSWC_OK) {
+            int del;
+            tu_expect_err(hnswc_is_deleted(ix, tu_label_of(10), &del), HNSWC_ERR_NOT_FOUND);
+            t.absorbed += nth >= 0;
+        } else {
+            expect_clean_failure(st, HNSWC_ERR_NOMEM, "flat remove", nth);
+            t.failed++;
+            bytes now = snapshot(ix);
+            assert_true(same(now, fb));
+            free(now.p);
+        }
+        hnswc_free(ix);
+    }
+    print_message("%-44s %4ld calls: %4ld failed cleanly, %4ld absorbed\n", "flat remove",
+                  t.sites, t.failed, t.absorbed);
+
+    float q[3 * DIM];
+    for (int i = 0; i < 3 * DIM; i++)
+        q[i] = 0.07f * (float)(i % 5) - 0.1f;
+    search_sweep((search_case){"flat search: k 10", NULL, q, K, 0, 0}, fb);
+    search_sweep((search_case){"flat search_batch: 3 queries, 2 threads", NULL, q, K, 0, 2}, fb);
+
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "flat.hnswc");
+    tu_write_file(path, fb.p, fb.n);
+    load_sweep("flat load: 300 rows", LOAD_FILE, path, fb);
+    free(path);
+    tu_rmdir(dir);
+    free(fb.p);
+}
+
+/*
+ * A flat file's capacity is a number anyone can write: 2^32 - 2 rows in a
+ * file of 300 used to make the loader ask for 64 GiB at once (the same
+ * defect as issue 13's first, in the flat loader). What it reserves is now
+ * bounded (src/persist.c, file_reserve): the wrappers record the largest
+ * allocation the load asks for.
+ */
+static void test_flat_file_capacity(void **s) {
+    (void)s;
+    bytes fb = flat_base(400);
+    tu_section secs[4];
+    size_t n = tu_parse_sections(fb.p, fb.n, secs, 4);
+    unsigned char *cap = fb.p + tu_find_section(secs, n, "FLAT")->payload + 32;
+    uint64_t v;
+    memcpy(&v, cap, 8);
+    assert_int_equal(v, 400); /* the saved capacity, kept by a load */
+    hnswc_index *ix = NULL;
+    hnswc_info in;
+    tu_ok(hnswc_deserialize(fb.p, fb.n, &ix));
+    tu_ok(hnswc_get_info(ix, &in));
+    assert_int_equal(in.capacity, 400);
+    hnswc_free(ix);
+
+    v = HNSWC_MAX_ELEMENTS_PUBLIC;
+    memcpy(cap, &v, 8);
+    tu_fix_crcs(fb.p, secs, n);
+    fi_count(FI_ALLOC);
+    tu_ok(hnswc_deserialize(fb.p, fb.n, &ix));
+    size_t largest = atomic_load(&fi_largest);
+    fi_off();
+    tu_ok(hnswc_get_info(ix, &in));
+    print_message("flat file claiming %llu rows: largest allocation %zu bytes, capacity %llu\n",
+                  (unsigned long long)v, largest, (unsigned long long)in.capacity);
+    if (largest > ((size_t)300 << 20))
+        fail_msg("a 300-row flat file made the loader ask for %zu bytes at once", largest);
+    assert_true(in.capacity >= 300);
+    hnswc_free(ix);
+    free(fb.p);
+}
+
+/* ========================================================================
  * Saves: allocations and I/O
  * ======================================================================== */
 
@@ -751,6 +901,8 @@ int main(void) {
         cmocka_unit_test(test_add_queue_grows),
         cmocka_unit_test(test_add_batch),
         cmocka_unit_test(test_search),
+        cmocka_unit_test(test_flat),
+        cmocka_unit_test(test_flat_file_capacity),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_save),
     };
