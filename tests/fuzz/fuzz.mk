@@ -52,7 +52,9 @@ fuzz:
 FUZZ_LINK   = -fsanitize=fuzzer,address,undefined
 FUZZ_CFLAGS = $(CPPFLAGS) -Isrc -Icli -Itests/fuzz $(CLI_HDF5_CFLAGS) -std=c11 $(CFLAGS) $(WARN) \
               -pthread $(SANFLAGS)
-FUZZ_LIBS   = $(LIB_A) $(CLI_HDF5_LIBS) -lz -lm -pthread
+# The CLI's own link line (its optional HDF5 and zlib as configured), plus
+# HDF5 and zlib for the seed maker, which writes such files.
+FUZZ_LIBS   = $(LIB_A) $(CLI_LIBS) $(CLI_HDF5_LIBS) -lz -lm -pthread
 # The CLI without its main(): whatever files the readers are split into.
 FUZZ_CLI_OBJ = $(filter-out %/main.o,$(CLI_OBJ))
 FUZZ_UTIL_OBJ = $(BUILD)/obj/fuzz/fuzz_util.o

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,9 +151,15 @@ static double max_abs(const hnswc_index *ix, const uint64_t *labels, size_t n, f
 
 void fz_exercise(hnswc_index *ix) {
     hnswc_info in = info_of(ix);
+    bool flat = in.kind == HNSWC_KIND_FLAT;
     hnswc_graph_stats gs;
-    fz_check(hnswc_get_graph_stats(ix, &gs) == HNSWC_OK, "hnswc_get_graph_stats failed");
-    fz_check(gs.nodes == in.count, "graph stats count differs");
+    hnswc_status gst = hnswc_get_graph_stats(ix, &gs);
+    if (flat)
+        fz_check(gst == HNSWC_ERR_INVALID, "graph stats of a flat index: %s",
+                 hnswc_status_string(gst));
+    else
+        fz_check(gst == HNSWC_OK && gs.nodes == in.count, "hnswc_get_graph_stats failed or "
+                 "disagrees with the count");
 
     size_t n = (size_t)in.count, written = 0;
     uint64_t *all = malloc((n ? n : 1) * sizeof *all);
@@ -221,6 +228,15 @@ void fz_exercise(hnswc_index *ix) {
     size_t fc = search(ix, v, k, (size_t)1 << 31, la, da);
     for (size_t i = 0; i < fc; i++)
         fz_check(la[i] != fresh, "a deleted label was returned");
+    /* removal: flat only (the label gone, the count back); HNSW refuses it
+     * and changes nothing */
+    st = hnswc_remove(ix, fresh);
+    fz_check(st == (flat ? HNSWC_OK : HNSWC_ERR_INVALID), "hnswc_remove gave %s",
+             hnswc_status_string(st));
+    if (flat) {
+        fz_check(!is_present(ix, fresh), "a removed label is still there");
+        fz_check(info_of(ix).count == in.count, "a removal did not give the count back");
+    }
 
     /* round trip: saved and loaded again, the same bytes (hnswc_save and
      * hnswc_serialize write the same format; hnswc_deserialize and

@@ -57,6 +57,9 @@ const char *fz_workdir(void);
  *     (same distances as hnswc_search_exact) when the distances are finite;
  *   - an add of a new label, an update of an existing one and a
  *     mark_deleted succeed, and the added vector is found (exact search);
+ *     a flat index then removes the new label (hnswc_remove), an HNSW
+ *     index refuses to, changing nothing; graph statistics work for HNSW
+ *     and are refused for flat;
  *   - saved and loaded again, it serializes to the same bytes.
  * Takes ownership of ix (frees it).
  */

@@ -8,13 +8,14 @@
  *
  *   hnswc/    indexes saved by the library itself: empty, one element,
  *             every metric, M = 2 (many layers), deleted elements,
- *             duplicate vectors
+ *             duplicate vectors, a flat index; an hnswc 0.1 BFIndex file
  *   hnswlib/  the hnswlib fixtures of tests/data (written by hnswlib
  *             itself), plus small files in hnswlib's layout converted from
- *             the indexes above (small inputs fuzz faster)
+ *             the indexes above (small inputs fuzz faster), and a
+ *             BruteforceSearch (exact index) file
  *   read_fvecs/ read_bvecs/ read_npy/ read_idx/ read_text/ read_hdf5/
- *             small files of each format, plain and gzip-compressed where
- *             the format allows it
+ *             small files of each format (npy: float32, uint8, float64),
+ *             plain and gzip-compressed where the format allows it
  *   read_auto/  all of the reader seeds (format detected from the contents)
  *   gt_cache/   a ground-truth cache file written by gt_cache_save
  *
@@ -203,6 +204,58 @@ static void index_seed(const char *name, uint32_t dim, hnswc_metric metric, uint
     free(v);
 }
 
+/* The exact (flat) kind: hnswc's file of one, hnswc 0.1's BFIndex file and
+ * hnswlib's BruteforceSearch file, with the same 10 rows of dim 4. */
+static void flat_seeds(void) {
+    enum { N = 10, D = 4, MAX = 16 };
+    float v[N * D];
+    uint64_t labels[N];
+    for (int i = 0; i < N; i++) {
+        labels[i] = 100 + 3 * (uint64_t)i;
+        for (int d = 0; d < D; d++)
+            v[i * D + d] = (float)((i * 7 + d * 3) % 11) * 0.25f - 1.0f;
+    }
+    hnswc_options o = {0};
+    o.kind = HNSWC_KIND_FLAT;
+    o.dim = D;
+    o.metric = HNSWC_METRIC_COSINE;
+    o.capacity = MAX;
+    hnswc_index *ix;
+    size_t added;
+    if (hnswc_create(&o, &ix) != HNSWC_OK || hnswc_add_batch(ix, v, labels, N, 0, 1, &added) ||
+        hnswc_mark_deleted(ix, labels[3]) != HNSWC_OK ||
+        hnswc_save(ix, path_of("hnswc", "flat-cosine-d4-n10")) != HNSWC_OK)
+        die("flat index");
+    hnswc_free(ix);
+
+    /* "HNSWCBF1", u32 version 1, metric, dim, 0, u64 count, max_elements,
+     * next label, vectors, labels, CRC-32 (IEEE) of all before */
+    unsigned char b[48 + N * (D * 4 + 8) + 4];
+    memset(b, 0, sizeof b);
+    memcpy(b, "HNSWCBF1", 8);
+    uint32_t head[4] = {1, HNSWC_METRIC_L2, D, 0};
+    uint64_t counts[3] = {N, MAX, N + 5};
+    memcpy(b + 8, head, 16);
+    memcpy(b + 24, counts, 24);
+    memcpy(b + 48, v, sizeof v);
+    memcpy(b + 48 + sizeof v, labels, sizeof labels);
+    uint32_t crc = (uint32_t)crc32(0, b, sizeof b - 4);
+    memcpy(b + sizeof b - 4, &crc, 4);
+    write_to(path_of("hnswc", "bfindex-0.1-l2-d4-n10"), b, sizeof b, 0);
+
+    /* hnswlib BruteforceSearch: u64 max, u64 size per element, u64 count,
+     * then max records of dim floats and a u64 label */
+    unsigned char h[24 + MAX * (D * 4 + 8)];
+    memset(h, 0, sizeof h);
+    uint64_t hh[3] = {MAX, D * 4 + 8, N};
+    memcpy(h, hh, 24);
+    for (int i = 0; i < N; i++) {
+        memcpy(h + 24 + i * (D * 4 + 8), v + i * D, D * 4);
+        memcpy(h + 24 + i * (D * 4 + 8) + D * 4, &labels[i], 8);
+    }
+    write_to(path_of("hnswlib", "bruteforce-d4-n10"), h, sizeof h, 0);
+}
+
 /* ========================================================================
  * Vector files
  * ======================================================================== */
@@ -260,6 +313,9 @@ static void npy_seed(const char *name, const char *descr, int rows, int cols, si
         if (item == 4) {
             float x = (float)i * 0.25f - 1.0f;
             memcpy(b + n, &x, 4);
+        } else if (item == 8) {
+            double x = (double)i * 0.125 - 0.5;
+            memcpy(b + n, &x, 8);
         } else {
             b[n] = (unsigned char)(i * 11);
         }
@@ -377,6 +433,8 @@ int main(int argc, char **argv) {
     index_seed("l2-d8-n30-M2-del", 8, HNSWC_METRIC_L2, 2, 30, 7, 0);
     index_seed("l2-d2-n12-dup", 2, HNSWC_METRIC_L2, 3, 12, 0, 1);
 
+    flat_seeds();
+
     char p[4096];
     const char *fixtures[] = {"hnswlib-l2-d8.bin", "hnswlib-cosine-d8.bin"};
     for (int i = 0; i < 2; i++) {
@@ -387,6 +445,7 @@ int main(int argc, char **argv) {
     vecs_seeds();
     npy_seed("f4-4x3", "<f4", 4, 3, 4);
     npy_seed("u1-2x5", "|u1", 2, 5, 1);
+    npy_seed("f8-3x2", "<f8", 3, 2, 8);
     idx_seeds();
     text_seeds();
     hdf5_seed("f32-euclidean", 0, "euclidean");
