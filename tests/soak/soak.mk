@@ -8,6 +8,8 @@
 #                    docs/RELIABILITY.md.
 #   make soak-tsan   the same under ThreadSanitizer (clang), for
 #                    SOAK_TSAN_SECONDS (default 120): no data race.
+#   SOAK_KIND=flat   either of them on the exact (flat) index, whose deleter
+#                    also removes labels (hnswc_remove); default hnsw.
 #
 # SOAK_ADDERS and SOAK_SEARCHERS set the thread counts (default 3 and 3,
 # plus a deleter and a saver).
@@ -16,6 +18,7 @@ SOAK_SECONDS      ?= 300
 SOAK_TSAN_SECONDS ?= 120
 SOAK_ADDERS       ?= 3
 SOAK_SEARCHERS    ?= 3
+SOAK_KIND         ?= hnsw
 
 .PHONY: soak soak-tsan
 
@@ -25,7 +28,7 @@ $(BUILD)/soak: tests/soak/soak.c $(LIB_A) include/hnswc.h
 
 soak: $(BUILD)/soak
 	TSAN_OPTIONS="second_deadlock_stack=1 history_size=4" \
-	  nice -n 19 $(BUILD)/soak $(SOAK_SECONDS) $(SOAK_ADDERS) $(SOAK_SEARCHERS) $(BUILD)
+	  nice -n 19 $(BUILD)/soak $(SOAK_SECONDS) $(SOAK_ADDERS) $(SOAK_SEARCHERS) $(BUILD) $(SOAK_KIND)
 
 soak-tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread CC=clang \
