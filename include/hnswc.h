@@ -435,7 +435,8 @@ typedef struct hnswc_info {
 /*
  * Fills *out. [reader] (counts are a consistent-enough snapshot under writes)
  * Flat: M, ef_construction, ef_search and seed are 0, max_level is -1, and
- * capacity is the rows reserved (kept by save and load).
+ * capacity is the rows reserved (kept by save and load; a file's is trusted
+ * up to its rows plus the larger of as many again and 256 MiB of rows).
  */
 HNSWC_API hnswc_status hnswc_get_info(const hnswc_index *index, hnswc_info *out);
 
