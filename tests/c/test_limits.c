@@ -184,6 +184,42 @@ static void test_huge_ef(void **s) {
     hnswc_free(ix);
 }
 
+/* SQ8 storage walks on codes and re-ranks the whole beam in f32: the beam is
+ * bounded the same way. */
+static void test_huge_ef_sq8(void **s) {
+    (void)s;
+    enum { NS = HNSWC_SQ8_TRAIN_MIN + 24 };
+    tu_rng r = tu_rng_make(17);
+    float *v = tu_random_vectors(&r, NS, DIM, -1.f, 1.f);
+    hnswc_options o = {0};
+    o.dim = DIM;
+    o.M = 8;
+    o.ef_construction = (uint32_t)EF_MAX;
+    o.storage = HNSWC_STORAGE_SQ8;
+    hnswc_index *ix = NULL;
+    tu_ok(hnswc_create(&o, &ix));
+    tu_add_rows(ix, v, NS, DIM, 1);
+    hnswc_info in;
+    tu_ok(hnswc_get_info(ix, &in));
+    assert_int_equal(in.codes_trained, 1);
+    uint64_t labels[K], exact[K];
+    float dists[K], edists[K];
+    size_t found, efound;
+    tu_ok(hnswc_search(ix, v, K, 10, NULL, NULL, labels, dists, &found));
+    uint64_t base = memory_of(ix);
+    tu_ok(hnswc_search(ix, v, K, EF_MAX, NULL, NULL, labels, dists, &found));
+    uint64_t m = memory_of(ix);
+    if (m > base + SLACK + (uint64_t)NS * 32)
+        fail_msg("an SQ8 search with ef 2^31 grew the index from %llu to %llu bytes",
+                 (unsigned long long)base, (unsigned long long)m);
+    /* ef >= the count: exact, the re-rank in f32 */
+    tu_ok(hnswc_search_exact(ix, v, K, NULL, NULL, exact, edists, &efound));
+    assert_int_equal(found, efound);
+    assert_memory_equal(dists, edists, found * sizeof *dists);
+    hnswc_free(ix);
+    free(v);
+}
+
 /* ------------------------------------------------------------------------
  * From files
  * ------------------------------------------------------------------------ */
@@ -317,6 +353,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_huge_ef_construction),
         cmocka_unit_test(test_huge_ef),
+        cmocka_unit_test(test_huge_ef_sq8),
         cmocka_unit_test(test_file_huge_ef),
         cmocka_unit_test(test_file_out_of_bounds),
         cmocka_unit_test(test_hnswlib_file_ef),

@@ -8,7 +8,8 @@
  *
  *   hnswc/    indexes saved by the library itself: empty, one element,
  *             every metric, M = 2 (many layers), deleted elements,
- *             duplicate vectors, a flat index; an hnswc 0.1 BFIndex file
+ *             duplicate vectors, SQ8 storage (untrained and trained), a
+ *             flat index; an hnswc 0.1 BFIndex file
  *   hnswlib/  the hnswlib fixtures of tests/data (written by hnswlib
  *             itself), plus small files in hnswlib's layout converted from
  *             the indexes above (small inputs fuzz faster), and a
@@ -165,12 +166,14 @@ static void to_hnswlib(const unsigned char *s, growbuf *out) {
     }
 }
 
-static void index_seed(const char *name, uint32_t dim, hnswc_metric metric, uint32_t M, size_t n,
-                       size_t every_deleted, int duplicates) {
+static void index_seed_storage(const char *name, uint32_t dim, hnswc_metric metric, uint32_t M,
+                               size_t n, size_t every_deleted, int duplicates,
+                               hnswc_storage storage) {
     hnswc_options o = {0};
     o.dim = dim;
     o.metric = metric;
     o.M = M;
+    o.storage = storage;
     o.ef_construction = 16;
     hnswc_index *ix;
     if (hnswc_create(&o, &ix) != HNSWC_OK)
@@ -191,17 +194,25 @@ static void index_seed(const char *name, uint32_t dim, hnswc_metric metric, uint
     if (hnswc_save(ix, path_of("hnswc", name)) != HNSWC_OK)
         die("hnswc_save");
 
-    void *buf;
-    size_t size;
-    if (hnswc_serialize(ix, &buf, &size) != HNSWC_OK)
-        die("hnswc_serialize");
-    growbuf hl = {0};
-    to_hnswlib(buf, &hl);
-    write_to(path_of("hnswlib", name), hl.p, hl.len, 0);
-    free(hl.p);
-    hnswc_buffer_free(buf);
+    /* hnswlib has no SQ8: only f32 indexes have an hnswlib twin */
+    if (storage == HNSWC_STORAGE_F32) {
+        void *buf;
+        size_t size;
+        if (hnswc_serialize(ix, &buf, &size) != HNSWC_OK)
+            die("hnswc_serialize");
+        growbuf hl = {0};
+        to_hnswlib(buf, &hl);
+        write_to(path_of("hnswlib", name), hl.p, hl.len, 0);
+        free(hl.p);
+        hnswc_buffer_free(buf);
+    }
     hnswc_free(ix);
     free(v);
+}
+
+static void index_seed(const char *name, uint32_t dim, hnswc_metric metric, uint32_t M, size_t n,
+                       size_t every_deleted, int duplicates) {
+    index_seed_storage(name, dim, metric, M, n, every_deleted, duplicates, HNSWC_STORAGE_F32);
 }
 
 /* The exact (flat) kind: hnswc's file of one, hnswc 0.1's BFIndex file and
@@ -432,6 +443,12 @@ int main(int argc, char **argv) {
     index_seed("ip-d4-n20-del", 4, HNSWC_METRIC_IP, 4, 20, 6, 0);
     index_seed("l2-d8-n30-M2-del", 8, HNSWC_METRIC_L2, 2, 30, 7, 0);
     index_seed("l2-d2-n12-dup", 2, HNSWC_METRIC_L2, 3, 12, 0, 1);
+    /* SQ8 storage (format version 2): not yet trained, and trained (the
+     * quantiser trains at HNSWC_SQ8_TRAIN_MIN elements) */
+    index_seed_storage("sq8-untrained-l2-d3-n8", 3, HNSWC_METRIC_L2, 3, 8, 0, 0,
+                       HNSWC_STORAGE_SQ8);
+    index_seed_storage("sq8-trained-ip-d2-n1000", 2, HNSWC_METRIC_IP, 2, HNSWC_SQ8_TRAIN_MIN, 50, 0,
+                       HNSWC_STORAGE_SQ8);
 
     flat_seeds();
 

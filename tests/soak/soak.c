@@ -1,8 +1,10 @@
 /*
  * soak.c -- the long concurrency soak (make soak; opt-in, not in make test).
  *
- *   soak [SECONDS] [ADDERS] [SEARCHERS] [DIR] [hnsw|flat]
+ *   soak [SECONDS] [ADDERS] [SEARCHERS] [DIR] [hnsw|sq8|flat]
  *
+ * (sq8: HNSW walking on SQ8 codes, whose quantiser trains while the other
+ * threads run, once the index reaches HNSWC_SQ8_TRAIN_MIN elements.)
  * (flat: the exact kind, whose deleter also removes labels for good with
  * hnswc_remove, half of the time; recall must then be exactly 1.)
  * For SECONDS (default 180), on one index, at the same time:
@@ -83,6 +85,7 @@ static uint32_t *version;                   /* [t * PER_ADDER + i], owner-writte
 static _Atomic uint64_t *deleted_at;        /* clock when the deletion completed; 0 live */
 static _Atomic uint8_t *removed;            /* 1: removed for good (flat only) */
 static bool flat;                           /* the exact kind, which can remove */
+static bool sq8;                            /* HNSW walking on SQ8 codes */
 static _Atomic uint64_t clock_;             /* bumped by every completed deletion */
 
 static void vector_of(uint64_t label, uint32_t ver, float *out) {
@@ -469,10 +472,11 @@ int main(int argc, char **argv) {
     n_searchers = argc > 3 ? (unsigned)atoi(argv[3]) : 3;
     save_dir = argc > 4 ? argv[4] : "/tmp";
     flat = argc > 5 && strcmp(argv[5], "flat") == 0;
+    sq8 = argc > 5 && strcmp(argv[5], "sq8") == 0;
     run_seconds = seconds;
     quota = seconds * 400 < PER_ADDER ? (uint32_t)(seconds * 400) + 1000 : PER_ADDER;
     if (seconds <= 0 || n_adders < 1 || n_adders > MAX_ADDERS || n_searchers > MAX_SEARCHERS) {
-        fprintf(stderr, "usage: soak [SECONDS] [ADDERS 1..16] [SEARCHERS 0..16] [DIR] [hnsw|flat]\n");
+        fprintf(stderr, "usage: soak [SECONDS] [ADDERS 1..16] [SEARCHERS 0..16] [DIR] [hnsw|sq8|flat]\n");
         return 2;
     }
     hnswc_options o = {0};
@@ -480,6 +484,7 @@ int main(int argc, char **argv) {
     o.M = 12;
     o.ef_construction = 64;
     o.kind = flat ? HNSWC_KIND_FLAT : HNSWC_KIND_HNSW;
+    o.storage = sq8 ? HNSWC_STORAGE_SQ8 : HNSWC_STORAGE_F32;
     if (hnswc_create(&o, &ix) != HNSWC_OK) {
         fprintf(stderr, "soak: %s\n", hnswc_errmsg(NULL));
         return 1;
@@ -493,7 +498,7 @@ int main(int argc, char **argv) {
     pthread_rwlock_init(&gate, &ga);
 
     printf("soak: %s index, %.0f s, %u adders, 1 deleter%s, %u searchers, 1 saver, dim %d\n",
-           flat ? "flat" : "HNSW", seconds, n_adders, flat ? " (and remover)" : "", n_searchers,
+           flat ? "flat" : sq8 ? "HNSW on SQ8 codes" : "HNSW", seconds, n_adders, flat ? " (and remover)" : "", n_searchers,
            DIM);
     fflush(stdout);
     pthread_t th[MAX_ADDERS + MAX_SEARCHERS + 2];
