@@ -91,7 +91,7 @@ TEST_TARGETS =
 clean:
 	rm -rf build
 
--include $(wildcard tests/tests.mk cli/cli.mk python/python.mk tests/viz/viz.mk tests/readme/readme.mk bench/bench.mk)
+-include $(wildcard tests/tests.mk cli/cli.mk python/python.mk tests/viz/viz.mk tests/readme/readme.mk bench/bench.mk tests/fuzz/fuzz.mk tests/soak/soak.mk)
 
 test: deps
 	@set -e; for t in $(TEST_TARGETS); do echo "== $$t"; $(MAKE) --no-print-directory $$t; done

@@ -225,11 +225,10 @@ HNSWC_API void hnswc_free(hnswc_index *index);
  * HNSWC_ERR_NOMEM, HNSWC_ERR_OVERFLOW (more than 2^32 - 2 elements),
  * HNSWC_ERR_FULL (a new label, and the index holds max_elements elements;
  * updating an existing label or reusing a deleted slot takes no room).
- * Out of memory is normally found before anything changes. The one
- * exception is memory running out while the element is being linked into
- * the graph (a search's scratch growing): the element is then stored but
- * marked deleted, since it may be unreachable; adding its label again
- * retries.
+ * Out of memory is always found before anything changes: a failed add
+ * leaves the index exactly as it was. (If the search's scratch cannot grow
+ * once the element is stored, the element is linked to the neighbours found
+ * so far and the add succeeds.)
  *
  * [writer] An add of a new label runs concurrently with searches and other
  * adds. An add that overwrites storage in place (updating an existing label,
@@ -298,7 +297,10 @@ typedef int (*hnswc_filter_fn)(uint64_t label, void *user_data);
  * filter (not an error). Entries past *n_found are left untouched.
  *
  * ef is the beam width: 0 means the index's default (hnswc_set_ef); a value
- * below k is raised to k. filter may be NULL. distances may be NULL.
+ * below k is raised to k. filter may be NULL. distances may be NULL. The
+ * beam never holds more than the elements there are, so an ef or a k above
+ * the element count costs what the index holds, not what they say; with ef
+ * at least the element count the search is exact.
  *
  * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (k == 0), HNSWC_ERR_NONFINITE,
  * HNSWC_ERR_NOMEM. [reader]
@@ -453,11 +455,13 @@ typedef struct hnswc_info {
 /*
  * Fills *out. [reader] (counts are a consistent-enough snapshot under writes)
  * Flat: M, ef_construction, ef_search and seed are 0, max_level is -1, and
- * capacity is the rows reserved (kept by save and load).
+ * capacity is the rows reserved (kept by save and load; a file's is trusted
+ * up to its rows plus the larger of as many again and 256 MiB of rows).
  */
 HNSWC_API hnswc_status hnswc_get_info(const hnswc_index *index, hnswc_info *out);
 
-/* Sets the default ef of searches (1 .. 2^31). [writer]
+/* Sets the default ef of searches (1 .. 2^31; above the element count it
+ * costs no more than the element count). [writer]
  * Flat: checked, then without effect (every search is exact). */
 HNSWC_API hnswc_status hnswc_set_ef(hnswc_index *index, size_t ef);
 
@@ -610,7 +614,8 @@ HNSWC_API hnswc_status hnswc_search_traced(const hnswc_index *index, const float
  * index is written to a temporary file in the same directory, fsync'd and
  * renamed over `path`, so a crash or a full disk never damages a previous
  * file. Loading validates everything and rejects a truncated, corrupted or
- * foreign file with HNSWC_ERR_FORMAT.
+ * foreign file with HNSWC_ERR_FORMAT, including parameters outside what
+ * hnswc_create accepts (the message names the field and its range).
  *
  * The file names the kind of index it holds, and hnswc_load returns an index
  * of that kind (check hnswc_info.kind where it matters). hnswc_load also
@@ -618,8 +623,23 @@ HNSWC_API hnswc_status hnswc_search_traced(const hnswc_index *index, const float
  * ("HNSWCBF1"), as a flat index.
  * ------------------------------------------------------------------------ */
 
-/* [exclusive with writers]: searches may run during a save.
- * (Flat: [writer]; a save waits for a running add, and adds for the save.) */
+/*
+ * Temporary files: a save killed before it finishes leaves its temporary
+ * file, `path`.tmp.XXXXXX, behind. They do not accumulate: every save to
+ * `path` first removes those left by saves to `path` that died -- only
+ * files of that exact name shape, regular, owned by the calling user, and
+ * not locked: a live saver holds an flock on its file, which the kernel
+ * drops when the process dies, so no pid is trusted and concurrent savers
+ * (threads or processes) never lose their file. One killed in the instant
+ * between creating and locking its file is removed once a minute old.
+ * Where flock does not work (some network file systems), see
+ * docs/RELIABILITY.md.
+ *
+ * Errors: HNSWC_ERR_IO (with the system's reason: no space, permissions...;
+ * the previous file is untouched and no temporary file stays),
+ * HNSWC_ERR_NOMEM. [exclusive with writers]: searches may run during a save.
+ * (Flat: [writer]; a save waits for a running add, and adds for the save.)
+ */
 HNSWC_API hnswc_status hnswc_save(const hnswc_index *index, const char *path);
 
 /* Loads an index saved by hnswc_save. Thread safe. */

@@ -51,6 +51,7 @@ struct search_ctx {
     size_t scratch_cap;
     uint8_t *qcode;    /* SQ8: the query's code row                  */
     size_t qcode_cap;
+    size_t beam;       /* the beam width this acquire sized it for */
     struct search_ctx *next; /* free-list link in the pool */
 };
 
@@ -169,6 +170,15 @@ static void next_epoch(search_ctx *sc) {
  * Takes a context from the pool (or makes one) sized for a beam of ef, with a
  * fresh visited epoch. The pool is logically part of the index's mutable
  * state even for const (reader) calls, hence the cast.
+ *
+ * The beam is bounded by the elements the index holds now: a beam of ef
+ * never holds more results than there are elements, so an ef (or an
+ * ef_construction) above the count buys nothing but would cost its full
+ * size here -- 16 GiB of heaps for ef 2^31, from set_ef or from a 700-byte
+ * file (issue 13). A search that sees the index grow past its beam simply
+ * keeps the beam it started with; the results are those of ef = the count
+ * at its start, which is exhaustive for the elements that existed then.
+ * The caller uses sc->beam as its ef.
  */
 search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
     hnswc_index *ix = (hnswc_index *)cix;
@@ -179,12 +189,14 @@ search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
     pthread_mutex_unlock(&ix->pool_lock);
     if (!sc && !(sc = calloc(1, sizeof *sc)))
         return NULL;
+    uint64_t count = atomic_load_explicit(&ix->count, memory_order_acquire);
+    size_t beam = ef < count ? ef : (size_t)count;
+    sc->beam = beam ? beam : 1;
     /* linking: the sorted beam, a backlink buffer, M chosen per layer */
-    size_t work = (size_t)ix->ef_construction + 1 + 3 * ((size_t)ix->M0 + 1) +
-                  (size_t)HNSWC_MAX_LEVELS * ix->M;
+    size_t work = sc->beam + 1 + 3 * ((size_t)ix->M0 + 1) + (size_t)HNSWC_MAX_LEVELS * ix->M;
     if (!ctx_grow_visited(ix, sc) ||
-        !grow_array((void **)&sc->top, &sc->heap_cap, ef + 2, sizeof(heap_item)) ||
-        !grow_array((void **)&sc->cand, &sc->cand_cap, ef + 2, sizeof(heap_item)) ||
+        !grow_array((void **)&sc->top, &sc->heap_cap, sc->beam + 2, sizeof(heap_item)) ||
+        !grow_array((void **)&sc->cand, &sc->cand_cap, sc->beam + 2, sizeof(heap_item)) ||
         !grow_array((void **)&sc->work, &sc->work_cap, work, sizeof(heap_item)) ||
         !grow_array((void **)&sc->scratch, &sc->scratch_cap, (size_t)ix->M0 + 1, sizeof(node_id)) ||
         (ix->storage == HNSWC_STORAGE_SQ8 &&
@@ -427,7 +439,8 @@ static inline bool visit(const hnswc_index *ix, search_ctx *sc, node_id id, hnsw
 
 /*
  * Searches layer lq->level from entry point `ep` and leaves the best results
- * (at most ef) in the max-heap sc->top, their number in *n_top. Stops when
+ * (at most ef) in the max-heap sc->top, their number in *n_top -- also when
+ * it fails (out of memory growing its scratch), with what it had found. Stops when
  * the closest unexpanded candidate is farther than the worst of a full beam,
  * as in the paper; with a filter or tombstones the beam counts only nodes
  * that may be returned, so the walk goes on through the others.
@@ -441,6 +454,7 @@ static ALWAYS_INLINE hnswc_status search_layer_impl(const hnswc_index *ix, searc
     float worst = INFINITY; /* distance of the beam's worst result */
     const bool codes = lq->q->c != NULL;
 
+    *n_top = 0;
     visit(ix, sc, ep, &st);
     if (st != HNSWC_OK)
         return st;
@@ -469,6 +483,7 @@ static ALWAYS_INLINE hnswc_status search_layer_impl(const hnswc_index *ix, searc
                 seen++;
                 prefetch_node(ix, nb, codes);
             } else if (st != HNSWC_OK) {
+                *n_top = nt; /* what was found so far: graph_insert uses it */
                 return st;
             }
         }
@@ -485,8 +500,10 @@ static ALWAYS_INLINE hnswc_status search_layer_impl(const hnswc_index *ix, searc
                   nt < lq->ef || d < worst ? HNSWC_TRACE_QUEUED : 0, 0);
             if (nt < lq->ef || d < worst) {
                 if (nc + 1 >= sc->cand_cap &&
-                    !grow_array((void **)&sc->cand, &sc->cand_cap, nc + 2, sizeof(heap_item)))
+                    !grow_array((void **)&sc->cand, &sc->cand_cap, nc + 2, sizeof(heap_item))) {
+                    *n_top = nt;
                     return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing a search's queue");
+                }
                 min_heap_push(sc->cand, &nc, (heap_item){d, nb});
                 if (is_result(ix, lq, nb)) {
                     max_heap_push(sc->top, &nt, (heap_item){d, nb});
@@ -753,11 +770,21 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
 /*
  * Links node `id` (its record fully written) into the graph, using the
  * caller's search context `sc` (from graph_ctx_acquire with ef_construction,
- * taken before the node was allocated so that linking rarely fails). With
+ * taken before the node was allocated; its beam is the ef used). With
  * relink, the node is already in the graph (its vector was just replaced):
  * its own links are rebuilt the same way, excluding itself from the results.
+ *
+ * It cannot fail. The node is already stored and visible to scans when this
+ * runs, so a failure here could only leave it unlinked (it used to become a
+ * tombstone, and an update's old vector was lost). The one thing that can go
+ * wrong is the scratch failing to grow mid-search (the index grew meanwhile,
+ * or the candidate queue outgrew the beam); the layer's search then stops
+ * and the node is linked to the best it had found, or to the layer's entry
+ * point -- fewer or worse links, a cost in graph quality only, on a path
+ * that only out of memory takes. (The search's message stays the thread's
+ * last, although the add succeeds.)
  */
-hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink) {
+void graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink) {
     node_head *node = node_at(ix, id);
     /* with codes, the graph is built on them too: the node's own code row
      * is the probe, and every distance below is between code rows */
@@ -778,7 +805,7 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
         if (e == ENTRY_EMPTY) {
             atomic_store_explicit(&ix->entry, entry_make(level, id), memory_order_release);
             pthread_mutex_unlock(&ix->entry_lock);
-            return HNSWC_OK;
+            return;
         }
     }
 
@@ -798,18 +825,17 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
      * prevents the same by holding the new node's lock for its whole
      * insertion and locking every list a construction search reads.)
      */
-    hnswc_status st = HNSWC_OK;
     int lmax = level < top ? level : top;
-    heap_item *sorted = sc->work;                            /* ef_construction */
-    heap_item *backlink_buf = sorted + ix->ef_construction + 1; /* 3 * (M0 + 1) */
+    heap_item *sorted = sc->work;                            /* the beam */
+    heap_item *backlink_buf = sorted + sc->beam + 1;         /* 3 * (M0 + 1) */
     heap_item *chosen = backlink_buf + 3 * ((size_t)ix->M0 + 1); /* M per layer */
     size_t n_chosen[HNSWC_MAX_LEVELS] = {0};
 
-    for (int lc = lmax; lc >= 0 && st == HNSWC_OK; lc--) {
+    for (int lc = lmax; lc >= 0; lc--) {
         bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
-        layer_query lq = {q, lc, ix->ef_construction, id, has_deleted, NULL, NULL};
+        layer_query lq = {q, lc, sc->beam, id, has_deleted, NULL, NULL};
         size_t nt = 0;
-        st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, NULL);
+        hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, NULL);
         next_epoch(sc);
         if (st == HNSWC_OK && nt == 0 && lq.skip_deleted) {
             /* everything near is deleted: link through tombstones rather than
@@ -818,7 +844,12 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
             st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, NULL);
             next_epoch(sc);
         }
-        if (st != HNSWC_OK || nt == 0)
+        if (st != HNSWC_OK && nt == 0 && ep != id) {
+            /* out of memory before anything was found: the entry point */
+            sc->top[0] = (heap_item){ep_dist, ep};
+            nt = 1;
+        }
+        if (nt == 0)
             continue;
         size_t n_sorted = nt;
         max_heap_drain_sorted(sc->top, &nt, sorted);
@@ -829,25 +860,22 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
         ep_dist = sorted[0].dist;
     }
 
-    if (st == HNSWC_OK) {
-        pthread_mutex_lock(link_lock(ix, id));
-        for (int lc = 0; lc <= lmax; lc++)
-            set_links(ix, id, lc, chosen + (size_t)lc * ix->M, n_chosen[lc],
-                      lc == 0 ? ix->M0 : ix->M, NODE_NONE, backlink_buf);
-        pthread_mutex_unlock(link_lock(ix, id));
-        for (int lc = 0; lc <= lmax; lc++) {
-            const heap_item *c = chosen + (size_t)lc * ix->M;
-            for (size_t j = 0; j < n_chosen[lc]; j++)
-                add_backlink(ix, c[j].id, id, c[j].dist, lc, backlink_buf);
-        }
+    pthread_mutex_lock(link_lock(ix, id));
+    for (int lc = 0; lc <= lmax; lc++)
+        set_links(ix, id, lc, chosen + (size_t)lc * ix->M, n_chosen[lc],
+                  lc == 0 ? ix->M0 : ix->M, NODE_NONE, backlink_buf);
+    pthread_mutex_unlock(link_lock(ix, id));
+    for (int lc = 0; lc <= lmax; lc++) {
+        const heap_item *c = chosen + (size_t)lc * ix->M;
+        for (size_t j = 0; j < n_chosen[lc]; j++)
+            add_backlink(ix, c[j].id, id, c[j].dist, lc, backlink_buf);
     }
 
     if (holds_entry_lock) {
-        if (st == HNSWC_OK && level > entry_level(atomic_load(&ix->entry)))
+        if (level > entry_level(atomic_load(&ix->entry)))
             atomic_store_explicit(&ix->entry, entry_make(level, id), memory_order_release);
         pthread_mutex_unlock(&ix->entry_lock);
     }
-    return st;
 }
 
 /* ========================================================================
@@ -957,7 +985,7 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
             : greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
 
     bool has_deleted = atomic_load_explicit(&ix->deleted_count, memory_order_relaxed) > 0;
-    layer_query lq = {&pq, 0, ef, NODE_NONE, has_deleted, filter, user};
+    layer_query lq = {&pq, 0, sc->beam, NODE_NONE, has_deleted, filter, user};
     size_t nt = 0, visited = 0;
     hnswc_status st = tr ? search_layer_traced(ix, sc, &lq, ep, ep_dist, &nt, &visited, tr)
                          : search_layer(ix, sc, &lq, ep, ep_dist, &nt, &visited);

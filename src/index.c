@@ -29,9 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DIM 65536u
-#define MAX_M 2048u
-#define MAX_EF ((size_t)1 << 31)
+#define MAX_DIM HNSWC_MAX_DIM
+#define MAX_M HNSWC_MAX_M
+#define MAX_EF ((size_t)HNSWC_MAX_EF)
 
 /* ========================================================================
  * Helpers
@@ -172,28 +172,17 @@ static hnswc_status new_slot(hnswc_index *ix, uint64_t label, uint64_t *quota, n
  * ======================================================================== */
 
 /*
- * If linking fails (out of memory in the middle of a search), the node is
- * stored but maybe unreachable: it becomes a tombstone under its label, so
- * the index stays consistent, a later add of the label or a replace_deleted
- * add can take the slot over, and the caller's error is honest.
- */
-static void abandon_node(hnswc_index *ix, node_id id) {
-    pthread_mutex_lock(&ix->meta_lock);
-    node_head *n = node_at(ix, id);
-    if (!(atomic_load(&n->flags) & NODE_DELETED) && storage_push_deleted(ix, id) == HNSWC_OK) {
-        atomic_fetch_or(&n->flags, NODE_DELETED);
-        atomic_fetch_add(&ix->deleted_count, 1);
-    }
-    pthread_mutex_unlock(&ix->meta_lock);
-}
-
-/*
  * Adds or updates one element; vec is the caller's (unnormalised) vector,
  * already checked. Two phases: under the update lock's read side, a new
  * label takes a fresh slot and is linked concurrently with everything else;
  * if the label exists (or a deleted slot is to be reused), the call retries
  * under the write side, because it must rewrite a vector in place. `quota`
  * is the batch's reserved room (new_slot), NULL for a single add.
+ *
+ * Everything that can fail (the search scratch, the slot, its storage, the
+ * label map, the upper link lists) is allocated before the index changes;
+ * once the element is stored, linking it cannot fail (graph_insert). So a
+ * failed add leaves the index exactly as it was, byte for byte.
  */
 static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, unsigned flags,
                             uint64_t *quota) {
@@ -217,8 +206,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
             storage_write_vector(ix, id, vec);
             /* or, not store: a concurrent mark_deleted may have set DELETED */
             atomic_fetch_or_explicit(&n->flags, NODE_READY, memory_order_release);
-            if ((st = graph_insert(ix, sc, id, false)) != HNSWC_OK)
-                abandon_node(ix, id);
+            graph_insert(ix, sc, id, false);
         }
         pthread_rwlock_unlock(&ix->update_lock);
         graph_ctx_release(ix, sc);
@@ -254,8 +242,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
         node_head *n = node_at(ix, id);
         storage_write_vector(ix, id, vec);
         atomic_fetch_or_explicit(&n->flags, NODE_READY, memory_order_release);
-        if ((st = graph_insert(ix, sc, id, relink)) != HNSWC_OK)
-            abandon_node(ix, id);
+        graph_insert(ix, sc, id, relink);
     }
     pthread_rwlock_unlock(&ix->update_lock);
     graph_ctx_release(ix, sc);
@@ -521,6 +508,12 @@ static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t
                                hnswc_filter_fn filter, void *user, uint64_t *labels,
                                float *distances, size_t *n_found, bool exact,
                                const graph_trace *tr) {
+    /* A search finds at most the elements there are: a k beyond them (the
+     * caller's arrays have room for it) must not cost its size here. An
+     * element added while the search runs may be missed anyway. */
+    uint64_t count = atomic_load(&ix->count);
+    if (k > count)
+        k = count ? (size_t)count : 1;
     float qbuf[QUERY_STACK_FLOATS];
     float *owned_q;
     const float *q = prepare_query(ix, query, qbuf, &owned_q);

@@ -34,6 +34,12 @@ typedef uint32_t node_id;
 #define NODE_NONE UINT32_MAX /* == LABEL_MAP_EMPTY: never a slot */
 #define HNSWC_MAX_ELEMENTS ((uint64_t)UINT32_MAX - 1)
 
+/* The parameter ranges hnswc_create accepts; the loaders hold files to the
+ * same ranges, so a file can hold nothing the API would refuse. */
+#define HNSWC_MAX_DIM 65536u
+#define HNSWC_MAX_M 2048u
+#define HNSWC_MAX_EF ((uint32_t)1 << 31)
+
 /* Record chunks (storage.h): chunk c holds 1 << (CHUNK0_BITS + c) records. */
 #define CHUNK0_BITS 10u /* the first chunk holds 1024 records */
 #define MAX_CHUNKS 23u  /* enough for every uint32 id */

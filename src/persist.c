@@ -45,12 +45,14 @@
  * must be unique, and nothing may follow the last section. A file that fails
  * any check is rejected with HNSWC_ERR_FORMAT and a message saying which.
  */
+#define _DEFAULT_SOURCE /* flock (BSD, also in glibc and macOS), beside POSIX 2008 */
 #include "persist.h"
 
 #include "error.h"
 #include "flat.h"
 #include "storage.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -58,7 +60,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FORMAT_VERSION 1u    /* what an f32 index is written as */
@@ -380,18 +384,109 @@ static void image_end(const hnswc_index *ix) {
  * Saving: temporary file, fsync, rename
  * ======================================================================== */
 
+/* The directory of path into buf ("." or "/" when it has none or is at the
+ * root); false if it does not fit. */
+static bool dir_of(const char *path, char *buf, size_t size) {
+    const char *slash = strrchr(path, '/');
+    size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    if (n + 1 > size)
+        return false;
+    memcpy(buf, !slash ? "." : path, n);
+    buf[n] = '\0';
+    return true;
+}
+
+/*
+ * The temporary files of saves that died.
+ *
+ * A save writes PATH.tmp.XXXXXX (mkstemp) and renames it over PATH. A
+ * process killed in between leaves that file behind, and nothing else would
+ * ever remove it (issue 13: 68 files, 830 MB after 100 kills). So each save
+ * first removes the leftovers of earlier saves to the same PATH -- only
+ * those provably abandoned:
+ *
+ *   - named PATH's name + ".tmp." + 6 characters of mkstemp's alphabet, in
+ *     PATH's directory: no other file is ever looked at;
+ *   - a regular file (not a link, a directory or a fifo) of our own user;
+ *   - not locked: a saver takes an exclusive flock on its temporary file
+ *     right after creating it and holds it until after the rename. flock
+ *     locks belong to the open file, the kernel drops them when the process
+ *     dies however it dies, and they conflict between two opens in one
+ *     process too (POSIX fcntl locks do not, so a second thread's cleanup
+ *     would take a live file). A lock we can take means its saver is gone;
+ *     no pid is involved, so pid reuse and pid namespaces cannot fool it;
+ *   - locked once: a saver makes its file 0644 only after locking it
+ *     (mkstemp creates 0600), so a 0600 file may be one whose saver is
+ *     between mkstemp and flock; it is taken only when over a minute old;
+ *   - still the file we locked (same inode) when it is unlinked.
+ *
+ * Rejected: O_TMPFILE + linkat (no name until complete, nothing to leak) is
+ * Linux-only, needs /proc or CAP_DAC_READ_SEARCH to link, and still needs a
+ * named step before rename() can replace PATH; a pid in the name is fooled
+ * by pid reuse and by other pid namespaces; age alone would take the file
+ * of a slow live save.
+ *
+ * Limits: where flock is unsupported (some network file systems) a saver
+ * keeps its file 0600, and one older than a minute can be taken from a
+ * live save, which then fails cleanly (the rename finds nothing); each save
+ * reads PATH's directory once.
+ */
+#define TMP_INFIX ".tmp."
+#define TMP_RANDOM 6         /* the XXXXXX of mkstemp */
+#define TMP_UNLOCKED_AGE 60  /* seconds: a 0600 leftover older than this is stale */
+
+static bool is_mkstemp_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Removes the abandoned temporary files of earlier saves to path. Best
+ * effort: a leftover costs disk space, never correctness, so errors are
+ * ignored. */
+static void remove_stale_temps(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    char dir[4096];
+    DIR *d = dir_of(path, dir, sizeof dir) ? opendir(dir) : NULL;
+    if (!d)
+        return;
+    int dfd = dirfd(d);
+    uid_t me = geteuid();
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, TMP_INFIX, 5) != 0 ||
+            strlen(n + blen + 5) != TMP_RANDOM)
+            continue;
+        bool shape = true;
+        for (int i = 0; i < TMP_RANDOM; i++)
+            shape = shape && is_mkstemp_char(n[blen + 5 + i]);
+        if (!shape)
+            continue;
+        int fd = openat(dfd, n, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        struct stat st, again;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == me &&
+            ((st.st_mode & 0777) == 0644 || now - st.st_mtime > TMP_UNLOCKED_AGE) &&
+            flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+            fstatat(dfd, n, &again, AT_SYMLINK_NOFOLLOW) == 0 && again.st_dev == st.st_dev &&
+            again.st_ino == st.st_ino)
+            unlinkat(dfd, n, 0);
+        close(fd); /* drops the lock */
+    }
+    closedir(d);
+}
+
 static void fsync_parent_dir(const char *path) {
     /* best effort: makes the rename itself durable */
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    char dir[4096];
+    int fd = dir_of(path, dir, sizeof dir) ? open(dir, O_RDONLY | O_DIRECTORY) : -1;
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
-    free(dir);
 }
 
 hnswc_status hnswc_save(const hnswc_index *ix, const char *path) {
@@ -404,8 +499,9 @@ hnswc_status hnswc_save(const hnswc_index *ix, const char *path) {
     if (!tmp)
         return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_save: out of memory");
     memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    memcpy(tmp + plen, TMP_INFIX "XXXXXX", 12);
 
+    remove_stale_temps(path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         hnswc_status st = hnswc_fail(HNSWC_ERR_IO, "hnswc_save: cannot create a file beside %s: %s",
@@ -413,13 +509,19 @@ hnswc_status hnswc_save(const hnswc_index *ix, const char *path) {
         free(tmp);
         return st;
     }
-    fchmod(fd, 0644); /* mkstemp makes 0600; an index is not a secret */
+    /* locked for the whole save, then 0644 (an index is not a secret): the
+     * mark that a leftover of ours was locked (remove_stale_temps) */
+    bool locked = flock(fd, LOCK_EX) == 0;
+    if (locked)
+        fchmod(fd, 0644);
     FILE *f = fdopen(fd, "wb");
     if (!f) {
+        int err = errno;
         close(fd);
         unlink(tmp);
         free(tmp);
-        return hnswc_fail(HNSWC_ERR_IO, "hnswc_save: fdopen failed: %s", strerror(errno));
+        return hnswc_fail(err == ENOMEM ? HNSWC_ERR_NOMEM : HNSWC_ERR_IO,
+                          "hnswc_save: fdopen failed: %s", strerror(err));
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
 
@@ -430,14 +532,20 @@ hnswc_status hnswc_save(const hnswc_index *ix, const char *path) {
     image_end(ix);
 
     int err = 0;
+    if (!locked)
+        fchmod(fd, 0644);
     if (s.failed || fflush(f) != 0 || fsync(fileno(f)) != 0)
         err = errno ? errno : EIO;
-    if (fclose(f) != 0 && !err)
-        err = errno ? errno : EIO;
+    /* Renamed (or removed) while still locked, closed -- and so unlocked --
+     * after. Once fflush and fsync have succeeded, all that fclose has left
+     * to do is close(), which cannot lose what fsync made durable; its
+     * result is not the save's. */
     if (!err && rename(tmp, path) != 0)
         err = errno;
-    if (err) {
+    if (err)
         unlink(tmp);
+    fclose(f);
+    if (err) {
         free(tmp);
         return hnswc_fail(HNSWC_ERR_IO, "hnswc_save: writing %s failed: %s (the previous file, "
                           "if any, is untouched)", path, strerror(err));
@@ -570,6 +678,15 @@ typedef struct parm {
     uint64_t seed, rng, count, deleted, entry, max_elements;
 } parm;
 
+/* A parameter outside what hnswc_create accepts, named with its bounds. */
+static hnswc_status param_err(const source *src, const char *field, uint64_t v, uint64_t lo,
+                              uint64_t hi) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s %llu is out of range (%llu .. %llu)", field,
+             (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
+    return fmt_err(src, msg);
+}
+
 /* The PARM section, whose header `head` the caller has read. */
 static hnswc_status read_parm(source *src, const unsigned char *head, uint32_t version, parm *p) {
     unsigned char b[PARM_SIZE_LIMIT];
@@ -586,14 +703,16 @@ static hnswc_status read_parm(source *src, const unsigned char *head, uint32_t v
     p->max_elements = 0; /* versions 1 and 2: no limit */
     if (version == FORMAT_VERSION_LIMIT)
         memcpy(&p->max_elements, b + PARM_SIZE, 8);
-    if (p->dim == 0 || p->dim > 65536)
-        return fmt_err(src, "dimension out of range");
+    if (p->dim == 0 || p->dim > HNSWC_MAX_DIM)
+        return param_err(src, "dim", p->dim, 1, HNSWC_MAX_DIM);
     if (p->metric > HNSWC_METRIC_COSINE)
         return fmt_err(src, "unknown metric");
-    if (p->M < 2 || p->M > 2048)
-        return fmt_err(src, "M out of range");
-    if (p->efc == 0 || p->ef == 0 || p->efc > (1u << 31) || p->ef > (1u << 31))
-        return fmt_err(src, "ef out of range");
+    if (p->M < 2 || p->M > HNSWC_MAX_M)
+        return param_err(src, "M", p->M, 2, HNSWC_MAX_M);
+    if (p->efc == 0 || p->efc > HNSWC_MAX_EF)
+        return param_err(src, "ef_construction", p->efc, 1, HNSWC_MAX_EF);
+    if (p->ef == 0 || p->ef > HNSWC_MAX_EF)
+        return param_err(src, "ef_search", p->ef, 1, HNSWC_MAX_EF);
     if (version == FORMAT_VERSION && p->storage != 0)
         return fmt_err(src, "reserved field is not zero");
     if (version == FORMAT_VERSION_SQ8 && p->storage != HNSWC_STORAGE_SQ8)
@@ -782,6 +901,24 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     return HNSWC_OK;
 }
 
+/*
+ * The rows to reserve for a flat index read from a file: the capacity its
+ * saver had (Python's max_elements), but never more than the rows it holds
+ * plus the larger of as many again and FILE_RESERVE_BYTES of rows. A
+ * capacity in a file is a number anyone can write: 700 bytes claiming 2^32
+ * rows asked for 64 GiB (issue 13's first defect, in the flat loader).
+ * Adds grow the index past what is reserved, so a smaller reserve costs
+ * only an earlier reallocation; hnswc_get_info reports what was reserved.
+ */
+#define FILE_RESERVE_BYTES ((uint64_t)256 << 20)
+
+static uint64_t file_reserve(uint32_t dim, uint64_t count, uint64_t capacity) {
+    uint64_t row = (uint64_t)dim * 4 + sizeof(uint64_t) + 1; /* vector, label, mark */
+    uint64_t room = FILE_RESERVE_BYTES / row;
+    room = count > room ? count : room;
+    return capacity - count > room ? count + room : capacity;
+}
+
 /* A flat index, after the header; `head` is the FLAT section's header. */
 static hnswc_status load_flat(source *src, const unsigned char *head, hnswc_index **out) {
     unsigned char b[FLAT_SIZE];
@@ -854,10 +991,11 @@ static hnswc_status load_flat(source *src, const unsigned char *head, hnswc_inde
         flat_destroy(fx);
         return st;
     }
-    /* best effort: the room the saved index had; rows are allocated, not
-     * touched, so unused room costs address space, not memory */
+    /* best effort: the room the saved index had (within file_reserve's
+     * bound); rows are allocated, not touched, so unused room costs address
+     * space, not memory */
     if (capacity > count)
-        flat_reserve(fx, capacity);
+        flat_reserve(fx, file_reserve(dim, count, capacity));
     *out = (hnswc_index *)(void *)fx;
     return HNSWC_OK;
 }
@@ -936,7 +1074,7 @@ static hnswc_status load_legacy(source *src, const unsigned char *h, hnswc_index
         return st;
     }
     if (max_elements > count && max_elements <= HNSWC_MAX_ELEMENTS)
-        flat_reserve(fx, max_elements); /* best effort, as in load_flat */
+        flat_reserve(fx, file_reserve(head[2], count, max_elements)); /* as in load_flat */
     *out = (hnswc_index *)(void *)fx;
     return HNSWC_OK;
 }
@@ -988,7 +1126,8 @@ hnswc_status hnswc_load(const char *path, hnswc_index **out) {
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_load: %s is NULL", path ? "out" : "path");
     FILE *f = fopen(path, "rb");
     if (!f)
-        return hnswc_fail(HNSWC_ERR_IO, "hnswc_load: cannot open %s: %s", path, strerror(errno));
+        return hnswc_fail(errno == ENOMEM ? HNSWC_ERR_NOMEM : HNSWC_ERR_IO,
+                          "hnswc_load: cannot open %s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fclose(f);

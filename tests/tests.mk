@@ -84,7 +84,13 @@ $(CTEST_UTIL): tests/c/testutil.c tests/c/testutil.h include/hnswc.h
 
 $(BUILD)/tests/test_%: tests/c/test_%.c $(CTEST_UTIL) $(LIB_A) tests/c/testutil.h include/hnswc.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CTEST_CFLAGS) $< $(CTEST_UTIL) -o $@ $(CTEST_LIBS)
+	$(CC) $(CTEST_CFLAGS) $< $(CTEST_UTIL) -o $@ $(CTEST_LDFLAGS) $(CTEST_LIBS)
+
+# test_faults injects failures into the calls the library makes by routing
+# them through its own wrappers (GNU ld --wrap): nothing in src/ knows.
+CTEST_WRAP = malloc calloc realloc aligned_alloc strdup strndup fopen fdopen fwrite fsync \
+             fclose rename mkstemp pthread_create
+$(BUILD)/tests/test_faults: CTEST_LDFLAGS = $(foreach f,$(CTEST_WRAP),-Wl,--wrap=$(f))
 
 # Decompressed once per build folder; a missing data set fails here (and the
 # tests fail too if run by hand without it): `make deps` installs it.
