@@ -179,6 +179,7 @@ struct Options {
     size_t ef_construction = 200;
     size_t k = 10;
     unsigned repeat = 3;
+    hnswc_storage storage = HNSWC_STORAGE_F32; /* --storage f32|sq8 */
     std::string out = "build/bench/bench_vs_hnswlib.json";
 };
 
@@ -214,7 +215,7 @@ void usage()
     std::puts(
         "usage: bench_vs_hnswlib [--base F] [--queries F] [--n N] [--nq NQ] [--threads T]\n"
         "         [--ef 10,16,...] [--M 16] [--ef-construction 200] [--k 10]\n"
-        "         [--repeat 3] [--out FILE.json]\n"
+        "         [--repeat 3] [--storage f32|sq8] [--out FILE.json]\n"
         "Environment defaults: HNSWC_BENCH_N, HNSWC_BENCH_NQ, HNSWC_BENCH_THREADS,\n"
         "HNSWC_BENCH_EF. --n 0 means all base vectors; --threads 0 all cores.");
 }
@@ -249,6 +250,8 @@ Options parse_options(int argc, char **argv)
         else if (a == "--M") o.M = parse_size(a, v);
         else if (a == "--ef-construction") o.ef_construction = parse_size(a, v);
         else if (a == "--k") o.k = parse_size(a, v);
+        else if (a == "--storage" && (v == "f32" || v == "sq8"))
+            o.storage = v == "sq8" ? HNSWC_STORAGE_SQ8 : HNSWC_STORAGE_F32;
         else if (a == "--repeat") o.repeat = static_cast<unsigned>(parse_size(a, v));
         else if (a == "--out") o.out = v;
         else die("unknown option " + a + " (see --help)");
@@ -394,7 +397,8 @@ struct System {
 struct Hnswc final : System {
     hnswc_index *ix = nullptr;
     size_t M, efc;
-    Hnswc(size_t M_, size_t efc_) : M(M_), efc(efc_) {}
+    hnswc_storage storage;
+    Hnswc(size_t M_, size_t efc_, hnswc_storage st) : M(M_), efc(efc_), storage(st) {}
     ~Hnswc() override { hnswc_free(ix); }
     const char *name() const override { return "hnswc"; }
 
@@ -406,6 +410,7 @@ struct Hnswc final : System {
         o.M = static_cast<uint32_t>(M);
         o.ef_construction = static_cast<uint32_t>(efc);
         o.capacity = base.n;
+        o.storage = storage;
         check(hnswc_create(&o, &ix), "hnswc_create");
         std::vector<uint64_t> labels(base.n);
         for (size_t i = 0; i < base.n; i++)
@@ -642,7 +647,7 @@ int main(int argc, char **argv)
     double gt_s = now_s() - t0;
     std::printf("ground truth (exact, integer): %.1f s\n", gt_s);
 
-    Hnswc hc(o.M, o.ef_construction);
+    Hnswc hc(o.M, o.ef_construction, o.storage);
     Hnswlib hl(o.M, o.ef_construction);
     System *systems[2] = {&hc, &hl};
     std::vector<Result> res(2);

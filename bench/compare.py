@@ -257,9 +257,9 @@ def module_version(name, mod):
 class HnswlibLike:
     """hnswc and hnswlib share one API (hnswc is a drop-in for hnswlib)."""
 
-    def __init__(self, mod, dim, n, M, efc):
+    def __init__(self, mod, dim, n, M, efc, **kw):
         self.index = mod.Index(space="l2", dim=dim)
-        self.index.init_index(max_elements=n, M=M, ef_construction=efc)
+        self.index.init_index(max_elements=n, M=M, ef_construction=efc, **kw)
 
     def build(self, data, threads):
         self.index.add_items(data, np.arange(data.shape[0]), num_threads=threads)
@@ -302,12 +302,14 @@ def worker_main(name, data_dir, params, conn):
 
         rss0 = rss_bytes()
         t0 = time.perf_counter()
-        index = cls(mod, dim, n, params["M"], params["ef_construction"])
+        kw = {"storage": params["hnswc_storage"]} if name == "hnswc" and params.get("hnswc_storage") else {}
+        index = cls(mod, dim, n, params["M"], params["ef_construction"], **kw)
         index.build(base, params["threads"])
         build_s = time.perf_counter() - t0
         rss1 = rss_bytes()
 
-        info = {"version": module_version(name, mod)}
+        info = {"version": module_version(name, mod),
+                "debian": getattr(mod, "__file__", "").startswith("/usr/lib/python3/")}
         if name == "hnswc":
             for attr in ("simd", "simd_name"):
                 v = getattr(mod, attr, None)
@@ -499,7 +501,10 @@ def plot(result, path):
         color, marker = styles.get(s["name"], (None, "x"))
         rec = [pt["recall"] for pt in s["sweep"]]
         qps = [pt["qps"] for pt in s["sweep"]]
-        origin = "" if s["name"] == "hnswc" else ", Debian package"
+        origin = ("" if s["name"] == "hnswc" else
+                  ", Debian package" if s["info"].get("debian") else ", from PyPI")
+        if s["name"] == "hnswc" and p.get("hnswc_storage"):
+            origin = f", storage={p['hnswc_storage']}"
         label = f"{s['name']} {s['info']['version']}{origin} (build {s['build_s']:.1f} s)"
         ax.plot(rec, qps, marker=marker, color=color, label=label, linewidth=1.8, markersize=6)
         if s["name"] == "hnswc":
@@ -546,6 +551,8 @@ def parse_args(argv):
     ap.add_argument("--threads", type=int, default=0, help="build threads (0 = all cores)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="timed batch calls per ef; the fastest counts (default 1)")
+    ap.add_argument("--hnswc-storage", default="", choices=("", "f32", "sq8"),
+                    help="hnswc's init_index(storage=...) (default: the library's default)")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of "
                     + ",".join(SYSTEMS))
     ap.add_argument("--out", default="build/compare", help="folder for compare.json and compare.png")
@@ -600,7 +607,8 @@ def main(argv=None):
     params = {"dataset": "Fashion-MNIST" if args.base == DEFAULT_BASE else os.path.basename(args.base),
               "n": int(base.shape[0]), "nq": int(queries.shape[0]), "dim": int(base.shape[1]),
               "M": args.M, "ef_construction": args.ef_construction, "k": args.k,
-              "ef": args.ef, "threads": threads, "repeat": args.repeat}
+              "ef": args.ef, "threads": threads, "repeat": args.repeat,
+              "hnswc_storage": args.hnswc_storage}
 
     systems = run_systems(args.systems, data_dir, params)
     for r in systems:

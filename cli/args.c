@@ -213,6 +213,16 @@ static int shared_option(cli_common_args *c, int id, const char *val)
     case CLI_O_EF_CONSTRUCTION:
         return cli_parse_u64("--ef-construction", val, 1, 1u << 31, &c->ef_construction);
     case CLI_O_SEED: return cli_parse_u64("--seed", val, 0, UINT64_MAX, &c->seed);
+    case CLI_O_STORAGE:
+        if (strcmp(val, "f32") == 0) {
+            c->storage = HNSWC_STORAGE_F32;
+        } else if (strcmp(val, "sq8") == 0) {
+            c->storage = HNSWC_STORAGE_SQ8;
+        } else {
+            cli_set_error("--storage: expected f32 or sq8, got '%s'", val);
+            return -1;
+        }
+        return 0;
     case CLI_O_DATASET: c->read.hdf5_name = val; return 0;
     case CLI_O_INPUT_FORMAT: return input_format_parse(val, &c->read.format);
     case CLI_O_HNSWLIB:

@@ -89,6 +89,7 @@ enum {
     CLI_O_M,
     CLI_O_EF_CONSTRUCTION,
     CLI_O_SEED,
+    CLI_O_STORAGE,
     CLI_O_DATASET,
     CLI_O_INPUT_FORMAT,
     CLI_O_HNSWLIB
@@ -102,6 +103,7 @@ enum {
 #define CLI_OPT_M {"M", 'M', 1, CLI_O_M}
 #define CLI_OPT_EF_CONSTRUCTION {"ef-construction", 0, 1, CLI_O_EF_CONSTRUCTION}
 #define CLI_OPT_SEED {"seed", 0, 1, CLI_O_SEED}
+#define CLI_OPT_STORAGE {"storage", 0, 1, CLI_O_STORAGE}
 #define CLI_OPT_DATASET {"dataset", 0, 1, CLI_O_DATASET}
 #define CLI_OPT_INPUT_FORMAT {"input-format", 0, 1, CLI_O_INPUT_FORMAT}
 #define CLI_OPT_HNSWLIB {"hnswlib", 0, 1, CLI_O_HNSWLIB}
@@ -116,6 +118,7 @@ typedef struct cli_common_args {
     uint64_t M;               /* -M, 0 = the library's default                  */
     uint64_t ef_construction; /* --ef-construction, 0 = the library's default   */
     uint64_t seed;            /* --seed, 0 = the library's default              */
+    hnswc_storage storage;    /* --storage f32|sq8 (default f32)                */
     read_options read;        /* --input-format, --dataset                      */
     int hnswlib_metric;       /* --hnswlib: its metric, or -1 for hnswc's format */
 } cli_common_args;

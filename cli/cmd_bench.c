@@ -45,6 +45,8 @@ static const char usage_text[] =
     "  --threads N            threads for building, ground truth and the\n"
     "                         all-threads run, 0 = all cores (default 0)\n"
     "  --seed N               seed of the level generator (default 100)\n"
+    "  --storage f32|sq8      what searches walk on: f32 vectors (default) or one-byte\n"
+    "                         codes with an exact f32 re-rank (faster)\n"
     "  --nb N                 use only the first N base vectors\n"
     "  --nq N                 use only the first N queries\n"
     "  --gt-cache DIR         ground-truth cache folder (default\n"
@@ -111,6 +113,7 @@ static const cli_opt options[] = {
     CLI_OPT_EF_CONSTRUCTION,
     CLI_OPT_THREADS,
     CLI_OPT_SEED,
+    CLI_OPT_STORAGE,
     {"nb", 0, 1, O_NB},
     {"nq", 0, 1, O_NQ},
     {"gt-cache", 0, 1, O_GT_CACHE},

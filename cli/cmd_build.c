@@ -90,6 +90,7 @@ void cli_index_options(const cli_common_args *c, const dataset *d, hnswc_options
     o->M = (uint32_t)c->M;
     o->ef_construction = (uint32_t)c->ef_construction;
     o->seed = c->seed;
+    o->storage = c->storage;
 }
 
 int cli_save_index(const hnswc_index *ix, const char *path)
@@ -192,6 +193,8 @@ static const char usage_text[] =
     "  --ef-search N          default beam width of searches, kept in the file (default 10)\n"
     "  --threads N            threads, 0 = all cores (default 0)\n"
     "  --seed N               seed of the level generator (default 100)\n"
+    "  --storage f32|sq8      what searches walk on: f32 vectors (default) or one-byte\n"
+    "                         codes with an exact f32 re-rank (faster)\n"
     "  --dataset NAME         dataset of an HDF5 file (default train)\n"
     "  --input-format F       auto, fvecs, bvecs, npy, hdf5, idx or text (default auto)\n"
     "  -q, --quiet            no progress display and no summary\n"
@@ -213,6 +216,7 @@ static const cli_opt options[] = {
     {"exact", 0, 0, O_EXACT},
     CLI_OPT_THREADS,
     CLI_OPT_SEED,
+    CLI_OPT_STORAGE,
     CLI_OPT_DATASET,
     CLI_OPT_INPUT_FORMAT,
     CLI_OPT_QUIET,

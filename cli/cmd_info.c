@@ -151,6 +151,8 @@ static void print_text(const char *path, long long file_bytes, const hnswc_info 
     printf("ef_search         %u\n", in->ef_search);
     printf("seed              %llu\n", (unsigned long long)in->seed);
     print_text_counts(in);
+    printf("storage           %s%s\n", in->storage == HNSWC_STORAGE_SQ8 ? "sq8" : "f32",
+           in->storage != HNSWC_STORAGE_SQ8 ? "" : in->codes_trained ? " (trained)" : " (not trained yet)");
     printf("max level         %d\n", (int)in->max_level);
     printf("levels            (elements whose top layer is L)\n");
     for (uint32_t l = 0; l < g->levels && l < HNSWC_MAX_LEVELS; l++)

@@ -88,8 +88,9 @@ typedef enum hnswc_status {
     HNSWC_ERR_IO = 7,          /* a file could not be opened, read or written   */
     HNSWC_ERR_FORMAT = 8,      /* a file is truncated, corrupted or not ours    */
     HNSWC_ERR_DELETED = 9,     /* the label is marked deleted (or already live) */
-    HNSWC_ERR_THREAD = 10      /* reserved: a batch whose threads cannot start
+    HNSWC_ERR_THREAD = 10,     /* reserved: a batch whose threads cannot start
                                   runs on fewer threads instead of failing      */
+    HNSWC_ERR_FULL = 11        /* the index holds max_elements elements         */
 } hnswc_status;
 
 /* A short, constant description of a status code ("out of memory"). Never NULL. */
@@ -122,6 +123,28 @@ typedef enum hnswc_metric {
     HNSWC_METRIC_IP = 1,
     HNSWC_METRIC_COSINE = 2
 } hnswc_metric;
+
+/*
+ * What the graph walk reads (hnswc_options.storage). Returned distances are
+ * exact f32 distances in every mode.
+ *   F32  the f32 vectors, in the node records (the default; hnswlib's way).
+ *   SQ8  one byte per dimension (src/quant.h: an offset per dimension and one
+ *        shared step, trained on the data) in the node records, with the f32
+ *        vectors in a separate array that only the final re-rank reads: a
+ *        search walks on codes with a beam of ef, then ranks the whole beam
+ *        by exact f32 distance and returns the best k. The graph is built on
+ *        the codes too. The quantiser is trained once the index first holds
+ *        HNSWC_SQ8_TRAIN_MIN vectors (counting the batch being added), on all
+ *        of them; until then the walk reads f32. Later values outside the
+ *        trained range are saturated (the walk is less precise for them;
+ *        results stay exact).
+ */
+typedef enum hnswc_storage {
+    HNSWC_STORAGE_F32 = 0,
+    HNSWC_STORAGE_SQ8 = 1
+} hnswc_storage;
+
+#define HNSWC_SQ8_TRAIN_MIN 1000u
 
 /*
  * The kind of an index, chosen once in hnswc_options.kind:
@@ -162,6 +185,15 @@ typedef struct hnswc_options {
                                  (flat: room for exactly this many rows is
                                  reserved, none by default)                  */
     hnswc_kind kind;          /* default HNSWC_KIND_HNSW                      */
+    hnswc_storage storage;    /* what the walk reads; default F32 (graph only) */
+    uint64_t max_elements;    /* a limit on the elements stored (live and
+                                 deleted, as hnswlib's max_elements): adds of
+                                 new labels past it fail with HNSWC_ERR_FULL.
+                                 Not a memory size (memory grows with the
+                                 elements). Default 0: no limit beyond the
+                                 2^32 - 2 an index can hold. Saved in files.
+                                 HNSW only: 0 for a flat index (whose
+                                 callers keep their own, as BFIndex does)   */
 } hnswc_options;
 
 /*
@@ -190,12 +222,13 @@ HNSWC_API void hnswc_free(hnswc_index *index);
  * The vector is copied; the caller keeps ownership of it.
  *
  * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (unknown flag), HNSWC_ERR_NONFINITE,
- * HNSWC_ERR_NOMEM, HNSWC_ERR_OVERFLOW (more than 2^32 - 2 elements).
- * Out of memory is normally found before anything changes. The one
- * exception is memory running out while the element is being linked into
- * the graph (a search's scratch growing): the element is then stored but
- * marked deleted, since it may be unreachable; adding its label again
- * retries.
+ * HNSWC_ERR_NOMEM, HNSWC_ERR_OVERFLOW (more than 2^32 - 2 elements),
+ * HNSWC_ERR_FULL (a new label, and the index holds max_elements elements;
+ * updating an existing label or reusing a deleted slot takes no room).
+ * Out of memory is always found before anything changes: a failed add
+ * leaves the index exactly as it was. (If the search's scratch cannot grow
+ * once the element is stored, the element is linked to the neighbours found
+ * so far and the add succeeds.)
  *
  * [writer] An add of a new label runs concurrently with searches and other
  * adds. An add that overwrites storage in place (updating an existing label,
@@ -215,7 +248,15 @@ HNSWC_API hnswc_status hnswc_add(hnswc_index *index, uint64_t label, const float
  * memory runs out midway, what was added stays valid and *n_added (may be
  * NULL) says how many went in; their order is then unspecified when threads
  * > 1. A label repeated within the batch ends with the last vector given for
- * it when num_threads is 1, and with one of them otherwise. [writer]
+ * it when num_threads is 1, and with one of them otherwise.
+ *
+ * With a max_elements limit, the room a batch needs (its distinct labels not
+ * in the index, less the deleted slots it may reuse) is counted and held for
+ * it before anything is added: a batch that does not fit fails whole with
+ * HNSWC_ERR_FULL and nothing changed (hnswlib adds part of it first), and
+ * updates of existing labels take no room, however many batches run at
+ * once. Only a race that empties the deleted slots a replacing batch counted
+ * on can make it stop midway with HNSWC_ERR_FULL. [writer]
  *
  * Flat: the batch is all or nothing (room for all of it is made first), it
  * keeps the batch order whatever num_threads is (copying rows does not
@@ -256,7 +297,10 @@ typedef int (*hnswc_filter_fn)(uint64_t label, void *user_data);
  * filter (not an error). Entries past *n_found are left untouched.
  *
  * ef is the beam width: 0 means the index's default (hnswc_set_ef); a value
- * below k is raised to k. filter may be NULL. distances may be NULL.
+ * below k is raised to k. filter may be NULL. distances may be NULL. The
+ * beam never holds more than the elements there are, so an ef or a k above
+ * the element count costs what the index holds, not what they say; with ef
+ * at least the element count the search is exact.
  *
  * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (k == 0), HNSWC_ERR_NONFINITE,
  * HNSWC_ERR_NOMEM. [reader]
@@ -486,6 +530,10 @@ typedef struct hnswc_info {
     uint64_t memory_bytes;   /* bytes allocated by the index                  */
     const char *simd;        /* distance kernels in use, see hnswc_simd_name  */
     hnswc_kind kind;         /* HNSW or FLAT                                  */
+    hnswc_storage storage;   /* what the walk reads                           */
+    int codes_trained;       /* SQ8: 1 once the quantiser is trained          */
+    uint64_t codes_clipped;  /* SQ8: components saturated since training      */
+    uint64_t max_elements;   /* the limit on count; 0 when there is none      */
     uint64_t removed_slots;  /* slots of removed elements not taken again yet
                                 (reclaimed, or waiting to be); flat: 0        */
     uint64_t pending_slots;  /* of those, still waiting to be reclaimed       */
@@ -496,13 +544,23 @@ typedef struct hnswc_info {
 /*
  * Fills *out. [reader] (counts are a consistent-enough snapshot under writes)
  * Flat: M, ef_construction, ef_search and seed are 0, max_level is -1, and
- * capacity is the rows reserved (kept by save and load).
+ * capacity is the rows reserved (kept by save and load; a file's is trusted
+ * up to its rows plus the larger of as many again and 256 MiB of rows).
  */
 HNSWC_API hnswc_status hnswc_get_info(const hnswc_index *index, hnswc_info *out);
 
-/* Sets the default ef of searches (1 .. 2^31). [writer]
+/* Sets the default ef of searches (1 .. 2^31; above the element count it
+ * costs no more than the element count). [writer]
  * Flat: checked, then without effect (every search is exact). */
 HNSWC_API hnswc_status hnswc_set_ef(hnswc_index *index, size_t ef);
+
+/*
+ * Sets the limit on the elements stored (hnswc_options.max_elements; 0 for
+ * none), as hnswlib's resize_index does: it moves the limit, the memory
+ * grows by itself. Errors: HNSWC_ERR_INVALID if the index already holds
+ * more than max_elements elements, or is flat (nothing changes). [writer]
+ */
+HNSWC_API hnswc_status hnswc_set_max_elements(hnswc_index *index, uint64_t max_elements);
 
 /*
  * Makes room for at least `capacity` elements now, so that later adds do not
@@ -645,7 +703,8 @@ HNSWC_API hnswc_status hnswc_search_traced(const hnswc_index *index, const float
  * index is written to a temporary file in the same directory, fsync'd and
  * renamed over `path`, so a crash or a full disk never damages a previous
  * file. Loading validates everything and rejects a truncated, corrupted or
- * foreign file with HNSWC_ERR_FORMAT.
+ * foreign file with HNSWC_ERR_FORMAT, including parameters outside what
+ * hnswc_create accepts (the message names the field and its range).
  *
  * The file names the kind of index it holds, and hnswc_load returns an index
  * of that kind (check hnswc_info.kind where it matters). hnswc_load also
@@ -653,8 +712,23 @@ HNSWC_API hnswc_status hnswc_search_traced(const hnswc_index *index, const float
  * ("HNSWCBF1"), as a flat index.
  * ------------------------------------------------------------------------ */
 
-/* [exclusive with writers]: searches may run during a save.
- * (Flat: [writer]; a save waits for a running add, and adds for the save.) */
+/*
+ * Temporary files: a save killed before it finishes leaves its temporary
+ * file, `path`.tmp.XXXXXX, behind. They do not accumulate: every save to
+ * `path` first removes those left by saves to `path` that died -- only
+ * files of that exact name shape, regular, owned by the calling user, and
+ * not locked: a live saver holds an flock on its file, which the kernel
+ * drops when the process dies, so no pid is trusted and concurrent savers
+ * (threads or processes) never lose their file. One killed in the instant
+ * between creating and locking its file is removed once a minute old.
+ * Where flock does not work (some network file systems), see
+ * docs/RELIABILITY.md.
+ *
+ * Errors: HNSWC_ERR_IO (with the system's reason: no space, permissions...;
+ * the previous file is untouched and no temporary file stays),
+ * HNSWC_ERR_NOMEM. [exclusive with writers]: searches may run during a save.
+ * (Flat: [writer]; a save waits for a running add, and adds for the save.)
+ */
 HNSWC_API hnswc_status hnswc_save(const hnswc_index *index, const char *path);
 
 /* Loads an index saved by hnswc_save. Thread safe. */

@@ -3,10 +3,10 @@
 # only those that are missing. Run as root (CI does); otherwise it uses sudo
 # if it can, or says what to install.
 set -eu
-PKGS="build-essential clang libclang-rt-14-dev pkg-config libcmocka-dev zlib1g-dev libhdf5-dev
+PKGS="build-essential clang libclang-rt-14-dev pkg-config cmake libcmocka-dev zlib1g-dev libhdf5-dev
 python3 python3-dev python3-venv python3-pip python3-numpy python3-pytest
 python3-setuptools python3-wheel python3-hypothesis python3-matplotlib python3-pil python3-h5py python3-hnswlib python3-faiss
-libhnswlib-dev dataset-fashion-mnist libopenblas0-pthread chromium"
+libhnswlib-dev dataset-fashion-mnist libopenblas0-pthread chromium libc6-dev-arm64-cross"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

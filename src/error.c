@@ -31,6 +31,7 @@ const char *hnswc_status_string(hnswc_status status) {
     case HNSWC_ERR_FORMAT: return "file is truncated, corrupted or not an index";
     case HNSWC_ERR_DELETED: return "label is (or is not) marked deleted";
     case HNSWC_ERR_THREAD: return "could not start a thread";
+    case HNSWC_ERR_FULL: return "the index holds max_elements elements";
     }
     return "unknown status";
 }

@@ -49,6 +49,9 @@ struct search_ctx {
     size_t work_cap;
     node_id *scratch;  /* neighbour ids gathered before distance batches */
     size_t scratch_cap;
+    uint8_t *qcode;    /* SQ8: the query's code row                  */
+    size_t qcode_cap;
+    size_t beam;       /* the beam width this acquire sized it for */
     struct search_ctx *next; /* free-list link in the pool */
 };
 
@@ -56,6 +59,46 @@ static inline float vec_distance(const hnswc_index *ix, const float *a, const fl
     if (ix->metric == HNSWC_METRIC_L2)
         return ix->kernels->l2(a, b, ix->dim);
     return 1.0f - ix->kernels->dot(a, b, ix->dim);
+}
+
+/* ------------------------------------------------------------------------
+ * What a walk compares against: a probe is the query (or the node being
+ * linked) as f32, plus its code row when the walk reads codes (SQ8 with
+ * codes_ready). Every distance in a walk goes through probe_dist, so one
+ * walk never mixes code and f32 distances.
+ * ------------------------------------------------------------------------ */
+
+typedef struct probe {
+    const float *f;   /* the f32 vector                                    */
+    const uint8_t *c; /* its code row, or NULL: the walk reads f32 vectors */
+} probe;
+
+static inline float code_distance(const hnswc_index *ix, const uint8_t *a, const uint8_t *b) {
+    return ix->metric == HNSWC_METRIC_L2 ? quant_sq8_l2(&ix->quant, ix->qkernels, a, b)
+                                         : quant_sq8_ip(&ix->quant, ix->qkernels, a, b);
+}
+
+/* Distance from the probe to node id; with bound (L2 on f32 only), the
+ * kernel may stop early once it knows the result is above it. */
+static inline float probe_dist(const hnswc_index *ix, const probe *p, node_id id, float bound,
+                               bool bounded) {
+    if (p->c)
+        return code_distance(ix, p->c, node_codes(ix, node_at(ix, id)));
+    const float *v = node_vector(ix, id);
+    if (bounded && ix->metric == HNSWC_METRIC_L2)
+        return ix->kernels->l2_bounded(p->f, v, ix->dim, bound);
+    return vec_distance(ix, p->f, v);
+}
+
+/* Distance between two stored nodes, on codes when the walk reads codes. */
+static inline float pair_dist(const hnswc_index *ix, node_id a, node_id b, bool codes) {
+    if (codes)
+        return code_distance(ix, node_codes(ix, node_at(ix, a)), node_codes(ix, node_at(ix, b)));
+    return vec_distance(ix, node_vector(ix, a), node_vector(ix, b));
+}
+
+static inline bool walk_on_codes(const hnswc_index *ix) {
+    return atomic_load_explicit(&ix->codes_ready, memory_order_acquire) != 0;
 }
 
 static inline pthread_mutex_t *link_lock(hnswc_index *ix, node_id id) {
@@ -127,6 +170,15 @@ static void next_epoch(search_ctx *sc) {
  * Takes a context from the pool (or makes one) sized for a beam of ef, with a
  * fresh visited epoch. The pool is logically part of the index's mutable
  * state even for const (reader) calls, hence the cast.
+ *
+ * The beam is bounded by the elements the index holds now: a beam of ef
+ * never holds more results than there are elements, so an ef (or an
+ * ef_construction) above the count buys nothing but would cost its full
+ * size here -- 16 GiB of heaps for ef 2^31, from set_ef or from a 700-byte
+ * file (issue 13). A search that sees the index grow past its beam simply
+ * keeps the beam it started with; the results are those of ef = the count
+ * at its start, which is exhaustive for the elements that existed then.
+ * The caller uses sc->beam as its ef.
  */
 search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
     hnswc_index *ix = (hnswc_index *)cix;
@@ -137,14 +189,18 @@ search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
     pthread_mutex_unlock(&ix->pool_lock);
     if (!sc && !(sc = calloc(1, sizeof *sc)))
         return NULL;
+    uint64_t count = atomic_load_explicit(&ix->count, memory_order_acquire);
+    size_t beam = ef < count ? ef : (size_t)count;
+    sc->beam = beam ? beam : 1;
     /* linking: the sorted beam, a backlink buffer, M chosen per layer */
-    size_t work = (size_t)ix->ef_construction + 1 + 3 * ((size_t)ix->M0 + 1) +
-                  (size_t)HNSWC_MAX_LEVELS * ix->M;
+    size_t work = sc->beam + 1 + 3 * ((size_t)ix->M0 + 1) + (size_t)HNSWC_MAX_LEVELS * ix->M;
     if (!ctx_grow_visited(ix, sc) ||
-        !grow_array((void **)&sc->top, &sc->heap_cap, ef + 2, sizeof(heap_item)) ||
-        !grow_array((void **)&sc->cand, &sc->cand_cap, ef + 2, sizeof(heap_item)) ||
+        !grow_array((void **)&sc->top, &sc->heap_cap, sc->beam + 2, sizeof(heap_item)) ||
+        !grow_array((void **)&sc->cand, &sc->cand_cap, sc->beam + 2, sizeof(heap_item)) ||
         !grow_array((void **)&sc->work, &sc->work_cap, work, sizeof(heap_item)) ||
-        !grow_array((void **)&sc->scratch, &sc->scratch_cap, (size_t)ix->M0 + 1, sizeof(node_id))) {
+        !grow_array((void **)&sc->scratch, &sc->scratch_cap, (size_t)ix->M0 + 1, sizeof(node_id)) ||
+        (ix->storage == HNSWC_STORAGE_SQ8 &&
+         !grow_array((void **)&sc->qcode, &sc->qcode_cap, quant_sq8_row_bytes(&ix->quant), 1))) {
         /* keep what was grown; the context stays usable for smaller ef */
         pthread_mutex_lock(&ix->pool_lock);
         sc->next = ix->pool;
@@ -173,6 +229,7 @@ void graph_pool_free(hnswc_index *ix) {
         free(sc->top);
         free(sc->work);
         free(sc->scratch);
+        free(sc->qcode);
         free(sc);
         sc = next;
     }
@@ -186,7 +243,7 @@ size_t graph_pool_bytes(const hnswc_index *cix) {
     for (search_ctx *sc = ix->pool; sc; sc = sc->next)
         bytes += sizeof *sc + sc->visited_cap * sizeof(uint16_t) +
                  (sc->heap_cap + sc->cand_cap + sc->work_cap) * sizeof(heap_item) +
-                 sc->scratch_cap * sizeof(node_id);
+                 sc->scratch_cap * sizeof(node_id) + sc->qcode_cap;
     pthread_mutex_unlock(&ix->pool_lock);
     return bytes;
 }
@@ -199,14 +256,46 @@ static inline node_id link_at(_Atomic uint32_t *links, uint32_t j) {
     return atomic_load_explicit(&links[1 + j], memory_order_acquire);
 }
 
-static inline void prefetch_node(const hnswc_index *ix, node_id id) {
+/*
+ * Prefetches the start of what a walk will read of node id: its code row
+ * (codes) or its f32 vector. Issued for every unvisited neighbour as soon as
+ * it is found, so the first cache lines of all of them are on the way at
+ * once; prefetch_row then pulls in the rest of the row just before use.
+ */
+static inline void prefetch_node(const hnswc_index *ix, node_id id, bool codes) {
 #if defined(__GNUC__)
-    const char *v = (const char *)node_vector(ix, node_at(ix, id));
+    const char *v = codes ? (const char *)node_codes(ix, node_at(ix, id))
+                          : (const char *)node_vector(ix, id);
     __builtin_prefetch(v);
     __builtin_prefetch(v + 64);
 #else
     (void)ix;
     (void)id;
+    (void)codes;
+#endif
+}
+
+/*
+ * Prefetches the WHOLE code row of node id (784 bytes = 13 lines on
+ * Fashion-MNIST): the hardware prefetcher does not follow a walk's jumps,
+ * and a row is small enough to fetch entirely one candidate ahead. For f32
+ * rows (3,136 bytes) the same would flood the line-fill buffers, so only the
+ * first two lines are requested, as before.
+ */
+static inline void prefetch_row(const hnswc_index *ix, node_id id, bool codes) {
+#if defined(__GNUC__)
+    if (!codes) {
+        prefetch_node(ix, id, false);
+        return;
+    }
+    const char *v = (const char *)node_codes(ix, node_at(ix, id));
+    size_t bytes = ix->node_size - ix->vector_offset;
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(v + o);
+#else
+    (void)ix;
+    (void)id;
+    (void)codes;
 #endif
 }
 
@@ -255,9 +344,12 @@ static COLD void trace_emit(const graph_trace *tr, hnswc_trace_kind kind, int la
 /* The exact distance of v for a trace. The bounded L2 kernel returns early,
  * with a partial sum, once it is past `bound` (then only d >= bound is
  * known): recompute it in full. */
-static COLD float trace_dist(const hnswc_index *ix, const float *q, const float *v, float d,
+static COLD float trace_dist(const hnswc_index *ix, const probe *q, node_id id, float d,
                              float bound) {
-    return ix->metric == HNSWC_METRIC_L2 && d >= bound ? vec_distance(ix, q, v) : d;
+    /* a walk on codes reports code distances, which are never cut short */
+    return !q->c && ix->metric == HNSWC_METRIC_L2 && d >= bound
+               ? vec_distance(ix, q->f, node_vector(ix, id))
+               : d;
 }
 
 /* ========================================================================
@@ -270,7 +362,7 @@ static COLD float trace_dist(const hnswc_index *ix, const float *q, const float 
  * (the node being re-linked) is given an infinite distance, so the walk
  * leaves it at the first step.
  */
-static ALWAYS_INLINE node_id greedy_descent_impl(const hnswc_index *ix, const float *q, node_id cur,
+static ALWAYS_INLINE node_id greedy_descent_impl(const hnswc_index *ix, const probe *q, node_id cur,
                                                  float *cur_dist, int top, int bottom,
                                                  node_id exclude, const graph_trace *tr) {
     for (int level = top; level > bottom; level--) {
@@ -285,11 +377,8 @@ static ALWAYS_INLINE node_id greedy_descent_impl(const hnswc_index *ix, const fl
                 node_id nb = link_at(links, j);
                 if (nb == exclude)
                     continue;
-                const float *v = node_vector(ix, node_at(ix, nb));
-                float d = ix->metric == HNSWC_METRIC_L2
-                              ? ix->kernels->l2_bounded(q, v, ix->dim, *cur_dist)
-                              : vec_distance(ix, q, v);
-                TRACE(tr, HNSWC_TRACE_EVAL, level, nb, from, trace_dist(ix, q, v, d, *cur_dist),
+                float d = probe_dist(ix, q, nb, *cur_dist, true);
+                TRACE(tr, HNSWC_TRACE_EVAL, level, nb, from, trace_dist(ix, q, nb, d, *cur_dist),
                       d < *cur_dist ? HNSWC_TRACE_QUEUED : 0, 0);
                 if (d < *cur_dist) {
                     *cur_dist = d;
@@ -303,7 +392,7 @@ static ALWAYS_INLINE node_id greedy_descent_impl(const hnswc_index *ix, const fl
     return cur;
 }
 
-static node_id greedy_descent(const hnswc_index *ix, const float *q, node_id cur, float *cur_dist,
+static node_id greedy_descent(const hnswc_index *ix, const probe *q, node_id cur, float *cur_dist,
                               int top, int bottom, node_id exclude) {
     return greedy_descent_impl(ix, q, cur, cur_dist, top, bottom, exclude, NULL);
 }
@@ -313,7 +402,7 @@ static node_id greedy_descent(const hnswc_index *ix, const float *q, node_id cur
  * ======================================================================== */
 
 typedef struct layer_query {
-    const float *q;
+    const probe *q;
     int level;
     size_t ef;
     node_id exclude;        /* never a result (the node being linked)      */
@@ -350,7 +439,8 @@ static inline bool visit(const hnswc_index *ix, search_ctx *sc, node_id id, hnsw
 
 /*
  * Searches layer lq->level from entry point `ep` and leaves the best results
- * (at most ef) in the max-heap sc->top, their number in *n_top. Stops when
+ * (at most ef) in the max-heap sc->top, their number in *n_top -- also when
+ * it fails (out of memory growing its scratch), with what it had found. Stops when
  * the closest unexpanded candidate is farther than the worst of a full beam,
  * as in the paper; with a filter or tombstones the beam counts only nodes
  * that may be returned, so the walk goes on through the others.
@@ -362,7 +452,9 @@ static ALWAYS_INLINE hnswc_status search_layer_impl(const hnswc_index *ix, searc
     hnswc_status st = HNSWC_OK;
     size_t nc = 0, nt = 0, seen = 1;
     float worst = INFINITY; /* distance of the beam's worst result */
+    const bool codes = lq->q->c != NULL;
 
+    *n_top = 0;
     visit(ix, sc, ep, &st);
     if (st != HNSWC_OK)
         return st;
@@ -389,28 +481,29 @@ static ALWAYS_INLINE hnswc_status search_layer_impl(const hnswc_index *ix, searc
             if (visit(ix, sc, nb, &st)) {
                 sc->scratch[m++] = nb;
                 seen++;
-                prefetch_node(ix, nb);
+                prefetch_node(ix, nb, codes);
             } else if (st != HNSWC_OK) {
+                *n_top = nt; /* what was found so far: graph_insert uses it */
                 return st;
             }
         }
         for (uint32_t j = 0; j < m; j++) {
             node_id nb = sc->scratch[j];
             if (j + 1 < m)
-                prefetch_node(ix, sc->scratch[j + 1]);
-            const float *v = node_vector(ix, node_at(ix, nb));
+                prefetch_row(ix, sc->scratch[j + 1], codes);
             /* with a full beam, an L2 candidate is only wanted if closer than
-             * the worst result: the kernel may stop as soon as it is not */
-            bool bounded = nt >= lq->ef && ix->metric == HNSWC_METRIC_L2;
-            float d = bounded ? ix->kernels->l2_bounded(lq->q, v, ix->dim, worst)
-                              : vec_distance(ix, lq->q, v);
+             * the worst result: the f32 kernel may stop as soon as it is not */
+            bool bounded = nt >= lq->ef;
+            float d = probe_dist(ix, lq->q, nb, worst, bounded);
             TRACE(tr, HNSWC_TRACE_EVAL, lq->level, nb, c.id,
-                  trace_dist(ix, lq->q, v, d, bounded ? worst : INFINITY),
+                  trace_dist(ix, lq->q, nb, d, bounded ? worst : INFINITY),
                   nt < lq->ef || d < worst ? HNSWC_TRACE_QUEUED : 0, 0);
             if (nt < lq->ef || d < worst) {
                 if (nc + 1 >= sc->cand_cap &&
-                    !grow_array((void **)&sc->cand, &sc->cand_cap, nc + 2, sizeof(heap_item)))
+                    !grow_array((void **)&sc->cand, &sc->cand_cap, nc + 2, sizeof(heap_item))) {
+                    *n_top = nt;
                     return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing a search's queue");
+                }
                 min_heap_push(sc->cand, &nc, (heap_item){d, nb});
                 if (is_result(ix, lq, nb)) {
                     max_heap_push(sc->top, &nt, (heap_item){d, nb});
@@ -463,11 +556,11 @@ static size_t select_neighbors(const hnswc_index *ix, const heap_item *c, size_t
         return n;
     }
     size_t m = 0;
+    const bool codes = walk_on_codes(ix); /* the distances in c are of the same kind */
     for (size_t i = 0; i < n && m < max_out; i++) {
-        const float *v = node_vector(ix, node_at(ix, c[i].id));
         bool keep = true;
         for (size_t r = 0; r < m; r++) {
-            if (vec_distance(ix, v, node_vector(ix, node_at(ix, out[r].id))) < c[i].dist) {
+            if (pair_dist(ix, c[i].id, out[r].id, codes) < c[i].dist) {
                 keep = false;
                 break;
             }
@@ -593,11 +686,11 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
         atomic_store_explicit(&links[0], n + 1, memory_order_release);
     } else {
         heap_item *cand = buf, *sel = buf + max + 1, *fin = sel + max + 1;
-        const float *base = node_vector(ix, nh);
+        const bool codes = walk_on_codes(ix);
         cand[0] = (heap_item){dist, newcomer};
         for (uint32_t j = 0; j < n; j++) {
             node_id o = link_at(links, j);
-            cand[j + 1] = (heap_item){vec_distance(ix, base, node_vector(ix, node_at(ix, o))), o};
+            cand[j + 1] = (heap_item){pair_dist(ix, node, o, codes), o};
         }
         /* insertion sort: the list is short and almost sorted already */
         for (size_t i = 1; i <= n; i++) {
@@ -666,14 +759,13 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
         }
         if (st != HNSWC_OK)
             break;
+        const bool codes = walk_on_codes(ix);
         for (size_t j = 1; j < hop1_end; j++) {
             node_id nb = cand[j];
-            const float *v = node_vector(ix, node_at(ix, nb));
             size_t m = 0;
             for (size_t t = 0; t < nc; t++)
                 if (cand[t] != nb)
-                    scored[m++] = (heap_item){vec_distance(ix, v, node_vector(ix, node_at(ix, cand[t]))),
-                                              cand[t]};
+                    scored[m++] = (heap_item){pair_dist(ix, nb, cand[t], codes), cand[t]};
             qsort(scored, m, sizeof *scored, by_distance);
             /* prune only when the list must shrink, as add_backlink does: the
              * heuristic drops exact duplicates of a kept node, and a list
@@ -697,13 +789,26 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
 /*
  * Links node `id` (its record fully written) into the graph, using the
  * caller's search context `sc` (from graph_ctx_acquire with ef_construction,
- * taken before the node was allocated so that linking rarely fails). With
+ * taken before the node was allocated; its beam is the ef used). With
  * relink, the node is already in the graph (its vector was just replaced):
  * its own links are rebuilt the same way, excluding itself from the results.
+ *
+ * It cannot fail. The node is already stored and visible to scans when this
+ * runs, so a failure here could only leave it unlinked (it used to become a
+ * tombstone, and an update's old vector was lost). The one thing that can go
+ * wrong is the scratch failing to grow mid-search (the index grew meanwhile,
+ * or the candidate queue outgrew the beam); the layer's search then stops
+ * and the node is linked to the best it had found, or to the layer's entry
+ * point -- fewer or worse links, a cost in graph quality only, on a path
+ * that only out of memory takes. (The search's message stays the thread's
+ * last, although the add succeeds.)
  */
-hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink) {
+void graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink) {
     node_head *node = node_at(ix, id);
-    const float *q = node_vector(ix, node);
+    /* with codes, the graph is built on them too: the node's own code row
+     * is the probe, and every distance below is between code rows */
+    const probe pq = {node_vector(ix, id), walk_on_codes(ix) ? node_codes(ix, node) : NULL};
+    const probe *q = &pq;
     int level = node->level;
 
     if (relink)
@@ -719,13 +824,13 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
         if (e == ENTRY_EMPTY) {
             atomic_store_explicit(&ix->entry, entry_make(level, id), memory_order_release);
             pthread_mutex_unlock(&ix->entry_lock);
-            return HNSWC_OK;
+            return;
         }
     }
 
     node_id ep = entry_id(e);
     int top = entry_level(e);
-    float ep_dist = ep == id ? INFINITY : vec_distance(ix, q, node_vector(ix, node_at(ix, ep)));
+    float ep_dist = ep == id ? INFINITY : probe_dist(ix, q, ep, 0.0f, false);
     if (level < top)
         ep = greedy_descent(ix, q, ep, &ep_dist, top, level, id);
 
@@ -739,17 +844,16 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
      * prevents the same by holding the new node's lock for its whole
      * insertion and locking every list a construction search reads.)
      */
-    hnswc_status st = HNSWC_OK;
     int lmax = level < top ? level : top;
-    heap_item *sorted = sc->work;                            /* ef_construction */
-    heap_item *backlink_buf = sorted + ix->ef_construction + 1; /* 3 * (M0 + 1) */
+    heap_item *sorted = sc->work;                            /* the beam */
+    heap_item *backlink_buf = sorted + sc->beam + 1;         /* 3 * (M0 + 1) */
     heap_item *chosen = backlink_buf + 3 * ((size_t)ix->M0 + 1); /* M per layer */
     size_t n_chosen[HNSWC_MAX_LEVELS] = {0};
 
-    for (int lc = lmax; lc >= 0 && st == HNSWC_OK; lc--) {
-        layer_query lq = {q, lc, ix->ef_construction, id, storage_has_hidden(ix), NULL, NULL};
+    for (int lc = lmax; lc >= 0; lc--) {
+        layer_query lq = {q, lc, sc->beam, id, storage_has_hidden(ix), NULL, NULL};
         size_t nt = 0;
-        st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, NULL);
+        hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, NULL);
         next_epoch(sc);
         if (st == HNSWC_OK && nt == 0 && lq.skip_deleted) {
             /* everything near is deleted: link through tombstones rather than
@@ -758,7 +862,12 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
             st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, NULL);
             next_epoch(sc);
         }
-        if (st != HNSWC_OK || nt == 0)
+        if (st != HNSWC_OK && nt == 0 && ep != id) {
+            /* out of memory before anything was found: the entry point */
+            sc->top[0] = (heap_item){ep_dist, ep};
+            nt = 1;
+        }
+        if (nt == 0)
             continue;
         size_t n_sorted = nt;
         max_heap_drain_sorted(sc->top, &nt, sorted);
@@ -769,27 +878,24 @@ hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool reli
         ep_dist = sorted[0].dist;
     }
 
-    if (st == HNSWC_OK) {
-        pthread_mutex_lock(link_lock(ix, id));
-        for (int lc = 0; lc <= lmax; lc++)
-            set_links(ix, id, lc, chosen + (size_t)lc * ix->M, n_chosen[lc],
-                      lc == 0 ? ix->M0 : ix->M, NODE_NONE, backlink_buf);
-        pthread_mutex_unlock(link_lock(ix, id));
-        for (int lc = 0; lc <= lmax; lc++) {
-            const heap_item *c = chosen + (size_t)lc * ix->M;
-            for (size_t j = 0; j < n_chosen[lc]; j++)
-                add_backlink(ix, c[j].id, id, c[j].dist, lc, backlink_buf);
-        }
+    pthread_mutex_lock(link_lock(ix, id));
+    for (int lc = 0; lc <= lmax; lc++)
+        set_links(ix, id, lc, chosen + (size_t)lc * ix->M, n_chosen[lc],
+                  lc == 0 ? ix->M0 : ix->M, NODE_NONE, backlink_buf);
+    pthread_mutex_unlock(link_lock(ix, id));
+    for (int lc = 0; lc <= lmax; lc++) {
+        const heap_item *c = chosen + (size_t)lc * ix->M;
+        for (size_t j = 0; j < n_chosen[lc]; j++)
+            add_backlink(ix, c[j].id, id, c[j].dist, lc, backlink_buf);
     }
 
     if (holds_entry_lock) {
         /* a node removed meanwhile must not become the entry point: the
          * remover checks the entry under entry_lock after flagging it */
-        if (st == HNSWC_OK && level > entry_level(atomic_load(&ix->entry)) && !is_removed(ix, id))
+        if (level > entry_level(atomic_load(&ix->entry)) && !is_removed(ix, id))
             atomic_store_explicit(&ix->entry, entry_make(level, id), memory_order_release);
         pthread_mutex_unlock(&ix->entry_lock);
     }
-    return st;
 }
 
 /* ========================================================================
@@ -948,10 +1054,11 @@ bool graph_repair_list(hnswc_index *ix, node_id node, int level, graph_repair_sc
             rs->ids[u++] = rs->ids[i];
     nc = u;
 
-    const float *base = node_vector(ix, nh);
+    /* distances of the kind the heuristic compares (codes when the walk
+     * reads codes, as for an insert) */
+    const bool codes = walk_on_codes(ix);
     for (size_t i = 0; i < nc; i++)
-        rs->items[i] = (heap_item){vec_distance(ix, base, node_vector(ix, node_at(ix, rs->ids[i]))),
-                                   rs->ids[i]};
+        rs->items[i] = (heap_item){pair_dist(ix, node, rs->ids[i], codes), rs->ids[i]};
     qsort(rs->items, nc, sizeof *rs->items, by_distance);
     size_t len = n < max ? n : max; /* the length the list had */
     size_t k;
@@ -1012,20 +1119,19 @@ static void link_orphan(hnswc_index *ix, search_ctx *sc, node_id id, graph_repai
     node_head *nh = node_at(ix, id);
     if (indeg0(ix, id) > 0 || is_removed(ix, id))
         return;
-    const float *base = node_vector(ix, nh);
+    const bool codes = walk_on_codes(ix); /* add_backlink compares the same kind */
     uint32_t n = node_links_count(ix, nh->l0, 0);
     size_t nc = 0;
     for (uint32_t j = 0; j < n && nc < rs->ids_cap; j++) {
         node_id m = link_at(nh->l0, j);
         if (!is_removed(ix, m))
-            rs->items[nc++] =
-                (heap_item){vec_distance(ix, base, node_vector(ix, node_at(ix, m))), m};
+            rs->items[nc++] = (heap_item){pair_dist(ix, id, m, codes), m};
     }
     qsort(rs->items, nc, sizeof *rs->items, by_distance);
     for (size_t j = 0; j < nc && indeg0(ix, id) == 0; j++)
         add_backlink(ix, rs->items[j].id, id, rs->items[j].dist, 0, rs->buf);
     if (indeg0(ix, id) == 0 && sc)
-        graph_insert(ix, sc, id, false); /* best effort: a failure leaves it as it was */
+        graph_insert(ix, sc, id, false);
 }
 
 void graph_repair_link_orphans(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs) {
@@ -1064,7 +1170,7 @@ size_t graph_reconnect(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs
     size_t head = 0, tail = 0, fixed = 0;
     queue[tail++] = entry_id(e);
     seen[entry_id(e)] = 1;
-    size_t ef = ix->ef_construction < rs->ids_cap ? ix->ef_construction : rs->ids_cap;
+    size_t ef = sc->beam < rs->ids_cap ? sc->beam : rs->ids_cap;
     for (uint64_t u = 0; u <= count; u++) {
         /* the walk from what is queued (the entry, then each re-linked node) */
         while (head < tail) {
@@ -1083,15 +1189,18 @@ size_t graph_reconnect(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs
         node_head *uh = node_at(ix, (node_id)u);
         if (seen[u] || !node_is_element(atomic_load_explicit(&uh->flags, memory_order_acquire)))
             continue;
-        /* not reached: search for it from the entry point */
-        const float *q = node_vector(ix, uh);
+        /* not reached: search for it from the entry point, as an insert
+         * would (on codes when the walk reads codes: add_backlink below
+         * compares distances of the same kind) */
+        const probe pq = {node_vector(ix, (node_id)u),
+                          walk_on_codes(ix) ? node_codes(ix, uh) : NULL};
         uint64_t e2 = atomic_load_explicit(&ix->entry, memory_order_acquire);
         node_id ep = entry_id(e2);
         if (ep == (node_id)u)
             continue;
-        float ep_dist = vec_distance(ix, q, node_vector(ix, node_at(ix, ep)));
-        ep = greedy_descent(ix, q, ep, &ep_dist, entry_level(e2), 0, (node_id)u);
-        layer_query lq = {q, 0, ef, (node_id)u, false, NULL, NULL};
+        float ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
+        ep = greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e2), 0, (node_id)u);
+        layer_query lq = {&pq, 0, ef, (node_id)u, false, NULL, NULL};
         size_t nt = 0;
         next_epoch(sc);
         hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, NULL);
@@ -1135,7 +1244,7 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
         uint32_t f = atomic_load_explicit(&nh->flags, memory_order_acquire);
         if (!(f & NODE_READY) || (f & NODE_HIDDEN))
             continue;
-        float d = vec_distance(ix, q, node_vector(ix, nh));
+        float d = vec_distance(ix, q, node_vector(ix, (node_id)i));
         if (n == k && d >= heap[0].dist)
             continue;
         if (filter && !filter(nh->label, user))
@@ -1152,6 +1261,45 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
 /* ========================================================================
  * Search (Algorithm 5)
  * ======================================================================== */
+
+/*
+ * The pool of the exact re-rank: the best RERANK_POOL(k) of the beam by code
+ * distance. Each re-ranked candidate costs a full f32 vector from the cold
+ * array (3,136 bytes on Fashion-MNIST, four times a code row), so re-ranking
+ * the whole beam at ef 48 would read as much as a fifth of the walk's
+ * traffic again. Twice k (at least k + 10) keeps every true neighbour whose
+ * code distance ranks it up to twice as far as it is: on Fashion-MNIST codes
+ * are exact, and on real-valued data the code error of one step in 255 moves
+ * ranks by far less than k.
+ */
+#define RERANK_POOL(k) ((k) + ((k) > 10 ? (k) : 10))
+
+/*
+ * The exact re-rank of a walk on codes. `pool` is the beam, a max-heap of nt
+ * items by code distance (consumed: the worst are popped until the pool
+ * size is left); each remaining item gets its exact f32 distance from the
+ * cold array, and the best k are written to out, closest first; returns how
+ * many. out has room for k + 1 items (used as a max-heap).
+ */
+static size_t rerank(const hnswc_index *ix, const float *q, heap_item *pool, size_t nt,
+                     size_t k, heap_item *out) {
+    while (nt > RERANK_POOL(k))
+        max_heap_pop(pool, &nt);
+    for (size_t i = 0; i < nt; i++) /* the first lines of every row, at once */
+        prefetch_node(ix, pool[i].id, false);
+    size_t n = 0;
+    for (size_t i = 0; i < nt; i++) {
+        float d = vec_distance(ix, q, node_vector(ix, pool[i].id));
+        if (n == k && d >= out[0].dist)
+            continue;
+        max_heap_push(out, &n, (heap_item){d, pool[i].id});
+        if (n > k)
+            max_heap_pop(out, &n);
+    }
+    size_t found = n;
+    max_heap_drain_sorted(out, &n, out);
+    return found;
+}
 
 /*
  * The k nearest results for q, closest first, into out[0..*n_out). Caller
@@ -1172,13 +1320,21 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
     if (!sc)
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating search scratch");
 
+    /* SQ8: the query is coded with the index's quantiser and the whole walk
+     * compares code rows; only the re-rank below reads f32 vectors */
+    probe pq = {q, NULL};
+    if (walk_on_codes(ix)) {
+        uint32_t clipped = quant_sq8_encode(&ix->quant, q, sc->qcode);
+        (void)clipped; /* a query outside the range only makes the walk coarser */
+        pq.c = sc->qcode;
+    }
     node_id ep = entry_id(e);
-    float ep_dist = vec_distance(ix, q, node_vector(ix, node_at(ix, ep)));
+    float ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
     TRACE(tr, HNSWC_TRACE_ENTRY, entry_level(e), ep, NODE_NONE, ep_dist, 0, 0);
-    ep = tr ? greedy_descent_impl(ix, q, ep, &ep_dist, entry_level(e), 0, NODE_NONE, tr)
-            : greedy_descent(ix, q, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
+    ep = tr ? greedy_descent_impl(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE, tr)
+            : greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
 
-    layer_query lq = {q, 0, ef, NODE_NONE, storage_has_hidden(ix), filter, user};
+    layer_query lq = {&pq, 0, sc->beam, NODE_NONE, storage_has_hidden(ix), filter, user};
     size_t nt = 0, visited = 0;
     hnswc_status st = tr ? search_layer_traced(ix, sc, &lq, ep, ep_dist, &nt, &visited, tr)
                          : search_layer(ix, sc, &lq, ep, ep_dist, &nt, &visited);
@@ -1197,6 +1353,8 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
          */
         TRACE(tr, HNSWC_TRACE_EXACT, 0, NODE_NONE, NODE_NONE, 0.0f, 0, count);
         *n_out = graph_search_exact(ix, q, k, filter, user, out);
+    } else if (st == HNSWC_OK && pq.c) {
+        *n_out = rerank(ix, q, sc->top, nt, k, out);
     } else if (st == HNSWC_OK) {
         while (nt > k)
             max_heap_pop(sc->top, &nt);
@@ -1259,7 +1417,7 @@ static hnswc_status range_exact(const hnswc_index *ix, const float *q, float rad
         uint32_t f = atomic_load_explicit(&nh->flags, memory_order_acquire);
         if (!(f & NODE_READY) || (f & NODE_HIDDEN))
             continue;
-        float d = vec_distance(ix, q, node_vector(ix, nh));
+        float d = vec_distance(ix, q, node_vector(ix, (node_id)i));
         if (d <= radius && (!filter || filter(nh->label, user)) && !hits_push(out, d, (node_id)i))
             return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing range search results");
     }
@@ -1276,10 +1434,17 @@ hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float rad
     if (!sc)
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating search scratch");
 
+    /* the walk as graph_search walks (on codes when they are in use);
+     * every distance compared with the radius is exact f32 */
+    probe pq = {q, NULL};
+    if (walk_on_codes(ix)) {
+        quant_sq8_encode(&ix->quant, q, sc->qcode);
+        pq.c = sc->qcode;
+    }
     node_id ep = entry_id(e);
-    float ep_dist = vec_distance(ix, q, node_vector(ix, node_at(ix, ep)));
-    ep = greedy_descent(ix, q, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
-    layer_query lq = {q, 0, ef, NODE_NONE, storage_has_hidden(ix), filter, user};
+    float ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
+    ep = greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE);
+    layer_query lq = {&pq, 0, sc->beam, NODE_NONE, storage_has_hidden(ix), filter, user};
     size_t nt = 0, visited = 0;
     hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, &visited);
     if (st == HNSWC_OK && visited < storage_graph_slots(ix)) {
@@ -1288,10 +1453,12 @@ hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float rad
         /* step 1: the seeds, in a fresh visited set (the beam search saw
          * more than it kept) */
         next_epoch(sc);
-        for (size_t i = 0; i < nt && st == HNSWC_OK; i++)
-            if (sc->top[i].dist <= radius && visit(ix, sc, sc->top[i].id, &st) &&
-                !hits_push(out, sc->top[i].dist, sc->top[i].id))
+        for (size_t i = 0; i < nt && st == HNSWC_OK; i++) {
+            node_id id = sc->top[i].id;
+            float d = pq.c ? vec_distance(ix, q, node_vector(ix, id)) : sc->top[i].dist;
+            if (d <= radius && visit(ix, sc, id, &st) && !hits_push(out, d, id))
                 st = hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing range search results");
+        }
         /* step 2: the flood; out doubles as its queue (every node inside
          * the ball, returnable or not) */
         for (size_t i = 0; i < out->n && st == HNSWC_OK; i++) {
@@ -1301,7 +1468,7 @@ hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float rad
                 node_id nb = link_at(links, j);
                 if (!visit(ix, sc, nb, &st))
                     continue;
-                float d = vec_distance(ix, q, node_vector(ix, node_at(ix, nb)));
+                float d = vec_distance(ix, q, node_vector(ix, nb));
                 if (d <= radius && !hits_push(out, d, nb))
                     st = hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing range search results");
             }

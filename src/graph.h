@@ -24,7 +24,9 @@ typedef struct search_ctx search_ctx;
 int graph_random_level(hnswc_index *ix);
 
 /* Scratch for one search or insert, from the index's pool; NULL when out of
- * memory. Every acquire is paired with a release. Takes pool_lock briefly. */
+ * memory. Sized for a beam of min(ef, the element count): ef's size never
+ * matters beyond what the index holds. Every acquire is paired with a
+ * release. Takes pool_lock briefly. */
 search_ctx *graph_ctx_acquire(const hnswc_index *ix, size_t ef);
 void graph_ctx_release(const hnswc_index *ix, search_ctx *sc);
 /* Frees the pool; nothing else may use ix. */
@@ -32,10 +34,11 @@ void graph_pool_free(hnswc_index *ix);
 /* Bytes held by the pooled contexts. Takes pool_lock. */
 size_t graph_pool_bytes(const hnswc_index *ix);
 
-/* Links a node whose record is written into the graph. update_lock read side
+/* Links a node whose record is written into the graph. Cannot fail: out of
+ * memory mid-way costs links, not the node (graph.c). update_lock read side
  * held (or write side, for a relink of an existing node). Takes entry_lock
  * and link locks inside. */
-hnswc_status graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink);
+void graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink);
 
 /* k nearest of q (already normalised for cosine); results closest first.
  * out needs room for k + 1 items (the exact fallback uses it as a heap).

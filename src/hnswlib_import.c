@@ -76,22 +76,33 @@ static void parse_header(const unsigned char *b, hl_header *h) {
 }
 
 /* Field-by-field consistency: NULL and *dim set, or what is wrong. No
- * message is recorded, so hnswlib_probe can ask too. The file's size is
- * checked by the loader (a truncated hnswlib file is still one). */
+ * message is recorded, so hnswlib_probe can ask too (a message with values
+ * is formatted into a per-thread buffer). The file's size is checked by the
+ * loader (a truncated hnswlib file is still one). */
 static const char *header_problem(const hl_header *h, uint32_t *dim) {
-    if (h->offset_level0 != 0 || h->M < 2 || h->M > 2048 || h->maxM != h->M ||
+    static _Thread_local char why[160];
+    if (h->offset_level0 != 0 || h->M < 2 || h->M > HNSWC_MAX_M || h->maxM != h->M ||
         h->maxM0 != 2 * h->M)
         return "not an hnswlib index (its M fields are inconsistent)";
     if (h->offset_data != 4 + 4 * h->maxM0 || h->label_offset <= h->offset_data ||
         (h->label_offset - h->offset_data) % 4 != 0 || h->size_data != h->label_offset + 8)
         return "not an hnswlib index (its record layout is inconsistent)";
     uint64_t d = (h->label_offset - h->offset_data) / 4;
-    if (d == 0 || d > 65536)
-        return "dimension out of range";
+    if (d == 0 || d > HNSWC_MAX_DIM) {
+        snprintf(why, sizeof why, "dim %llu is out of range (1 .. %u)", (unsigned long long)d,
+                 HNSWC_MAX_DIM);
+        return why;
+    }
     if (h->count > h->max_elements || h->count > HNSWC_MAX_ELEMENTS)
         return "element count out of range";
-    if (h->ef_construction == 0 || h->ef_construction > (1u << 31))
-        return "ef_construction out of range";
+    /* the range hnswc_create accepts: an ef_construction above the element
+     * count costs nothing more (graph_ctx_acquire), one beyond it is not a
+     * file hnswlib wrote for any real use */
+    if (h->ef_construction == 0 || h->ef_construction > HNSWC_MAX_EF) {
+        snprintf(why, sizeof why, "ef_construction %llu is out of range (1 .. %u)",
+                 (unsigned long long)h->ef_construction, HNSWC_MAX_EF);
+        return why;
+    }
     if (h->count == 0 ? h->maxlevel != -1
                       : (h->maxlevel < 0 || h->maxlevel >= HNSWC_MAX_LEVELS || h->entry >= h->count))
         return "entry point or top level out of range";
@@ -144,7 +155,7 @@ static hnswc_status read_level0(FILE *f, const char *path, const hl_header *h, h
         memcpy(&count, rec, 2);
         memcpy(ids, rec + 4, (size_t)h->maxM0 * 4);
         memcpy(&n->label, rec + h->label_offset, 8);
-        float *v = node_vector(ix, n);
+        float *v = node_vector(ix, (node_id)i);
         memcpy(v, rec + h->offset_data, (size_t)ix->dim * 4);
         for (uint32_t d = 0; d < ix->dim && st == HNSWC_OK; d++)
             if (!isfinite(v[d]))
@@ -259,8 +270,8 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_load_hnswlib: unknown metric %d", (int)metric);
     FILE *f = fopen(path, "rb");
     if (!f)
-        return hnswc_fail(HNSWC_ERR_IO, "hnswc_load_hnswlib: cannot open %s: %s", path,
-                          strerror(errno));
+        return hnswc_fail(errno == ENOMEM ? HNSWC_ERR_NOMEM : HNSWC_ERR_IO,
+                          "hnswc_load_hnswlib: cannot open %s: %s", path, strerror(errno));
     struct stat sb;
     unsigned char hb[HEADER_BYTES];
     hl_header h;
@@ -300,6 +311,7 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
         o.M = (uint32_t)h.M;
         o.ef_construction = (uint32_t)h.ef_construction;
         o.capacity = h.count ? h.count : 1;
+        o.max_elements = h.max_elements; /* hnswlib keeps its limit: so do we */
         st = storage_create(&o, &ix);
     }
     for (uint64_t i = 0; st == HNSWC_OK && i < h.count; i++) {

@@ -33,9 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DIM 65536u
-#define MAX_M 2048u
-#define MAX_EF ((size_t)1 << 31)
+#define MAX_DIM HNSWC_MAX_DIM
+#define MAX_M HNSWC_MAX_M
+#define MAX_EF ((size_t)HNSWC_MAX_EF)
 
 /* ========================================================================
  * Helpers
@@ -113,10 +113,16 @@ hnswc_status hnswc_create(const hnswc_options *options, hnswc_index **out) {
                           options->M);
     if (options->ef_search > MAX_EF || options->ef_construction > MAX_EF)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: ef above 2^31");
+    if ((unsigned)options->storage > HNSWC_STORAGE_SQ8)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: unknown storage %d",
+                          (int)options->storage);
     if (options->capacity > HNSWC_MAX_ELEMENTS)
         return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_create: capacity %llu above the maximum %llu",
                           (unsigned long long)options->capacity,
                           (unsigned long long)HNSWC_MAX_ELEMENTS);
+    if (options->kind == HNSWC_KIND_FLAT && options->max_elements)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: max_elements is for HNSW indexes "
+                          "(a flat index reserves exactly its capacity)");
     if (options->kind == HNSWC_KIND_FLAT)
         return flat_create(options, (flat_index **)(void *)out);
     return storage_create(options, out);
@@ -140,12 +146,29 @@ void hnswc_free(hnswc_index *ix) {
 /*
  * A fresh slot for a new label: the graph draws its level, storage takes the
  * slot. Nothing changes if it fails, not even the level generator.
+ *
+ * The element limit is enforced here, the one place new slots come from.
+ * `quota` (NULL for a single add) is the room a batch reserved for itself
+ * (see hnswc_add_batch): a slot taken from it is already counted in
+ * ix->reserved. Without one, a slot is free only if it leaves the room that
+ * batches in flight hold: elements + reserved < max_elements. Elements are
+ * the label map's entries, not the slots: a removed element's slot is free
+ * (or about to be), and its room is the caller's again.
  */
-static hnswc_status new_slot(hnswc_index *ix, uint64_t label, node_id *id) {
+static hnswc_status new_slot(hnswc_index *ix, uint64_t label, uint64_t *quota, node_id *id) {
+    bool from_quota = quota && *quota > 0;
+    if (ix->max_elements && !from_quota && ix->labels.len + ix->reserved >= ix->max_elements)
+        return hnswc_fail(HNSWC_ERR_FULL, "hnswc_add: the index holds max_elements = %llu "
+                          "elements (hnswc_set_max_elements raises the limit)",
+                          (unsigned long long)ix->max_elements);
     uint64_t rng = ix->rng;
     hnswc_status st = storage_new_slot(ix, label, graph_random_level(ix), id);
-    if (st != HNSWC_OK)
+    if (st != HNSWC_OK) {
         ix->rng = rng;
+    } else if (from_quota) {
+        (*quota)--;
+        ix->reserved--;
+    }
     return st;
 }
 
@@ -154,29 +177,20 @@ static hnswc_status new_slot(hnswc_index *ix, uint64_t label, node_id *id) {
  * ======================================================================== */
 
 /*
- * If linking fails (out of memory in the middle of a search), the node is
- * stored but maybe unreachable: it becomes a tombstone under its label, so
- * the index stays consistent, a later add of the label or a replace_deleted
- * add can take the slot over, and the caller's error is honest.
- */
-static void abandon_node(hnswc_index *ix, node_id id) {
-    pthread_mutex_lock(&ix->meta_lock);
-    node_head *n = node_at(ix, id);
-    if (!(atomic_load(&n->flags) & NODE_DELETED) && storage_push_deleted(ix, id) == HNSWC_OK) {
-        atomic_fetch_or(&n->flags, NODE_DELETED);
-        atomic_fetch_add(&ix->deleted_count, 1);
-    }
-    pthread_mutex_unlock(&ix->meta_lock);
-}
-
-/*
  * Adds or updates one element; vec is the caller's (unnormalised) vector,
  * already checked. Two phases: under the update lock's read side, a new
  * label takes a fresh slot and is linked concurrently with everything else;
  * if the label exists (or a deleted slot is to be reused), the call retries
- * under the write side, because it must rewrite a vector in place.
+ * under the write side, because it must rewrite a vector in place. `quota`
+ * is the batch's reserved room (new_slot), NULL for a single add.
+ *
+ * Everything that can fail (the search scratch, the slot, its storage, the
+ * label map, the upper link lists) is allocated before the index changes;
+ * once the element is stored, linking it cannot fail (graph_insert). So a
+ * failed add leaves the index exactly as it was, byte for byte.
  */
-static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, unsigned flags) {
+static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, unsigned flags,
+                            uint64_t *quota) {
     search_ctx *sc = graph_ctx_acquire(ix, ix->ef_construction);
     if (!sc)
         return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_add: out of memory allocating search scratch");
@@ -190,15 +204,14 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
     bool exists = label_map_find(&ix->labels, label, &id);
     bool reuse = (flags & HNSWC_ADD_REPLACE_DELETED) && atomic_load(&ix->deleted_count) > 0;
     if (!exists && !reuse) {
-        st = new_slot(ix, label, &id);
+        st = new_slot(ix, label, quota, &id);
         pthread_mutex_unlock(&ix->meta_lock);
         if (st == HNSWC_OK) {
             node_head *n = node_at(ix, id);
-            storage_write_vector(ix, n, vec);
+            storage_write_vector(ix, id, vec);
             /* or, not store: a concurrent mark_deleted may have set DELETED */
             atomic_fetch_or_explicit(&n->flags, NODE_READY, memory_order_release);
-            if ((st = graph_insert(ix, sc, id, false)) != HNSWC_OK)
-                abandon_node(ix, id);
+            graph_insert(ix, sc, id, false);
         }
         pthread_rwlock_unlock(&ix->update_lock);
         graph_ctx_release(ix, sc);
@@ -226,19 +239,38 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
         atomic_fetch_and(&n->flags, ~NODE_DELETED);
         atomic_fetch_sub(&ix->deleted_count, 1);
     } else if (st == HNSWC_OK) { /* no deleted slot (left): a fresh one */
-        st = new_slot(ix, label, &id);
+        st = new_slot(ix, label, quota, &id);
         relink = false;
     }
     pthread_mutex_unlock(&ix->meta_lock);
     if (st == HNSWC_OK) {
         node_head *n = node_at(ix, id);
-        storage_write_vector(ix, n, vec);
+        storage_write_vector(ix, id, vec);
         atomic_fetch_or_explicit(&n->flags, NODE_READY, memory_order_release);
-        if ((st = graph_insert(ix, sc, id, relink)) != HNSWC_OK)
-            abandon_node(ix, id);
+        graph_insert(ix, sc, id, relink);
     }
     pthread_rwlock_unlock(&ix->update_lock);
     graph_ctx_release(ix, sc);
+    return st;
+}
+
+/*
+ * SQ8: trains the quantiser once the index would hold HNSWC_SQ8_TRAIN_MIN
+ * vectors with the n about to be added (`vectors`, checked), on all of them
+ * (hnswc.h, hnswc_storage). Takes the write side of update_lock for the
+ * training and the coding of the stored nodes, once in the index's life; the
+ * unlocked first test makes every later add pay one atomic load.
+ */
+static hnswc_status maybe_train_codes(hnswc_index *ix, const float *vectors, size_t n) {
+    if (ix->storage != HNSWC_STORAGE_SQ8 || atomic_load_explicit(&ix->codes_ready, memory_order_acquire))
+        return HNSWC_OK;
+    if (atomic_load(&ix->count) + n < HNSWC_SQ8_TRAIN_MIN)
+        return HNSWC_OK;
+    hnswc_status st = HNSWC_OK;
+    pthread_rwlock_wrlock(&ix->update_lock);
+    if (!atomic_load(&ix->codes_ready))
+        st = storage_train_codes(ix, vectors, n);
+    pthread_rwlock_unlock(&ix->update_lock);
     return st;
 }
 
@@ -250,7 +282,9 @@ hnswc_status hnswc_add(hnswc_index *ix, uint64_t label, const float *vector, uns
     hnswc_status st = check_finite("hnswc_add", vector, index_dim(ix), 0);
     if (st == HNSWC_OK && index_kind(ix) == HNSWC_KIND_FLAT)
         return flat_add(flat_of(ix), vector, &label, 1, flags);
-    return st != HNSWC_OK ? st : add_one(ix, label, vector, flags);
+    if (st == HNSWC_OK)
+        st = maybe_train_codes(ix, vector, 1);
+    return st != HNSWC_OK ? st : add_one(ix, label, vector, flags, NULL);
 }
 
 typedef struct add_batch_job {
@@ -259,14 +293,72 @@ typedef struct add_batch_job {
     const uint64_t *labels;
     unsigned flags;
     _Atomic size_t added;
+    uint64_t quota; /* room still reserved for this batch; meta_lock */
 } add_batch_job;
 
 static hnswc_status add_batch_item(void *ctx, size_t i) {
     add_batch_job *j = ctx;
-    hnswc_status st = add_one(j->ix, j->labels[i], j->vectors + i * j->ix->dim, j->flags);
+    hnswc_status st =
+        add_one(j->ix, j->labels[i], j->vectors + i * j->ix->dim, j->flags, &j->quota);
     if (st == HNSWC_OK)
         atomic_fetch_add_explicit(&j->added, 1, memory_order_relaxed);
     return st;
+}
+
+/*
+ * The limit check of a batch, before anything is added: counts the room its
+ * new labels need -- distinct labels not in the index (as
+ * hnswc_count_new_labels counts them), less the deleted slots a replacing
+ * batch may take over -- and, if it fits beside what the batches in flight
+ * hold, reserves it for this batch in ix->reserved and *quota (given back
+ * by release_room when the batch ends). Counting exactly matters: a batch
+ * that only updates labels reserves nothing, so it never crowds out adds
+ * running beside it (counting its rows did, in the Python binding: issue
+ * 13). Without a limit: nothing to do.
+ */
+static hnswc_status reserve_room(hnswc_index *ix, const uint64_t *labels, size_t n,
+                                 unsigned flags, uint64_t *quota) {
+    *quota = 0;
+    pthread_mutex_lock(&ix->meta_lock);
+    bool limited = ix->max_elements != 0;
+    pthread_mutex_unlock(&ix->meta_lock);
+    if (!limited || n == 0)
+        return HNSWC_OK;
+    label_map batch = {0}; /* the distinct labels, built without the lock */
+    hnswc_status st = label_map_put_distinct(&batch, labels, n);
+    if (st != HNSWC_OK) {
+        label_map_free(&batch);
+        return st;
+    }
+    pthread_mutex_lock(&ix->meta_lock);
+    uint64_t fresh = label_map_count_missing(&batch, &ix->labels);
+    uint64_t reusable = (flags & HNSWC_ADD_REPLACE_DELETED) ? atomic_load(&ix->deleted_count) : 0;
+    uint64_t need = fresh > reusable ? fresh - reusable : 0;
+    uint64_t used = ix->labels.len + ix->reserved; /* elements, not slots: see new_slot */
+    uint64_t room = ix->max_elements > used ? ix->max_elements - used : 0;
+    if (ix->max_elements && need > room) {
+        st = hnswc_fail(HNSWC_ERR_FULL, "hnswc_add_batch: %llu new elements do not fit: the "
+                        "index holds %llu of max_elements = %llu%s (nothing was added)",
+                        (unsigned long long)need, (unsigned long long)ix->labels.len,
+                        (unsigned long long)ix->max_elements,
+                        ix->reserved ? ", and adds in flight hold more" : "");
+    } else if (ix->max_elements) {
+        ix->reserved += need;
+        *quota = need;
+    }
+    pthread_mutex_unlock(&ix->meta_lock);
+    label_map_free(&batch);
+    return st;
+}
+
+/* Gives back what a batch reserved and did not use (labels added meanwhile
+ * by others, repeats, a failure): room for others again. */
+static void release_room(hnswc_index *ix, uint64_t quota) {
+    if (quota == 0)
+        return;
+    pthread_mutex_lock(&ix->meta_lock);
+    ix->reserved -= quota;
+    pthread_mutex_unlock(&ix->meta_lock);
 }
 
 hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64_t *labels,
@@ -290,14 +382,21 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
             *n_added = n;
         return st;
     }
-    add_batch_job j = {ix, vectors, labels, flags, 0};
+    add_batch_job j = {ix, vectors, labels, flags, 0, 0};
+    if ((st = reserve_room(ix, labels, n, flags, &j.quota)) != HNSWC_OK)
+        return st;
+    if ((st = maybe_train_codes(ix, vectors, n)) != HNSWC_OK) {
+        release_room(ix, j.quota);
+        return st;
+    }
     /* one thread keeps the order of the batch, and so determinism */
     if (num_threads == 1) {
         for (size_t i = 0; i < n && st == HNSWC_OK; i++)
             st = add_batch_item(&j, i);
     } else {
-        st = parallel_for(n, num_threads, add_batch_item, &j);
+        st = parallel_for_ordered(n, num_threads, add_batch_item, &j); /* threads.h: why */
     }
+    release_room(ix, j.quota);
     if (n_added)
         *n_added = atomic_load(&j.added);
     return st;
@@ -414,6 +513,12 @@ static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t
                                hnswc_filter_fn filter, void *user, uint64_t *labels,
                                float *distances, size_t *n_found, bool exact,
                                const graph_trace *tr) {
+    /* A search finds at most the elements there are: a k beyond them (the
+     * caller's arrays have room for it) must not cost its size here. An
+     * element added while the search runs may be missed anyway. */
+    uint64_t count = atomic_load(&ix->count);
+    if (k > count)
+        k = count ? (size_t)count : 1;
     float qbuf[QUERY_STACK_FLOATS];
     float *owned_q;
     const float *q = prepare_query(ix, query, qbuf, &owned_q);
@@ -613,7 +718,7 @@ hnswc_status hnswc_get_vector(const hnswc_index *ix, uint64_t label, float *out)
     hnswc_status st = find_label(ix, "hnswc_get_vector", label, &id);
     pthread_mutex_unlock(&mix->meta_lock);
     if (st == HNSWC_OK)
-        memcpy(out, node_vector(ix, node_at(ix, id)), (size_t)ix->dim * sizeof(float));
+        memcpy(out, node_vector(ix, id), (size_t)ix->dim * sizeof(float));
     pthread_rwlock_unlock(&mix->update_lock);
     return st;
 }
@@ -854,6 +959,7 @@ hnswc_status hnswc_get_info(const hnswc_index *ix, hnswc_info *out) {
     pthread_mutex_lock(&mix->meta_lock);
     out->count = ix->labels.len; /* one label per stored element */
     out->deleted_count = atomic_load(&ix->deleted_count);
+    out->max_elements = ix->max_elements;
     out->pending_slots = atomic_load(&ix->removed_pending);
     out->removed_slots = out->pending_slots + atomic_load(&ix->free_count);
     out->removed_total = atomic_load(&ix->removed_total);
@@ -867,6 +973,9 @@ hnswc_status hnswc_get_info(const hnswc_index *ix, hnswc_info *out) {
     out->max_level = e == ENTRY_EMPTY ? -1 : entry_level(e);
     out->memory_bytes = atomic_load(&ix->memory_bytes) + side + graph_pool_bytes(ix);
     out->simd = ix->kernels->name;
+    out->storage = ix->storage;
+    out->codes_trained = atomic_load(&ix->codes_ready) != 0;
+    out->codes_clipped = atomic_load(&ix->codes_clipped);
     return HNSWC_OK;
 }
 
@@ -879,6 +988,25 @@ hnswc_status hnswc_set_ef(hnswc_index *ix, size_t ef) {
         return HNSWC_OK; /* every search of a flat index is exact */
     atomic_store(&ix->ef_search, (uint32_t)ef);
     return HNSWC_OK;
+}
+
+hnswc_status hnswc_set_max_elements(hnswc_index *ix, uint64_t max_elements) {
+    if (!ix)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_set_max_elements: index is NULL");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_set_max_elements: a flat index has no "
+                          "element limit (hnswc_reserve sets its capacity)");
+    hnswc_status st = HNSWC_OK;
+    pthread_mutex_lock(&ix->meta_lock);
+    uint64_t count = ix->labels.len; /* elements (removed ones are not) */
+    if (max_elements && max_elements < count)
+        st = hnswc_fail(HNSWC_ERR_INVALID, "hnswc_set_max_elements: the index holds %llu "
+                        "elements, more than %llu", (unsigned long long)count,
+                        (unsigned long long)max_elements);
+    else
+        ix->max_elements = max_elements;
+    pthread_mutex_unlock(&ix->meta_lock);
+    return st;
 }
 
 hnswc_status hnswc_get_graph_stats(const hnswc_index *ix, hnswc_graph_stats *out) {

@@ -23,6 +23,7 @@
 
 #include "hnswc.h"
 #include "labelmap.h"
+#include "quant.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,6 +34,12 @@
 typedef uint32_t node_id;
 #define NODE_NONE UINT32_MAX /* == LABEL_MAP_EMPTY: never a slot */
 #define HNSWC_MAX_ELEMENTS ((uint64_t)UINT32_MAX - 1)
+
+/* The parameter ranges hnswc_create accepts; the loaders hold files to the
+ * same ranges, so a file can hold nothing the API would refuse. */
+#define HNSWC_MAX_DIM 65536u
+#define HNSWC_MAX_M 2048u
+#define HNSWC_MAX_EF ((uint32_t)1 << 31)
 
 /* Record chunks (storage.h): chunk c holds 1 << (CHUNK0_BITS + c) records. */
 #define CHUNK0_BITS 10u /* the first chunk holds 1024 records */
@@ -59,7 +66,23 @@ struct hnswc_index {
     double level_mult;        /* 1 / ln(M) */
     const struct hnswc_kernels *kernels;
     size_t node_size;         /* bytes per record */
-    size_t vector_offset;     /* offset of the vector in a record */
+    size_t vector_offset;     /* offset of the vector (F32) or of the code
+                                 row (SQ8) in a record                     */
+
+    /* --- what the walk reads (storage.h: node_vector, node_codes) --- */
+    hnswc_storage storage;
+    /* Where the f32 vectors are: vec_tab is `chunks` (F32: inside the
+     * records) or `vchunks` (SQ8: a cold array with the same chunking). */
+    char *const *vec_tab;
+    size_t vec_stride, vec_offset;
+    char *vchunks[MAX_CHUNKS];  /* SQ8: written once each, under meta_lock */
+    quant_sq8 quant;            /* SQ8: trained once, under update_lock's
+                                   write side, before codes_ready is set   */
+    const quant_kernels *qkernels;
+    /* SQ8: every node's code row is written and the walk reads codes. Set
+     * once (release) under the write side of update_lock. */
+    _Atomic int codes_ready;
+    _Atomic uint64_t codes_clipped;
 
     _Atomic uint32_t ef_search;
 
@@ -99,6 +122,12 @@ struct hnswc_index {
     pthread_mutex_t pool_lock;
 
     /* --- guarded by meta_lock --- */
+    /* The element limit (hnswc_options.max_elements; 0: none). New slots are
+     * taken only while count + reserved < max_elements, or from a batch's
+     * own reservation; `reserved` is the room batches in flight counted and
+     * hold for their new labels (index.c, "Adding"). */
+    uint64_t max_elements;
+    uint64_t reserved;
     label_map labels;
     uint64_t rng;             /* level generator state (graph.c) */
     node_id *deleted_ids;     /* candidates for slot reuse (may be stale) */

@@ -7,9 +7,13 @@
  *
  *   header   8  magic "\x89HNSWC\r\n" (the high byte and CR LF catch 7-bit
  *               and text-mode mangling, as PNG's signature does)
- *            4  format version (1)
+ *            4  format version (1: f32 storage; 2: the storage field and,
+ *               for SQ8, a QUAN section; 3: max_elements at the end of
+ *               PARM, either storage. An index is written in the lowest
+ *               version that holds it -- f32 without a limit as version 1,
+ *               SQ8 without one as 2 -- so older readers keep reading it.)
  *            4  byte-order mark 0x01020304
- *            4  number of sections (5 for HNSW, 3 for flat)
+ *            4  number of sections (5 for HNSW, 6 with QUAN, 3 for flat)
  *            4  CRC-32C of the 20 bytes above
  *   section  4  tag (HNSW: "PARM", "NODE", "VECS", "LNK0", "LNKU";
  *               flat: "FLAT", "NODE", "VECS"; in that order)
@@ -20,11 +24,15 @@
  *
  * The first section's tag is the kind of the index.
  *
- *   PARM  u32 dim, metric, M, ef_construction, ef_search, 0;
- *         u64 seed, level generator state, count, deleted count, entry
+ *   PARM  u32 dim, metric, M, ef_construction, ef_search, storage (0 in
+ *         version 1); u64 seed, level generator state, count, deleted
+ *         count, entry; version 3: u64 max_elements (72 bytes, else 64)
  *   FLAT  u32 dim, metric, 0, 0; u64 count, deleted count, capacity
  *   NODE  per node: u64 label, i32 level (flat: 0), u32 flags (bit 1: deleted)
  *   VECS  per node: dim float32 (normalised, for cosine)
+ *   QUAN  (SQ8) u32 trained (0/1), f32 step, dim f32 offsets. The code rows
+ *         are not stored: they are a function of these and the vectors and
+ *         are recomputed on load (about 50 ms for Fashion-MNIST).
  *   LNK0  per node: u32 count, 2*M u32 links
  *   LNKU  per node with level > 0, per layer 1..level: u32 count, M links
  *
@@ -37,12 +45,14 @@
  * must be unique, and nothing may follow the last section. A file that fails
  * any check is rejected with HNSWC_ERR_FORMAT and a message saying which.
  */
+#define _DEFAULT_SOURCE /* flock (BSD, also in glibc and macOS), beside POSIX 2008 */
 #include "persist.h"
 
 #include "error.h"
 #include "flat.h"
 #include "storage.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -50,17 +60,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define FORMAT_VERSION 1u
+#define FORMAT_VERSION 1u    /* what an f32 index is written as */
+#define FORMAT_VERSION_SQ8 2u
+/* With an element limit. Rejected alternative: the limit in a field of
+ * version 1's PARM -- its only spare u32 is now the storage, and a limit
+ * above 2^32 (Python users pass generous ones) would not fit. */
+#define FORMAT_VERSION_LIMIT 3u
 #define BYTE_ORDER_MARK 0x01020304u
 #define SECTION_COUNT 5u
 #define FLAT_SECTION_COUNT 3u
 #define HEADER_SIZE 24u
 #define SECTION_HEAD 16u
 #define SECTION_TAIL 4u
-#define PARM_SIZE 64u
+#define PARM_SIZE 64u       /* versions 1 and 2 */
+#define PARM_SIZE_LIMIT 72u /* version 3: max_elements appended */
 #define FLAT_SIZE 40u
 #define NODE_RECORD 16u
 
@@ -172,22 +190,33 @@ static void section_end(sink *s) {
 typedef struct layout {
     uint64_t count;
     uint64_t upper_words; /* sum over nodes of level * (M + 1) */
-    uint64_t node_len, vecs_len, lnk0_len, lnku_len;
+    uint64_t node_len, vecs_len, quan_len, lnk0_len, lnku_len;
+    uint32_t sections;
+    uint32_t version, parm_len;
+    uint64_t max_elements; /* read under meta_lock: hnswc_set_max_elements is
+                              a [writer] and may run during a save */
     uint64_t total;
 } layout;
 
-/* Sizes of everything for n nodes. All products fit: n < 2^32, dim <= 2^16,
+/* Sizes of everything for n nodes, and the format version that holds them
+ * (max_elements 0: none). All products fit: n < 2^32, dim <= 2^16,
  * M0 <= 2^12, levels < 2^6. */
 static void layout_of(uint32_t dim, uint32_t M0, uint64_t count, uint64_t upper_words,
-                      layout *l) {
+                      uint32_t storage, uint64_t max_elements, layout *l) {
+    l->max_elements = max_elements;
+    l->version = max_elements ? FORMAT_VERSION_LIMIT
+                 : storage == HNSWC_STORAGE_F32 ? FORMAT_VERSION : FORMAT_VERSION_SQ8;
+    l->parm_len = l->version == FORMAT_VERSION_LIMIT ? PARM_SIZE_LIMIT : PARM_SIZE;
     l->count = count;
     l->upper_words = upper_words;
     l->node_len = count * NODE_RECORD;
     l->vecs_len = count * dim * 4u;
+    l->quan_len = storage == HNSWC_STORAGE_F32 ? 0 : 8u + (uint64_t)dim * 4u;
+    l->sections = SECTION_COUNT + (storage == HNSWC_STORAGE_F32 ? 0u : 1u);
     l->lnk0_len = count * (1u + M0) * 4u;
     l->lnku_len = upper_words * 4u;
-    l->total = HEADER_SIZE + SECTION_COUNT * (SECTION_HEAD + SECTION_TAIL) + PARM_SIZE +
-               l->node_len + l->vecs_len + l->lnk0_len + l->lnku_len;
+    l->total = HEADER_SIZE + l->sections * (SECTION_HEAD + SECTION_TAIL) + l->parm_len +
+               l->node_len + l->vecs_len + l->quan_len + l->lnk0_len + l->lnku_len;
 }
 
 /*
@@ -248,7 +277,10 @@ static void current_layout(const hnswc_index *ix, const numbering *nb, uint64_t 
     for (uint64_t i = 0; i < nb->slots; i++)
         if (nb_keep(nb, i))
             words += (uint64_t)node_at(ix, (node_id)i)->level * (ix->M + 1);
-    layout_of(ix->dim, ix->M0, count, words, l);
+    pthread_mutex_lock((pthread_mutex_t *)&ix->meta_lock);
+    uint64_t max_elements = ix->max_elements;
+    pthread_mutex_unlock((pthread_mutex_t *)&ix->meta_lock);
+    layout_of(ix->dim, ix->M0, count, words, (uint32_t)ix->storage, max_elements, l);
 }
 
 /* One link list in written ids: count, then max ids, zero-filled. */
@@ -268,8 +300,8 @@ static void put_links(sink *s, const numbering *nb, _Atomic uint32_t *links, uin
 }
 
 
-static void write_header(sink *s, uint32_t sections) {
-    uint32_t head[3] = {FORMAT_VERSION, BYTE_ORDER_MARK, sections};
+static void write_header(sink *s, uint32_t version, uint32_t sections) {
+    uint32_t head[3] = {version, BYTE_ORDER_MARK, sections};
     unsigned char h[HEADER_SIZE];
     memcpy(h, MAGIC, 8);
     memcpy(h + 8, head, 12);
@@ -281,20 +313,22 @@ static void write_header(sink *s, uint32_t sections) {
 /* Writes a whole HNSW index, numbered by nb. Caller holds the update lock's
  * read side. */
 static void write_graph(const hnswc_index *ix, const numbering *nb, const layout *l, sink *s) {
-    write_header(s, SECTION_COUNT);
+    write_header(s, l->version, l->sections);
 
-    section_begin(s, "PARM", PARM_SIZE);
+    section_begin(s, "PARM", l->parm_len);
     put_u32(s, ix->dim);
     put_u32(s, (uint32_t)ix->metric);
     put_u32(s, ix->M);
     put_u32(s, ix->ef_construction);
     put_u32(s, atomic_load(&ix->ef_search));
-    put_u32(s, 0);
+    put_u32(s, (uint32_t)ix->storage);
     put_u64(s, ix->seed);
     put_u64(s, ix->rng);
     put_u64(s, l->count);
     put_u64(s, atomic_load(&ix->deleted_count));
     put_u64(s, nb->entry);
+    if (l->version == FORMAT_VERSION_LIMIT)
+        put_u64(s, l->max_elements);
     section_end(s);
 
     section_begin(s, "NODE", l->node_len);
@@ -311,8 +345,21 @@ static void write_graph(const hnswc_index *ix, const numbering *nb, const layout
     section_begin(s, "VECS", l->vecs_len);
     for (uint64_t i = 0; i < nb->slots; i++)
         if (nb_keep(nb, i))
-            put(s, node_vector(ix, node_at(ix, (node_id)i)), (size_t)ix->dim * 4u);
+            put(s, node_vector(ix, (node_id)i), (size_t)ix->dim * 4u);
     section_end(s);
+
+    if (l->quan_len) {
+        section_begin(s, "QUAN", l->quan_len);
+        bool trained = atomic_load(&ix->codes_ready) != 0;
+        put_u32(s, trained ? 1u : 0u);
+        put(s, &ix->quant.step, 4);
+        if (trained)
+            put(s, ix->quant.lo, (size_t)ix->dim * 4u);
+        else /* never trained: no offsets to keep */
+            for (uint32_t i = 0; i < ix->dim; i++)
+                put_u32(s, 0);
+        section_end(s);
+    }
 
     /* links are copied word by word through atomics into a plain buffer */
     uint32_t buf[1 + 2 * 2048];
@@ -349,7 +396,7 @@ static void flat_layout(const flat_index *fx, layout *l) {
 
 /* Writes a whole flat index. Caller holds its lock's read side. */
 static void write_flat(const flat_index *fx, const layout *l, sink *s) {
-    write_header(s, FLAT_SECTION_COUNT);
+    write_header(s, FORMAT_VERSION, FLAT_SECTION_COUNT);
     section_begin(s, "FLAT", FLAT_SIZE);
     put_u32(s, fx->dim);
     put_u32(s, (uint32_t)fx->metric);
@@ -423,18 +470,109 @@ static void image_end(const hnswc_index *ix, image *im) {
  * Saving: temporary file, fsync, rename
  * ======================================================================== */
 
+/* The directory of path into buf ("." or "/" when it has none or is at the
+ * root); false if it does not fit. */
+static bool dir_of(const char *path, char *buf, size_t size) {
+    const char *slash = strrchr(path, '/');
+    size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    if (n + 1 > size)
+        return false;
+    memcpy(buf, !slash ? "." : path, n);
+    buf[n] = '\0';
+    return true;
+}
+
+/*
+ * The temporary files of saves that died.
+ *
+ * A save writes PATH.tmp.XXXXXX (mkstemp) and renames it over PATH. A
+ * process killed in between leaves that file behind, and nothing else would
+ * ever remove it (issue 13: 68 files, 830 MB after 100 kills). So each save
+ * first removes the leftovers of earlier saves to the same PATH -- only
+ * those provably abandoned:
+ *
+ *   - named PATH's name + ".tmp." + 6 characters of mkstemp's alphabet, in
+ *     PATH's directory: no other file is ever looked at;
+ *   - a regular file (not a link, a directory or a fifo) of our own user;
+ *   - not locked: a saver takes an exclusive flock on its temporary file
+ *     right after creating it and holds it until after the rename. flock
+ *     locks belong to the open file, the kernel drops them when the process
+ *     dies however it dies, and they conflict between two opens in one
+ *     process too (POSIX fcntl locks do not, so a second thread's cleanup
+ *     would take a live file). A lock we can take means its saver is gone;
+ *     no pid is involved, so pid reuse and pid namespaces cannot fool it;
+ *   - locked once: a saver makes its file 0644 only after locking it
+ *     (mkstemp creates 0600), so a 0600 file may be one whose saver is
+ *     between mkstemp and flock; it is taken only when over a minute old;
+ *   - still the file we locked (same inode) when it is unlinked.
+ *
+ * Rejected: O_TMPFILE + linkat (no name until complete, nothing to leak) is
+ * Linux-only, needs /proc or CAP_DAC_READ_SEARCH to link, and still needs a
+ * named step before rename() can replace PATH; a pid in the name is fooled
+ * by pid reuse and by other pid namespaces; age alone would take the file
+ * of a slow live save.
+ *
+ * Limits: where flock is unsupported (some network file systems) a saver
+ * keeps its file 0600, and one older than a minute can be taken from a
+ * live save, which then fails cleanly (the rename finds nothing); each save
+ * reads PATH's directory once.
+ */
+#define TMP_INFIX ".tmp."
+#define TMP_RANDOM 6         /* the XXXXXX of mkstemp */
+#define TMP_UNLOCKED_AGE 60  /* seconds: a 0600 leftover older than this is stale */
+
+static bool is_mkstemp_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Removes the abandoned temporary files of earlier saves to path. Best
+ * effort: a leftover costs disk space, never correctness, so errors are
+ * ignored. */
+static void remove_stale_temps(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    char dir[4096];
+    DIR *d = dir_of(path, dir, sizeof dir) ? opendir(dir) : NULL;
+    if (!d)
+        return;
+    int dfd = dirfd(d);
+    uid_t me = geteuid();
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, TMP_INFIX, 5) != 0 ||
+            strlen(n + blen + 5) != TMP_RANDOM)
+            continue;
+        bool shape = true;
+        for (int i = 0; i < TMP_RANDOM; i++)
+            shape = shape && is_mkstemp_char(n[blen + 5 + i]);
+        if (!shape)
+            continue;
+        int fd = openat(dfd, n, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        struct stat st, again;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == me &&
+            ((st.st_mode & 0777) == 0644 || now - st.st_mtime > TMP_UNLOCKED_AGE) &&
+            flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+            fstatat(dfd, n, &again, AT_SYMLINK_NOFOLLOW) == 0 && again.st_dev == st.st_dev &&
+            again.st_ino == st.st_ino)
+            unlinkat(dfd, n, 0);
+        close(fd); /* drops the lock */
+    }
+    closedir(d);
+}
+
 static void fsync_parent_dir(const char *path) {
     /* best effort: makes the rename itself durable */
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    char dir[4096];
+    int fd = dir_of(path, dir, sizeof dir) ? open(dir, O_RDONLY | O_DIRECTORY) : -1;
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
-    free(dir);
 }
 
 hnswc_status hnswc_save(const hnswc_index *ix, const char *path) {
@@ -447,8 +585,9 @@ hnswc_status hnswc_save(const hnswc_index *ix, const char *path) {
     if (!tmp)
         return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_save: out of memory");
     memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    memcpy(tmp + plen, TMP_INFIX "XXXXXX", 12);
 
+    remove_stale_temps(path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         hnswc_status st = hnswc_fail(HNSWC_ERR_IO, "hnswc_save: cannot create a file beside %s: %s",
@@ -456,13 +595,19 @@ hnswc_status hnswc_save(const hnswc_index *ix, const char *path) {
         free(tmp);
         return st;
     }
-    fchmod(fd, 0644); /* mkstemp makes 0600; an index is not a secret */
+    /* locked for the whole save, then 0644 (an index is not a secret): the
+     * mark that a leftover of ours was locked (remove_stale_temps) */
+    bool locked = flock(fd, LOCK_EX) == 0;
+    if (locked)
+        fchmod(fd, 0644);
     FILE *f = fdopen(fd, "wb");
     if (!f) {
+        int err = errno;
         close(fd);
         unlink(tmp);
         free(tmp);
-        return hnswc_fail(HNSWC_ERR_IO, "hnswc_save: fdopen failed: %s", strerror(errno));
+        return hnswc_fail(err == ENOMEM ? HNSWC_ERR_NOMEM : HNSWC_ERR_IO,
+                          "hnswc_save: fdopen failed: %s", strerror(err));
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
 
@@ -479,14 +624,20 @@ hnswc_status hnswc_save(const hnswc_index *ix, const char *path) {
     image_end(ix, &im);
 
     int err = 0;
+    if (!locked)
+        fchmod(fd, 0644);
     if (s.failed || fflush(f) != 0 || fsync(fileno(f)) != 0)
         err = errno ? errno : EIO;
-    if (fclose(f) != 0 && !err)
-        err = errno ? errno : EIO;
+    /* Renamed (or removed) while still locked, closed -- and so unlocked --
+     * after. Once fflush and fsync have succeeded, all that fclose has left
+     * to do is close(), which cannot lose what fsync made durable; its
+     * result is not the save's. */
     if (!err && rename(tmp, path) != 0)
         err = errno;
-    if (err) {
+    if (err)
         unlink(tmp);
+    fclose(f);
+    if (err) {
         free(tmp);
         return hnswc_fail(HNSWC_ERR_IO, "hnswc_save: writing %s failed: %s (the previous file, "
                           "if any, is untouched)", path, strerror(err));
@@ -616,36 +767,57 @@ static hnswc_status read_fixed_section(source *src, const unsigned char *head, c
 }
 
 typedef struct parm {
-    uint32_t dim, metric, M, efc, ef, zero;
-    uint64_t seed, rng, count, deleted, entry;
+    uint32_t dim, metric, M, efc, ef, storage;
+    uint64_t seed, rng, count, deleted, entry, max_elements;
 } parm;
 
+/* A parameter outside what hnswc_create accepts, named with its bounds. */
+static hnswc_status param_err(const source *src, const char *field, uint64_t v, uint64_t lo,
+                              uint64_t hi) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s %llu is out of range (%llu .. %llu)", field,
+             (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
+    return fmt_err(src, msg);
+}
+
 /* The PARM section, whose header `head` the caller has read. */
-static hnswc_status read_parm(source *src, const unsigned char *head, parm *p) {
-    unsigned char b[PARM_SIZE];
-    hnswc_status st = read_fixed_section(src, head, "PARM", b, sizeof b);
+static hnswc_status read_parm(source *src, const unsigned char *head, uint32_t version, parm *p) {
+    unsigned char b[PARM_SIZE_LIMIT];
+    size_t len = version == FORMAT_VERSION_LIMIT ? PARM_SIZE_LIMIT : PARM_SIZE;
+    hnswc_status st = read_fixed_section(src, head, "PARM", b, len);
     if (st != HNSWC_OK)
         return st;
-    uint32_t *u32s[6] = {&p->dim, &p->metric, &p->M, &p->efc, &p->ef, &p->zero};
+    uint32_t *u32s[6] = {&p->dim, &p->metric, &p->M, &p->efc, &p->ef, &p->storage};
     uint64_t *u64s[5] = {&p->seed, &p->rng, &p->count, &p->deleted, &p->entry};
     for (int i = 0; i < 6; i++)
         memcpy(u32s[i], b + 4 * i, 4);
     for (int i = 0; i < 5; i++)
         memcpy(u64s[i], b + 24 + 8 * i, 8);
-    if (p->dim == 0 || p->dim > 65536)
-        return fmt_err(src, "dimension out of range");
+    p->max_elements = 0; /* versions 1 and 2: no limit */
+    if (version == FORMAT_VERSION_LIMIT)
+        memcpy(&p->max_elements, b + PARM_SIZE, 8);
+    if (p->dim == 0 || p->dim > HNSWC_MAX_DIM)
+        return param_err(src, "dim", p->dim, 1, HNSWC_MAX_DIM);
     if (p->metric > HNSWC_METRIC_COSINE)
         return fmt_err(src, "unknown metric");
-    if (p->M < 2 || p->M > 2048)
-        return fmt_err(src, "M out of range");
-    if (p->efc == 0 || p->ef == 0 || p->efc > (1u << 31) || p->ef > (1u << 31))
-        return fmt_err(src, "ef out of range");
-    if (p->zero != 0)
+    if (p->M < 2 || p->M > HNSWC_MAX_M)
+        return param_err(src, "M", p->M, 2, HNSWC_MAX_M);
+    if (p->efc == 0 || p->efc > HNSWC_MAX_EF)
+        return param_err(src, "ef_construction", p->efc, 1, HNSWC_MAX_EF);
+    if (p->ef == 0 || p->ef > HNSWC_MAX_EF)
+        return param_err(src, "ef_search", p->ef, 1, HNSWC_MAX_EF);
+    if (version == FORMAT_VERSION && p->storage != 0)
         return fmt_err(src, "reserved field is not zero");
+    if (version == FORMAT_VERSION_SQ8 && p->storage != HNSWC_STORAGE_SQ8)
+        return fmt_err(src, "unknown storage");
+    if (version == FORMAT_VERSION_LIMIT && p->storage > HNSWC_STORAGE_SQ8)
+        return fmt_err(src, "unknown storage");
     if (p->count > HNSWC_MAX_ELEMENTS)
         return fmt_err(src, "element count out of range");
     if (p->deleted > p->count)
         return fmt_err(src, "more deleted elements than elements");
+    if (p->max_elements && p->count > p->max_elements)
+        return fmt_err(src, "more elements than its max_elements");
     if (p->count == 0 ? p->entry != ENTRY_EMPTY
                       : (p->entry == ENTRY_EMPTY || (uint32_t)p->entry >= p->count ||
                          (p->entry >> 32) == 0 || (p->entry >> 32) > HNSWC_MAX_LEVELS))
@@ -654,10 +826,11 @@ static hnswc_status read_parm(source *src, const unsigned char *head, parm *p) {
 }
 
 /* An HNSW index, after the header; `head` is the PARM section's header. */
-static hnswc_status load_graph(source *src, const unsigned char *head, hnswc_index **out) {
+static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t version,
+                               uint32_t nsec, hnswc_index **out) {
     parm p;
     hnswc_status st;
-    if ((st = read_parm(src, head, &p)) != HNSWC_OK)
+    if ((st = read_parm(src, head, version, &p)) != HNSWC_OK)
         return st;
 
     hnswc_options o = {0};
@@ -668,12 +841,16 @@ static hnswc_status load_graph(source *src, const unsigned char *head, hnswc_ind
     o.ef_search = p.ef;
     o.seed = p.seed;
     o.capacity = p.count ? p.count : 1;
+    o.storage = (hnswc_storage)p.storage;
+    o.max_elements = p.max_elements;
 
     /* the smallest possible file for these parameters (no upper layers)
      * must fit in what is left, before anything is allocated */
     layout l;
-    layout_of(p.dim, 2 * p.M, p.count, 0, &l);
-    if (l.total - HEADER_SIZE - PARM_SIZE - SECTION_HEAD - SECTION_TAIL > src->remaining)
+    layout_of(p.dim, 2 * p.M, p.count, 0, p.storage, p.max_elements, &l);
+    if (nsec != l.sections) /* version 3: 6 sections only with SQ8's QUAN */
+        return fmt_err(src, "wrong number of sections");
+    if (l.total - HEADER_SIZE - l.parm_len - SECTION_HEAD - SECTION_TAIL > src->remaining)
         return fmt_err(src, "truncated (shorter than its element count requires)");
 
     hnswc_index *ix;
@@ -723,8 +900,8 @@ static hnswc_status load_graph(source *src, const unsigned char *head, hnswc_ind
     if (st == HNSWC_OK && p.count > 0 &&
         (entry_level(p.entry) != max_level || node_at(ix, entry_id(p.entry))->level != max_level))
         st = fmt_err(src, "entry point is not on the top layer");
-    layout_of(ix->dim, ix->M0, p.count, upper_words, &l);
-    if (st == HNSWC_OK && l.total - HEADER_SIZE - PARM_SIZE - 2 * (SECTION_HEAD + SECTION_TAIL) -
+    layout_of(ix->dim, ix->M0, p.count, upper_words, p.storage, p.max_elements, &l);
+    if (st == HNSWC_OK && l.total - HEADER_SIZE - l.parm_len - 2 * (SECTION_HEAD + SECTION_TAIL) -
                                   l.node_len > src->remaining)
         st = fmt_err(src, "truncated (shorter than its element count requires)");
 
@@ -732,7 +909,7 @@ static hnswc_status load_graph(source *src, const unsigned char *head, hnswc_ind
     if (st == HNSWC_OK)
         st = section_open(src, "VECS", l.vecs_len);
     for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
-        float *v = node_vector(ix, node_at(ix, (node_id)i));
+        float *v = node_vector(ix, (node_id)i);
         if ((st = take(src, v, (size_t)p.dim * 4u)) != HNSWC_OK)
             break;
         for (uint32_t d = 0; d < p.dim; d++)
@@ -743,6 +920,39 @@ static hnswc_status load_graph(source *src, const unsigned char *head, hnswc_ind
     }
     if (st == HNSWC_OK)
         st = section_close(src, "VECS");
+
+    /* QUAN: the quantiser; the code rows are recomputed from the vectors */
+    if (st == HNSWC_OK && l.quan_len) {
+        unsigned char *qb = malloc((size_t)l.quan_len);
+        if (!qb)
+            st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory");
+        if (st == HNSWC_OK)
+            st = section_open(src, "QUAN", l.quan_len);
+        if (st == HNSWC_OK)
+            st = take(src, qb, (size_t)l.quan_len);
+        if (st == HNSWC_OK)
+            st = section_close(src, "QUAN");
+        uint32_t trained = 0;
+        float step = 0.0f;
+        if (st == HNSWC_OK) {
+            memcpy(&trained, qb, 4);
+            memcpy(&step, qb + 4, 4);
+            if (trained > 1)
+                st = fmt_err(src, "invalid quantiser state");
+        }
+        if (st == HNSWC_OK && trained) {
+            float *lo = (float *)(void *)(qb + 8); /* malloc'd: aligned for float */
+            if (!quant_sq8_set(&ix->quant, step, lo)) {
+                st = fmt_err(src, "invalid quantiser (step or offsets)");
+            } else {
+                for (uint64_t i = 0; i < p.count; i++)
+                    quant_sq8_encode(&ix->quant, node_vector(ix, (node_id)i),
+                                     node_codes(ix, node_at(ix, (node_id)i)));
+                atomic_store(&ix->codes_ready, 1);
+            }
+        }
+        free(qb);
+    }
 
     /* LNK0 and LNKU */
     uint32_t *w = malloc((1 + (size_t)ix->M0) * 4u);
@@ -782,6 +992,24 @@ static hnswc_status load_graph(source *src, const unsigned char *head, hnswc_ind
     }
     *out = ix;
     return HNSWC_OK;
+}
+
+/*
+ * The rows to reserve for a flat index read from a file: the capacity its
+ * saver had (Python's max_elements), but never more than the rows it holds
+ * plus the larger of as many again and FILE_RESERVE_BYTES of rows. A
+ * capacity in a file is a number anyone can write: 700 bytes claiming 2^32
+ * rows asked for 64 GiB (issue 13's first defect, in the flat loader).
+ * Adds grow the index past what is reserved, so a smaller reserve costs
+ * only an earlier reallocation; hnswc_get_info reports what was reserved.
+ */
+#define FILE_RESERVE_BYTES ((uint64_t)256 << 20)
+
+static uint64_t file_reserve(uint32_t dim, uint64_t count, uint64_t capacity) {
+    uint64_t row = (uint64_t)dim * 4 + sizeof(uint64_t) + 1; /* vector, label, mark */
+    uint64_t room = FILE_RESERVE_BYTES / row;
+    room = count > room ? count : room;
+    return capacity - count > room ? count + room : capacity;
 }
 
 /* A flat index, after the header; `head` is the FLAT section's header. */
@@ -856,10 +1084,11 @@ static hnswc_status load_flat(source *src, const unsigned char *head, hnswc_inde
         flat_destroy(fx);
         return st;
     }
-    /* best effort: the room the saved index had; rows are allocated, not
-     * touched, so unused room costs address space, not memory */
+    /* best effort: the room the saved index had (within file_reserve's
+     * bound); rows are allocated, not touched, so unused room costs address
+     * space, not memory */
     if (capacity > count)
-        flat_reserve(fx, capacity);
+        flat_reserve(fx, file_reserve(dim, count, capacity));
     *out = (hnswc_index *)(void *)fx;
     return HNSWC_OK;
 }
@@ -938,7 +1167,7 @@ static hnswc_status load_legacy(source *src, const unsigned char *h, hnswc_index
         return st;
     }
     if (max_elements > count && max_elements <= HNSWC_MAX_ELEMENTS)
-        flat_reserve(fx, max_elements); /* best effort, as in load_flat */
+        flat_reserve(fx, file_reserve(head[2], count, max_elements)); /* as in load_flat */
     *out = (hnswc_index *)(void *)fx;
     return HNSWC_OK;
 }
@@ -964,10 +1193,10 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     memcpy(&hcrc, h + 20, 4);
     if (persist_crc32c(0, h, 20) != hcrc)
         return fmt_err(src, "header checksum does not match (corrupted)");
-    if (version != FORMAT_VERSION) {
+    if (version < FORMAT_VERSION || version > FORMAT_VERSION_LIMIT) {
         char msg[120];
-        snprintf(msg, sizeof msg, "format version %u; this library reads version %u", version,
-                 FORMAT_VERSION);
+        snprintf(msg, sizeof msg, "format version %u; this library reads versions %u to %u",
+                 version, FORMAT_VERSION, FORMAT_VERSION_LIMIT);
         return fmt_err(src, msg);
     }
     if (bom != BYTE_ORDER_MARK)
@@ -976,9 +1205,11 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     if ((st = take(src, head, sizeof head)) != HNSWC_OK)
         return st;
     bool flat = memcmp(head, "FLAT", 4) == 0;
-    if (nsec != (flat ? FLAT_SECTION_COUNT : SECTION_COUNT))
-        return fmt_err(src, "wrong number of sections");
-    return flat ? load_flat(src, head, out) : load_graph(src, head, out);
+    if (flat ? nsec != FLAT_SECTION_COUNT || version != FORMAT_VERSION
+             : nsec != SECTION_COUNT + (version == FORMAT_VERSION_SQ8 ? 1u : 0u) &&
+                   !(version == FORMAT_VERSION_LIMIT && nsec == SECTION_COUNT + 1u))
+        return fmt_err(src, "wrong number of sections"); /* version 3: load_graph checks */
+    return flat ? load_flat(src, head, out) : load_graph(src, head, version, nsec, out);
 }
 
 hnswc_status hnswc_load(const char *path, hnswc_index **out) {
@@ -988,7 +1219,8 @@ hnswc_status hnswc_load(const char *path, hnswc_index **out) {
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_load: %s is NULL", path ? "out" : "path");
     FILE *f = fopen(path, "rb");
     if (!f)
-        return hnswc_fail(HNSWC_ERR_IO, "hnswc_load: cannot open %s: %s", path, strerror(errno));
+        return hnswc_fail(errno == ENOMEM ? HNSWC_ERR_NOMEM : HNSWC_ERR_IO,
+                          "hnswc_load: cannot open %s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fclose(f);

@@ -7,6 +7,8 @@
  * hnswc_index.meta_lock held, or on an index no other thread can see yet
  * (while creating or loading).
  */
+/* madvise and MADV_HUGEPAGE are not POSIX: glibc declares them under _DEFAULT_SOURCE */
+#define _DEFAULT_SOURCE 1
 #include "storage.h"
 
 #include "distance.h"
@@ -16,6 +18,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #define DEFAULT_M 16u
 #define DEFAULT_EF_CONSTRUCTION 200u
@@ -41,11 +46,28 @@ hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
     ix->ef_construction = o->ef_construction ? o->ef_construction : DEFAULT_EF_CONSTRUCTION;
     atomic_init(&ix->ef_search, o->ef_search ? o->ef_search : DEFAULT_EF_SEARCH);
     ix->seed = o->seed ? o->seed : DEFAULT_SEED;
+    ix->max_elements = o->max_elements;
     ix->rng = ix->seed;
     ix->level_mult = 1.0 / log((double)ix->M);
     ix->kernels = hnswc_kernels_get();
+    ix->storage = o->storage;
     ix->vector_offset = round_up(sizeof(node_head) + (1 + (size_t)ix->M0) * sizeof(uint32_t), 64);
-    ix->node_size = ix->vector_offset + round_up((size_t)ix->dim * sizeof(float), 64);
+    if (ix->storage == HNSWC_STORAGE_SQ8) {
+        if (!quant_sq8_init(&ix->quant, ix->dim, ix->metric != HNSWC_METRIC_L2)) {
+            free(ix);
+            return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating a quantiser");
+        }
+        ix->qkernels = quant_kernels_get();
+        ix->node_size = ix->vector_offset + round_up(quant_sq8_row_bytes(&ix->quant), 64);
+        ix->vec_tab = ix->vchunks;
+        ix->vec_stride = round_up((size_t)ix->dim * sizeof(float), 64);
+        ix->vec_offset = 0;
+    } else {
+        ix->node_size = ix->vector_offset + round_up((size_t)ix->dim * sizeof(float), 64);
+        ix->vec_tab = ix->chunks;
+        ix->vec_stride = ix->node_size;
+        ix->vec_offset = ix->vector_offset;
+    }
     atomic_init(&ix->entry, ENTRY_EMPTY);
     atomic_init(&ix->memory_bytes, sizeof *ix);
 
@@ -82,8 +104,10 @@ void storage_destroy(hnswc_index *ix) {
     }
     for (unsigned c = 0; c < MAX_CHUNKS; c++) {
         free(ix->chunks[c]);
-        ix->chunks[c] = NULL;
+        free(ix->vchunks[c]);
+        ix->chunks[c] = ix->vchunks[c] = NULL;
     }
+    quant_sq8_free(&ix->quant);
     free(ix->deleted_ids);
     free(ix->limbo_ids);
     free(ix->free_ids);
@@ -103,6 +127,24 @@ void storage_destroy(hnswc_index *ix) {
  * ======================================================================== */
 
 static uint64_t chunk_len(unsigned c) { return (uint64_t)1 << (CHUNK0_BITS + c); }
+
+/*
+ * Asks for transparent huge pages on the records of a large chunk: a walk
+ * jumps between random records, and with 4 KiB pages nearly every step is
+ * also a TLB miss. Best effort (madvise may fail or THP may be off); only the
+ * 2 MiB-aligned middle of the block can be backed by huge pages.
+ */
+static void advise_huge_pages(void *p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
 
 /*
  * Allocates chunks until at least `capacity` records fit. Chunks already
@@ -128,10 +170,22 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
         if (!p)
             return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating %zu bytes of node storage",
                               bytes);
+        size_t vbytes = 0;
+        if (ix->storage == HNSWC_STORAGE_SQ8) { /* the cold f32 array, chunked alike */
+            vbytes = (size_t)n * ix->vec_stride;
+            char *vp = n > SIZE_MAX / ix->vec_stride ? NULL : aligned_alloc(64, vbytes);
+            if (!vp) {
+                free(p);
+                return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating %zu bytes of vector "
+                                  "storage", vbytes);
+            }
+            ix->vchunks[c] = vp;
+        }
+        advise_huge_pages(p, bytes);
         ix->chunks[c] = p;
         have += n;
         atomic_store(&ix->capacity, have);
-        atomic_fetch_add(&ix->memory_bytes, bytes);
+        atomic_fetch_add(&ix->memory_bytes, bytes + vbytes);
     }
     return HNSWC_OK;
 }
@@ -300,11 +354,45 @@ void storage_free_slot(hnswc_index *ix, node_id id) {
     atomic_fetch_add(&ix->free_count, 1);
 }
 
-void storage_write_vector(hnswc_index *ix, node_head *n, const float *v) {
-    float *dst = node_vector(ix, n);
+void storage_write_vector(hnswc_index *ix, node_id id, const float *v) {
+    float *dst = node_vector(ix, id);
     memcpy(dst, v, (size_t)ix->dim * sizeof(float));
     if (ix->metric == HNSWC_METRIC_COSINE)
         hnswc_normalize(dst, ix->dim);
+    if (atomic_load_explicit(&ix->codes_ready, memory_order_relaxed)) {
+        uint32_t clipped = quant_sq8_encode(&ix->quant, dst, node_codes(ix, node_at(ix, id)));
+        if (clipped)
+            atomic_fetch_add_explicit(&ix->codes_clipped, clipped, memory_order_relaxed);
+    }
+}
+
+/* Write side of update_lock held: no reader or writer is in the index. */
+hnswc_status storage_train_codes(hnswc_index *ix, const float *extra, size_t n) {
+    float *tmp = NULL;
+    if (ix->metric == HNSWC_METRIC_COSINE && n > 0 &&
+        !(tmp = malloc((size_t)ix->dim * sizeof *tmp)))
+        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory training the quantiser");
+    uint64_t count = atomic_load(&ix->count);
+    for (uint64_t i = 0; i < count; i++) /* stored: normalised already */
+        if (atomic_load(&node_at(ix, (node_id)i)->flags) & NODE_READY)
+            quant_sq8_observe(&ix->quant, node_vector(ix, (node_id)i));
+    for (size_t r = 0; r < n; r++) {
+        const float *x = extra + r * ix->dim;
+        if (tmp) {
+            memcpy(tmp, x, (size_t)ix->dim * sizeof *tmp);
+            hnswc_normalize(tmp, ix->dim);
+            x = tmp;
+        }
+        quant_sq8_observe(&ix->quant, x);
+    }
+    free(tmp);
+    if (ix->quant.observed == 0)
+        return HNSWC_OK; /* nothing to train on yet */
+    quant_sq8_fit(&ix->quant);
+    for (uint64_t i = 0; i < count; i++)
+        quant_sq8_encode(&ix->quant, node_vector(ix, (node_id)i), node_codes(ix, node_at(ix, (node_id)i)));
+    atomic_store_explicit(&ix->codes_ready, 1, memory_order_release);
+    return HNSWC_OK;
 }
 
 /* ========================================================================

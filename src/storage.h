@@ -8,11 +8,17 @@
  * Included by index.c, graph.c, persist.c and hnswlib_import.c.
  *
  * A node is one fixed-size record holding its header, its layer-0 links and
- * its vector, so that a search touches one contiguous block per node:
+ * what the walk reads, so that a search touches one contiguous block per node:
  *
  *   offset 0          node_head (label, level, flags, upper links pointer)
  *   offsetof l0       uint32 count, then 2*M uint32 links        (atomic)
- *   vector_offset     dim floats, 64-byte aligned
+ *   vector_offset     F32: dim floats; SQ8: the code row (quant.h), 64-byte
+ *                     aligned
+ *
+ * With SQ8 the f32 vectors live in a cold array (vchunks, chunked like the
+ * records) that only the exact re-rank, get_vector and saving read: a walk
+ * step touches header + links + codes only (784 bytes instead of 3,136 per
+ * Fashion-MNIST neighbour).
  *
  * Records live in chunks that are allocated and never moved or freed while
  * the index lives: chunk c holds CHUNK0 << c records, so 23 chunks cover
@@ -68,8 +74,17 @@ static inline node_head *node_at(const hnswc_index *ix, node_id id) {
     return (node_head *)(ix->chunks[c] + off * ix->node_size);
 }
 
-static inline float *node_vector(const hnswc_index *ix, const node_head *n) {
-    return (float *)((char *)n + ix->vector_offset);
+/* The f32 vector of node `id`, in the record (F32) or the cold array (SQ8). */
+static inline float *node_vector(const hnswc_index *ix, node_id id) {
+    uint64_t v = (uint64_t)id + (1u << CHUNK0_BITS);
+    unsigned hb = 63u - (unsigned)__builtin_clzll(v);
+    uint64_t off = v - ((uint64_t)1 << hb);
+    return (float *)(ix->vec_tab[hb - CHUNK0_BITS] + off * ix->vec_stride + ix->vec_offset);
+}
+
+/* The code row of a node (SQ8 only). */
+static inline uint8_t *node_codes(const hnswc_index *ix, const node_head *n) {
+    return (uint8_t *)n + ix->vector_offset;
 }
 
 /* Link list of node n on layer `level` (<= n->level): word 0 is the count. */
@@ -160,9 +175,17 @@ hnswc_status storage_reserve_free(hnswc_index *ix, size_t more);
  * alone (not READY) and it joins the free list (room reserved). */
 void storage_free_slot(hnswc_index *ix, node_id id);
 
-/* Copies vector v into node n's record, normalised for cosine. The node is
- * not READY yet, or the update lock's write side is held. */
-void storage_write_vector(hnswc_index *ix, node_head *n, const float *v);
+
+/* Copies vector v into node id's record, normalised for cosine, and writes
+ * its code row when codes are in use. The node is not READY yet, or the
+ * update lock's write side is held. */
+void storage_write_vector(hnswc_index *ix, node_id id, const float *v);
+
+/* SQ8: trains the quantiser on every stored vector and the n rows of
+ * `extra` (not yet stored, unnormalised), writes every stored node's code
+ * row and sets codes_ready. Update lock's write side held. Out of memory
+ * (normalising an extra row for cosine) leaves codes off. */
+hnswc_status storage_train_codes(hnswc_index *ix, const float *extra, size_t n);
 
 /* ========================================================================
  * Loader helpers (ix not shared yet)

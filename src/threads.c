@@ -66,7 +66,10 @@ static void *thread_main(void *arg) {
     return NULL;
 }
 
-hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *ctx) {
+/* block: items a thread takes at once; 0 picks about 16 blocks per thread,
+ * at most 64 items a block (few atomic operations for cheap items). */
+static hnswc_status run_parallel(size_t n, unsigned num_threads, size_t block, parallel_fn fn,
+                                 void *ctx) {
     if (n == 0)
         return HNSWC_OK;
     unsigned t = num_threads ? num_threads : parallel_cpu_count();
@@ -80,8 +83,7 @@ hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *
     j.fn = fn;
     j.ctx = ctx;
     j.n = n;
-    /* about 16 blocks per thread, at most 64 items a block */
-    j.block = n / ((size_t)t * 16);
+    j.block = block ? block : n / ((size_t)t * 16);
     j.block = j.block < 1 ? 1 : j.block > 64 ? 64 : j.block;
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
@@ -104,6 +106,14 @@ hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *
     if (j.status != HNSWC_OK)
         return hnswc_fail(j.status, "%s", j.message);
     return HNSWC_OK;
+}
+
+hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *ctx) {
+    return run_parallel(n, num_threads, 0, fn, ctx);
+}
+
+hnswc_status parallel_for_ordered(size_t n, unsigned num_threads, parallel_fn fn, void *ctx) {
+    return run_parallel(n, num_threads, 1, fn, ctx);
 }
 
 void parallel_rwlock_init(pthread_rwlock_t *lock) {

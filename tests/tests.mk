@@ -1,7 +1,7 @@
 # tests/tests.mk -- the C test suite (cmocka), included by the top-level Makefile.
 #
 #   make test-c        library + every tests/c/test_*.c, the README quickstart
-#                      check, and an install + pkg-config build of the example
+#                      check, and an install + pkg-config and CMake builds of the example
 #   make test-c-asan   the same under AddressSanitizer + UBSan (build/asan)
 #   make test-c-tsan   the concurrency tests under ThreadSanitizer (build/tsan):
 #                      test_concurrency, test_remove_concurrency
@@ -19,10 +19,10 @@
 # and HNSWC_FMNIST_TEST. Sanitizer builds shrink data sizes through
 # HNSWC_TEST_SCALE; the checks stay the same.
 
-TEST_TARGETS += test-c test-c-asan test-c-tsan
+TEST_TARGETS += test-c test-c-asan test-c-tsan test-c-neon
 
 .PHONY: test-c test-c-asan test-c-tsan test-c-bins test-c-run test-c-quickstart \
-        test-c-readme test-c-install
+        test-c-readme test-c-install test-c-neon
 
 FMNIST_DIR   ?= /usr/share/datasets/fashion-mnist
 CTEST_SRC     = $(sort $(wildcard tests/c/test_*.c))
@@ -52,14 +52,16 @@ test-c: test-c-run test-c-readme test-c-quickstart test-c-install
 test-c-asan:
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined test-c
 
-# ThreadSanitizer is slow: only the concurrency stress tests. clang's TSan is
+# ThreadSanitizer is slow: only the concurrency tests (the stress test, the
+# element limit under concurrent batches, removal under everything else).
+# clang's TSan is
 # used because it is the better supported of the two (gcc's works too:
 # make test-c-tsan TSAN_CC=gcc).
 TSAN_CC ?= clang
 test-c-tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan$(if $(filter-out clang,$(TSAN_CC)),-$(TSAN_CC)) \
 	  SAN=thread CC=$(TSAN_CC) C_TESTS="$(TSAN_TESTS)" test-c-run
-TSAN_TESTS = test_concurrency test_remove_concurrency
+TSAN_TESTS = test_concurrency test_limit test_remove_concurrency
 
 # ---------------------------------------------------------------------------
 # Building and running the test programs
@@ -85,7 +87,13 @@ $(CTEST_UTIL): tests/c/testutil.c tests/c/testutil.h include/hnswc.h
 
 $(BUILD)/tests/test_%: tests/c/test_%.c $(CTEST_UTIL) $(LIB_A) tests/c/testutil.h include/hnswc.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CTEST_CFLAGS) $< $(CTEST_UTIL) -o $@ $(CTEST_LIBS)
+	$(CC) $(CTEST_CFLAGS) $< $(CTEST_UTIL) -o $@ $(CTEST_LDFLAGS) $(CTEST_LIBS)
+
+# test_faults injects failures into the calls the library makes by routing
+# them through its own wrappers (GNU ld --wrap): nothing in src/ knows.
+CTEST_WRAP = malloc calloc realloc aligned_alloc strdup strndup fopen fdopen fwrite fsync \
+             fclose rename mkstemp pthread_create
+$(BUILD)/tests/test_faults: CTEST_LDFLAGS = $(foreach f,$(CTEST_WRAP),-Wl,--wrap=$(f))
 
 # Decompressed once per build folder; a missing data set fails here (and the
 # tests fail too if run by hand without it): `make deps` installs it.
@@ -110,7 +118,23 @@ $(BUILD)/tests/quickstart: $(QUICKSTART) $(LIB_A) include/hnswc.h
 test-c-quickstart: $(BUILD)/tests/quickstart
 	cd $(BUILD)/tests && ./quickstart
 
-# make install into $(BUILD)/prefix, then build the example the way a user
-# would, with pkg-config only, against the shared and the static library.
+# make install into $(BUILD)/prefix, then build the example the ways a user
+# would -- with pkg-config only, and as a CMake project with
+# find_package(hnswc) -- against the shared and the static library.
 test-c-install: lib
 	@sh tests/c/test_install.sh "$(MAKE)" "$(BUILD)" "$(CC)" "$(SANFLAGS)" $(QUICKSTART)
+
+# ---------------------------------------------------------------------------
+# The NEON kernels (distance.c, quant.c) cannot run here, but must compile:
+# every src/*.c is compiled for aarch64 with clang against Debian's arm64
+# cross libc headers (libc6-dev-arm64-cross, from make deps), with -Werror.
+# ---------------------------------------------------------------------------
+
+NEON_SYSROOT ?= /usr/aarch64-linux-gnu
+
+test-c-neon:
+	@mkdir -p $(BUILD)/neon
+	@for f in $(LIB_SRC); do \
+	  clang --target=aarch64-linux-gnu -isystem $(NEON_SYSROOT)/include $(CPPFLAGS) \
+	    -std=c11 -O2 $(WARN) -c $$f -o $(BUILD)/neon/$$(basename $$f .c).o || exit 1; \
+	done; echo "test-c-neon: every src/*.c compiles for aarch64 (NEON kernels included)"

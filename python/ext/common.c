@@ -350,13 +350,19 @@ int hpy_items_arrays(PyObject *ids, int dim, PyArrayObject **lab, PyArrayObject 
         *lab = private_array(ids, NPY_UINT64);
         if (*lab == NULL)
             return -1;
-        if (PyArray_NDIM(*lab) != 1) {
+        /* A scalar is refused (hnswlib's ValueError). Any other shape is
+         * read as its labels in C order: the (n, 1) array knn_query returns
+         * gives n vectors, as in hnswlib. For (n, k > 1) hnswlib reads only
+         * the first n labels of that order; we return all n * k (a
+         * superset, so its first n rows are what hnswlib gives). The copy
+         * is C-contiguous, so its buffer is the flat list. */
+        if (PyArray_NDIM(*lab) == 0) {
             Py_CLEAR(*lab);
             PyErr_SetString(PyExc_ValueError,
                             "get_items accepts a list of indices and returns a list of vectors");
             return -1;
         }
-        *n = (size_t)PyArray_DIM(*lab, 0);
+        *n = (size_t)PyArray_SIZE(*lab);
     }
     npy_intp shape[2] = {(npy_intp)*n, dim};
     *out = (PyArrayObject *)PyArray_SimpleNew(2, shape, NPY_FLOAT32);

@@ -61,7 +61,7 @@ typedef struct hpy_base {
     int ready;                  /* __init__ ran: metric and dim are valid      */
     hnswc_metric metric;
     int dim;
-    uint64_t max_elements;      /* hnswlib's limit: adds past it raise         */
+    uint64_t max_elements;      /* BFIndex: hnswlib's limit (Index: the library's) */
     uint64_t next_label;        /* hnswlib's cur_l: labels for ids=None        */
     int num_threads;            /* default thread count; <= 0 means all cores  */
 } hpy_base;
@@ -178,10 +178,11 @@ int hpy_add_arrays(const hpy_base *b, PyObject *data, PyObject *ids, PyArrayObje
 int hpy_items_args(PyObject *args, PyObject *kwds, PyObject **ids, int *as_list);
 
 /*
- * `ids` as a fresh 1-D uint64 array *lab of *n labels (NULL and 0 for
- * None), and an uninitialised (n, dim) float32 array *out for their
- * vectors. Returns 0 and new references, or -1 with an exception and none
- * (ValueError for ids that are not 1-D, as hnswlib).
+ * `ids` as a fresh C-contiguous uint64 array *lab of *n labels (NULL and
+ * 0 for None; any shape, read flat in C order, so the (n, 1) labels of
+ * knn_query work as in hnswlib), and an uninitialised (n, dim) float32
+ * array *out for their vectors. Returns 0 and new references, or -1 with
+ * an exception and none (ValueError for a scalar, as hnswlib).
  */
 int hpy_items_arrays(PyObject *ids, int dim, PyArrayObject **lab, PyArrayObject **out,
                      size_t *n);

@@ -2,9 +2,10 @@
  * index.c -- hnswc.Index: hnswlib's Index API over libhnswc.
  *
  * The object keeps what hnswlib keeps at the Python level (the space, the
- * dimension, the element limit, the running label counter, the default ef
- * and thread count) and owns one hnswc_index once init_index or load_index
- * has run. Every behaviour that hnswlib 0.8 documents is reproduced,
+ * dimension, the running label counter, the default ef and thread count)
+ * and owns one hnswc_index once init_index or load_index has run. The
+ * element limit (max_elements) is the library's (hnswc_options.max_elements):
+ * it counts, reserves room for concurrent batches and saves it in files. Every behaviour that hnswlib 0.8 documents is reproduced,
  * including its exception types and messages; what hnswlib gets wrong
  * (crashes on an uninitialised index, no query dimension check, ef lost on
  * save/load, partial batches) is fixed without changing what correct code
@@ -27,15 +28,19 @@
 typedef struct {
     hpy_base base;              /* lock, space, dim, limit, label counter...    */
     hnswc_index *ix;            /* NULL until init_index/load_index             */
-    unsigned inflight;          /* add_items calls running with the GIL released */
-    uint64_t committed;         /* while inflight > 0: an upper bound of the
-                                   element count once they all finish          */
+    int full;                   /* max_elements is 0: hnswlib's index that takes
+                                   nothing (the library's 0 means "no limit"),
+                                   only ever set while ix holds no element     */
     size_t ef;                  /* default ef, also before init_index           */
     int allow_replace_deleted;
     uint64_t seed;
 } IndexObject;
 
 #define SER_VERSION 1
+
+/* What an index can hold at most (hnswc.h: "2^32 - 2"): the limit reported
+ * for an index without one (a file of format 1, or made in C). */
+#define NO_LIMIT ((uint64_t)UINT32_MAX - 1)
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -108,6 +113,38 @@ static void install_index(IndexObject *self, hnswc_index *fresh)
     }
 }
 
+/* The max_elements hnswlib would report (0 before init_index). */
+static uint64_t reported_limit(const IndexObject *self)
+{
+    if (self->ix == NULL || self->full)
+        return 0;
+    uint64_t m = index_info(self).max_elements;
+    return m ? m : NO_LIMIT;
+}
+
+/*
+ * Sets max_elements to n, as resize_index does: RuntimeError (hnswlib's
+ * message) if the index holds more. 0 is kept as "full" here, since the
+ * library reads 0 as no limit; it is only valid on an empty index. GIL held.
+ */
+static int set_limit(IndexObject *self, uint64_t n)
+{
+    hnswc_info info = index_info(self);
+    hnswc_status st = n == 0 ? (info.count == 0 ? HNSWC_OK : HNSWC_ERR_INVALID)
+                             : hnswc_set_max_elements(self->ix, n);
+    if (st == HNSWC_ERR_INVALID) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Cannot resize, max element is less than the current number of elements");
+        return -1;
+    }
+    if (st != HNSWC_OK) {
+        hpy_raise_status(st, "resize_index");
+        return -1;
+    }
+    self->full = n == 0;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Creation: Index(space, dim), Index(index), Index(params)
  * ------------------------------------------------------------------------ */
@@ -147,12 +184,14 @@ static int init_space_dim(IndexObject *self, PyObject *space, PyObject *dim_obj)
     long dim = PyLong_AsLong(dim_obj);
     if (dim == -1 && PyErr_Occurred())
         return -1;
-    if (hpy_check_dim(dim) < 0)
+    /* dim=0 is hnswlib's placeholder: an Index that only load_index fills
+     * (it takes the file's dimension); init_index refuses it. */
+    if (dim != 0 && hpy_check_dim(dim) < 0)
         return -1;
     install_index(self, NULL);
+    self->full = 0;
     self->base.metric = metric;
     self->base.dim = (int)dim;
-    self->base.max_elements = 0;
     self->base.next_label = 0;
     self->ef = DEFAULT_EF;
     self->base.num_threads = (int)hpy_cpu_count();
@@ -227,35 +266,57 @@ static int Index_init(IndexObject *self, PyObject *args, PyObject *kwds)
 
 PyDoc_STRVAR(init_index_doc,
 "init_index($self, /, max_elements, M=16, ef_construction=200, random_seed=100,\n"
-"           allow_replace_deleted=False)\n--\n\n"
+"           allow_replace_deleted=False, storage='f32')\n--\n\n"
 "Creates the empty index.\n\n"
 "max_elements: how many elements (live and deleted) add_items accepts before\n"
-"  it raises RuntimeError, as in hnswlib; resize_index raises the limit. The\n"
-"  memory grows as elements arrive, so a generous limit costs nothing.\n"
+"  it raises RuntimeError, as in hnswlib; resize_index moves the limit and\n"
+"  save_index keeps it. The memory grows as elements arrive, so a generous\n"
+"  limit costs nothing.\n"
 "M: links per node (2*M on the bottom layer); 2 .. 2048.\n"
 "ef_construction: beam width while building; larger is slower and better.\n"
 "random_seed: seed of the level generator.\n"
 "allow_replace_deleted: lets add_items(..., replace_deleted=True) reuse the\n"
-"  slots of elements marked deleted.\n\n"
+"  slots of elements marked deleted.\n"
+"storage: what the search walk reads (hnswc only; hnswlib has no such\n"
+"  argument): 'f32' (the vectors) or 'sq8' (one byte per dimension, trained\n"
+"  on the first 1,000 vectors added, with the vectors kept apart for an exact\n"
+"  re-rank of the ef best: distances stay exact; faster search).\n\n"
 "Raises RuntimeError if the index is already initialised, ValueError for an\n"
 "M or ef_construction out of range.");
 
 static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"max_elements", "M", "ef_construction", "random_seed",
-                             "allow_replace_deleted", NULL};
+                             "allow_replace_deleted", "storage", NULL};
     uint64_t max_elements, M = 16, efc = 200, seed = 100;
     int allow = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&O&O&p:init_index", kwlist,
+    const char *storage = "f32";
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&O&O&ps:init_index", kwlist,
                                      hpy_conv_u64, &max_elements, hpy_conv_u64, &M,
-                                     hpy_conv_u64, &efc, hpy_conv_u64, &seed, &allow))
+                                     hpy_conv_u64, &efc, hpy_conv_u64, &seed, &allow, &storage))
         return NULL;
+    hnswc_storage storage_mode;
+    if (strcmp(storage, "f32") == 0) {
+        storage_mode = HNSWC_STORAGE_F32;
+    } else if (strcmp(storage, "sq8") == 0) {
+        storage_mode = HNSWC_STORAGE_SQ8;
+    } else {
+        PyErr_Format(PyExc_ValueError, "init_index: storage must be 'f32' or 'sq8', got '%s'",
+                     storage);
+        return NULL;
+    }
     if (check_ready(self) < 0)
         return NULL;
     if (hpy_in_filter_of(self))
         return hpy_reentry_error();
     if (self->ix != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "The index is already initiated.");
+        return NULL;
+    }
+    if (self->base.dim == 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "init_index: this Index has dim=0, a placeholder that only load_index "
+                        "fills; create it as Index(space, dim) with the vectors' dimension");
         return NULL;
     }
     if (M == 0) { /* the library reads 0 as "default"; here it is a mistake */
@@ -274,17 +335,19 @@ static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *k
     o.ef_construction = efc > 0 ? (uint32_t)efc : 1; /* 0 would mean "default" */
     o.ef_search = (uint32_t)lib_ef(self->ef);
     o.seed = seed;
-    /* A capacity hint only: the index grows by itself, and add_items reserves
-     * what each batch needs, so a huge max_elements allocates nothing. */
+    o.storage = storage_mode;
+    /* A capacity hint only: the index grows by itself, so a huge
+     * max_elements allocates nothing. */
     o.capacity = max_elements < 4096 ? max_elements : 4096;
     if (o.capacity == 0)
         o.capacity = 1;
+    o.max_elements = max_elements; /* 0 ("no limit" there): see self->full */
     hnswc_index *ix = NULL;
     hnswc_status st = hnswc_create(&o, &ix);
     if (st != HNSWC_OK)
         return hpy_raise_status(st, "init_index");
     install_index(self, ix);
-    self->base.max_elements = max_elements;
+    self->full = max_elements == 0;
     self->base.next_label = 0;
     self->allow_replace_deleted = allow;
     self->seed = seed;
@@ -294,44 +357,6 @@ static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *k
 /* ------------------------------------------------------------------------
  * add_items
  * ------------------------------------------------------------------------ */
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/*
- * How many slots a batch will take: its distinct labels that the index does
- * not hold yet, less the deleted slots they may take over when replacing.
- * Returns (uint64_t)-1 with MemoryError set if a scratch copy fails.
- * Called with the read lock held.
- */
-static uint64_t new_slots_needed(IndexObject *self, const uint64_t *labels, size_t n,
-                                 int replace, const hnswc_info *info)
-{
-    uint64_t *sorted = malloc(n * sizeof(*sorted));
-    if (sorted == NULL) {
-        PyErr_NoMemory();
-        return (uint64_t)-1;
-    }
-    memcpy(sorted, labels, n * sizeof(*sorted));
-    uint64_t fresh = 0;
-    Py_BEGIN_ALLOW_THREADS
-    qsort(sorted, n, sizeof(*sorted), cmp_u64);
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0 && sorted[i] == sorted[i - 1])
-            continue;
-        int deleted;
-        if (hnswc_is_deleted(self->ix, sorted[i], &deleted) == HNSWC_ERR_NOT_FOUND)
-            fresh++;
-    }
-    Py_END_ALLOW_THREADS
-    free(sorted);
-    if (replace)
-        fresh = fresh > info->deleted_count ? fresh - info->deleted_count : 0;
-    return fresh;
-}
 
 PyDoc_STRVAR(add_items_doc,
 "add_items($self, /, data, ids=None, num_threads=-1, replace_deleted=False)\n--\n\n"
@@ -372,53 +397,44 @@ static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kw
     if (rows == 0)
         goto done;
 
+    if (self->full) { /* init_index(max_elements=0): hnswlib takes nothing */
+        PyErr_SetString(PyExc_RuntimeError, "The number of elements exceeds the specified limit");
+        goto fail;
+    }
+
     hpy_lock_read(&self->base.lock);
     if (self->ix == NULL) { /* replaced by a concurrent call meanwhile */
         hpy_unlock(&self->base.lock);
         hpy_not_initialised("Index", "add_items");
         goto fail;
     }
-    const uint64_t *lab = PyArray_DATA(labels);
-    hnswc_info info = index_info(self);
-    /* The limit check. info.count already holds part of any batch still in
-     * flight, so while batches run, `committed` (their promised total) is
-     * the count to check against; it is exact again once none run. */
-    uint64_t used = self->inflight > 0 ? self->committed : info.count;
-    uint64_t room = self->base.max_elements > used ? self->base.max_elements - used : 0;
-    uint64_t needed = rows;
-    if (needed > room) {
-        /* Maybe most of the batch updates existing labels: count exactly. */
-        needed = new_slots_needed(self, lab, rows, replace, &info);
-        if (needed == (uint64_t)-1) {
-            hpy_unlock(&self->base.lock);
-            goto fail;
-        }
-        if (needed > room) {
-            hpy_unlock(&self->base.lock);
-            PyErr_SetString(PyExc_RuntimeError,
-                            "The number of elements exceeds the specified limit");
-            goto fail;
-        }
-    }
-    self->committed = used + needed;
-    self->inflight++;
-    self->base.next_label += rows; /* hnswlib advances its counter on every batch */
+    /* The library checks max_elements: it counts the batch's new labels and
+     * holds that room while the batch runs, so a batch that does not fit is
+     * refused whole and updates never count against the limit. */
+    /* hnswlib advances its counter on every batch that went in; doing it
+     * before the GIL is released keeps a concurrent ids=None batch from
+     * taking the same labels, and a refused batch gives them back below */
+    uint64_t label_before = self->base.next_label;
+    self->base.next_label += rows;
     unsigned threads = hpy_batch_threads(num_threads, self->base.num_threads, rows);
     unsigned flags = replace ? HNSWC_ADD_REPLACE_DELETED : 0;
     const float *v = PyArray_DATA(vecs);
+    const uint64_t *lab = PyArray_DATA(labels);
     hnswc_status st;
     Py_BEGIN_ALLOW_THREADS
-    if (rows > 1)
-        hnswc_reserve(self->ix, info.count + needed); /* best effort; add grows anyway */
     st = hnswc_add_batch(self->ix, v, lab, rows, flags, threads, NULL);
     Py_END_ALLOW_THREADS
-    self->inflight--;
-    if (st != HNSWC_OK) {
-        hpy_raise_status(st, "add_items");
-        hpy_unlock(&self->base.lock);
+    hpy_unlock(&self->base.lock);
+    if (st == HNSWC_ERR_FULL && self->base.next_label == label_before + rows)
+        self->base.next_label = label_before; /* nothing was added */
+    if (st == HNSWC_ERR_FULL) {
+        PyErr_SetString(PyExc_RuntimeError, "The number of elements exceeds the specified limit");
         goto fail;
     }
-    hpy_unlock(&self->base.lock);
+    if (st != HNSWC_OK) {
+        hpy_raise_status(st, "add_items");
+        goto fail;
+    }
 done:
     Py_DECREF(vecs);
     Py_DECREF(labels);
@@ -633,13 +649,10 @@ static PyObject *Index_resize_index(IndexObject *self, PyObject *args, PyObject 
         return NULL;
     if (need_index(self, "resize_index") < 0)
         return NULL;
-    hnswc_info info = index_info(self);
-    if (n < (self->inflight > 0 ? self->committed : info.count)) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "Cannot resize, max element is less than the current number of elements");
+    if (hpy_in_filter_of(self))
+        return hpy_reentry_error();
+    if (set_limit(self, n) < 0)
         return NULL;
-    }
-    self->base.max_elements = n;
     Py_RETURN_NONE;
 }
 
@@ -676,30 +689,14 @@ static PyObject *Index_save_index(IndexObject *self, PyObject *args, PyObject *k
     Py_RETURN_NONE;
 }
 
-/* hnswlib's file header starts with offsetLevel0 then max_elements, both
- * size_t (8 bytes, little-endian on every platform hnswlib files come from).
- * Returns 0 if it cannot be read. */
-static uint64_t hnswlib_file_max_elements(const char *path)
-{
-    unsigned char h[16];
-    uint64_t v = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return 0;
-    if (fread(h, 1, sizeof(h), f) == sizeof(h))
-        for (int i = 7; i >= 0; i--)
-            v = (v << 8) | h[8 + i];
-    fclose(f);
-    return v;
-}
-
 PyDoc_STRVAR(load_index_doc,
 "load_index($self, /, path_to_index, max_elements=0, allow_replace_deleted=False)\n--\n\n"
 "Loads an index saved by save_index, or by hnswlib's save_index (versions\n"
 "0.6 to 0.8: the file must match this Index's space and dim, which hnswlib\n"
 "files do not record). Replaces the current contents only on success.\n\n"
-"max_elements: the new limit; a value below the number of stored elements\n"
-"  keeps the limit the file had (hnswlib's rule). The label counter for\n"
+"max_elements: the new limit; 0 (the default) or a value below the number\n"
+"  of stored elements keeps the limit saved in the file (hnswlib's rule;\n"
+"  hnswc and hnswlib files both record it). The label counter for\n"
 "  ids=None restarts at the element count, as in hnswlib.\n"
 "allow_replace_deleted: as in init_index.\n\n"
 "Files saved by hnswc keep their ef; hnswlib files start at ef=10, as in\n"
@@ -749,7 +746,10 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
     }
     hnswc_info info;
     hnswc_get_info(ix, &info);
-    if (info.kind != HNSWC_KIND_HNSW || info.dim != (uint32_t)self->base.dim ||
+    /* An Index made with dim=0 takes the file's dimension (hnswlib's
+     * placeholder); otherwise both must match. */
+    if (info.kind != HNSWC_KIND_HNSW ||
+        (self->base.dim != 0 && info.dim != (uint32_t)self->base.dim) ||
         info.metric != self->base.metric) {
         PyErr_Format(PyExc_RuntimeError,
                      "load_index: %s holds %s '%s' index of dim %u, but this Index is '%s' "
@@ -760,13 +760,15 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
         Py_DECREF(path);
         return NULL;
     }
-    uint64_t file_max = from_hnswlib ? hnswlib_file_max_elements(p) : info.capacity;
     Py_DECREF(path);
+    /* The file's limit stays unless max_elements says otherwise (it cannot
+     * fail: max_elements is at least the count here) */
+    if (max_elements != 0 && max_elements >= info.count)
+        hnswc_set_max_elements(ix, max_elements);
 
     install_index(self, ix);
-    if (max_elements < info.count)
-        max_elements = file_max > info.count ? file_max : info.count;
-    self->base.max_elements = max_elements;
+    self->full = 0;
+    self->base.dim = (int)info.dim;
     self->base.next_label = info.count;
     self->ef = info.ef_search;
     self->allow_replace_deleted = allow;
@@ -781,8 +783,10 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
 PyDoc_STRVAR(get_items_doc,
 "get_items($self, /, ids=None, return_type='numpy')\n--\n\n"
 "Returns the stored vectors of the given labels: a float32 array of shape\n"
-"(len(ids), dim) for return_type='numpy', a list of lists for 'list'. For\n"
-"the cosine space these are the normalised vectors, as in hnswlib.\n"
+"(n, dim) for return_type='numpy', a list of lists for 'list'. For the\n"
+"cosine space these are the normalised vectors, as in hnswlib.\n\n"
+"ids: any array-like of labels, read flat in C order (n = ids.size): the\n"
+"  (n, 1) labels that knn_query returns give n vectors, as in hnswlib.\n\n"
 "RuntimeError 'Label not found' for an unknown or deleted label;\n"
 "ValueError for a scalar ids or an unknown return_type.");
 
@@ -901,7 +905,7 @@ static PyObject *Index_get_max_elements(IndexObject *self, PyObject *unused)
     (void)unused;
     if (need_index(self, "get_max_elements") < 0)
         return NULL;
-    return PyLong_FromUnsignedLongLong(self->base.max_elements);
+    return PyLong_FromUnsignedLongLong(reported_limit(self));
 }
 
 PyDoc_STRVAR(index_file_size_doc,
@@ -952,7 +956,7 @@ static PyObject *Index_get_info(IndexObject *self, PyObject *unused)
         (unsigned long long)i.seed, "element_count", (unsigned long long)i.count, "live_count",
         (unsigned long long)i.live_count, "deleted_count", (unsigned long long)i.deleted_count,
         "capacity", (unsigned long long)i.capacity, "max_elements",
-        (unsigned long long)self->base.max_elements, "max_level", (int)i.max_level, "memory_bytes",
+        (unsigned long long)reported_limit(self), "max_level", (int)i.max_level, "memory_bytes",
         (unsigned long long)i.memory_bytes, "simd", i.simd ? i.simd : "");
     /* removal (remove_items, compact): slots and counts */
     PyObject *r = d ? Py_BuildValue("{s:K,s:K,s:K,s:K}", "removed_slots",
@@ -1045,7 +1049,7 @@ static PyObject *Index_getstate(IndexObject *self, PyObject *unused)
     hpy_base *b = &self->base;
     return Py_BuildValue("{s:i,s:s,s:i,s:K,s:K,s:n,s:i,s:O,s:K,s:N}", "ser_version", SER_VERSION,
                          "space", hpy_space_name(b->metric), "dim", b->dim, "max_elements",
-                         (unsigned long long)b->max_elements, "cur_element_label",
+                         (unsigned long long)reported_limit(self), "cur_element_label",
                          (unsigned long long)b->next_label, "ef", (Py_ssize_t)self->ef,
                          "num_threads", b->num_threads, "allow_replace_deleted",
                          self->allow_replace_deleted ? Py_True : Py_False, "seed",
@@ -1117,9 +1121,18 @@ static PyObject *Index_setstate(IndexObject *self, PyObject *state)
                             "Unpickle Error: the index does not match the space and dim");
             return NULL;
         }
+        /* the blob holds the limit too; the state's value wins, as the
+         * binding's own record (0 is "full", on an empty index only) */
+        if (max_elements == 0 ? info.count != 0
+                              : hnswc_set_max_elements(ix, max_elements) != HNSWC_OK) {
+            hnswc_free(ix);
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Unpickle Error: max_elements is below the element count");
+            return NULL;
+        }
     }
     install_index(self, ix);
-    self->base.max_elements = max_elements;
+    self->full = ix != NULL && max_elements == 0;
     self->base.next_label = next_label;
     self->base.num_threads = num_threads;
     self->allow_replace_deleted = allow;
@@ -1170,7 +1183,7 @@ static PyObject *get_info_u64(IndexObject *self, void *field)
 static PyObject *get_max_elements(IndexObject *self, void *c)
 {
     (void)c;
-    return PyLong_FromUnsignedLongLong(self->ix ? self->base.max_elements : 0);
+    return PyLong_FromUnsignedLongLong(reported_limit(self));
 }
 
 static PyObject *get_allow_replace_deleted(IndexObject *self, void *c)
@@ -1285,7 +1298,8 @@ PyDoc_STRVAR(Index_doc,
 "replacement for hnswlib.Index.\n\n"
 "space: 'l2' (squared Euclidean distance), 'ip' (1 - inner product) or\n"
 "  'cosine' (1 - cosine similarity).\n"
-"dim: the vector dimension.\n\n"
+"dim: the vector dimension; 0 makes a placeholder that only load_index can\n"
+"  fill (it takes the file's dimension), as in hnswlib.\n\n"
 "Index(index) makes a copy of another Index; Index(params) rebuilds one from\n"
 "the dict given by index.__getstate__(). Call init_index() or load_index()\n"
 "before anything else.");

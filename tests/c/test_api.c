@@ -30,7 +30,7 @@ static void test_version_and_strings(void **s)
                      HNSWC_VERSION_MAJOR * 10000 + HNSWC_VERSION_MINOR * 100 + HNSWC_VERSION_PATCH);
 
     /* Every code has its own non-empty string; unknown codes too get one. */
-    for (int a = 0; a <= HNSWC_ERR_THREAD; a++) {
+    for (int a = 0; a <= HNSWC_ERR_FULL; a++) {
         const char *sa = hnswc_status_string((hnswc_status)a);
         assert_non_null(sa);
         assert_true(sa[0] != '\0');

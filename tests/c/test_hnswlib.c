@@ -120,6 +120,7 @@ static void check_loaded(const hnswc_index *ix, const expect *e, hnswc_metric m,
     assert_int_equal(info.count, e->n);
     assert_int_equal(info.deleted_count, ndel);
     assert_int_equal(info.live_count, e->n - ndel);
+    assert_int_equal(info.max_elements, e->n + 50); /* the file's limit (fixture: N + 50) */
 
     /* Vectors (normalised for cosine, as hnswlib stores them) and marks. */
     float v[8];

@@ -391,7 +391,7 @@ static uint64_t get64(const unsigned char *p)
 static void m_version(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)s, (void)n, (void)M;
-    put32(b + 8, 2); /* a future format version */
+    put32(b + 8, 4); /* a future format version */
 }
 static void m_dim0(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
@@ -433,6 +433,12 @@ static void m_count_huge(unsigned char *b, const tu_section *s, size_t n, uint32
 {
     (void)M;
     put64(PARM(b, s, n) + 40, UINT64_MAX / 3);
+}
+static void m_max_below_count(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
+{
+    (void)M;
+    unsigned char *p = PARM(b, s, n);
+    put64(p + 64, get64(p + 40) - 1); /* max_elements one below the count */
 }
 static void m_deleted_count(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
@@ -525,6 +531,7 @@ static void test_invalid_contents(void **s)
         {"count one more than the nodes", m_count_more},
         {"count one less than the nodes", m_count_less},
         {"count absurdly large", m_count_huge},
+        {"more elements than max_elements", m_max_below_count},
         {"deleted count wrong", m_deleted_count},
         {"entry point out of range", m_entry},
         {"duplicate label", m_dup_label},
@@ -542,25 +549,37 @@ static void test_invalid_contents(void **s)
     char *dir = tu_mkdtemp();
     char *p = tu_path(dir, "v.hnswc");
     const uint32_t M = 4;
-    hnswc_index *ix = make_index(HNSWC_METRIC_L2, 40, 4, M, NULL);
-    size_t size;
-    unsigned char *b = serialize(ix, &size);
-    hnswc_free(ix);
-    tu_section secs[8];
-    size_t nsec = tu_parse_sections(b, size, secs, 8);
-    assert_int_equal(nsec, 5);
+    size_t rejected = 0;
+    /* a file of format 1 (no element limit) and one of format 3 (a limit:
+     * PARM 8 bytes longer) */
+    for (int limited = 0; limited < 2; limited++) {
+        hnswc_index *ix = make_index(HNSWC_METRIC_L2, 40, 4, M, NULL);
+        if (limited)
+            tu_ok(hnswc_set_max_elements(ix, 1000));
+        size_t size;
+        unsigned char *b = serialize(ix, &size);
+        hnswc_free(ix);
+        uint32_t version;
+        memcpy(&version, b + 8, 4);
+        assert_int_equal(version, limited ? 3 : 1);
+        tu_section secs[8];
+        size_t nsec = tu_parse_sections(b, size, secs, 8);
+        assert_int_equal(nsec, 5);
 
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        unsigned char *m = tu_xmalloc(size);
-        memcpy(m, b, size);
-        cases[c].fn(m, secs, nsec, M);
-        tu_fix_crcs(m, secs, nsec);
-        tu_expect_load(m, size, p, HNSWC_ERR_FORMAT, cases[c].what);
-        free(m);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            if (!limited && cases[c].fn == m_max_below_count)
+                continue; /* no max_elements in format 1 */
+            unsigned char *m = tu_xmalloc(size);
+            memcpy(m, b, size);
+            cases[c].fn(m, secs, nsec, M);
+            tu_fix_crcs(m, secs, nsec);
+            tu_expect_load(m, size, p, HNSWC_ERR_FORMAT, cases[c].what);
+            free(m);
+            rejected++;
+        }
+        free(b);
     }
-    print_message("%zu files with valid checksums and invalid contents rejected\n",
-                  sizeof cases / sizeof cases[0]);
-    free(b);
+    print_message("%zu files with valid checksums and invalid contents rejected\n", rejected);
     free(p);
     tu_rmdir(dir);
 }
@@ -685,6 +704,127 @@ static void test_foreign_files(void **s)
  * Atomic save
  * ------------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------------
+ * max_elements is part of the file; files of format 1 (without it) load
+ * ------------------------------------------------------------------------ */
+
+static void test_max_elements_round_trip(void **s)
+{
+    (void)s;
+    char *dir = tu_mkdtemp();
+    char *p = tu_path(dir, "m.hnswc");
+    tu_rng r = tu_rng_make(77);
+    float *data = tu_random_vectors(&r, 30, 4, -1.f, 1.f);
+    hnswc_options o = {0};
+    o.dim = 4;
+    o.max_elements = 10000; /* far above what is stored, and the capacity */
+    hnswc_index *ix;
+    tu_ok(hnswc_create(&o, &ix));
+    tu_add_rows(ix, data, 30, 4, 1);
+    tu_ok(hnswc_save(ix, p));
+    hnswc_index *back;
+    tu_ok(hnswc_load(p, &back));
+    hnswc_info info;
+    tu_ok(hnswc_get_info(back, &info));
+    assert_int_equal(info.max_elements, 10000);
+    assert_int_equal(info.count, 30);
+    assert_true(info.capacity < 10000); /* a limit, not a size */
+    hnswc_free(back);
+
+    /* the limit set later is saved too, in files and buffers; so is none */
+    static const uint64_t limits[] = {30, 0, (uint64_t)1 << 40};
+    for (size_t i = 0; i < 3; i++) {
+        tu_ok(hnswc_set_max_elements(ix, limits[i]));
+        size_t size;
+        unsigned char *b = serialize(ix, &size);
+        tu_ok(hnswc_deserialize(b, size, &back));
+        tu_ok(hnswc_get_info(back, &info));
+        assert_int_equal(info.max_elements, limits[i]);
+        if (limits[i] == 30) /* and it binds after the load */
+            tu_expect_err(hnswc_add(back, 1, data, 0), HNSWC_ERR_FULL);
+        hnswc_free(back);
+        free(b);
+    }
+    hnswc_free(ix);
+    free(data);
+    free(p);
+    tu_rmdir(dir);
+}
+
+/*
+ * tests/data/hnswc-v1-l2-d4.hnswc was written by libhnswc 0.1 (format 1,
+ * no max_elements; tests/data/make_hnswc_v1_fixture.c): 100 vectors of dim
+ * 4, v[j] = ((7i + 3j) mod 17) / 17 + i / 1000, under label 10 i, label 50
+ * deleted. It loads with no limit, answers exactly, takes new elements, and
+ * is saved as format 1 again while it has no limit, as format 3 with one.
+ */
+static void v1_vector(size_t i, float v[4])
+{
+    for (int j = 0; j < 4; j++)
+        v[j] = (float)(((int)i * 7 + j * 3) % 17) / 17.0f + (float)i / 1000.0f;
+}
+
+static void test_format_1_files_load(void **s)
+{
+    (void)s;
+    const char *data_dir = getenv("HNSWC_TEST_DATA");
+    assert_non_null(data_dir);
+    char *p = tu_path(data_dir, "hnswc-v1-l2-d4.hnswc");
+    hnswc_index *ix;
+    tu_ok(hnswc_load(p, &ix));
+    free(p);
+    hnswc_info info;
+    tu_ok(hnswc_get_info(ix, &info));
+    assert_int_equal(info.dim, 4);
+    assert_int_equal(info.M, 4);
+    assert_int_equal(info.ef_construction, 32);
+    assert_int_equal(info.ef_search, 20);
+    assert_int_equal(info.count, 100);
+    assert_int_equal(info.deleted_count, 1);
+    assert_int_equal(info.max_elements, 0);
+    for (size_t i = 0; i < 100; i++) {
+        float want[4], got[4];
+        v1_vector(i, want);
+        tu_ok(hnswc_get_vector(ix, i * 10, got));
+        assert_memory_equal(want, got, sizeof want);
+        int del;
+        tu_ok(hnswc_is_deleted(ix, i * 10, &del));
+        assert_int_equal(del, i == 5);
+        if (i != 5) { /* its own nearest, at distance 0 */
+            uint64_t lab;
+            float d;
+            size_t found;
+            tu_ok(hnswc_search(ix, want, 1, 100, NULL, NULL, &lab, &d, &found));
+            assert_int_equal(found, 1);
+            assert_int_equal(lab, i * 10);
+            assert_true(d == 0.0f);
+        }
+    }
+    float v[4] = {0.5f, 0.5f, 0.5f, 0.5f};
+    tu_ok(hnswc_add(ix, 5000, v, 0));
+    size_t size;
+    unsigned char *b = serialize(ix, &size);
+    uint32_t version;
+    memcpy(&version, b + 8, 4);
+    assert_int_equal(version, 1); /* no limit: still written as format 1 */
+    hnswc_index *back;
+    tu_ok(hnswc_deserialize(b, size, &back));
+    assert_int_equal(tu_count(back), 101);
+    hnswc_free(back);
+    free(b);
+    tu_ok(hnswc_set_max_elements(ix, 500));
+    b = serialize(ix, &size);
+    memcpy(&version, b + 8, 4);
+    assert_int_equal(version, 3);
+    tu_ok(hnswc_deserialize(b, size, &back));
+    tu_ok(hnswc_get_info(back, &info));
+    assert_int_equal(info.max_elements, 500);
+    assert_int_equal(info.count, 101);
+    hnswc_free(back);
+    free(b);
+    hnswc_free(ix);
+}
+
 static void test_atomic_save(void **s)
 {
     (void)s;
@@ -761,6 +901,8 @@ int main(void)
         cmocka_unit_test(test_invalid_contents),
         cmocka_unit_test(test_fuzz_with_valid_crc),
         cmocka_unit_test(test_foreign_files),
+        cmocka_unit_test(test_max_elements_round_trip),
+        cmocka_unit_test(test_format_1_files_load),
         cmocka_unit_test(test_atomic_save),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -82,13 +82,22 @@ def test_unknown_space():
         hnswlib.Index("euclid", 4)
 
 
-@pytest.mark.parametrize("dim", [0, -1, 70000])
+@pytest.mark.parametrize("dim", [-1, 70000])
 def test_bad_dimension_raises_at_construction(dim):
     # hnswlib accepts these and crashes later
     with pytest.raises(ValueError):
         hnswc.Index("l2", dim)
     with pytest.raises(ValueError):
         hnswc.BFIndex("l2", dim)
+
+
+def test_zero_dimension_is_a_placeholder_for_index_only():
+    # Index(space, 0) is hnswlib's placeholder for load_index
+    # (test_drop_in.py); nothing else can use it
+    with pytest.raises(ValueError, match="dim=0"):
+        hnswc.Index("l2", 0).init_index(10)
+    with pytest.raises(ValueError):
+        hnswc.BFIndex("l2", 0)
 
 
 def test_bad_constructor_arguments():

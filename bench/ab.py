@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""ab.py -- hnswc against its peers in ONE process, searches interleaved.
+
+The quick instrument behind the figures in docs/BENCHMARKS.md and issue 7:
+every system is built in this process, then for each ef the queries are cut
+into chunks and, round after round, each chunk is searched by every system in
+turn (the order rotating each round). Per system and chunk the fastest round
+counts; a system's time at an ef is the sum over chunks of those minima. A
+burst of load from other jobs on this shared machine therefore hits every
+system alike and is mostly filtered out by the minimum.
+
+Systems (--systems, comma separated):
+  hnswc            hnswc, f32 traversal           (hnswc:KEY=VAL,... passes
+                                                  keywords to init_index)
+  hnswlib          hnswlib as imported (pip's build in build/bench-venv)
+  faiss-flat       faiss IndexHNSWFlat(d, M)
+  faiss-sq8        faiss IndexHNSWSQ(d, QT_8bit, M) + IndexRefineFlat (exact
+                   re-rank of k_factor * k; k_factor swept with ef)
+  usearch-f32      usearch Index(metric l2sq, dtype f32, connectivity M)
+  usearch-i8       usearch with dtype i8
+
+Prints recall@k and QPS per ef and the QPS ratio of the first system to each
+other at recall 0.95 and 0.99 (log-QPS interpolated between the points that
+bracket it). --json writes everything.
+
+  build/bench-venv/bin/python bench/ab.py --systems hnswc,hnswlib
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare  # noqa: E402  (data loading, ground truth, recall, interpolation)
+
+
+QUERY_THREADS = 1  # --query-threads
+
+# ---------------------------------------------------------------------------
+# Systems: build(data, threads); search(queries, k, ef) -> labels (n, k)
+# ---------------------------------------------------------------------------
+
+class HnswlibLike:
+    def __init__(self, mod, dim, M, efc, n, **kw):
+        self.index = mod.Index(space="l2", dim=dim)
+        self.index.init_index(max_elements=n, M=M, ef_construction=efc, **kw)
+
+    def build(self, data, threads):
+        self.index.add_items(data, np.arange(data.shape[0]), num_threads=threads)
+
+    def set_ef(self, ef):
+        self.index.set_ef(ef)
+
+    def search(self, q, k):
+        return self.index.knn_query(q, k=k, num_threads=QUERY_THREADS)[0]
+
+
+class FaissHNSW:
+    def __init__(self, faiss, dim, M, efc, n, sq=False):
+        self.faiss = faiss
+        if sq:
+            self.base = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, M)
+            self.index = faiss.IndexRefineFlat(self.base)
+        else:
+            self.base = faiss.IndexHNSWFlat(dim, M)
+            self.index = self.base
+        self.base.hnsw.efConstruction = efc
+        self.sq = sq
+
+    def build(self, data, threads):
+        self.faiss.omp_set_num_threads(threads)
+        if self.sq:
+            self.index.train(data)
+        self.index.add(data)
+
+    def set_ef(self, ef):
+        self.ef = ef
+
+    def search(self, q, k):
+        self.faiss.omp_set_num_threads(QUERY_THREADS)
+        if self.sq:
+            p = self.faiss.IndexRefineSearchParameters()
+            p.k_factor = max(1.0, self.ef / k)
+            hp = self.faiss.SearchParametersHNSW()
+            hp.efSearch = self.ef
+            p.base_index_params = hp
+            return self.index.search(q, k, params=p)[1]
+        self.base.hnsw.efSearch = self.ef
+        return self.index.search(q, k)[1]
+
+
+class USearch:
+    """usearch's i8 codes are value * 127 saturated to [-127, 127]: they
+    expect data in [-1, 1]. Raw Fashion-MNIST pixels (0..255) would all
+    saturate, so for i8 data and queries are divided by the largest absolute
+    base value (a uniform scale: the same neighbours), as a user would."""
+
+    def __init__(self, dim, M, efc, n, dtype):
+        from usearch.index import Index
+        self.index = Index(ndim=dim, metric="l2sq", dtype=dtype, connectivity=M,
+                           expansion_add=efc)
+        self.scale = None if dtype != "i8" else 1.0
+
+    def build(self, data, threads):
+        if self.scale is not None:
+            self.scale = np.float32(1.0 / max(float(np.abs(data).max()), 1e-30))
+            data = data * self.scale
+        self.index.add(np.arange(data.shape[0]), data, threads=threads)
+
+    def set_ef(self, ef):
+        self.index.expansion_search = ef
+
+    def search(self, q, k):
+        if self.scale is not None:
+            q = q * self.scale
+        return self.index.search(q, k, threads=QUERY_THREADS).keys
+
+
+def make_system(spec, dim, M, efc, n):
+    name, _, kwtext = spec.partition(":")
+    kw = {}
+    for part in filter(None, kwtext.split(",")):
+        key, _, val = part.partition("=")
+        kw[key] = int(val) if val.lstrip("-").isdigit() else val
+    if name == "hnswc":
+        import hnswc
+        return HnswlibLike(hnswc, dim, M, efc, n, **kw)
+    if name == "hnswlib":
+        import hnswlib
+        return HnswlibLike(hnswlib, dim, M, efc, n)
+    if name in ("faiss-flat", "faiss-sq8"):
+        import faiss
+        return FaissHNSW(faiss, dim, M, efc, n, sq=name == "faiss-sq8")
+    if name in ("usearch-f32", "usearch-i8"):
+        return USearch(dim, M, efc, n, name.split("-")[1])
+    raise SystemExit(f"ab.py: unknown system {name!r}")
+
+
+# ---------------------------------------------------------------------------
+# Interleaved timing
+# ---------------------------------------------------------------------------
+
+def sweep(systems, queries, k, efs, chunk, rounds, threads_q=1):
+    """{name: [(ef, seconds, labels)]}: see the module docstring."""
+    out = {name: [] for name, _ in systems}
+    chunks = [(i, min(i + chunk, len(queries))) for i in range(0, len(queries), chunk)]
+    for ef in efs:
+        for _, s in systems:
+            s.set_ef(ef)
+        best = {name: [math.inf] * len(chunks) for name, _ in systems}
+        labels = {name: [None] * len(chunks) for name, _ in systems}
+        for r in range(rounds):
+            for ci, (a, b) in enumerate(chunks):
+                q = queries[a:b]
+                order = systems[r % len(systems):] + systems[:r % len(systems)]
+                for name, s in order:
+                    t = time.perf_counter()
+                    lab = s.search(q, k)
+                    dt = time.perf_counter() - t
+                    if dt < best[name][ci]:
+                        best[name][ci] = dt
+                    labels[name][ci] = lab
+        for name, _ in systems:
+            out[name].append((ef, sum(best[name]),
+                              np.vstack([np.asarray(x, dtype=np.int64) for x in labels[name]])))
+    return out
+
+
+def write_markdown(a, table, summary, builds, nq, shape):
+    names = list(table)
+    lines = [f"Data: {'rotated ' if a.rotate else ''}{os.path.basename(a.base)} "
+             f"({shape[0]} x {shape[1]}), {nq} queries, k={a.k}, M={a.M}, "
+             f"ef_construction={a.ef_construction}; {a.query_threads} query thread(s); chunks of "
+             f"{a.chunk} queries, fastest of {a.rounds} rounds per chunk, systems interleaved "
+             f"in one process (bench/ab.py).", "",
+             "| ef | " + " | ".join(f"{n} recall | {n} QPS" for n in names) + " |",
+             "|---:|" + "---:|---:|" * len(names)]
+    for i, pt in enumerate(table[names[0]]):
+        lines.append(f"| {pt['ef']} | " + " | ".join(
+            f"{table[n][i]['recall']:.4f} | {table[n][i]['qps']:.0f}" for n in names) + " |")
+    lines.append("")
+    for t, q in summary.items():
+        parts = [f"{names[0]} / {n}: {q[names[0]] / q[n]:.2f}x" if q[names[0]] and q[n]
+                 else f"{names[0]} / {n}: n/a" for n in names[1:]]
+        lines.append(f"* recall {t}: " + "; ".join(parts))
+    lines.append("* build seconds: " + ", ".join(f"{n} {b:.0f}" for n, b in builds.items()))
+    with open(a.md, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--base", default=compare.DEFAULT_BASE)
+    ap.add_argument("--queries", default=compare.DEFAULT_QUERIES)
+    ap.add_argument("--n", type=int, default=0)
+    ap.add_argument("--nq", type=int, default=0)
+    ap.add_argument("--rotate", action="store_true",
+                    help="apply a fixed random orthogonal rotation (seed 7) to base and queries")
+    ap.add_argument("--M", type=int, default=16)
+    ap.add_argument("--ef-construction", type=int, default=200)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--ef", default="10,12,16,20,24,32,40,48,64,96")
+    ap.add_argument("--chunk", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="build threads (0 = all)")
+    ap.add_argument("--query-threads", type=int, default=1,
+                    help="threads of each search call (default 1)")
+    ap.add_argument("--systems", default="hnswc,hnswlib")
+    ap.add_argument("--cache", default="build/gt-cache")
+    ap.add_argument("--json", default="")
+    ap.add_argument("--md", default="", help="also write the tables as Markdown to this file")
+    ap.add_argument("--peer-cache", default="",
+                    help="folder where hnswlib's built index is saved and reloaded on later runs "
+                         "with the same data and parameters (hnswc is always built)")
+    a = ap.parse_args(argv)
+    efs = [int(x) for x in a.ef.split(",")]
+    global QUERY_THREADS
+    QUERY_THREADS = a.query_threads
+    base, queries = compare.load_data(a)
+    if a.rotate:
+        rng = np.random.default_rng(7)
+        qm, _ = np.linalg.qr(rng.standard_normal((base.shape[1], base.shape[1])))
+        base = np.ascontiguousarray(base @ qm.astype(np.float32))
+        queries = np.ascontiguousarray(queries @ qm.astype(np.float32))
+    gt_ids, gt_kth, _ = compare.ground_truth(base, queries, a.k, a.cache)
+    threads = a.threads or os.cpu_count()
+
+    systems, builds = [], {}
+    key = compare.data_key(base, queries, a.k) + f"-M{a.M}-efc{a.ef_construction}"
+    for spec in a.systems.split(","):
+        s = make_system(spec, base.shape[1], a.M, a.ef_construction, base.shape[0])
+        cached = os.path.join(a.peer_cache, f"{spec}-{key}.bin") if a.peer_cache else ""
+        t = time.perf_counter()
+        if spec == "hnswlib" and cached and os.path.exists(cached):
+            s.index.load_index(cached, max_elements=base.shape[0])
+            print(f"{spec}: loaded {cached}")
+        else:
+            s.build(base, threads)
+            if spec == "hnswlib" and cached:
+                os.makedirs(a.peer_cache, exist_ok=True)
+                s.index.save_index(cached)
+        builds[spec] = time.perf_counter() - t
+        print(f"{spec}: built in {builds[spec]:.1f} s", flush=True)
+        s.set_ef(efs[0])
+        s.search(queries[:200], a.k)  # warm-up
+        systems.append((spec, s))
+
+    res = sweep(systems, queries, a.k, efs, a.chunk, a.rounds)
+    table = {}
+    for name, pts in res.items():
+        table[name] = [{"ef": ef, "qps": len(queries) / sec,
+                        "recall": compare.recall_at_k(lab, base, queries, gt_kth, a.k)}
+                       for ef, sec, lab in pts]
+    names = list(table)
+    print(f"\n{'ef':>4} " + " ".join(f"{n[:22]:>22} {'':>8}" for n in names))
+    for i, ef in enumerate(efs):
+        print(f"{ef:>4} " + " ".join(f"{table[n][i]['recall']:>22.4f} {table[n][i]['qps']:>8.0f}"
+                                     for n in names))
+    summary = {}
+    for t in (0.95, 0.99):
+        q = {n: compare.qps_at_recall([(p["recall"], p["qps"]) for p in table[n]], t) for n in names}
+        summary[t] = q
+        ratios = ", ".join(f"/{n} {q[names[0]] / q[n]:.2f}x" if q[names[0]] and q[n] else f"/{n} n/a"
+                           for n in names[1:])
+        print(f"recall {t}: " + ", ".join(f"{n} {q[n]:.0f}" if q[n] else f"{n} n/a" for n in names)
+              + f"   {names[0]} {ratios}")
+    if a.md:
+        write_markdown(a, table, summary, builds, len(queries), base.shape)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"args": vars(a), "build_s": builds, "table": table,
+                       "qps_at_recall": {str(t): v for t, v in summary.items()}}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

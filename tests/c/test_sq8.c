@@ -1,0 +1,404 @@
+/*
+ * test_sq8.c -- the SQ8 storage (hnswc_options.storage): a walk on one-byte
+ * codes with an exact f32 re-rank.
+ *
+ *   - recall@10 at ef=100 on Fashion-MNIST (L2, IP, cosine) and on random
+ *     real-valued data, against brute force; every returned distance must be
+ *     the exact f32 distance (the re-rank), in ascending order;
+ *   - SQ8 recall within 0.01 of an F32 index built the same way (one thread,
+ *     same seed, so both builds are reproducible);
+ *   - training: no codes below HNSWC_SQ8_TRAIN_MIN vectors (searches stay
+ *     exact-distance and correct), trained once the threshold is crossed,
+ *     by single adds as by a batch;
+ *   - values outside the trained range are saturated and counted; results
+ *     stay exact;
+ *   - file round trips: save/load and serialize/deserialize keep the storage,
+ *     the quantiser and the results; a re-serialization is byte-identical;
+ *     an F32 index is still written as format 1;
+ *   - files of format 1 written before this change (tests/data/hnswc-v1-*)
+ *     still load, with their vectors, deletions and exact results;
+ *   - an unknown storage value is rejected.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { K = 10, EF = 100 };
+
+static float *fm_data, *fm_queries;
+static size_t fm_n, fm_nq, fm_dim;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    size_t qdim;
+    /* smaller than test_recall.c's 10,000 x 200: each case builds two indexes */
+    fm_data = tu_load_fmnist("HNSWC_FMNIST_TRAIN", tu_scaled(5000, 2000), &fm_n, &fm_dim);
+    fm_queries = tu_load_fmnist("HNSWC_FMNIST_TEST", 100, &fm_nq, &qdim);
+    assert_int_equal(qdim, fm_dim);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    free(fm_data);
+    free(fm_queries);
+    return 0;
+}
+
+static hnswc_index *create(uint32_t dim, hnswc_metric metric, hnswc_storage storage)
+{
+    hnswc_options o = {0};
+    o.dim = dim;
+    o.metric = metric;
+    o.storage = storage;
+    hnswc_index *ix = NULL;
+    tu_ok(hnswc_create(&o, &ix));
+    return ix;
+}
+
+/* Recall@10 at ef over nq queries; every result checked (exact distances). */
+static double recall_of(hnswc_index *ix, hnswc_metric metric, const float *data, size_t n,
+                        size_t dim, const float *queries, size_t nq, size_t ef)
+{
+    size_t hits = 0;
+    for (size_t q = 0; q < nq; q++) {
+        const float *query = queries + q * dim;
+        size_t rows[K];
+        double tdist[K];
+        size_t tf = tu_brute_knn(metric, data, n, dim, NULL, NULL, NULL, query, K, rows, tdist);
+        uint64_t labels[K];
+        float dists[K];
+        size_t found = 0;
+        tu_ok(hnswc_search(ix, query, K, ef, NULL, NULL, labels, dists, &found));
+        hits += tu_check_result(metric, data, n, dim, NULL, NULL, NULL, query, K, labels, dists,
+                                found, tf, tdist);
+    }
+    return (double)hits / (double)(nq * K);
+}
+
+static void sq8_vs_f32(const char *what, hnswc_metric metric, const float *data, size_t n,
+                       size_t dim, const float *queries, size_t nq, double min_recall)
+{
+    hnswc_index *f = create((uint32_t)dim, metric, HNSWC_STORAGE_F32);
+    hnswc_index *c = create((uint32_t)dim, metric, HNSWC_STORAGE_SQ8);
+    tu_add_rows(f, data, n, dim, 1);
+    tu_add_rows(c, data, n, dim, 1);
+    hnswc_info info;
+    tu_ok(hnswc_get_info(c, &info));
+    assert_int_equal(info.storage, HNSWC_STORAGE_SQ8);
+    assert_int_equal(info.codes_trained, 1);
+    double rf = recall_of(f, metric, data, n, dim, queries, nq, EF);
+    double rc = recall_of(c, metric, data, n, dim, queries, nq, EF);
+    print_message("%-14s %d n=%zu dim=%zu: recall@10 ef=%d f32 %.4f, sq8 %.4f\n", what,
+                  (int)metric, n, dim, EF, rf, rc);
+    if (rc < min_recall || rc < rf - 0.01)
+        fail_msg("%s: sq8 recall %.4f (f32 %.4f, minimum %.2f)", what, rc, rf, min_recall);
+    hnswc_free(f);
+    hnswc_free(c);
+}
+
+static void test_fmnist_l2(void **s)
+{
+    (void)s;
+    sq8_vs_f32("fashion-mnist", HNSWC_METRIC_L2, fm_data, fm_n, fm_dim, fm_queries, fm_nq, 0.99);
+}
+
+static void test_fmnist_cosine(void **s)
+{
+    (void)s;
+    sq8_vs_f32("fashion-mnist", HNSWC_METRIC_COSINE, fm_data, fm_n, fm_dim, fm_queries, fm_nq,
+               0.99);
+}
+
+/* Inner product on raw pixels plateaus near 0.87 for hnswlib itself
+ * (test_recall.c); the bar is the same as there. */
+static void test_fmnist_ip(void **s)
+{
+    (void)s;
+    sq8_vs_f32("fashion-mnist", HNSWC_METRIC_IP, fm_data, fm_n < 3000 ? fm_n : 3000, fm_dim,
+               fm_queries, fm_nq, 0.84);
+}
+
+/* Real-valued data, where codes are not exact. */
+static void test_random_real(void **s)
+{
+    (void)s;
+    tu_rng r = tu_rng_make(11);
+    size_t n = tu_scaled(5000, 2000), nq = 100, dim = 24;
+    float *data = tu_random_vectors(&r, n, dim, -2.f, 3.f);
+    float *queries = tu_random_vectors(&r, nq, dim, -2.f, 3.f);
+    sq8_vs_f32("random real", HNSWC_METRIC_L2, data, n, dim, queries, nq, 0.98);
+    sq8_vs_f32("random real", HNSWC_METRIC_COSINE, data, n, dim, queries, nq, 0.98);
+    free(data);
+    free(queries);
+}
+
+/* ------------------------------------------------------------------------
+ * Training and saturation
+ * ------------------------------------------------------------------------ */
+
+static void test_training_threshold(void **s)
+{
+    (void)s;
+    tu_rng r = tu_rng_make(5);
+    size_t dim = 16, n = HNSWC_SQ8_TRAIN_MIN + 200;
+    float *data = tu_random_vectors(&r, n, dim, 0.f, 1.f);
+    hnswc_index *ix = create((uint32_t)dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8);
+    hnswc_info info;
+    /* single adds up to one short of the threshold: no codes yet */
+    for (size_t i = 0; i + 1 < HNSWC_SQ8_TRAIN_MIN; i++)
+        tu_ok(hnswc_add(ix, tu_label_of(i), data + i * dim, 0));
+    tu_ok(hnswc_get_info(ix, &info));
+    assert_int_equal(info.codes_trained, 0);
+    double r0 = recall_of(ix, HNSWC_METRIC_L2, data, HNSWC_SQ8_TRAIN_MIN - 1, dim, data, 50, 50);
+    assert_true(r0 >= 0.99);
+    /* the add that reaches it trains on all, and codes are used from then on */
+    size_t i = HNSWC_SQ8_TRAIN_MIN - 1;
+    tu_ok(hnswc_add(ix, tu_label_of(i), data + i * dim, 0));
+    tu_ok(hnswc_get_info(ix, &info));
+    assert_int_equal(info.codes_trained, 1);
+    assert_int_equal(info.codes_clipped, 0);
+    for (i = HNSWC_SQ8_TRAIN_MIN; i < n; i++)
+        tu_ok(hnswc_add(ix, tu_label_of(i), data + i * dim, 0));
+    tu_ok(hnswc_get_info(ix, &info));
+    uint64_t clipped0 = info.codes_clipped; /* later rows may fall just outside */
+    assert_true(clipped0 < 200 * dim / 10);
+    double r1 = recall_of(ix, HNSWC_METRIC_L2, data, n, dim, data + 7 * dim, 50, 50);
+    assert_true(r1 >= 0.99);
+
+    /* outside the trained range [0, 1): saturated, counted, still exact */
+    float *far = tu_random_vectors(&r, 20, dim, 5.f, 6.f);
+    float *all = tu_xmalloc((n + 20) * dim * sizeof *all);
+    memcpy(all, data, n * dim * sizeof *all);
+    memcpy(all + n * dim, far, 20 * dim * sizeof *all);
+    for (size_t j = 0; j < 20; j++)
+        tu_ok(hnswc_add(ix, tu_label_of(n + j), far + j * dim, 0));
+    tu_ok(hnswc_get_info(ix, &info));
+    assert_int_equal(info.codes_clipped - clipped0, 20 * dim);
+    double r2 = recall_of(ix, HNSWC_METRIC_L2, all, n + 20, dim, far, 20, 100);
+    print_message("saturated vectors: recall@10 at ef=100 = %.4f\n", r2);
+    assert_true(r2 >= 0.9);
+    free(all);
+    free(far);
+    free(data);
+    hnswc_free(ix);
+}
+
+static void test_batch_trains(void **s)
+{
+    (void)s;
+    tu_rng r = tu_rng_make(6);
+    size_t dim = 8, n = HNSWC_SQ8_TRAIN_MIN;
+    float *data = tu_random_vectors(&r, n, dim, -1.f, 1.f);
+    hnswc_index *ix = create((uint32_t)dim, HNSWC_METRIC_IP, HNSWC_STORAGE_SQ8);
+    tu_add_rows(ix, data, n, dim, 2);
+    hnswc_info info;
+    tu_ok(hnswc_get_info(ix, &info));
+    assert_int_equal(info.codes_trained, 1);
+    assert_true(recall_of(ix, HNSWC_METRIC_IP, data, n, dim, data, 40, 64) >= 0.97);
+    free(data);
+    hnswc_free(ix);
+}
+
+static void test_bad_storage(void **s)
+{
+    (void)s;
+    hnswc_options o = {0};
+    o.dim = 4;
+    o.storage = (hnswc_storage)7;
+    hnswc_index *ix = NULL;
+    tu_expect_err(hnswc_create(&o, &ix), HNSWC_ERR_INVALID);
+    assert_null(ix);
+}
+
+/* ------------------------------------------------------------------------
+ * Files
+ * ------------------------------------------------------------------------ */
+
+static void same_results(hnswc_index *a, hnswc_index *b, const float *queries, size_t nq,
+                         size_t dim)
+{
+    for (size_t q = 0; q < nq; q++) {
+        uint64_t la[K], lb[K];
+        float da[K], db[K];
+        size_t fa, fb;
+        tu_ok(hnswc_search(a, queries + q * dim, K, 40, NULL, NULL, la, da, &fa));
+        tu_ok(hnswc_search(b, queries + q * dim, K, 40, NULL, NULL, lb, db, &fb));
+        assert_int_equal(fa, fb);
+        assert_memory_equal(la, lb, fa * sizeof *la);
+        assert_memory_equal(da, db, fa * sizeof *da);
+    }
+}
+
+static void test_round_trip(void **s)
+{
+    (void)s;
+    for (int trained = 0; trained < 2; trained++) {
+        for (int m = 0; m < 3; m++) {
+            tu_rng r = tu_rng_make(40 + (uint64_t)m);
+            size_t dim = 12, n = trained ? HNSWC_SQ8_TRAIN_MIN + 100 : 300;
+            float *data = tu_random_vectors(&r, n, dim, -1.f, 2.f);
+            hnswc_index *ix = create((uint32_t)dim, (hnswc_metric)m, HNSWC_STORAGE_SQ8);
+            tu_add_rows(ix, data, n, dim, 1);
+            tu_ok(hnswc_mark_deleted(ix, tu_label_of(3)));
+
+            char *dir = tu_mkdtemp(), *path = tu_path(dir, "sq8.hnswc");
+            tu_ok(hnswc_save(ix, path));
+            size_t fsize;
+            unsigned char *file = tu_read_file(path, &fsize);
+            assert_non_null(file);
+            uint32_t version;
+            memcpy(&version, file + 8, 4);
+            assert_int_equal(version, 2);
+            hnswc_index *back = NULL;
+            tu_ok(hnswc_load(path, &back));
+            hnswc_info info;
+            tu_ok(hnswc_get_info(back, &info));
+            assert_int_equal(info.storage, HNSWC_STORAGE_SQ8);
+            assert_int_equal(info.codes_trained, trained);
+            assert_int_equal(info.deleted_count, 1);
+            same_results(ix, back, data, 30, dim);
+
+            void *buf = NULL, *buf2 = NULL;
+            size_t size = 0, size2 = 0;
+            tu_ok(hnswc_serialize(ix, &buf, &size));
+            assert_int_equal(size, fsize);
+            assert_memory_equal(buf, file, size);
+            hnswc_index *back2 = NULL;
+            tu_ok(hnswc_deserialize(buf, size, &back2));
+            tu_ok(hnswc_serialize(back2, &buf2, &size2));
+            assert_int_equal(size, size2);
+            assert_memory_equal(buf, buf2, size);
+            same_results(ix, back2, data, 30, dim);
+
+            /* a corrupted quantiser is caught by the checksum */
+            unsigned char *bad = tu_xmalloc(size);
+            memcpy(bad, buf, size);
+            size_t quan = 0;
+            for (size_t i = 0; i + 4 <= size; i++)
+                if (memcmp(bad + i, "QUAN", 4) == 0) {
+                    quan = i;
+                    break;
+                }
+            assert_true(quan > 0);
+            bad[quan + 16 + 5] ^= 0x40;
+            hnswc_index *x = NULL;
+            tu_expect_err(hnswc_deserialize(bad, size, &x), HNSWC_ERR_FORMAT);
+            assert_null(x);
+
+            free(bad);
+            hnswc_buffer_free(buf);
+            hnswc_buffer_free(buf2);
+            free(file);
+            hnswc_free(back);
+            hnswc_free(back2);
+            hnswc_free(ix);
+            free(path);
+            tu_rmdir(dir);
+            free(data);
+        }
+    }
+}
+
+static void test_f32_still_version_1(void **s)
+{
+    (void)s;
+    hnswc_index *ix = create(4, HNSWC_METRIC_L2, HNSWC_STORAGE_F32);
+    float v[4] = {1, 2, 3, 4};
+    tu_ok(hnswc_add(ix, 1, v, 0));
+    void *buf = NULL;
+    size_t size = 0;
+    tu_ok(hnswc_serialize(ix, &buf, &size));
+    uint32_t version;
+    memcpy(&version, (unsigned char *)buf + 8, 4);
+    assert_int_equal(version, 1);
+    hnswc_buffer_free(buf);
+    hnswc_free(ix);
+}
+
+/* The vectors of tests/data/make_hnswc_v1_fixtures.c. */
+static void fixture_vectors(float *out, size_t n)
+{
+    unsigned long long s = 12345;
+    for (size_t i = 0; i < n * 8; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        out[i] = (float)((s >> 33) % 1000) / 100.0f - 3.0f;
+    }
+}
+
+static void test_v1_files_load(void **s)
+{
+    (void)s;
+    const char *dir = getenv("HNSWC_TEST_DATA");
+    assert_non_null(dir);
+    const char *names[3] = {"l2", "ip", "cosine"};
+    float data[300 * 8];
+    fixture_vectors(data, 300);
+    for (int m = 0; m < 3; m++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/hnswc-v1-%s-d8.bin", dir, names[m]);
+        hnswc_index *ix = NULL;
+        tu_ok(hnswc_load(path, &ix));
+        hnswc_info info;
+        tu_ok(hnswc_get_info(ix, &info));
+        assert_int_equal(info.storage, HNSWC_STORAGE_F32);
+        assert_int_equal(info.count, 300);
+        assert_int_equal(info.deleted_count, 1);
+        for (size_t i = 0; i < 300; i += 37) {
+            float v[8], want[8];
+            tu_ok(hnswc_get_vector(ix, 1000 + i, v));
+            memcpy(want, data + i * 8, sizeof want);
+            if (m == HNSWC_METRIC_COSINE) {
+                double norm = 0;
+                for (int d = 0; d < 8; d++)
+                    norm += (double)want[d] * want[d];
+                for (int d = 0; d < 8; d++)
+                    assert_true(fabs(v[d] - want[d] / sqrt(norm)) < 1e-6);
+            } else {
+                assert_memory_equal(v, want, sizeof v);
+            }
+        }
+        int del = 0;
+        tu_ok(hnswc_is_deleted(ix, 1003, &del));
+        assert_int_equal(del, 1);
+        /* exact search over the loaded vectors agrees with brute force */
+        unsigned char deleted[300] = {0};
+        deleted[3] = 1;
+        for (size_t q = 0; q < 300; q += 29) {
+            size_t rows[K];
+            double tdist[K];
+            size_t tf = tu_brute_knn((hnswc_metric)m, data, 300, 8, deleted, NULL, NULL,
+                                     data + q * 8, K, rows, tdist);
+            uint64_t labels[K];
+            float dists[K];
+            size_t found;
+            tu_ok(hnswc_search(ix, data + q * 8, K, 300, NULL, NULL, labels, dists, &found));
+            assert_int_equal(found, tf);
+            for (size_t j = 0; j < found; j++)
+                assert_true(tu_dist_close(dists[j], tdist[j]));
+        }
+        hnswc_free(ix);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_storage),
+        cmocka_unit_test(test_f32_still_version_1),
+        cmocka_unit_test(test_v1_files_load),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_training_threshold),
+        cmocka_unit_test(test_batch_trains),
+        cmocka_unit_test(test_random_real),
+        cmocka_unit_test(test_fmnist_l2),
+        cmocka_unit_test(test_fmnist_cosine),
+        cmocka_unit_test(test_fmnist_ip),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,67 @@
+#!/bin/sh
+# run.sh -- runs libFuzzer harnesses one after the other and sums them up.
+#
+#   run.sh BUILD_DIR MODE AMOUNT HARNESS[:AMOUNT]...
+#
+# MODE "time": each harness runs AMOUNT seconds (-max_total_time);
+# MODE "runs": each harness runs AMOUNT inputs (-runs). A harness written
+# NAME:N runs N instead of AMOUNT.
+# Each harness starts from its seeds (BUILD_DIR/seeds/NAME, read only) and
+# its own growing corpus (BUILD_DIR/corpus/NAME, kept between runs). A crash,
+# sanitizer report, leak, timeout or out-of-memory writes the input to
+# BUILD_DIR/crashes/NAME-* and makes the script fail (after the other
+# harnesses ran). Prints one line per harness and a total; the full log of
+# each is BUILD_DIR/logs/NAME.log.
+#
+# FUZZ_NICE (default 10) is the nice level; FUZZ_FLAGS adds libFuzzer flags.
+set -u
+build=$1 mode=$2 amount=$3
+shift 3
+case $mode in
+time) flag="-max_total_time" ;;
+runs) flag="-runs" ;;
+*) echo "run.sh: MODE must be time or runs" >&2; exit 2 ;;
+esac
+mkdir -p "$build/logs" "$build/crashes"
+# Huge allocations must be reported (libFuzzer's -malloc_limit_mb), not
+# answered with NULL: a small input that makes the library ask for
+# gigabytes is a finding (issue 13).
+export ASAN_OPTIONS="allocator_may_return_null=0:detect_leaks=1:${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+# Leaks inside libhdf5 itself are not ours to fix (see the file).
+export LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan-suppressions.txt:print_suppressions=0:${LSAN_OPTIONS:-}"
+failed="" total_runs=0 total_secs=0
+printf '%-16s %12s %8s %10s %8s %6s %s\n' harness inputs seconds inputs/s coverage corpus result
+for item in "$@"; do
+    h=${item%%:*}
+    n=$amount
+    [ "$h" != "$item" ] && n=${item#*:}
+    limit="$flag=$n"
+    bin="$build/fuzz_$h"
+    mkdir -p "$build/corpus/$h"
+    start=$(date +%s)
+    # shellcheck disable=SC2086
+    nice -n "${FUZZ_NICE:-10}" "$bin" $limit -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$build/crashes/$h-" ${FUZZ_FLAGS:-} \
+        "$build/corpus/$h" "$build/seeds/$h" >"$build/logs/$h.log" 2>&1
+    rc=$?
+    secs=$(( $(date +%s) - start ))
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$build/logs/$h.log" | tail -n 1)
+    cov=$(grep -o 'cov: [0-9]*' "$build/logs/$h.log" | tail -n 1 | cut -d' ' -f2)
+    corp=$(ls "$build/corpus/$h" | wc -l)
+    runs=${runs:-0}
+    result=ok
+    if [ $rc -ne 0 ]; then result="FAILED (exit $rc)"; failed="$failed $h"; fi
+    rate=$(( secs > 0 ? runs / secs : runs ))
+    printf '%-16s %12s %8s %10s %8s %6s %s\n' "$h" "$runs" "$secs" "$rate" "${cov:-?}" "$corp" "$result"
+    total_runs=$((total_runs + runs)) total_secs=$((total_secs + secs))
+done
+printf '%-16s %12s %8s\n' total "$total_runs" "$total_secs"
+if [ -n "$failed" ]; then
+    for h in $failed; do
+        echo "---- $h: tail of $build/logs/$h.log"
+        tail -n 40 "$build/logs/$h.log"
+    done
+    echo "fuzz: FAILED:$failed (inputs in $build/crashes/)"
+    exit 1
+fi
