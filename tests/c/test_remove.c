@@ -701,6 +701,59 @@ static void test_flat_batch_and_compact(void **s)
     hnswc_free(ix);
 }
 
+/*
+ * SQ8 storage (the walk reads one-byte codes; repairs compare codes as
+ * inserts do): removing half, one at a time and in a batch, keeps recall
+ * with a fresh SQ8 build of the rest, leaves no unreachable node, and range
+ * search at ef >= the count is still exact (radii compared in f32).
+ */
+static hnswc_index *sq8_index(void)
+{
+    hnswc_options o = {0};
+    o.dim = DIM;
+    o.storage = HNSWC_STORAGE_SQ8;
+    hnswc_index *ix;
+    tu_ok(hnswc_create(&o, &ix));
+    return ix;
+}
+
+static void test_remove_sq8(void **s)
+{
+    (void)s;
+    tu_rng r = tu_rng_make(141);
+    size_t n = tu_scaled(3000, 1500);
+    float *data = tu_random_vectors(&r, n, DIM, -1.f, 1.f);
+    unsigned char *gone = tu_xcalloc(n, 1);
+    hnswc_index *ix = sq8_index();
+    tu_add_rows(ix, data, n, DIM, 2);
+    assert_int_equal(info_of(ix).codes_trained, 1);
+    remove_random(ix, n, gone, 0.1, 142, 0, 1);
+    remove_random(ix, n, gone, 0.45, 143, 1, 2);
+    hnswc_index *fresh = sq8_index();
+    for (size_t row = 0; row < n; row++)
+        if (!gone[row])
+            tu_ok(hnswc_add(fresh, tu_label_of(row), data + row * DIM, 0));
+    double rr = recall_of(ix, HNSWC_METRIC_L2, data, n, gone, 144, 200, EF);
+    double rf = recall_of(fresh, HNSWC_METRIC_L2, data, n, gone, 144, 200, EF);
+    if (rr < 0.9 || rr < rf - 0.02)
+        fail_msg("SQ8: recall after removal %.4f, fresh build %.4f", rr, rf);
+    assert_true(unreachable_of(ix) <= unreachable_of(fresh));
+    /* exact at ef >= count: every removed row absent, every other found */
+    hnswc_range_result res = {0};
+    tu_ok(hnswc_search_range(ix, data, 1e9f, n, NULL, NULL, &res));
+    size_t left = 0;
+    for (size_t row = 0; row < n; row++)
+        left += !gone[row];
+    assert_int_equal(res.count, left);
+    for (size_t i = 0; i < res.count; i++)
+        assert_false(gone[tu_row_of(res.labels[i], n)]);
+    hnswc_range_result_free(&res);
+    hnswc_free(fresh);
+    hnswc_free(ix);
+    free(gone);
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -715,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_labels_after_remove),
         cmocka_unit_test(test_remove_bad_input),
         cmocka_unit_test(test_flat_batch_and_compact),
+        cmocka_unit_test(test_remove_sq8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
