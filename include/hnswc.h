@@ -228,7 +228,9 @@ HNSWC_API void hnswc_free(hnswc_index *index);
  * Out of memory is always found before anything changes: a failed add
  * leaves the index exactly as it was. (If the search's scratch cannot grow
  * once the element is stored, the element is linked to the neighbours found
- * so far and the add succeeds.)
+ * so far and the add succeeds. SQ8: the add that trains the quantiser
+ * trains it first, so it may fail with the quantiser trained and the
+ * elements unchanged; see docs/RELIABILITY.md.)
  *
  * [writer] An add of a new label runs concurrently with searches and other
  * adds. An add that overwrites storage in place (updating an existing label,

@@ -209,6 +209,17 @@ void fz_exercise(hnswc_index *ix) {
     memcpy(v, q, in.dim * sizeof *v);
     v[0] = v[0] < 0 ? v[0] + 1.0f : v[0] - 1.0f;
     hnswc_status st = hnswc_add(ix, fresh, v, 0);
+    if (st == HNSWC_ERR_FULL) {
+        /* an element limit (max_elements, from hnswc's file or hnswlib's)
+         * the index is at: refused, nothing changed; raised, the add goes in */
+        fz_check(in.max_elements != 0 && in.count >= in.max_elements,
+                 "HNSWC_ERR_FULL with %llu elements and max_elements %llu",
+                 (unsigned long long)in.count, (unsigned long long)in.max_elements);
+        fz_check(info_of(ix).count == in.count, "a refused add changed the count");
+        st = hnswc_set_max_elements(ix, in.count + 1);
+        fz_check(st == HNSWC_OK, "raising max_elements failed: %s", hnswc_status_string(st));
+        st = hnswc_add(ix, fresh, v, 0);
+    }
     fz_check(st == HNSWC_OK, "hnswc_add of a new label failed: %s", hnswc_status_string(st));
     hnswc_info after = info_of(ix);
     fz_check(after.count == in.count + 1 && after.live_count == in.live_count + 1,

@@ -56,7 +56,9 @@ const char *fz_workdir(void);
  *     no result is a deleted element; with ef >= count the search is exact
  *     (same distances as hnswc_search_exact) when the distances are finite;
  *   - an add of a new label, an update of an existing one and a
- *     mark_deleted succeed, and the added vector is found (exact search);
+ *     mark_deleted succeed (an index at its element limit refuses the new
+ *     label with HNSWC_ERR_FULL, changing nothing, and takes it once the
+ *     limit is raised), and the added vector is found (exact search);
  *     a flat index then removes the new label (hnswc_remove), an HNSW
  *     index refuses to, changing nothing; graph statistics work for HNSW
  *     and are refused for flat;

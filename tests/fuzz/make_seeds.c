@@ -8,8 +8,9 @@
  *
  *   hnswc/    indexes saved by the library itself: empty, one element,
  *             every metric, M = 2 (many layers), deleted elements,
- *             duplicate vectors, SQ8 storage (untrained and trained), a
- *             flat index; an hnswc 0.1 BFIndex file
+ *             duplicate vectors, an element limit (max_elements), SQ8
+ *             storage (untrained and trained), a flat index; an hnswc 0.1
+ *             BFIndex file
  *   hnswlib/  the hnswlib fixtures of tests/data (written by hnswlib
  *             itself), plus small files in hnswlib's layout converted from
  *             the indexes above (small inputs fuzz faster), and a
@@ -443,6 +444,26 @@ int main(int argc, char **argv) {
     index_seed("ip-d4-n20-del", 4, HNSWC_METRIC_IP, 4, 20, 6, 0);
     index_seed("l2-d8-n30-M2-del", 8, HNSWC_METRIC_L2, 2, 30, 7, 0);
     index_seed("l2-d2-n12-dup", 2, HNSWC_METRIC_L2, 3, 12, 0, 1);
+    /* an element limit (format version 3: max_elements in PARM) */
+    {
+        hnswc_options o = {0};
+        o.dim = 3;
+        o.M = 3;
+        o.ef_construction = 16;
+        o.max_elements = 12;
+        hnswc_index *ix;
+        float v[3] = {0.5f, -1.0f, 2.0f};
+        if (hnswc_create(&o, &ix) != HNSWC_OK)
+            die("hnswc_create with max_elements");
+        for (uint64_t i = 0; i < 9; i++) {
+            v[i % 3] += 0.75f;
+            if (hnswc_add(ix, 70 + i, v, 0) != HNSWC_OK)
+                die("hnswc_add");
+        }
+        if (hnswc_save(ix, path_of("hnswc", "limit-12-l2-d3-n9")) != HNSWC_OK)
+            die("hnswc_save");
+        hnswc_free(ix);
+    }
     /* SQ8 storage (format version 2): not yet trained, and trained (the
      * quantiser trains at HNSWC_SQ8_TRAIN_MIN elements) */
     index_seed_storage("sq8-untrained-l2-d3-n8", 3, HNSWC_METRIC_L2, 3, 8, 0, 0,

@@ -39,9 +39,18 @@ for item in "$@"; do
     limit="$flag=$n"
     bin="$build/fuzz_$h"
     mkdir -p "$build/corpus/$h"
+    # The harnesses that reach libhdf5 (read_hdf5, read_auto): a hostile
+    # HDF5 file can make libhdf5 itself ask for hundreds of GB (seen in its
+    # metadata cache, H5C_protect); it copes with the NULL that malloc
+    # returns in real use, and that is not our code to bound. So for these
+    # two only, huge allocations are answered with NULL instead of being
+    # reported; every other harness keeps the strict rule above.
+    hdf5_opts=""
+    case "$h" in read_hdf5|read_auto) hdf5_opts="-malloc_limit_mb=1000000000" ;; esac
     start=$(date +%s)
     # shellcheck disable=SC2086
-    nice -n "${FUZZ_NICE:-10}" "$bin" $limit -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+    ASAN_OPTIONS="$ASAN_OPTIONS${hdf5_opts:+:allocator_may_return_null=1}" \
+    nice -n "${FUZZ_NICE:-10}" "$bin" $limit -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 $hdf5_opts \
         -artifact_prefix="$build/crashes/$h-" ${FUZZ_FLAGS:-} \
         "$build/corpus/$h" "$build/seeds/$h" >"$build/logs/$h.log" 2>&1
     rc=$?

@@ -1,5 +1,5 @@
 /*
- * test_limits.c -- sizes from a caller or a file are bounded by what the
+ * test_bounds.c -- sizes from a caller or a file are bounded by what the
  * index can use (issue 13, defects 1 and 2).
  *
  *  - A search's or an insert's scratch grows with what it holds, never with
