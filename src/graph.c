@@ -1450,17 +1450,21 @@ hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float rad
     if (st == HNSWC_OK && visited < storage_graph_slots(ix)) {
         st = range_exact(ix, q, radius, filter, user, out); /* step 3 */
     } else if (st == HNSWC_OK) {
-        /* step 1: the seeds, in a fresh visited set (the beam search saw
-         * more than it kept) */
+        /* step 1: the seeds -- every node the beam kept, with its exact
+         * distance -- in a fresh visited set (the beam saw more than it
+         * kept), and the flood's bound: the radius, or the beam's worst
+         * if that is farther */
         next_epoch(sc);
+        float bound = radius;
         for (size_t i = 0; i < nt && st == HNSWC_OK; i++) {
             node_id id = sc->top[i].id;
             float d = pq.c ? vec_distance(ix, q, node_vector(ix, id)) : sc->top[i].dist;
-            if (d <= radius && visit(ix, sc, id, &st) && !hits_push(out, d, id))
+            bound = d > bound ? d : bound;
+            if (visit(ix, sc, id, &st) && !hits_push(out, d, id))
                 st = hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing range search results");
         }
-        /* step 2: the flood; out doubles as its queue (every node inside
-         * the ball, returnable or not) */
+        /* step 2: the flood; out doubles as its queue (every node within
+         * the bound, returnable or not) */
         for (size_t i = 0; i < out->n && st == HNSWC_OK; i++) {
             _Atomic uint32_t *links = node_links(ix, node_at(ix, out->items[i].id), 0);
             uint32_t n = node_links_count(ix, links, 0);
@@ -1469,14 +1473,14 @@ hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float rad
                 if (!visit(ix, sc, nb, &st))
                     continue;
                 float d = vec_distance(ix, q, node_vector(ix, nb));
-                if (d <= radius && !hits_push(out, d, nb))
+                if (d <= bound && !hits_push(out, d, nb))
                     st = hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing range search results");
             }
         }
-        /* only what may be returned stays */
+        /* only what lies inside and may be returned stays */
         size_t w = 0;
         for (size_t i = 0; i < out->n; i++)
-            if (is_result(ix, &lq, out->items[i].id))
+            if (out->items[i].dist <= radius && is_result(ix, &lq, out->items[i].id))
                 out->items[w++] = out->items[i];
         out->n = w;
     }
