@@ -21,6 +21,13 @@
 #                    query ratios, one-query latency by shard count, memory);
 #                    writes $(BUILD)/bench/dask_scaling.json (docs/SCALING.md;
 #                    about ten minutes on a quiet machine)
+#   make bench-remove      bench/bench_remove.cpp: true removal, compaction and
+#                    range search on Fashion-MNIST (remove a random half or a
+#                    whole class vs a fresh build, churn, removal vs add time,
+#                    repaired vs hnswlib's tombstones, range recall vs exact);
+#                    $(BUILD)/bench/bench_remove.json and .md. Options:
+#                    make bench-remove REMOVE_ARGS="--nq 2000 --threads 2"
+#   make bench-remove-docs the same, then its section of docs/BENCHMARKS.md
 #
 # The benchmark program is compiled with -march=native ON PURPOSE: hnswlib is
 # header-only and picks its SIMD kernels at compile time, so this is its best
@@ -60,7 +67,8 @@ DEMO_CLI_NQ   ?= 2000
 # curve can leave the ratio at 0.95 without a bracket.
 DEMO_REPEAT   ?= 2
 
-.PHONY: bench demo demo-compare test-bench bench-docs bench-venv bench-dask
+.PHONY: bench demo demo-compare test-bench bench-docs bench-venv bench-dask \
+        bench-remove bench-remove-docs
 
 # ---------------------------------------------------------------------------
 # build/bench-venv: the pinned peers from PyPI (network needed once; pip builds
@@ -131,6 +139,28 @@ demo-compare: lib bench-venv
 	    --hnswc-storage sq8 --cache $(BUILD)/gt-cache --out $(DEMO_OUT)
 
 # ---------------------------------------------------------------------------
+# Removal and range search (bench/bench_remove.cpp, same build as bench)
+# ---------------------------------------------------------------------------
+
+REMOVE_BIN  = $(BENCH_DIR)/bench_remove
+REMOVE_ARGS ?= --nq 2000
+
+$(REMOVE_BIN): bench/bench_remove.cpp include/hnswc.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(BENCH_CXXFLAGS) $(SANFLAGS) -o $@ $< $(LIB_A) -lz -lm
+
+bench-remove: deps $(REMOVE_BIN)
+	$(REMOVE_BIN) --data $(FMNIST_DIR) --out $(BENCH_DIR)/bench_remove.json $(REMOVE_ARGS)
+	python3 bench/report_remove.py --json $(BENCH_DIR)/bench_remove.json \
+	    --md $(BENCH_DIR)/bench_remove.md --commit "$$(git describe --always --dirty 2>/dev/null)"
+
+bench-remove-docs: bench-remove
+	python3 bench/report_remove.py --json $(BENCH_DIR)/bench_remove.json \
+	    --update docs/BENCHMARKS.md --commit "$$(git describe --always --dirty 2>/dev/null)"
+	@mkdir -p docs/bench-results
+	cp $(BENCH_DIR)/bench_remove.json docs/bench-results/bench_remove.json
+
+# ---------------------------------------------------------------------------
 # docs/BENCHMARKS.md from a real run: the demo from an empty build folder
 # (timed), then make bench, then bench/report.py. About eight minutes.
 # ---------------------------------------------------------------------------
@@ -159,7 +189,7 @@ bench-docs: deps
 
 TEST_TARGETS += test-bench
 
-test-bench: python $(BENCH_BIN)
+test-bench: python $(BENCH_BIN) $(REMOVE_BIN)
 	@rm -rf $(BUILD)/test-bench
 	$(BENCH_PYTHON) bench/compare.py --n 2000 --nq 100 --ef 10,50 \
 	    --cache $(BUILD)/test-bench/gt-cache --out $(BUILD)/test-bench
@@ -168,6 +198,9 @@ test-bench: python $(BENCH_BIN)
 	    --base $(FMNIST_TRAIN) --queries $(FMNIST_T10K) \
 	    --out $(BUILD)/test-bench/bench_vs_hnswlib.json
 	$(BENCH_PYTHON) bench/check_results.py cpp $(BUILD)/test-bench/bench_vs_hnswlib.json
+	$(REMOVE_BIN) --data $(FMNIST_DIR) --n 3000 --nq 100 --rounds 3 --repeat 1 \
+	    --sweep 16,64 --out $(BUILD)/test-bench/bench_remove.json
+	python3 bench/report_remove.py --json $(BUILD)/test-bench/bench_remove.json --check
 
 DASK_BENCH_ARGS ?=
 bench-dask: deps python python-dask

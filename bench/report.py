@@ -332,6 +332,21 @@ vectors.
 """
 
 
+def keep_removal_section(path, text):
+    """The removal section (bench/report_remove.py, its own run) survives a
+    regeneration of the rest of the page."""
+    begin, end = "<!-- bench-remove:begin -->", "<!-- bench-remove:end -->"
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        return text
+    if begin not in old or end not in old:
+        return text
+    block = begin + old.split(begin, 1)[1].split(end, 1)[0] + end
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--compare", required=True, help="folder with compare.json and compare.png")
@@ -369,6 +384,7 @@ def main():
             extra = f.read()
         cut = text.index("-->\n") + 4 if "-->\n" in text else 0
         text = text[:cut] + "\n" + extra + "\n" + text[cut:]
+    text = keep_removal_section(a.out, text)
     with open(a.out, "w") as f:
         f.write(text)
     print(f"report: wrote {a.out}, {a.png} and {raw}/ ({datetime.date.today()})")

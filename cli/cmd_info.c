@@ -27,7 +27,8 @@ static const char usage_text[] =
     "  -h, --help             this help\n"
     "\n"
     "JSON fields: file, file_bytes, kind (\"hnsw\" or \"exact\"), dim, metric, M,\n"
-    "ef_construction, ef_search, seed, count, live, deleted, capacity, max_level,\n"
+    "ef_construction, ef_search, seed, count, live, deleted, removed_slots,\n"
+    "pending_slots, removed_total, reused_total, capacity, max_level,\n"
     "memory_bytes, simd, graph: {levels, level_counts[], degree0_min,\n"
     "degree0_max, degree0_mean, unreachable, one_way_links, links_total},\n"
     "health (\"ok\" or \"degraded\") and health_advice (null, or the sentence of\n"
@@ -106,6 +107,20 @@ static void print_text_counts(const hnswc_info *in)
     char mem[32];
     printf("elements          %llu (live %llu, deleted %llu)\n", (unsigned long long)in->count,
            (unsigned long long)in->live_count, (unsigned long long)in->deleted_count);
+    if (in->kind == HNSWC_KIND_HNSW) {
+        /* a loaded index holds no removed slots (saves drop them); the line
+         * says so, and where tombstones could go */
+        printf("removed slots     %llu (%llu waiting to be reclaimed; since loading %llu "
+               "removed, %llu reused)", (unsigned long long)in->removed_slots,
+               (unsigned long long)in->pending_slots, (unsigned long long)in->removed_total,
+               (unsigned long long)in->reused_total);
+    } else {
+        printf("removed slots     - (an exact index drops a removed row at once)");
+    }
+    if (in->deleted_count > 0)
+        printf("; 'hnswc compact' would remove the %llu deleted",
+               (unsigned long long)in->deleted_count);
+    printf("\n");
     printf("capacity          %llu\n", (unsigned long long)in->capacity);
     printf("memory            %s (%llu bytes)\n",
            cli_human_bytes(in->memory_bytes, mem, sizeof mem),
@@ -174,6 +189,11 @@ static void print_json(const char *path, long long file_bytes, const hnswc_info 
     printf("  \"count\": %llu,\n  \"live\": %llu,\n  \"deleted\": %llu,\n",
            (unsigned long long)in->count, (unsigned long long)in->live_count,
            (unsigned long long)in->deleted_count);
+    if (g)
+        printf("  \"removed_slots\": %llu,\n  \"pending_slots\": %llu,\n"
+               "  \"removed_total\": %llu,\n  \"reused_total\": %llu,\n",
+               (unsigned long long)in->removed_slots, (unsigned long long)in->pending_slots,
+               (unsigned long long)in->removed_total, (unsigned long long)in->reused_total);
     printf("  \"capacity\": %llu,\n", (unsigned long long)in->capacity);
     if (g)
         printf("  \"max_level\": %d,\n", (int)in->max_level);

@@ -17,6 +17,8 @@ int cmd_search(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_remove(int argc, char **argv);  /* cmd_remove.c */
+int cmd_compact(int argc, char **argv); /* cmd_remove.c */
 
 /*
  * Loads an index file: hnswc's own format, or with hnswlib_metric >= 0 a

@@ -1,6 +1,7 @@
 /*
  * main.c -- entry point of the hnswc command-line tool: dispatches to the
- * subcommands (build, search, info, bench, export) and prints the overall usage.
+ * subcommands (build, search, info, bench, export, remove, compact) and prints
+ * the overall usage.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,8 @@ static const struct {
     {"info", cmd_info, "parameters, counts, memory and graph health of an index"},
     {"bench", cmd_bench, "recall, QPS, latency, build time and memory on a dataset"},
     {"export", cmd_export, "the graph of one layer as Graphviz dot or JSON"},
+    {"remove", cmd_remove, "remove elements from an index file for good"},
+    {"compact", cmd_compact, "remove every marked-deleted element of an index file"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -90,43 +90,81 @@ int out_format_parse(const char *s, out_format *out)
     return 0;
 }
 
-static void print_json(FILE *f, size_t nq, size_t k, size_t ef, const uint64_t *labels,
-                       const float *distances, const size_t *n_found)
+/* The header line of text and CSV results. */
+static void print_header(FILE *f, out_format fmt)
 {
-    fprintf(f, "{\"k\": %zu, \"ef\": %zu, \"queries\": %zu, \"results\": [", k, ef, nq);
-    for (size_t q = 0; q < nq; q++) {
-        fprintf(f, "%s\n  {\"query\": %zu, \"labels\": [", q ? "," : "", q);
-        for (size_t j = 0; j < n_found[q]; j++)
-            fprintf(f, "%s%llu", j ? ", " : "", (unsigned long long)labels[q * k + j]);
-        fputs("], \"distances\": [", f);
-        for (size_t j = 0; j < n_found[q]; j++) {
-            fputs(j ? ", " : "", f);
-            cli_json_number(f, distances[q * k + j], 9);
-        }
-        fputs("]}", f);
+    if (fmt == OUT_CSV)
+        fputs("query,rank,label,distance\n", f);
+    else
+        fprintf(f, "%8s %6s %12s %16s\n", "query", "rank", "label", "distance");
+}
+
+/* The text or CSV lines of query q's n results. */
+static void print_rows(FILE *f, out_format fmt, size_t q, const uint64_t *labels,
+                       const float *distances, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        unsigned long long label = (unsigned long long)labels[j];
+        double dist = distances[j];
+        if (fmt == OUT_CSV)
+            fprintf(f, "%zu,%zu,%llu,%.9g\n", q, j + 1, label, dist);
+        else
+            fprintf(f, "%8zu %6zu %12llu %16.9g\n", q, j + 1, label, dist);
     }
-    fputs(nq ? "\n]}\n" : "]}\n", f);
+}
+
+/* The JSON object of query q's n results, after a ',' unless q is 0. */
+static void print_json_query(FILE *f, size_t q, const uint64_t *labels, const float *distances,
+                             size_t n)
+{
+    fprintf(f, "%s\n  {\"query\": %zu, \"labels\": [", q ? "," : "", q);
+    for (size_t j = 0; j < n; j++)
+        fprintf(f, "%s%llu", j ? ", " : "", (unsigned long long)labels[j]);
+    fputs("], \"distances\": [", f);
+    for (size_t j = 0; j < n; j++) {
+        fputs(j ? ", " : "", f);
+        cli_json_number(f, distances[j], 9);
+    }
+    fputs("]}", f);
 }
 
 void print_results(FILE *f, out_format fmt, size_t nq, size_t k, size_t ef,
                    const uint64_t *labels, const float *distances, const size_t *n_found)
 {
     if (fmt == OUT_JSON) {
-        print_json(f, nq, k, ef, labels, distances, n_found);
+        fprintf(f, "{\"k\": %zu, \"ef\": %zu, \"queries\": %zu, \"results\": [", k, ef, nq);
+        for (size_t q = 0; q < nq; q++)
+            print_json_query(f, q, labels + q * k, distances + q * k, n_found[q]);
+        fputs(nq ? "\n]}\n" : "]}\n", f);
         return;
     }
-    if (fmt == OUT_CSV)
-        fputs("query,rank,label,distance\n", f);
-    else
-        fprintf(f, "%8s %6s %12s %16s\n", "query", "rank", "label", "distance");
-    for (size_t q = 0; q < nq; q++) {
-        for (size_t j = 0; j < n_found[q]; j++) {
-            unsigned long long label = (unsigned long long)labels[q * k + j];
-            double dist = distances[q * k + j];
-            if (fmt == OUT_CSV)
-                fprintf(f, "%zu,%zu,%llu,%.9g\n", q, j + 1, label, dist);
-            else
-                fprintf(f, "%8zu %6zu %12llu %16.9g\n", q, j + 1, label, dist);
-        }
+    print_header(f, fmt);
+    for (size_t q = 0; q < nq; q++)
+        print_rows(f, fmt, q, labels + q * k, distances + q * k, n_found[q]);
+}
+
+void range_print_begin(FILE *f, out_format fmt, size_t nq, double radius, size_t ef)
+{
+    if (fmt == OUT_JSON) {
+        fputs("{\"radius\": ", f);
+        cli_json_number(f, radius, 9);
+        fprintf(f, ", \"ef\": %zu, \"queries\": %zu, \"results\": [", ef, nq);
+    } else {
+        print_header(f, fmt);
     }
+}
+
+void range_print_query(FILE *f, out_format fmt, size_t q, const uint64_t *labels,
+                       const float *distances, size_t n)
+{
+    if (fmt == OUT_JSON)
+        print_json_query(f, q, labels, distances, n);
+    else
+        print_rows(f, fmt, q, labels, distances, n);
+}
+
+void range_print_end(FILE *f, out_format fmt, size_t nq)
+{
+    if (fmt == OUT_JSON)
+        fputs(nq ? "\n]}\n" : "]}\n", f);
 }

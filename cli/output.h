@@ -40,6 +40,16 @@ int out_format_parse(const char *s, out_format *out);
 void print_results(FILE *f, out_format fmt, size_t nq, size_t k, size_t ef,
                    const uint64_t *labels, const float *distances, const size_t *n_found);
 
+/*
+ * Range search results (search --radius), printed as they come, query by
+ * query: the same text and CSV lines as above; JSON with "radius": R in
+ * place of "k": K. begin, then query for q = 0 .. nq-1 in order, then end.
+ */
+void range_print_begin(FILE *f, out_format fmt, size_t nq, double radius, size_t ef);
+void range_print_query(FILE *f, out_format fmt, size_t q, const uint64_t *labels,
+                       const float *distances, size_t n);
+void range_print_end(FILE *f, out_format fmt, size_t nq);
+
 /* ------------------------------------------------------------------------
  * Pieces of output
  * ------------------------------------------------------------------------ */

@@ -342,6 +342,43 @@ HNSWC_API hnswc_status hnswc_search_exact(const hnswc_index *index, const float 
                                           size_t k, hnswc_filter_fn filter, void *user_data,
                                           uint64_t *labels, float *distances, size_t *n_found);
 
+/*
+ * Range search results: every element found, closest first. The caller
+ * zero-initialises the struct (hnswc_range_result r = {0};), passes it to
+ * any number of hnswc_search_range calls -- each replaces the contents,
+ * reusing and growing the buffers, which the library allocates -- and
+ * finally frees the buffers with hnswc_range_result_free.
+ */
+typedef struct hnswc_range_result {
+    uint64_t *labels;  /* count labels, closest first                       */
+    float *distances;  /* count distances, ascending                        */
+    size_t count;
+    size_t capacity;   /* room in labels and distances (the library's)      */
+} hnswc_range_result;
+
+/*
+ * Finds every element whose distance to `query` is at most `radius` (in the
+ * metric's distance, as hnswc_search reports it: squared L2 for L2), closest
+ * first, into *result (see hnswc_range_result). filter works as in
+ * hnswc_search.
+ *
+ * ef is the beam width of the search that finds the ball (0 = the index's
+ * default); every neighbour of an element found inside the ball is then
+ * examined, so the whole ball is found as long as the beam reaches it --
+ * with ef at least the number of elements, the answer is exact. The recall
+ * against an exact scan on Fashion-MNIST is in docs/BENCHMARKS.md.
+ *
+ * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (radius NaN or negative, ef
+ * above 2^31), HNSWC_ERR_NONFINITE (query), HNSWC_ERR_NOMEM (result->count
+ * is then 0; the buffers stay the caller's to free). [reader]
+ */
+HNSWC_API hnswc_status hnswc_search_range(const hnswc_index *index, const float *query,
+                                          float radius, size_t ef, hnswc_filter_fn filter,
+                                          void *user_data, hnswc_range_result *result);
+
+/* Frees the buffers of a range result and zeroes it. NULL is a no-op. */
+HNSWC_API void hnswc_range_result_free(hnswc_range_result *result);
+
 /* ------------------------------------------------------------------------
  * Label sets: the filter "only these labels"
  *
@@ -419,15 +456,61 @@ HNSWC_API hnswc_status hnswc_mark_deleted(hnswc_index *index, uint64_t label);
 /* Errors: HNSWC_ERR_NOT_FOUND, HNSWC_ERR_DELETED (not deleted). [writer] */
 HNSWC_API hnswc_status hnswc_unmark_deleted(hnswc_index *index, uint64_t label);
 
+/* ------------------------------------------------------------------------
+ * Removal
+ *
+ * A removed element leaves the graph for good: every list that linked to it
+ * is rebuilt from its other members and the removed element's own, with the
+ * heuristic inserts use; the entry point moves if it was the removed
+ * element; its label is free at once, and its slot (record, upper-layer
+ * links) is reclaimed and then taken by later adds. Unlike a tombstone
+ * (hnswc_mark_deleted), it costs searches nothing once reclaimed and cannot
+ * be brought back.
+ *
+ * Slots are reclaimed in groups, because proving that no running search can
+ * still reach a slot means waiting for the searches in flight (docs/
+ * ARCHITECTURE.md, "Removal"): when enough removed slots are waiting
+ * (1/64 of the index, at least 256), the removal that crossed the line
+ * reclaims them all; hnswc_compact reclaims at once. Until then a removed
+ * element is invisible to every search started after its removal returned,
+ * and its label can be added again (into another slot).
+ * ------------------------------------------------------------------------ */
+
 /*
- * Removes the element of `label` for good, deleted or not: its label is
- * free again and its room is reused by later adds.
- * Flat only, for now: the last row moves into the hole (hnswlib BFIndex's
- * delete_vector). HNSW: HNSWC_ERR_INVALID, nothing changes (a graph node
- * needs its neighbours' links repaired first; use hnswc_mark_deleted).
- * Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND, HNSWC_ERR_INVALID. [writer]
+ * Removes the element with `label` for good, whether live or marked deleted.
+ * Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND (no element has the label:
+ * never added, or removed already), HNSWC_ERR_NOMEM; nothing changes then.
+ * No search started after this call returns finds the element.
+ * Flat: the last row moves into the hole (hnswlib BFIndex's delete_vector);
+ * there is no graph to repair and no slot to reclaim.
+ *
+ * [writer] Runs concurrently with searches, adds and other removes. It waits
+ * only for adds that overwrite storage in place (hnswc_add's updates), and,
+ * when it reclaims slots, for the searches and adds already running to end
+ * (new ones wait meanwhile, as for an update).
  */
 HNSWC_API hnswc_status hnswc_remove(hnswc_index *index, uint64_t label);
+
+/*
+ * Removes labels[0 .. n-1] as hnswc_remove does, all or nothing: if any label
+ * is unknown (or already removed) or given twice, the call fails with
+ * HNSWC_ERR_NOT_FOUND or HNSWC_ERR_INVALID and nothing is removed. A large
+ * batch is repaired in one pass over the whole graph on num_threads threads
+ * (0 = all cores), which is much cheaper than one removal at a time. [writer]
+ */
+HNSWC_API hnswc_status hnswc_remove_batch(hnswc_index *index, const uint64_t *labels, size_t n,
+                                          unsigned num_threads);
+
+/*
+ * Turns every element marked deleted into a true removal, repairs the graph
+ * in one pass on num_threads threads (0 = all cores) and reclaims every
+ * removed slot now. *n_removed (may be NULL) is set to the number of
+ * tombstones removed. An index saved afterwards holds neither tombstones nor
+ * removed slots, so its file is smaller. Errors: HNSWC_ERR_NULL,
+ * HNSWC_ERR_NOMEM (nothing removed). [writer]
+ */
+HNSWC_API hnswc_status hnswc_compact(hnswc_index *index, unsigned num_threads,
+                                     size_t *n_removed);
 
 /* ------------------------------------------------------------------------
  * Parameters, counts and statistics
@@ -440,7 +523,8 @@ typedef struct hnswc_info {
     uint32_t ef_construction;
     uint32_t ef_search;      /* default ef of a search                        */
     uint64_t seed;
-    uint64_t count;          /* elements stored, live + deleted               */
+    uint64_t count;          /* elements stored, live + deleted (removed ones
+                                are not stored)                               */
     uint64_t live_count;     /* elements a search can return                  */
     uint64_t deleted_count;  /* elements marked deleted                       */
     uint64_t capacity;       /* elements that fit before the next growth      */
@@ -452,6 +536,11 @@ typedef struct hnswc_info {
     int codes_trained;       /* SQ8: 1 once the quantiser is trained          */
     uint64_t codes_clipped;  /* SQ8: components saturated since training      */
     uint64_t max_elements;   /* the limit on count; 0 when there is none      */
+    uint64_t removed_slots;  /* slots of removed elements not taken again yet
+                                (reclaimed, or waiting to be); flat: 0        */
+    uint64_t pending_slots;  /* of those, still waiting to be reclaimed       */
+    uint64_t removed_total;  /* elements removed since create/load            */
+    uint64_t reused_total;   /* adds that took a removed element's slot       */
 } hnswc_info;
 
 /*
@@ -528,7 +617,7 @@ typedef struct hnswc_node {
 } hnswc_node;
 
 /* What node `id` is. Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND (no such
- * id, or a node still being added). [reader] */
+ * id, a node still being added, or a removed element). [reader] */
 HNSWC_API hnswc_status hnswc_node_info(const hnswc_index *index, uint32_t id, hnswc_node *out);
 
 /*

@@ -260,6 +260,165 @@ hnswc_status flat_set_deleted(flat_index *fx, const char *fn, uint64_t label, bo
 }
 
 /* ========================================================================
+ * Removal in batches, compaction (hnswc_remove_batch, hnswc_compact)
+ *
+ * The graph's removal (remove.c) repairs links and reclaims slots; a flat
+ * index has neither, so its rows are simply dropped, under the write side.
+ * ======================================================================== */
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Drops row `row` (its label already out of the map): the last row moves
+ * into its place, as in flat_remove. Write side held. */
+static void drop_row(flat_index *fx, uint64_t row) {
+    uint64_t last = fx->count - 1;
+    fx->deleted_count -= fx->deleted[row];
+    if (row != last) {
+        memcpy(row_at(fx, row), row_at(fx, last), row_bytes(fx));
+        fx->labels[row] = fx->labels[last];
+        fx->deleted[row] = fx->deleted[last];
+        label_map_update(&fx->map, fx->labels[row], (uint32_t)row);
+    }
+    fx->count = last;
+}
+
+/* All or nothing: every label present and none twice, checked (on a sorted
+ * copy) before a row is touched. */
+hnswc_status flat_remove_batch(flat_index *fx, const char *fn, const uint64_t *labels, size_t n) {
+    if (n == 0)
+        return HNSWC_OK;
+    uint64_t *sorted = malloc(n * sizeof *sorted);
+    if (!sorted)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "%s: out of memory for %zu labels", fn, n);
+    memcpy(sorted, labels, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_u64);
+    pthread_rwlock_wrlock(&fx->lock);
+    hnswc_status st = HNSWC_OK;
+    uint32_t row;
+    for (size_t i = 0; i < n && st == HNSWC_OK; i++) {
+        if (i > 0 && sorted[i] == sorted[i - 1])
+            st = hnswc_fail(HNSWC_ERR_INVALID, "%s: label %llu is given twice; nothing was "
+                            "removed", fn, (unsigned long long)sorted[i]);
+        else if (!label_map_find(&fx->map, sorted[i], &row))
+            st = hnswc_fail(HNSWC_ERR_NOT_FOUND, "%s: no element has label %llu (never added, "
+                            "or removed already); nothing was removed", fn,
+                            (unsigned long long)sorted[i]);
+    }
+    for (size_t i = 0; i < n && st == HNSWC_OK; i++) {
+        label_map_find(&fx->map, labels[i], &row);
+        label_map_remove(&fx->map, labels[i]);
+        drop_row(fx, row);
+    }
+    pthread_rwlock_unlock(&fx->lock);
+    free(sorted);
+    return st;
+}
+
+/* Every row marked deleted goes; the others keep their order. */
+hnswc_status flat_compact(flat_index *fx, size_t *n_removed) {
+    pthread_rwlock_wrlock(&fx->lock);
+    uint64_t w = 0;
+    for (uint64_t r = 0; r < fx->count; r++) {
+        if (fx->deleted[r]) {
+            label_map_remove(&fx->map, fx->labels[r]);
+            continue;
+        }
+        if (w != r) {
+            memcpy(row_at(fx, w), row_at(fx, r), row_bytes(fx));
+            fx->labels[w] = fx->labels[r];
+            fx->deleted[w] = 0;
+            label_map_update(&fx->map, fx->labels[w], (uint32_t)w);
+        }
+        w++;
+    }
+    *n_removed = (size_t)(fx->count - w);
+    fx->count = w;
+    fx->deleted_count = 0;
+    pthread_rwlock_unlock(&fx->lock);
+    return HNSWC_OK;
+}
+
+/* ========================================================================
+ * Range search (hnswc_search_range): every live row within radius
+ * ======================================================================== */
+
+hnswc_status flat_search_range(const flat_index *fx, const float *query, float radius,
+                               hnswc_filter_fn filter, void *user, hnswc_range_result *res) {
+    bool cosine = fx->metric == HNSWC_METRIC_COSINE, l2 = fx->metric == HNSWC_METRIC_L2;
+    float *qbuf = cosine ? malloc(row_bytes(fx)) : NULL;
+    if (cosine && !qbuf)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_search_range: out of memory");
+    const float *q = query;
+    if (cosine) {
+        memcpy(qbuf, query, row_bytes(fx));
+        hnswc_normalize(qbuf, fx->dim);
+        q = qbuf;
+    }
+    hnswc_dist_fn kernel = l2 ? fx->kernels->l2 : fx->kernels->dot;
+    heap_item *hits = NULL;
+    size_t n = 0, cap = 0;
+    hnswc_status st = HNSWC_OK;
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&fx->lock);
+    for (uint64_t r = 0; r < fx->count && st == HNSWC_OK; r++) {
+        if (fx->deleted[r])
+            continue;
+        float d = kernel(q, row_at(fx, r), fx->dim);
+        if (!l2)
+            d = 1.0f - d;
+        if (!(d <= radius) || (filter && !filter(fx->labels[r], user)))
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 64;
+            heap_item *p = realloc(hits, nc * sizeof *p);
+            if (!p) {
+                st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_search_range: out of memory growing "
+                                "the results");
+                break;
+            }
+            hits = p;
+            cap = nc;
+        }
+        hits[n++] = (heap_item){d, (uint32_t)r};
+    }
+    if (st == HNSWC_OK && n > res->capacity) {
+        uint64_t *l = realloc(res->labels, n * sizeof *l);
+        if (l)
+            res->labels = l;
+        float *dd = l ? realloc(res->distances, n * sizeof *dd) : NULL;
+        if (dd)
+            res->distances = dd;
+        if (l && dd)
+            res->capacity = n;
+        else
+            st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_search_range: out of memory for %zu results",
+                            n);
+    }
+    if (st == HNSWC_OK) {
+        /* closest first; equal distances by row, as flat_search orders them */
+        for (size_t i = 1; i < n; i++) {
+            heap_item x = hits[i];
+            size_t t = i;
+            for (; t > 0 && (hits[t - 1].dist > x.dist ||
+                             (hits[t - 1].dist == x.dist && hits[t - 1].id > x.id)); t--)
+                hits[t] = hits[t - 1];
+            hits[t] = x;
+        }
+        for (size_t i = 0; i < n; i++) {
+            res->labels[i] = fx->labels[hits[i].id];
+            res->distances[i] = hits[i].dist;
+        }
+        res->count = n;
+    }
+    pthread_rwlock_unlock((pthread_rwlock_t *)&fx->lock);
+    free(hits);
+    free(qbuf);
+    return st;
+}
+
+/* ========================================================================
  * Search
  * ======================================================================== */
 

@@ -22,7 +22,8 @@
  *   lock (rwlock, writers preferred)
  *     read side:  searches, get_vector, is_deleted, get_labels, info,
  *                 count_new, and the savers (persist.c)
- *     write side: adds, remove, mark/unmark, reserve
+ *     write side: adds, remove (one or a batch), compact, mark/unmark,
+ *                 reserve
  *
  * Adds take the write side because growing the rows moves them, and a row
  * is rewritten in place on an update; a flat add is a copy, so holding off
@@ -97,6 +98,19 @@ hnswc_status flat_add(flat_index *fx, const float *vectors, const uint64_t *labe
 hnswc_status flat_remove(flat_index *fx, const char *fn, uint64_t label);
 
 hnswc_status flat_set_deleted(flat_index *fx, const char *fn, uint64_t label, bool del);
+
+/* hnswc_remove_batch: all or nothing (NOT_FOUND, INVALID for a label given
+ * twice), then as flat_remove for each. */
+hnswc_status flat_remove_batch(flat_index *fx, const char *fn, const uint64_t *labels, size_t n);
+
+/* hnswc_compact: every row marked deleted removed; *n_removed how many. */
+hnswc_status flat_compact(flat_index *fx, size_t *n_removed);
+
+/* hnswc_search_range: every live row within radius of query (raw:
+ * normalised here for cosine), closest first, into res (grown; count set
+ * only on success). */
+hnswc_status flat_search_range(const flat_index *fx, const float *query, float radius,
+                               hnswc_filter_fn filter, void *user, hnswc_range_result *res);
 
 /*
  * The k nearest live rows of each of n queries (raw: normalised here for

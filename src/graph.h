@@ -60,10 +60,52 @@ hnswc_status graph_search_traced(const hnswc_index *ix, const float *q, size_t k
                                  hnswc_filter_fn filter, void *user, const graph_trace *tr,
                                  heap_item *out, size_t *n_out);
 
+/* A growable list of (distance, id), for range search results. */
+typedef struct graph_hits {
+    heap_item *items;
+    size_t n, cap;
+} graph_hits;
+
+/* Every element within `radius` of q (normalised for cosine), closest
+ * first, into out (grown with realloc; the caller frees out->items): a beam
+ * search of width ef seeds a flood through the ball (graph.c, "Range
+ * search"). update_lock read side held. */
+hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float radius, size_t ef,
+                                hnswc_filter_fn filter, void *user, graph_hits *out);
+
 /* Exact k nearest by a full scan; out needs room for k + 1 items.
  * update_lock read side held. */
 size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
                           hnswc_filter_fn filter, void *user, heap_item *out);
+
+/* --- Repair after removals (remove.c drives these; see graph.c) ---
+ * All with the update lock's read side held. */
+
+/* Scratch for repairs (candidate buffers sized from M); NULL when out of
+ * memory. Not shared between threads. */
+typedef struct graph_repair_scratch graph_repair_scratch;
+graph_repair_scratch *graph_repair_scratch_new(const hnswc_index *ix);
+void graph_repair_scratch_free(graph_repair_scratch *rs);
+
+/* If node's list on `level` links to removed nodes, rebuilds it from its
+ * live members and those of the removed ones (the insert heuristic, then the
+ * nearest, up to the list's old length). Takes node's link lock. Nodes left
+ * with no layer-0 in-link are noted in rs. Returns true if rewritten. */
+bool graph_repair_list(hnswc_index *ix, node_id node, int level, graph_repair_scratch *rs);
+
+/* Empties every list of removed node `id`, noting in rs the former layer-0
+ * members left with no in-link. Takes id's link lock. */
+void graph_clear_links(hnswc_index *ix, node_id id, graph_repair_scratch *rs);
+
+/* Gives every node noted in rs a layer-0 in-link again (from its nearest
+ * members, else -- when sc is not NULL -- by linking it afresh), and
+ * empties the note. sc from graph_ctx_acquire with ef_construction. */
+void graph_repair_link_orphans(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs);
+
+/* Walks layer 0 from the entry point and gives every element it does not
+ * reach an in-link from the nearest reached node a search finds (an island
+ * cut off by removals). Returns how many. sc as above (NULL: nothing). */
+size_t graph_reconnect(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs);
 
 /* Degree, level and reachability statistics of the whole graph (out is
  * cleared first). No concurrent writer (the caller's contract). */

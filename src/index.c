@@ -9,8 +9,11 @@
  * locking rules are stated at each function and gathered in
  * docs/ARCHITECTURE.md; in short (lock order, outermost first):
  *
- *   update_lock (rwlock)  read: searches, new-label adds, vector reads
- *                         write: adds that rewrite a record in place
+ *   reclaim_lock (mutex)  the one reclamation of removed slots (remove.c)
+ *   update_lock (rwlock)  read: searches, new-label adds, vector reads,
+ *                               removals
+ *                         write: adds that rewrite a record in place,
+ *                                freeing removed slots
  *   meta_lock (mutex)     label map, slot allocation, growth, level RNG
  *   entry_lock (mutex)    an insert that raises the top level
  *   link lock (striped)   rewriting one node's link lists
@@ -22,6 +25,7 @@
 #include "heap.h"
 #include "index.h"
 #include "labelmap.h"
+#include "remove.h"
 #include "storage.h"
 #include "threads.h"
 
@@ -147,12 +151,13 @@ void hnswc_free(hnswc_index *ix) {
  * `quota` (NULL for a single add) is the room a batch reserved for itself
  * (see hnswc_add_batch): a slot taken from it is already counted in
  * ix->reserved. Without one, a slot is free only if it leaves the room that
- * batches in flight hold: count + reserved < max_elements.
+ * batches in flight hold: elements + reserved < max_elements. Elements are
+ * the label map's entries, not the slots: a removed element's slot is free
+ * (or about to be), and its room is the caller's again.
  */
 static hnswc_status new_slot(hnswc_index *ix, uint64_t label, uint64_t *quota, node_id *id) {
     bool from_quota = quota && *quota > 0;
-    if (ix->max_elements && !from_quota &&
-        atomic_load(&ix->count) + ix->reserved >= ix->max_elements)
+    if (ix->max_elements && !from_quota && ix->labels.len + ix->reserved >= ix->max_elements)
         return hnswc_fail(HNSWC_ERR_FULL, "hnswc_add: the index holds max_elements = %llu "
                           "elements (hnswc_set_max_elements raises the limit)",
                           (unsigned long long)ix->max_elements);
@@ -329,12 +334,12 @@ static hnswc_status reserve_room(hnswc_index *ix, const uint64_t *labels, size_t
     uint64_t fresh = label_map_count_missing(&batch, &ix->labels);
     uint64_t reusable = (flags & HNSWC_ADD_REPLACE_DELETED) ? atomic_load(&ix->deleted_count) : 0;
     uint64_t need = fresh > reusable ? fresh - reusable : 0;
-    uint64_t used = atomic_load(&ix->count) + ix->reserved;
+    uint64_t used = ix->labels.len + ix->reserved; /* elements, not slots: see new_slot */
     uint64_t room = ix->max_elements > used ? ix->max_elements - used : 0;
     if (ix->max_elements && need > room) {
         st = hnswc_fail(HNSWC_ERR_FULL, "hnswc_add_batch: %llu new elements do not fit: the "
                         "index holds %llu of max_elements = %llu%s (nothing was added)",
-                        (unsigned long long)need, (unsigned long long)atomic_load(&ix->count),
+                        (unsigned long long)need, (unsigned long long)ix->labels.len,
                         (unsigned long long)ix->max_elements,
                         ix->reserved ? ", and adds in flight hold more" : "");
     } else if (ix->max_elements) {
@@ -604,6 +609,82 @@ hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, siz
 }
 
 /* ========================================================================
+ * Range search (graph.c finds the ball; labels are read here, as in
+ * search_one, under the update lock's read side)
+ * ======================================================================== */
+
+hnswc_status hnswc_search_range(const hnswc_index *ix, const float *query, float radius,
+                                size_t ef, hnswc_filter_fn filter, void *user_data,
+                                hnswc_range_result *result) {
+    if (!ix || !query || !result) {
+        if (result && result->count <= result->capacity)
+            result->count = 0;
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_search_range: %s is NULL",
+                          !ix ? "index" : !query ? "query" : "result");
+    }
+    if (result->count > result->capacity || (result->capacity && (!result->labels ||
+                                                                  !result->distances))) {
+        /* not ours to free or grow: garbage, or a struct from elsewhere */
+        result->count = 0;
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search_range: result is not "
+                          "zero-initialised nor from an earlier call");
+    }
+    result->count = 0;
+    if (!(radius >= 0.f)) /* NaN too */
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search_range: radius must be a non-negative "
+                          "number, got %g", (double)radius);
+    if (ef > MAX_EF)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_search_range: ef above 2^31");
+    hnswc_status st = check_finite("hnswc_search_range", query, index_dim(ix), 0);
+    if (st != HNSWC_OK)
+        return st;
+    if (index_kind(ix) == HNSWC_KIND_FLAT) /* exact: a scan of every row */
+        return flat_search_range(flat_of(ix), query, radius, filter, user_data, result);
+    float qbuf[QUERY_STACK_FLOATS];
+    float *owned_q;
+    const float *q = prepare_query(ix, query, qbuf, &owned_q);
+    if (!q)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_search_range: out of memory");
+
+    graph_hits hits = {0};
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
+    st = graph_search_range(ix, q, radius, ef ? ef : atomic_load(&ix->ef_search), filter,
+                            user_data, &hits);
+    if (st == HNSWC_OK && hits.n > result->capacity) {
+        uint64_t *l = realloc(result->labels, hits.n * sizeof *l);
+        if (l)
+            result->labels = l;
+        float *d = l ? realloc(result->distances, hits.n * sizeof *d) : NULL;
+        if (d)
+            result->distances = d;
+        if (l && d)
+            result->capacity = hits.n;
+        else
+            st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_search_range: out of memory for %zu results",
+                            hits.n);
+    }
+    if (st == HNSWC_OK) {
+        for (size_t i = 0; i < hits.n; i++) {
+            result->labels[i] = node_at(ix, hits.items[i].id)->label;
+            result->distances[i] = hits.items[i].dist;
+        }
+        result->count = hits.n;
+    }
+    pthread_rwlock_unlock((pthread_rwlock_t *)&ix->update_lock);
+    free(hits.items);
+    free(owned_q);
+    return st;
+}
+
+void hnswc_range_result_free(hnswc_range_result *result) {
+    if (!result)
+        return;
+    free(result->labels);
+    free(result->distances);
+    memset(result, 0, sizeof *result);
+}
+
+/* ========================================================================
  * Elements by label
  * ======================================================================== */
 
@@ -671,15 +752,21 @@ hnswc_status hnswc_get_labels(const hnswc_index *ix, uint64_t *out, size_t capac
     hnswc_index *mix = (hnswc_index *)ix;
     pthread_rwlock_rdlock(&mix->update_lock);
     pthread_mutex_lock(&mix->meta_lock);
-    /* every slot holds exactly one label, set under meta_lock */
-    size_t need = (size_t)atomic_load(&ix->count);
+    /* every element's slot holds its label, set under meta_lock; removed
+     * and free slots hold none, and the label map has one entry per element
+     * (an element still being added is listed, as before it is READY) */
+    size_t need = ix->labels.len;
+    uint64_t count = atomic_load(&ix->count);
     hnswc_status st = HNSWC_OK;
-    if (need > capacity)
+    if (need > capacity) {
         st = hnswc_fail(HNSWC_ERR_INVALID, "hnswc_get_labels: room for %zu labels, %zu needed",
                         capacity, need);
-    else
-        for (size_t i = 0; i < need; i++)
-            out[i] = node_at(ix, (node_id)i)->label;
+    } else {
+        size_t w = 0;
+        for (uint64_t i = 0; i < count && w < need; i++)
+            if (!(atomic_load(&node_at(ix, (node_id)i)->flags) & NODE_REMOVED))
+                out[w++] = node_at(ix, (node_id)i)->label;
+    }
     pthread_mutex_unlock(&mix->meta_lock);
     pthread_rwlock_unlock(&mix->update_lock);
     *n_written = need;
@@ -690,9 +777,11 @@ hnswc_status hnswc_get_labels(const hnswc_index *ix, uint64_t *out, size_t capac
  * Looking inside: nodes and links
  *
  * All three are [reader]s. The update lock's read side keeps a slot's label,
- * level and upper link block from changing underneath (a slot is only
- * reused under the write side); links themselves are read with the atomics
- * a search uses, without the link locks. A flat index has no nodes.
+ * level and upper link block from changing underneath (a slot is rewritten
+ * in place, or freed after a removal, only under the write side; a freed
+ * slot taken by an add is not READY until its record is complete); links
+ * themselves are read with the atomics a search uses, without the link
+ * locks. A flat index has no nodes.
  * ======================================================================== */
 
 hnswc_status hnswc_node_id(const hnswc_index *ix, uint64_t label, uint32_t *id) {
@@ -710,11 +799,14 @@ hnswc_status hnswc_node_id(const hnswc_index *ix, uint64_t label, uint32_t *id) 
     return st;
 }
 
-/* The READY node `id`, or NOT_FOUND. Update lock held. */
+/* The READY node `id` of an element, or NOT_FOUND: a removed element (its
+ * label is gone) or a free slot is no node. Update lock held: a slot is
+ * freed only under the write side, and an add makes it READY again only
+ * once its new record is written. */
 static hnswc_status ready_node(const hnswc_index *ix, const char *fn, uint32_t id,
                                node_head **out) {
     if ((uint64_t)id >= atomic_load_explicit(&ix->count, memory_order_acquire) ||
-        !(atomic_load_explicit(&node_at(ix, id)->flags, memory_order_acquire) & NODE_READY))
+        !node_is_element(atomic_load_explicit(&node_at(ix, id)->flags, memory_order_acquire)))
         return hnswc_fail(HNSWC_ERR_NOT_FOUND, "%s: no node has id %u", fn, (unsigned)id);
     *out = node_at(ix, id);
     return HNSWC_OK;
@@ -805,13 +897,43 @@ hnswc_status hnswc_unmark_deleted(hnswc_index *ix, uint64_t label) {
     return set_deleted(ix, "hnswc_unmark_deleted", label, false);
 }
 
+/* ========================================================================
+ * Removal (remove.c does the work; see remove.h)
+ * ======================================================================== */
+
 hnswc_status hnswc_remove(hnswc_index *ix, uint64_t label) {
     if (!ix)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_remove: index is NULL");
     if (index_kind(ix) == HNSWC_KIND_FLAT)
         return flat_remove(flat_of(ix), "hnswc_remove", label);
-    return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_remove: an HNSW index cannot remove elements "
-                      "yet; use hnswc_mark_deleted");
+    return remove_labels(ix, "hnswc_remove", &label, 1, 1);
+}
+
+hnswc_status hnswc_remove_batch(hnswc_index *ix, const uint64_t *labels, size_t n,
+                                unsigned num_threads) {
+    if (!ix || (!labels && n > 0))
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_remove_batch: %s is NULL", ix ? "labels" : "index");
+    if (n > HNSWC_MAX_ELEMENTS)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_remove_batch: %zu labels, more than an index "
+                          "can hold", n);
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return flat_remove_batch(flat_of(ix), "hnswc_remove_batch", labels, n);
+    return remove_labels(ix, "hnswc_remove_batch", labels, n, num_threads);
+}
+
+hnswc_status hnswc_compact(hnswc_index *ix, unsigned num_threads, size_t *n_removed) {
+    if (n_removed)
+        *n_removed = 0;
+    if (!ix)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_compact: index is NULL");
+    if (index_kind(ix) == HNSWC_KIND_FLAT) {
+        size_t removed = 0;
+        hnswc_status st = flat_compact(flat_of(ix), &removed);
+        if (n_removed)
+            *n_removed = removed;
+        return st;
+    }
+    return remove_compact(ix, num_threads, n_removed);
 }
 
 /* ========================================================================
@@ -835,10 +957,15 @@ hnswc_status hnswc_get_info(const hnswc_index *ix, hnswc_info *out) {
     out->ef_search = atomic_load(&ix->ef_search);
     out->seed = ix->seed;
     pthread_mutex_lock(&mix->meta_lock);
-    out->count = atomic_load(&ix->count);
+    out->count = ix->labels.len; /* one label per stored element */
     out->deleted_count = atomic_load(&ix->deleted_count);
     out->max_elements = ix->max_elements;
-    size_t side = label_map_bytes(&ix->labels) + ix->deleted_ids_cap * sizeof(node_id);
+    out->pending_slots = atomic_load(&ix->removed_pending);
+    out->removed_slots = out->pending_slots + atomic_load(&ix->free_count);
+    out->removed_total = atomic_load(&ix->removed_total);
+    out->reused_total = atomic_load(&ix->reused_total);
+    size_t side = label_map_bytes(&ix->labels) +
+                  (ix->deleted_ids_cap + ix->limbo_cap + ix->free_cap) * sizeof(node_id);
     pthread_mutex_unlock(&mix->meta_lock);
     out->live_count = out->count - out->deleted_count;
     out->capacity = atomic_load(&ix->capacity);
@@ -871,7 +998,7 @@ hnswc_status hnswc_set_max_elements(hnswc_index *ix, uint64_t max_elements) {
                           "element limit (hnswc_reserve sets its capacity)");
     hnswc_status st = HNSWC_OK;
     pthread_mutex_lock(&ix->meta_lock);
-    uint64_t count = atomic_load(&ix->count);
+    uint64_t count = ix->labels.len; /* elements (removed ones are not) */
     if (max_elements && max_elements < count)
         st = hnswc_fail(HNSWC_ERR_INVALID, "hnswc_set_max_elements: the index holds %llu "
                         "elements, more than %llu", (unsigned long long)count,

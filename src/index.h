@@ -14,6 +14,7 @@
  *   storage.h    node records, chunks, slots, loader helpers   (storage.c)
  *   graph.h      HNSW insert and search, scratch pool, stats   (graph.c)
  *   threads.h    parallel_for                                  (threads.c)
+ *   remove.h     true removal, graph repair, slot reclamation  (remove.c)
  *   persist.h    CRC-32C of hnswc's file format                (persist.c)
  *   flat.h       the exact (flat) index, index_kind()          (flat.c)
  */
@@ -134,6 +135,25 @@ struct hnswc_index {
 
     /* --- guarded by pool_lock --- */
     struct search_ctx *pool;
+
+    /* --- removal (remove.c; docs/ARCHITECTURE.md, "Removal") --- */
+    /*
+     * reclaim_lock: outermost of all, held by the one thread that reclaims
+     * removed slots (remove_reclaim). It is taken with no other lock held.
+     */
+    pthread_mutex_t reclaim_lock;
+    /* Removed elements whose slots are not free yet: a search must skip
+     * them (they are flagged NODE_REMOVED and may still be linked to). */
+    _Atomic uint64_t removed_pending;
+    /* Slots freed by removal and not taken again (ids below count). */
+    _Atomic uint64_t free_count;
+    _Atomic uint64_t removed_total; /* removals since create/load */
+    _Atomic uint64_t reused_total;  /* adds that took a freed slot */
+    /* guarded by meta_lock: */
+    node_id *limbo_ids;       /* removed, awaiting reclamation */
+    size_t limbo_len, limbo_cap;
+    node_id *free_ids;        /* free slots, taken by storage_new_slot */
+    size_t free_len, free_cap;
 };
 
 #define ENTRY_EMPTY UINT64_MAX

@@ -219,15 +219,86 @@ static void layout_of(uint32_t dim, uint32_t M0, uint64_t count, uint64_t upper_
                l->node_len + l->vecs_len + l->quan_len + l->lnk0_len + l->lnku_len;
 }
 
-static void current_layout(const hnswc_index *ix, layout *l) {
-    uint64_t count = atomic_load(&ix->count), words = 0;
-    for (uint64_t i = 0; i < count; i++)
-        words += (uint64_t)node_at(ix, (node_id)i)->level * (ix->M + 1);
+/*
+ * Removed elements and free slots (remove.c) are not written: the elements
+ * left are renumbered densely, in slot order, and links to anything not
+ * written are dropped (a removed node still linked to is waiting for a
+ * sweep). newid[slot] is the written id or NODE_NONE; NULL means "every slot
+ * as it is", the case of an index that never removed anything, whose files
+ * are the same as before removal existed.
+ */
+typedef struct numbering {
+    uint32_t *newid; /* NULL: identity */
+    uint64_t slots;  /* ids below this are considered */
+    uint64_t entry;  /* the entry word in written ids */
+} numbering;
+
+static bool written(const hnswc_index *ix, node_id id) {
+    return !(atomic_load(&node_at(ix, id)->flags) & NODE_REMOVED);
+}
+
+/* Builds the numbering; NOMEM only when there are removed slots to skip. */
+static hnswc_status make_numbering(const hnswc_index *ix, numbering *nb, uint64_t *count) {
+    nb->slots = atomic_load(&ix->count);
+    nb->newid = NULL;
+    nb->entry = atomic_load(&ix->entry);
+    *count = nb->slots;
+    if (storage_graph_slots(ix) == nb->slots && atomic_load(&ix->removed_pending) == 0)
+        return HNSWC_OK;
+    if (!(nb->newid = malloc((size_t)(nb->slots ? nb->slots : 1) * sizeof *nb->newid)))
+        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory renumbering the elements to save");
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < nb->slots; i++)
+        nb->newid[i] = written(ix, (node_id)i) ? (uint32_t)n++ : NODE_NONE;
+    *count = n;
+    /* removal moves the entry point off a removed node before it returns,
+     * and a save runs with no writer: the entry is always written. The
+     * fallback (highest-level element) only guards the file's validity. */
+    if (nb->entry != ENTRY_EMPTY && nb->newid[entry_id(nb->entry)] != NODE_NONE) {
+        nb->entry = entry_make(entry_level(nb->entry), nb->newid[entry_id(nb->entry)]);
+    } else {
+        int best = -1;
+        nb->entry = ENTRY_EMPTY;
+        for (uint64_t i = 0; i < nb->slots; i++)
+            if (nb->newid[i] != NODE_NONE && node_at(ix, (node_id)i)->level > best) {
+                best = node_at(ix, (node_id)i)->level;
+                nb->entry = entry_make(best, nb->newid[i]);
+            }
+    }
+    return HNSWC_OK;
+}
+
+static inline bool nb_keep(const numbering *nb, uint64_t i) {
+    return !nb->newid || nb->newid[i] != NODE_NONE;
+}
+
+static void current_layout(const hnswc_index *ix, const numbering *nb, uint64_t count, layout *l) {
+    uint64_t words = 0;
+    for (uint64_t i = 0; i < nb->slots; i++)
+        if (nb_keep(nb, i))
+            words += (uint64_t)node_at(ix, (node_id)i)->level * (ix->M + 1);
     pthread_mutex_lock((pthread_mutex_t *)&ix->meta_lock);
     uint64_t max_elements = ix->max_elements;
     pthread_mutex_unlock((pthread_mutex_t *)&ix->meta_lock);
     layout_of(ix->dim, ix->M0, count, words, (uint32_t)ix->storage, max_elements, l);
 }
+
+/* One link list in written ids: count, then max ids, zero-filled. */
+static void put_links(sink *s, const numbering *nb, _Atomic uint32_t *links, uint32_t c,
+                      uint32_t max, uint32_t *buf) {
+    memset(buf, 0, (1 + (size_t)max) * 4u);
+    uint32_t w = 0;
+    for (uint32_t j = 0; j < c; j++) {
+        uint32_t id = atomic_load_explicit(&links[1 + j], memory_order_acquire);
+        if (!nb->newid)
+            buf[1 + w++] = id;
+        else if (id < nb->slots && nb->newid[id] != NODE_NONE)
+            buf[1 + w++] = nb->newid[id];
+    }
+    buf[0] = w;
+    put(s, buf, (1 + (size_t)max) * 4u);
+}
+
 
 static void write_header(sink *s, uint32_t version, uint32_t sections) {
     uint32_t head[3] = {version, BYTE_ORDER_MARK, sections};
@@ -239,8 +310,9 @@ static void write_header(sink *s, uint32_t version, uint32_t sections) {
     put(s, h, HEADER_SIZE);
 }
 
-/* Writes a whole HNSW index. Caller holds the update lock's read side. */
-static void write_graph(const hnswc_index *ix, const layout *l, sink *s) {
+/* Writes a whole HNSW index, numbered by nb. Caller holds the update lock's
+ * read side. */
+static void write_graph(const hnswc_index *ix, const numbering *nb, const layout *l, sink *s) {
     write_header(s, l->version, l->sections);
 
     section_begin(s, "PARM", l->parm_len);
@@ -254,13 +326,15 @@ static void write_graph(const hnswc_index *ix, const layout *l, sink *s) {
     put_u64(s, ix->rng);
     put_u64(s, l->count);
     put_u64(s, atomic_load(&ix->deleted_count));
-    put_u64(s, atomic_load(&ix->entry));
+    put_u64(s, nb->entry);
     if (l->version == FORMAT_VERSION_LIMIT)
         put_u64(s, l->max_elements);
     section_end(s);
 
     section_begin(s, "NODE", l->node_len);
-    for (uint64_t i = 0; i < l->count; i++) {
+    for (uint64_t i = 0; i < nb->slots; i++) {
+        if (!nb_keep(nb, i))
+            continue;
         node_head *n = node_at(ix, (node_id)i);
         put_u64(s, n->label);
         put_u32(s, (uint32_t)n->level);
@@ -269,8 +343,9 @@ static void write_graph(const hnswc_index *ix, const layout *l, sink *s) {
     section_end(s);
 
     section_begin(s, "VECS", l->vecs_len);
-    for (uint64_t i = 0; i < l->count; i++)
-        put(s, node_vector(ix, (node_id)i), (size_t)ix->dim * 4u);
+    for (uint64_t i = 0; i < nb->slots; i++)
+        if (nb_keep(nb, i))
+            put(s, node_vector(ix, (node_id)i), (size_t)ix->dim * 4u);
     section_end(s);
 
     if (l->quan_len) {
@@ -289,28 +364,22 @@ static void write_graph(const hnswc_index *ix, const layout *l, sink *s) {
     /* links are copied word by word through atomics into a plain buffer */
     uint32_t buf[1 + 2 * 2048];
     section_begin(s, "LNK0", l->lnk0_len);
-    for (uint64_t i = 0; i < l->count; i++) {
+    for (uint64_t i = 0; i < nb->slots; i++) {
+        if (!nb_keep(nb, i))
+            continue;
         node_head *n = node_at(ix, (node_id)i);
-        uint32_t c = node_links_count(ix, n->l0, 0);
-        memset(buf, 0, (1 + (size_t)ix->M0) * 4u);
-        buf[0] = c;
-        for (uint32_t j = 0; j < c; j++)
-            buf[1 + j] = atomic_load_explicit(&n->l0[1 + j], memory_order_acquire);
-        put(s, buf, (1 + (size_t)ix->M0) * 4u);
+        put_links(s, nb, n->l0, node_links_count(ix, n->l0, 0), ix->M0, buf);
     }
     section_end(s);
 
     section_begin(s, "LNKU", l->lnku_len);
-    for (uint64_t i = 0; i < l->count; i++) {
+    for (uint64_t i = 0; i < nb->slots; i++) {
+        if (!nb_keep(nb, i))
+            continue;
         node_head *n = node_at(ix, (node_id)i);
         for (int lv = 1; lv <= n->level; lv++) {
             _Atomic uint32_t *links = node_links(ix, n, lv);
-            uint32_t c = node_links_count(ix, links, lv);
-            memset(buf, 0, (1 + (size_t)ix->M) * 4u);
-            buf[0] = c;
-            for (uint32_t j = 0; j < c; j++)
-                buf[1 + j] = atomic_load_explicit(&links[1 + j], memory_order_acquire);
-            put(s, buf, (1 + (size_t)ix->M) * 4u);
+            put_links(s, nb, links, node_links_count(ix, links, lv), ix->M, buf);
         }
     }
     section_end(s);
@@ -353,31 +422,48 @@ static void write_flat(const flat_index *fx, const layout *l, sink *s) {
 
 /*
  * An image of either kind: image_begin takes the kind's lock (read side:
- * searches go on, writers wait or, for HNSW, must not run) and measures the
- * file exactly; image_write writes it; image_end releases the lock.
+ * searches go on, writers wait or, for HNSW, must not run), numbers the
+ * elements of an HNSW index that removed some (make_numbering: NOMEM, the
+ * lock released, is its one failure) and measures the file exactly;
+ * image_write writes it; image_end releases the lock and the numbering.
  */
-static void image_begin(const hnswc_index *ix, layout *l) {
+typedef struct image {
+    layout l;
+    numbering nb; /* HNSW only */
+} image;
+
+static hnswc_status image_begin(const hnswc_index *ix, image *im) {
+    memset(im, 0, sizeof *im);
     if (index_kind(ix) == HNSWC_KIND_FLAT) {
         pthread_rwlock_rdlock(&flat_of(ix)->lock);
-        flat_layout(flat_of(ix), l);
-    } else {
-        pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
-        current_layout(ix, l);
+        flat_layout(flat_of(ix), &im->l);
+        return HNSWC_OK;
     }
-}
-
-static void image_write(const hnswc_index *ix, const layout *l, sink *s) {
-    if (index_kind(ix) == HNSWC_KIND_FLAT)
-        write_flat(flat_of(ix), l, s);
-    else
-        write_graph(ix, l, s);
-}
-
-static void image_end(const hnswc_index *ix) {
-    if (index_kind(ix) == HNSWC_KIND_FLAT)
-        pthread_rwlock_unlock(&flat_of(ix)->lock);
-    else
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
+    uint64_t count;
+    hnswc_status st = make_numbering(ix, &im->nb, &count);
+    if (st != HNSWC_OK) {
         pthread_rwlock_unlock((pthread_rwlock_t *)&ix->update_lock);
+        return st;
+    }
+    current_layout(ix, &im->nb, count, &im->l);
+    return HNSWC_OK;
+}
+
+static void image_write(const hnswc_index *ix, const image *im, sink *s) {
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        write_flat(flat_of(ix), &im->l, s);
+    else
+        write_graph(ix, &im->nb, &im->l, s);
+}
+
+static void image_end(const hnswc_index *ix, image *im) {
+    if (index_kind(ix) == HNSWC_KIND_FLAT) {
+        pthread_rwlock_unlock(&flat_of(ix)->lock);
+    } else {
+        free(im->nb.newid);
+        pthread_rwlock_unlock((pthread_rwlock_t *)&ix->update_lock);
+    }
 }
 
 /* ========================================================================
@@ -525,11 +611,17 @@ hnswc_status hnswc_save(const hnswc_index *ix, const char *path) {
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
 
-    layout l;
-    image_begin(ix, &l);
+    image im;
+    hnswc_status ist = image_begin(ix, &im);
+    if (ist != HNSWC_OK) {
+        fclose(f);
+        unlink(tmp);
+        free(tmp);
+        return ist;
+    }
     sink s = {.f = f};
-    image_write(ix, &l, &s);
-    image_end(ix);
+    image_write(ix, &im, &s);
+    image_end(ix, &im);
 
     int err = 0;
     if (!locked)
@@ -563,17 +655,18 @@ hnswc_status hnswc_serialize(const hnswc_index *ix, void **buffer, size_t *size)
     if (!ix || !buffer || !size)
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_serialize: %s is NULL",
                           !ix ? "index" : !buffer ? "buffer" : "size");
-    layout l;
-    image_begin(ix, &l);
-    hnswc_status st = HNSWC_OK;
-    unsigned char *mem = l.total <= SIZE_MAX ? malloc((size_t)l.total) : NULL;
+    image im;
+    hnswc_status st = image_begin(ix, &im);
+    if (st != HNSWC_OK)
+        return st;
+    unsigned char *mem = im.l.total <= SIZE_MAX ? malloc((size_t)im.l.total) : NULL;
     if (!mem) {
         st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_serialize: out of memory for %llu bytes",
-                        (unsigned long long)l.total);
+                        (unsigned long long)im.l.total);
     } else {
-        sink s = {.mem = mem, .cap = (size_t)l.total};
-        image_write(ix, &l, &s);
-        if (s.failed || s.len != l.total) { /* cannot happen: the layout is exact */
+        sink s = {.mem = mem, .cap = (size_t)im.l.total};
+        image_write(ix, &im, &s);
+        if (s.failed || s.len != im.l.total) { /* cannot happen: the layout is exact */
             free(mem);
             st = hnswc_fail(HNSWC_ERR_INVALID, "hnswc_serialize: index changed while serialized");
         } else {
@@ -581,7 +674,7 @@ hnswc_status hnswc_serialize(const hnswc_index *ix, void **buffer, size_t *size)
             *size = s.len;
         }
     }
-    image_end(ix);
+    image_end(ix, &im);
     return st;
 }
 

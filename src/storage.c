@@ -78,6 +78,7 @@ hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
     pthread_mutex_init(&ix->meta_lock, NULL);
     pthread_mutex_init(&ix->entry_lock, NULL);
     pthread_mutex_init(&ix->pool_lock, NULL);
+    pthread_mutex_init(&ix->reclaim_lock, NULL);
     for (unsigned i = 0; i < LINK_LOCK_STRIPES; i++)
         pthread_mutex_init(&ix->link_locks[i], NULL);
 
@@ -108,11 +109,14 @@ void storage_destroy(hnswc_index *ix) {
     }
     quant_sq8_free(&ix->quant);
     free(ix->deleted_ids);
+    free(ix->limbo_ids);
+    free(ix->free_ids);
     label_map_free(&ix->labels);
     pthread_rwlock_destroy(&ix->update_lock);
     pthread_mutex_destroy(&ix->meta_lock);
     pthread_mutex_destroy(&ix->entry_lock);
     pthread_mutex_destroy(&ix->pool_lock);
+    pthread_mutex_destroy(&ix->reclaim_lock);
     for (unsigned i = 0; i < LINK_LOCK_STRIPES; i++)
         pthread_mutex_destroy(&ix->link_locks[i]);
     free(ix);
@@ -197,7 +201,8 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
 hnswc_status storage_init_node(hnswc_index *ix, node_id id, uint64_t label, int level) {
     _Atomic uint32_t *upper = NULL;
     if (level > 0) {
-        size_t words = (size_t)level * (ix->M + 1);
+        /* links (a count and M ids per layer), then an in-degree per layer */
+        size_t words = (size_t)level * (ix->M + 2);
         if (!(upper = calloc(words, sizeof *upper)))
             return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating links of level %d", level);
         atomic_fetch_add(&ix->memory_bytes, words * sizeof *upper);
@@ -213,17 +218,36 @@ hnswc_status storage_init_node(hnswc_index *ix, node_id id, uint64_t label, int 
 }
 
 /*
- * Takes a fresh slot for `label` (which is not in the map) and publishes its
- * id in the count. Nothing changes if it fails. Caller holds meta_lock. The
- * level comes from the caller (graph_random_level): drawing it here would
- * make storage depend on the graph module.
+ * Takes a slot for `label` (which is not in the map): a free slot if any,
+ * else a fresh one whose id it publishes in the count. Nothing changes if it
+ * fails. Caller holds meta_lock. The level comes from the caller
+ * (graph_random_level): drawing it here would make storage depend on the
+ * graph module.
+ *
+ * A free slot is taken under the update lock's read side, like a fresh one,
+ * with searches running: remove.c frees a slot only when no link leads to it
+ * and no operation that could have seen one is still running, so nobody but
+ * this add can reach the id until it is linked again.
  */
 hnswc_status storage_new_slot(hnswc_index *ix, uint64_t label, int level, node_id *id_out) {
+    hnswc_status st;
+    if (ix->free_len > 0) {
+        node_id id = ix->free_ids[ix->free_len - 1];
+        if ((st = label_map_reserve(&ix->labels, ix->labels.len + 1)) != HNSWC_OK ||
+            (st = storage_init_node(ix, id, label, level)) != HNSWC_OK)
+            return st;
+        label_map_put(&ix->labels, label, id); /* room reserved: cannot fail */
+        ix->free_len--;
+        atomic_fetch_sub(&ix->free_count, 1);
+        atomic_fetch_add(&ix->reused_total, 1);
+        *id_out = id;
+        return HNSWC_OK;
+    }
     uint64_t n = atomic_load(&ix->count);
     if (n >= HNSWC_MAX_ELEMENTS)
         return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_add: the index holds the maximum of %llu elements",
                           (unsigned long long)HNSWC_MAX_ELEMENTS);
-    hnswc_status st = HNSWC_OK;
+    st = HNSWC_OK;
     if (n >= atomic_load(&ix->capacity) && (st = storage_reserve(ix, n + 1)) != HNSWC_OK)
         return st;
     if ((st = label_map_reserve(&ix->labels, ix->labels.len + 1)) != HNSWC_OK)
@@ -242,6 +266,7 @@ hnswc_status storage_new_slot(hnswc_index *ix, uint64_t label, int level, node_i
 bool storage_pop_deleted(hnswc_index *ix, node_id *id) {
     while (ix->deleted_ids_len > 0) {
         node_id cand = ix->deleted_ids[--ix->deleted_ids_len];
+        /* a removed element is never DELETED (remove.c clears the flag) */
         if (atomic_load(&node_at(ix, cand)->flags) & NODE_DELETED) {
             *id = cand;
             return true;
@@ -282,6 +307,51 @@ hnswc_status storage_push_deleted(hnswc_index *ix, node_id id) {
     }
     ix->deleted_ids[ix->deleted_ids_len++] = id;
     return HNSWC_OK;
+}
+
+/* ========================================================================
+ * Free slots (meta_lock held)
+ * ======================================================================== */
+
+static bool grow_ids(node_id **ids, size_t *cap, size_t want) {
+    if (*cap >= want)
+        return true;
+    size_t n = *cap ? *cap : 64;
+    while (n < want)
+        n *= 2;
+    node_id *p = realloc(*ids, n * sizeof *p);
+    if (!p)
+        return false;
+    *ids = p;
+    *cap = n;
+    return true;
+}
+
+hnswc_status storage_reserve_free(hnswc_index *ix, size_t more) {
+    if (!grow_ids(&ix->free_ids, &ix->free_cap, ix->free_len + more))
+        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing the free slot list");
+    return HNSWC_OK;
+}
+
+/*
+ * The slot of a removed element becomes free. The caller (remove.c) holds the
+ * update lock's write side, so no reader is looking at the record, and has
+ * checked that no list links to it and that it is not the entry point.
+ * Its layer-0 record stays as it is until an add rewrites it; only the upper
+ * links are given back now.
+ */
+void storage_free_slot(hnswc_index *ix, node_id id) {
+    node_head *n = node_at(ix, id);
+    if (n->upper) {
+        free((void *)n->upper);
+        atomic_fetch_sub(&ix->memory_bytes, (size_t)n->level * (ix->M + 2) * sizeof(uint32_t));
+    }
+    n->upper = NULL;
+    n->level = 0;
+    atomic_store_explicit(&n->l0[0], 0, memory_order_relaxed);
+    atomic_store_explicit(&n->flags, NODE_REMOVED, memory_order_release);
+    ix->free_ids[ix->free_len++] = id; /* room reserved by storage_reserve_free */
+    atomic_fetch_add(&ix->free_count, 1);
 }
 
 void storage_write_vector(hnswc_index *ix, node_id id, const float *v) {
@@ -362,10 +432,13 @@ hnswc_status storage_finish_load(hnswc_index *ix) {
     uint64_t n = atomic_load(&ix->count);
     for (uint64_t i = 0; i < n; i++) { /* in-degrees are derived, not stored */
         node_head *h = node_at(ix, (node_id)i);
-        uint32_t deg = node_links_count(ix, h->l0, 0);
-        for (uint32_t j = 0; j < deg; j++)
-            atomic_fetch_add_explicit(&node_at(ix, atomic_load(&h->l0[1 + j]))->indeg0, 1,
-                                      memory_order_relaxed);
+        for (int lv = 0; lv <= h->level; lv++) {
+            _Atomic uint32_t *links = node_links(ix, h, lv);
+            uint32_t deg = node_links_count(ix, links, lv);
+            for (uint32_t j = 0; j < deg; j++)
+                atomic_fetch_add_explicit(node_indeg(ix, node_at(ix, atomic_load(&links[1 + j])), lv),
+                                          1, memory_order_relaxed);
+        }
     }
     hnswc_status st = label_map_reserve(&ix->labels, (size_t)n);
     for (uint64_t i = 0; st == HNSWC_OK && i < n; i++) {

@@ -37,16 +37,27 @@
 #define NODE_READY 1u   /* vector and header written: visible to scans */
 #define NODE_DELETED 2u /* tombstone: walked through, never returned    */
 #define NODE_COMPACT_MARK 4u /* transient, under meta_lock: see storage_push_deleted */
+/* Removed for good (remove.c): with NODE_READY, the element is gone but its
+ * slot not reclaimed yet -- walked through by searches that still reach it,
+ * never returned, never linked to again; without NODE_READY, the slot is
+ * free and waits in the free list for an add. */
+#define NODE_REMOVED 8u
+/* Flags that keep a node out of search results. */
+#define NODE_HIDDEN (NODE_DELETED | NODE_REMOVED)
 
 typedef struct node_head {
     uint64_t label;            /* written before the node is published, or
                                   under the update lock's write side       */
     _Atomic uint32_t *upper;   /* level * (1 + M) words: count, M links per
-                                  layer 1..level; NULL when level is 0     */
+                                  layer 1..level; then level words: the
+                                  in-degree on layers 1..level; NULL when
+                                  level is 0                               */
     int32_t level;             /* top layer of this node                   */
-    _Atomic uint32_t flags;    /* NODE_READY | NODE_DELETED                */
+    _Atomic uint32_t flags;    /* NODE_READY | NODE_DELETED | NODE_REMOVED */
     _Atomic uint32_t indeg0;   /* layer-0 links pointing here: pruning never
-                                  takes a node's last one (graph.c)        */
+                                  takes a node's last one (graph.c), and a
+                                  removed slot is freed only at 0 on every
+                                  layer (remove.c)                         */
     _Atomic uint32_t l0[];     /* count, then 2*M links                    */
 } node_head;
 
@@ -81,12 +92,39 @@ static inline _Atomic uint32_t *node_links(const hnswc_index *ix, node_head *n, 
     return level == 0 ? n->l0 : n->upper + (size_t)(level - 1) * (ix->M + 1);
 }
 
+/* The number of lists on `level` that hold a link to n (level <= n->level).
+ * Kept by every writer of a list, under that list's link lock (graph.c);
+ * exact whenever no writer is running. */
+static inline _Atomic uint32_t *node_indeg(const hnswc_index *ix, node_head *n, int level) {
+    return level == 0 ? &n->indeg0
+                      : n->upper + (size_t)n->level * (ix->M + 1) + (size_t)(level - 1);
+}
+
 /* The number of links in a list, never more than the list has room for
  * (a reader may race with a rewrite; a loaded file is checked anyway). */
 static inline uint32_t node_links_count(const hnswc_index *ix, _Atomic uint32_t *links, int level) {
     uint32_t n = atomic_load_explicit(&links[0], memory_order_acquire);
     uint32_t max = level == 0 ? ix->M0 : ix->M;
     return n <= max ? n : max;
+}
+
+/* A node that is an element of the index (live or tombstoned): written
+ * (READY) and not removed. Free slots, removed elements awaiting
+ * reclamation and slots still being written are not. */
+static inline bool node_is_element(uint32_t flags) {
+    return (flags & (NODE_READY | NODE_REMOVED)) == NODE_READY;
+}
+
+/* A search must check flags (tombstones or removed nodes may be reached). */
+static inline bool storage_has_hidden(const hnswc_index *ix) {
+    return atomic_load_explicit(&ix->deleted_count, memory_order_acquire) +
+               atomic_load_explicit(&ix->removed_pending, memory_order_acquire) > 0;
+}
+
+/* Slots in use by the graph: every id below count except the free ones. */
+static inline uint64_t storage_graph_slots(const hnswc_index *ix) {
+    return atomic_load_explicit(&ix->count, memory_order_acquire) -
+           atomic_load_explicit(&ix->free_count, memory_order_acquire);
 }
 
 /* ========================================================================
@@ -115,9 +153,10 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity);
  * flags 0 (not READY). The caller publishes it. */
 hnswc_status storage_init_node(hnswc_index *ix, node_id id, uint64_t label, int level);
 
-/* Takes a fresh slot for `label` (not in the label map) on layer `level`,
- * enters the label and publishes the new count; the node is not READY.
- * Nothing changes if it fails. */
+/* Takes a slot for `label` (not in the label map) on layer `level`: a free
+ * slot left by a removal if there is one (remove.c guarantees nobody can
+ * still reach it), else a fresh one, publishing the new count. Enters the
+ * label; the node is not READY. Nothing changes if it fails. */
 hnswc_status storage_new_slot(hnswc_index *ix, uint64_t label, int level, node_id *id);
 
 /* Pops a slot still marked deleted from the reuse list, if any. */
@@ -125,6 +164,17 @@ bool storage_pop_deleted(hnswc_index *ix, node_id *id);
 
 /* Appends a slot to the reuse list (before it is marked DELETED). */
 hnswc_status storage_push_deleted(hnswc_index *ix, node_id id);
+
+/* Makes room in the free list for `more` slots (so that freeing cannot
+ * fail later). */
+hnswc_status storage_reserve_free(hnswc_index *ix, size_t more);
+
+/* Frees slot `id` of a removed element that nothing links to any more and
+ * no thread can still reach (remove.c's reclamation, update lock's write
+ * side held): its upper links are released, its flags become NODE_REMOVED
+ * alone (not READY) and it joins the free list (room reserved). */
+void storage_free_slot(hnswc_index *ix, node_id id);
+
 
 /* Copies vector v into node id's record, normalised for cosine, and writes
  * its code row when codes are in use. The node is not READY yet, or the
@@ -147,8 +197,9 @@ hnswc_status storage_train_codes(hnswc_index *ix, const float *extra, size_t n);
 hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t count,
                                const uint32_t *ids, uint32_t max, int level, const char *what);
 
-/* After a loader has filled count nodes: derives the in-degrees, builds the
- * label map and the deleted list, and checks labels are unique. */
+/* After a loader has filled count nodes: derives the in-degrees (every
+ * layer), builds the label map and the deleted list, and checks labels are
+ * unique. */
 hnswc_status storage_finish_load(hnswc_index *ix);
 
 #endif /* HNSWC_STORAGE_H */

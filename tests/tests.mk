@@ -3,7 +3,8 @@
 #   make test-c        library + every tests/c/test_*.c, the README quickstart
 #                      check, and an install + pkg-config and CMake builds of the example
 #   make test-c-asan   the same under AddressSanitizer + UBSan (build/asan)
-#   make test-c-tsan   the concurrency tests under ThreadSanitizer (build/tsan)
+#   make test-c-tsan   the concurrency tests under ThreadSanitizer (build/tsan):
+#                      test_concurrency, test_remove_concurrency
 #
 # Each tests/c/test_*.c is a standalone cmocka program linked against the
 # static library. Every binary runs even when an earlier one fails, so all
@@ -51,14 +52,16 @@ test-c: test-c-run test-c-readme test-c-quickstart test-c-install
 test-c-asan:
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined test-c
 
-# ThreadSanitizer is slow: only the concurrency tests (the stress test, and
-# the element limit under concurrent batches). clang's TSan is
+# ThreadSanitizer is slow: only the concurrency tests (the stress test, the
+# element limit under concurrent batches, removal under everything else).
+# clang's TSan is
 # used because it is the better supported of the two (gcc's works too:
 # make test-c-tsan TSAN_CC=gcc).
 TSAN_CC ?= clang
 test-c-tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan$(if $(filter-out clang,$(TSAN_CC)),-$(TSAN_CC)) \
-	  SAN=thread CC=$(TSAN_CC) C_TESTS="test_concurrency test_limit" test-c-run
+	  SAN=thread CC=$(TSAN_CC) C_TESTS="$(TSAN_TESTS)" test-c-run
+TSAN_TESTS = test_concurrency test_limit test_remove_concurrency
 
 # ---------------------------------------------------------------------------
 # Building and running the test programs

@@ -605,6 +605,19 @@ static void filter_release(hpy_filter *f)
     Py_CLEAR(f->exc_tb);
 }
 
+/* For searches outside knn_query's frame (range_query in removal.c). */
+int hpy_filter_begin(hpy_filter *f, PyObject *filter, const void *owner)
+{
+    return filter_init(f, filter, owner);
+}
+
+int hpy_filter_end(hpy_filter *f)
+{
+    int rc = filter_check(f);
+    filter_release(f);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------
  * knn_query's frame
  * ------------------------------------------------------------------------ */

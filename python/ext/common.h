@@ -2,13 +2,14 @@
  * common.h -- helpers shared by the parts of the hnswc._hnswc extension.
  *
  * The extension is written against the CPython C API and NumPy's C API
- * only (no pybind11, no Cython). It has four translation units:
+ * only (no pybind11, no Cython). It has five translation units:
  *
  *   module.c   the module object, imports NumPy's C API;
  *   index.c    hnswc.Index, the HNSW index (a wrapper of libhnswc);
  *   bfindex.c  hnswc.BFIndex, the exact (brute-force) index;
  *   inspect.c  Index's methods that look inside the graph (levels, links,
  *              traced searches) for hnswc.viz;
+ *   removal.c  Index's remove_items, compact and range_query;
  *
  * and this header plus common.c for what they share: the start of both
  * objects (hpy_base) and the members that only use it, turning Python
@@ -250,7 +251,12 @@ typedef struct hpy_filter {
 } hpy_filter;
 
 /* hpy_knn_begin below prepares an hpy_filter, hpy_knn_finish and
- * hpy_knn_abort release it. */
+ * hpy_knn_abort release it. A search outside that frame (range_query) uses
+ * hpy_filter_begin (0, or -1 with TypeError/ValueError; call
+ * hpy_filter_end either way) and hpy_filter_end (re-raises what a filter
+ * callable raised and returns -1, else 0; frees the filter). GIL held. */
+int hpy_filter_begin(hpy_filter *f, PyObject *filter, const void *owner);
+int hpy_filter_end(hpy_filter *f);
 
 /* The C filter function for *f (NULL for HPY_FILTER_NONE); user data is f. */
 hnswc_filter_fn hpy_filter_fn(const hpy_filter *f);
@@ -325,5 +331,16 @@ void hpy_index_release(PyObject *self);
 PyObject *hpy_index_get_level(PyObject *self, PyObject *args, PyObject *kwds);
 PyObject *hpy_index_get_links(PyObject *self, PyObject *args, PyObject *kwds);
 PyObject *hpy_index_knn_query_trace(PyObject *self, PyObject *args, PyObject *kwds);
+
+/* ------------------------------------------------------------------------
+ * True removal and range search (removal.c)
+ * ------------------------------------------------------------------------ */
+
+/* Index.remove_items, Index.compact, Index.range_query (hnswc extensions);
+ * their docstrings are in removal.c (hpy_*_doc). */
+PyObject *hpy_index_remove_items(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *hpy_index_compact(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *hpy_index_range_query(PyObject *self, PyObject *args, PyObject *kwds);
+extern const char hpy_remove_items_doc[], hpy_compact_doc[], hpy_range_query_doc[];
 
 #endif /* HNSWC_PY_COMMON_H */

@@ -949,7 +949,7 @@ static PyObject *Index_get_info(IndexObject *self, PyObject *unused)
     if (need_index(self, "get_info") < 0)
         return NULL;
     hnswc_info i = index_info(self);
-    return Py_BuildValue(
+    PyObject *d = Py_BuildValue(
         "{s:s,s:I,s:I,s:I,s:I,s:K,s:K,s:K,s:K,s:K,s:K,s:i,s:K,s:s}", "space",
         hpy_space_name(i.metric), "dim", (unsigned)i.dim, "M", (unsigned)i.M,
         "ef_construction", (unsigned)i.ef_construction, "ef", (unsigned)i.ef_search, "seed",
@@ -958,6 +958,20 @@ static PyObject *Index_get_info(IndexObject *self, PyObject *unused)
         "capacity", (unsigned long long)i.capacity, "max_elements",
         (unsigned long long)reported_limit(self), "max_level", (int)i.max_level, "memory_bytes",
         (unsigned long long)i.memory_bytes, "simd", i.simd ? i.simd : "");
+    /* removal (remove_items, compact): slots and counts */
+    PyObject *r = d ? Py_BuildValue("{s:K,s:K,s:K,s:K}", "removed_slots",
+                                    (unsigned long long)i.removed_slots, "pending_slots",
+                                    (unsigned long long)i.pending_slots, "removed_total",
+                                    (unsigned long long)i.removed_total, "reused_total",
+                                    (unsigned long long)i.reused_total)
+                    : NULL;
+    if (r == NULL || PyDict_Update(d, r) < 0) {
+        Py_XDECREF(r);
+        Py_XDECREF(d);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return d;
 }
 
 PyDoc_STRVAR(graph_stats_doc,
@@ -1265,6 +1279,13 @@ static PyMethodDef Index_methods[] = {
      "4 leave, 5 descend, 6 stop, 7 exact; see hnswc_trace_kind in hnswc.h),\n"
      "layer, node and source (labels; 2**64-1 for none), dist, flags and\n"
      "count. ef=0 uses the index's ef. hnswc.viz draws from it."},
+    /* removal.c: true removal and range search */
+    {"remove_items", (PyCFunction)(void (*)(void))hpy_index_remove_items,
+     METH_VARARGS | METH_KEYWORDS, hpy_remove_items_doc},
+    {"compact", (PyCFunction)(void (*)(void))hpy_index_compact, METH_VARARGS | METH_KEYWORDS,
+     hpy_compact_doc},
+    {"range_query", (PyCFunction)(void (*)(void))hpy_index_range_query,
+     METH_VARARGS | METH_KEYWORDS, hpy_range_query_doc},
     {"graph_stats", (PyCFunction)Index_graph_stats, METH_NOARGS, graph_stats_doc},
     {"__getstate__", (PyCFunction)Index_getstate, METH_NOARGS, "The picklable state (a dict)."},
     {"__setstate__", (PyCFunction)Index_setstate, METH_O, "Restores a state from __getstate__."},

@@ -95,6 +95,18 @@ class Index:
         """hnswc extension: one query searched as knn_query does, with the
         search's events (structured array: kind, layer, node, source, dist,
         flags, count)."""
+    def remove_items(self, labels: npt.ArrayLike, num_threads: int = -1) -> None:
+        """hnswc extension: removes elements for good (see the docstring)."""
+    def compact(self, num_threads: int = -1) -> int:
+        """hnswc extension: removes every marked-deleted element; returns how many."""
+    def range_query(
+        self,
+        data: npt.ArrayLike,
+        radius: float,
+        ef: int = 0,
+        filter: _Filter = None,
+    ) -> Tuple[List[npt.NDArray[np.uint64]], List[npt.NDArray[np.float32]]]:
+        """hnswc extension: every element within radius of each query, closest first."""
     def get_info(self) -> Dict[str, Any]:
         """hnswc extension: counts, parameters, levels, memory, SIMD kernels."""
     def graph_stats(self) -> Dict[str, Any]:

@@ -808,6 +808,85 @@ static void test_flat(void **s) {
     free(fb.p);
 }
 
+/* ========================================================================
+ * Removal (hnswc_remove, hnswc_remove_batch, hnswc_compact): a failed call
+ * returns HNSWC_ERR_NOMEM and leaves every byte of the index as it was; one
+ * that absorbs the failure (a fallback path) or succeeds has removed what it
+ * was asked to, and left no node that searches cannot reach.
+ * ======================================================================== */
+
+typedef enum remove_op { RM_ONE, RM_BATCH, RM_COMPACT } remove_op;
+
+static hnswc_status run_remove(hnswc_index *ix, remove_op op) {
+    static const uint64_t batch[] = {3, 4, 20, 21, 22, 50};
+    switch (op) {
+    case RM_ONE:
+        return hnswc_remove(ix, tu_label_of(10));
+    case RM_BATCH: {
+        uint64_t labels[sizeof batch / sizeof batch[0]];
+        for (size_t i = 0; i < sizeof batch / sizeof batch[0]; i++)
+            labels[i] = tu_label_of(batch[i]);
+        return hnswc_remove_batch(ix, labels, sizeof batch / sizeof batch[0], 2);
+    }
+    case RM_COMPACT:
+    default: {
+        size_t n_removed = 0;
+        hnswc_status st = hnswc_compact(ix, 2, &n_removed);
+        if (st == HNSWC_OK)
+            assert_int_equal(n_removed, (BASE_N + 8) / 9); /* every 9th was a tombstone */
+        return st;
+    }
+    }
+}
+
+/* The labels the operation removes: none of them is known afterwards. */
+static void expect_removed(const hnswc_index *ix, remove_op op) {
+    int del;
+    if (op == RM_ONE)
+        tu_expect_err(hnswc_is_deleted(ix, tu_label_of(10), &del), HNSWC_ERR_NOT_FOUND);
+    else if (op == RM_BATCH)
+        tu_expect_err(hnswc_is_deleted(ix, tu_label_of(21), &del), HNSWC_ERR_NOT_FOUND);
+    else
+        tu_expect_err(hnswc_is_deleted(ix, tu_label_of(9), &del), HNSWC_ERR_NOT_FOUND);
+}
+
+static void remove_sweep(const char *what, remove_op op) {
+    tally t = {0};
+    for (long nth = -1; nth < t.sites; nth++) {
+        hnswc_index *ix = from_bytes(base);
+        if (nth < 0)
+            fi_count(FI_ALLOC);
+        else
+            fi_arm(FI_ALLOC, nth, false);
+        hnswc_status st = run_remove(ix, op);
+        if (nth < 0)
+            t.sites = atomic_load(&fi_calls);
+        fi_off();
+        if (nth < 0)
+            tu_ok(st);
+        if (st == HNSWC_OK) {
+            expect_removed(ix, op);
+            assert_int_equal(unreachable_of(ix), 0);
+            t.absorbed += nth >= 0;
+        } else {
+            expect_clean_failure(st, HNSWC_ERR_NOMEM, what, nth);
+            t.failed++;
+            bytes now = snapshot(ix);
+            assert_true(same(now, base));
+            free(now.p);
+        }
+        hnswc_free(ix);
+    }
+    report(what, &t);
+}
+
+static void test_remove(void **s) {
+    (void)s;
+    remove_sweep("remove: one label", RM_ONE);
+    remove_sweep("remove_batch: 6 labels, 2 threads", RM_BATCH);
+    remove_sweep("compact: every tombstone, 2 threads", RM_COMPACT);
+}
+
 /*
  * SQ8 storage: the add that trains the quantiser (the index reaches
  * HNSWC_SQ8_TRAIN_MIN elements: a pass over every vector, new code rows)
@@ -983,6 +1062,7 @@ int main(void) {
         cmocka_unit_test(test_add_batch),
         cmocka_unit_test(test_search),
         cmocka_unit_test(test_sq8),
+        cmocka_unit_test(test_remove),
         cmocka_unit_test(test_flat),
         cmocka_unit_test(test_flat_file_capacity),
         cmocka_unit_test(test_load),
