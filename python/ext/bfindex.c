@@ -43,28 +43,16 @@ static int bf_need(BFIndexObject *self, const char *method)
     return hpy_need(&self->base, self->ix != NULL, method);
 }
 
-/* The index's counts (zeros when there is none). GIL held, which keeps
- * `ix` from being replaced meanwhile. */
+/* The index's counts (zeros when there is none); GIL held. */
 static hnswc_info bf_info(const BFIndexObject *self)
 {
-    hnswc_info info;
-    memset(&info, 0, sizeof(info));
-    if (self->ix != NULL)
-        hnswc_get_info(self->ix, &info);
-    return info;
+    return hpy_info(self->ix);
 }
 
-/* Replaces the index by `fresh` (may be NULL) and frees the old one, once
- * calls still using it are done. */
+/* Replaces the index by `fresh` (may be NULL); see hpy_install. */
 static void bf_install(BFIndexObject *self, hnswc_index *fresh)
 {
-    hpy_lock_write(&self->base.lock);
-    hnswc_index *old = self->ix;
-    self->ix = fresh;
-    hpy_unlock(&self->base.lock);
-    Py_BEGIN_ALLOW_THREADS
-    hnswc_free(old);
-    Py_END_ALLOW_THREADS
+    hpy_install(&self->base.lock, &self->ix, fresh);
 }
 
 /* A new empty flat index of this object's space and dim with room for

@@ -435,6 +435,28 @@ void hpy_unlock(pthread_rwlock_t *lock)
     pthread_rwlock_unlock(lock);
 }
 
+hnswc_info hpy_info(const hnswc_index *ix)
+{
+    hnswc_info info;
+    memset(&info, 0, sizeof(info));
+    if (ix != NULL)
+        hnswc_get_info(ix, &info);
+    return info;
+}
+
+void hpy_install(pthread_rwlock_t *lock, hnswc_index **slot, hnswc_index *fresh)
+{
+    hpy_lock_write(lock);
+    hnswc_index *old = *slot;
+    *slot = fresh;
+    hpy_unlock(lock);
+    if (old != NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        hnswc_free(old);
+        Py_END_ALLOW_THREADS
+    }
+}
+
 /* ------------------------------------------------------------------------
  * Search filters
  * ------------------------------------------------------------------------ */

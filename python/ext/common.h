@@ -219,6 +219,16 @@ void hpy_lock_read(pthread_rwlock_t *lock);
 void hpy_lock_write(pthread_rwlock_t *lock);
 void hpy_unlock(pthread_rwlock_t *lock);
 
+/* The index's parameters and counts, or zeros when `ix` is NULL. Called with
+ * the GIL held, which keeps the object's index from being replaced meanwhile. */
+hnswc_info hpy_info(const hnswc_index *ix);
+
+/* Puts `fresh` (may be NULL) in `*slot`, the object's index guarded by
+ * `lock`, and frees the index it held once calls still using it are done
+ * (taking the lock for writing waits for them); the free runs with the GIL
+ * released. Index and BFIndex both replace their state this way. */
+void hpy_install(pthread_rwlock_t *lock, hnswc_index **slot, hnswc_index *fresh);
+
 /* ------------------------------------------------------------------------
  * Search filters
  *

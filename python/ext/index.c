@@ -87,30 +87,16 @@ void hpy_index_release(PyObject *obj)
     hpy_unlock(&((IndexObject *)obj)->base.lock);
 }
 
-/* Snapshot of the C index's parameters and counts (zeros when there is none).
- * Called with the GIL held, which keeps `ix` from being replaced meanwhile. */
+/* The C index's parameters and counts (zeros when there is none); GIL held. */
 static hnswc_info index_info(const IndexObject *self)
 {
-    hnswc_info info;
-    memset(&info, 0, sizeof(info));
-    if (self->ix != NULL)
-        hnswc_get_info(self->ix, &info);
-    return info;
+    return hpy_info(self->ix);
 }
 
-/* Replaces the C index by `fresh` (which may be NULL) and frees the old one.
- * Waits for calls still using the old one. */
+/* Replaces the C index by `fresh` (may be NULL); see hpy_install. */
 static void install_index(IndexObject *self, hnswc_index *fresh)
 {
-    hpy_lock_write(&self->base.lock);
-    hnswc_index *old = self->ix;
-    self->ix = fresh;
-    hpy_unlock(&self->base.lock);
-    if (old != NULL) {
-        Py_BEGIN_ALLOW_THREADS
-        hnswc_free(old);
-        Py_END_ALLOW_THREADS
-    }
+    hpy_install(&self->base.lock, &self->ix, fresh);
 }
 
 /* The max_elements hnswlib would report (0 before init_index). */
