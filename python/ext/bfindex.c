@@ -562,16 +562,8 @@ static PyObject *BF_setstate(BFIndexObject *self, PyObject *state)
         if ((ix = bf_from_rows(self, v, l)) == NULL)
             return NULL;
     } else if (!v1 && blob != Py_None) {
-        Py_buffer view;
-        if (PyObject_GetBuffer(blob, &view, PyBUF_SIMPLE) < 0)
+        if (hpy_deserialize(blob, &ix) < 0)
             return NULL;
-        hnswc_status st;
-        Py_BEGIN_ALLOW_THREADS
-        st = hnswc_deserialize(view.buf, (size_t)view.len, &ix);
-        Py_END_ALLOW_THREADS
-        PyBuffer_Release(&view);
-        if (st != HNSWC_OK)
-            return hpy_raise_status(st, "Unpickle Error");
     }
     if (ix != NULL && bf_adopt(self, ix, "Unpickle Error: the state") < 0)
         return NULL;

@@ -435,6 +435,23 @@ void hpy_unlock(pthread_rwlock_t *lock)
     pthread_rwlock_unlock(lock);
 }
 
+int hpy_deserialize(PyObject *blob, hnswc_index **out)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(blob, &view, PyBUF_SIMPLE) < 0)
+        return -1;
+    hnswc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = hnswc_deserialize(view.buf, (size_t)view.len, out);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (st != HNSWC_OK) {
+        hpy_raise_status(st, "Unpickle Error");
+        return -1;
+    }
+    return 0;
+}
+
 hnswc_info hpy_info(const hnswc_index *ix)
 {
     hnswc_info info;

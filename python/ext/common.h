@@ -229,6 +229,12 @@ hnswc_info hpy_info(const hnswc_index *ix);
  * released. Index and BFIndex both replace their state this way. */
 void hpy_install(pthread_rwlock_t *lock, hnswc_index **slot, hnswc_index *fresh);
 
+/* A new index from `blob` (an object with the buffer protocol holding what
+ * hnswc_serialize wrote; the GIL is released while it is parsed): 0 with
+ * *out set, or -1 with a Python exception ("Unpickle Error: ..."). Used by
+ * the __setstate__ of Index and BFIndex. */
+int hpy_deserialize(PyObject *blob, hnswc_index **out);
+
 /* ------------------------------------------------------------------------
  * Search filters
  *

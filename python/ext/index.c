@@ -1088,16 +1088,8 @@ static PyObject *Index_setstate(IndexObject *self, PyObject *state)
         return NULL;
     hnswc_index *ix = NULL;
     if (blob != Py_None) {
-        Py_buffer view;
-        if (PyObject_GetBuffer(blob, &view, PyBUF_SIMPLE) < 0)
+        if (hpy_deserialize(blob, &ix) < 0)
             return NULL;
-        hnswc_status st;
-        Py_BEGIN_ALLOW_THREADS
-        st = hnswc_deserialize(view.buf, (size_t)view.len, &ix);
-        Py_END_ALLOW_THREADS
-        PyBuffer_Release(&view);
-        if (st != HNSWC_OK)
-            return hpy_raise_status(st, "Unpickle Error");
         hnswc_info info;
         hnswc_get_info(ix, &info);
         if (info.kind != HNSWC_KIND_HNSW || info.dim != (uint32_t)self->base.dim ||
