@@ -34,11 +34,47 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  * Lifetime
  * ======================================================================== */
 
-/* Allocates an index for validated options. Used by create and the loaders. */
+/*
+ * Mapped vectors. hnswc_open(HNSWC_OPEN_MMAP) keeps the file's VECS section
+ * where it is, in a private mapping, instead of copying it into records:
+ * the records hold header and links (and SQ8's code row), and vec_tab is
+ * vchunks, whose first map_chunks entries point into the mapping at the
+ * vector of each chunk's first id, stride dim * 4 (the file's; no padding,
+ * so vectors are not 64-byte aligned: the kernels load unaligned). The
+ * mapping reserves room for every id of the last mapped chunk (mapfile.h:
+ * the bytes after VECS in the file are copies nobody reads any more, then
+ * anonymous memory), so the vector of a new element in that chunk is
+ * written in place like any other, and the mapping never moves. Writes to
+ * the file's pages copy them (MAP_PRIVATE): updates and adds behave exactly
+ * as in a loaded index, and the file is never changed. Later chunks are
+ * allocated as usual.
+ *
+ * Rejected: one record layout with the file's vectors copied into records
+ * (that is hnswc_load), and a file format whose vector section is the
+ * record array itself (records hold pointers and derived counts that would
+ * have to be rewritten -- every page copied -- at open).
+ */
+static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, unsigned map_chunks,
+                           hnswc_index **out);
+
 hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
+    return create(o, NULL, NULL, 0, out);
+}
+
+hnswc_status storage_create_mapped(const hnswc_options *o, mapfile *map, char *vecs,
+                                   unsigned chunks, hnswc_index **out) {
+    return create(o, map, vecs, chunks, out);
+}
+
+/* Allocates an index for validated options. Used by create and the loaders. */
+static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, unsigned map_chunks,
+                           hnswc_index **out) {
     hnswc_index *ix = calloc(1, sizeof *ix);
-    if (!ix)
+    if (!ix) {
+        if (map)
+            mapfile_unmap(map);
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating an index");
+    }
     ix->dim = o->dim;
     ix->metric = o->metric;
     ix->M = o->M ? o->M : DEFAULT_M;
@@ -55,6 +91,8 @@ hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
     if (ix->storage == HNSWC_STORAGE_SQ8) {
         if (!quant_sq8_init(&ix->quant, ix->dim, ix->metric != HNSWC_METRIC_L2)) {
             free(ix);
+            if (map)
+                mapfile_unmap(map);
             return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating a quantiser");
         }
         ix->qkernels = quant_kernels_get();
@@ -67,6 +105,18 @@ hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
         ix->vec_tab = ix->chunks;
         ix->vec_stride = ix->node_size;
         ix->vec_offset = ix->vector_offset;
+    }
+    if (map) { /* "Mapped vectors" above */
+        if (ix->storage != HNSWC_STORAGE_SQ8)
+            ix->node_size = ix->vector_offset; /* header and links only */
+        ix->vec_tab = ix->vchunks;
+        ix->vec_stride = (size_t)ix->dim * sizeof(float);
+        ix->vec_offset = 0;
+        ix->map = *map;
+        memset(map, 0, sizeof *map);
+        ix->map_chunks = map_chunks;
+        for (unsigned c = 0; c < map_chunks; c++)
+            ix->vchunks[c] = vecs + (c ? storage_chunk_end(c - 1) : 0) * ix->vec_stride;
     }
     atomic_init(&ix->entry, ENTRY_EMPTY);
     atomic_init(&ix->memory_bytes, sizeof *ix);
@@ -104,9 +154,11 @@ void storage_destroy(hnswc_index *ix) {
     }
     for (unsigned c = 0; c < MAX_CHUNKS; c++) {
         free(ix->chunks[c]);
-        free(ix->vchunks[c]);
+        if (c >= ix->map_chunks)
+            free(ix->vchunks[c]);
         ix->chunks[c] = ix->vchunks[c] = NULL;
     }
+    mapfile_unmap(&ix->map);
     quant_sq8_free(&ix->quant);
     free(ix->deleted_ids);
     free(ix->limbo_ids);
@@ -171,7 +223,9 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
             return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating %zu bytes of node storage",
                               bytes);
         size_t vbytes = 0;
-        if (ix->storage == HNSWC_STORAGE_SQ8) { /* the cold f32 array, chunked alike */
+        /* the vectors apart (SQ8's cold array, a mapped index's later
+         * chunks), chunked alike */
+        if (ix->vec_tab == ix->vchunks && !ix->vchunks[c]) {
             vbytes = (size_t)n * ix->vec_stride;
             char *vp = n > SIZE_MAX / ix->vec_stride ? NULL : aligned_alloc(64, vbytes);
             if (!vp) {
