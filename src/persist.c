@@ -748,6 +748,22 @@ static hnswc_status section_check(source *src, const unsigned char h[SECTION_HEA
     return HNSWC_OK;
 }
 
+/* n_words u32s: in place when the source is memory already summed and the
+ * bytes are aligned for uint32_t (a mapped file: always), else copied into
+ * buf. *out points to them either way. */
+static hnswc_status take_words(source *src, uint32_t *buf, size_t n_words, const uint32_t **out) {
+    size_t n = n_words * 4;
+    if (src->mem && src->summed >= n && ((uintptr_t)(src->mem + src->pos) & 3u) == 0) {
+        *out = (const uint32_t *)(const void *)(src->mem + src->pos);
+        src->pos += n;
+        src->remaining -= n;
+        src->summed -= n;
+        return HNSWC_OK;
+    }
+    *out = buf;
+    return take(src, buf, n);
+}
+
 /* Memory mode: passes over n bytes without reading or summing them. */
 static hnswc_status skip(source *src, uint64_t n) {
     if (n > src->remaining)
@@ -1080,15 +1096,19 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         free(qb);
     }
 
-    /* LNK0 and LNKU */
+    /* LNK0 and LNKU; layer-0 in-degrees counted on the way (checked ids) */
     uint32_t *w = malloc((1 + (size_t)ix->M0) * 4u);
-    if (!w && st == HNSWC_OK)
+    uint32_t *indeg = calloc(p.count ? (size_t)p.count : 1, sizeof *indeg);
+    if ((!w || !indeg) && st == HNSWC_OK)
         st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory");
     if (st == HNSWC_OK)
         st = section_open(src, "LNK0", l.lnk0_len);
     for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
-        if ((st = take(src, w, (1 + (size_t)ix->M0) * 4u)) == HNSWC_OK)
-            st = storage_set_links(ix, node_at(ix, (node_id)i)->l0, w[0], w + 1, ix->M0, 0, src->what);
+        const uint32_t *r;
+        if ((st = take_words(src, w, 1 + (size_t)ix->M0, &r)) == HNSWC_OK)
+            st = storage_set_links(ix, node_at(ix, (node_id)i)->l0, r[0], r + 1, ix->M0, 0, src->what);
+        for (uint32_t j = 0; st == HNSWC_OK && j < r[0]; j++)
+            indeg[r[1 + j]]++;
     }
     if (st == HNSWC_OK)
         st = section_close(src, "LNK0");
@@ -1097,8 +1117,9 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
         node_head *n = node_at(ix, (node_id)i);
         for (int lv = 1; st == HNSWC_OK && lv <= n->level; lv++) {
-            if ((st = take(src, w, (1 + (size_t)ix->M) * 4u)) == HNSWC_OK)
-                st = storage_set_links(ix, node_links(ix, n, lv), w[0], w + 1, ix->M, lv, src->what);
+            const uint32_t *r;
+            if ((st = take_words(src, w, 1 + (size_t)ix->M, &r)) == HNSWC_OK)
+                st = storage_set_links(ix, node_links(ix, n, lv), r[0], r + 1, ix->M, lv, src->what);
         }
     }
     if (st == HNSWC_OK)
@@ -1110,8 +1131,9 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     if (st == HNSWC_OK) {
         atomic_store(&ix->deleted_count, p.deleted);
         atomic_store(&ix->entry, p.entry);
-        st = storage_finish_load(ix);
+        st = storage_finish_load(ix, indeg);
     }
+    free(indeg);
     if (st == HNSWC_OK && ix->map_chunks)
         ix->map_bytes = l.vecs_len;
     if (st != HNSWC_OK) {

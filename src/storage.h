@@ -214,9 +214,10 @@ hnswc_status storage_train_codes(hnswc_index *ix, const float *extra, size_t n);
 hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t count,
                                const uint32_t *ids, uint32_t max, int level, const char *what);
 
-/* After a loader has filled count nodes: derives the in-degrees (every
- * layer), builds the label map and the deleted list, and checks labels are
- * unique. */
-hnswc_status storage_finish_load(hnswc_index *ix);
+/* After a loader has filled count nodes: derives the in-degrees of every
+ * layer (layer 0's from `indeg`, count entries the loader counted while
+ * reading the layer-0 lists, if not NULL), builds the label map and the
+ * deleted list, and checks labels are unique. */
+hnswc_status storage_finish_load(hnswc_index *ix, const uint32_t *indeg);
 
 #endif /* HNSWC_STORAGE_H */
