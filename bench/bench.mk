@@ -229,7 +229,7 @@ test-bench: python $(BENCH_BIN) $(REMOVE_BIN) $(BENCH_MMAP_BIN) $(CLI_BIN)
 	python3 bench/report_remove.py --json $(BUILD)/test-bench/bench_remove.json --check
 	$(CLI_BIN) build -q -M 8 --ef-construction 40 $(FMNIST_T10K) -o $(BUILD)/test-bench/t10k.hnswc
 	$(BENCH_MMAP_BIN) --index $(BUILD)/test-bench/t10k.hnswc --queries $(FMNIST_T10K) \
-	    --nq 500 --rounds 1 --chunk 100
+	    --nq 500 --rounds 1 --open-rounds 1 --chunk 100
 
 DASK_BENCH_ARGS ?=
 bench-dask: deps python python-dask

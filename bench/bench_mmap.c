@@ -3,7 +3,9 @@
  * against the same index loaded (hnswc_load), in one process (make bench).
  *
  *   open      the time to open the file: hnswc_load and hnswc_open(MMAP)
- *             (and MMAP|VERIFY) in turn, fastest of --rounds each;
+ *             (and MMAP|VERIFY) in turn, fastest of --open-rounds each (an
+ *             open of a few tens of milliseconds is often preempted on a
+ *             shared machine: it takes more rounds to see one that is not);
  *   first     the first --nq queries after opening, one thread, k 10: each
  *             round opens both afresh, then their queries alternate in
  *             chunks of --chunk (mapped chunk 0, loaded chunk 0, loaded
@@ -11,20 +13,33 @@
  *             counts per chunk and index. The mapped index's first chunks
  *             pay its page faults; the sums give the ratio.
  *
- * The file is read once first, so both start from a warm page cache (the
- * state of a serving host; a cold disk favours neither here: hnswc_load
- * would read all of it, a mapped index the pages its queries touch).
+ * Both run from a warm page cache (the state of a serving host; a cold disk
+ * is not measured: hnswc_load would read all of the file, a mapped index
+ * the pages its queries touch), in two states of that cache:
+ *
+ *   written   the file as it is after being read with read() (or written):
+ *             cached in small folios, so a mapping of it uses 4 KiB pages;
+ *   huge      the file dropped from the cache (posix_fadvise DONTNEED) and
+ *             read back through one mapped open with VERIFY (every vector
+ *             touched through the 2 MiB-aligned, MADV_HUGEPAGE mapping of
+ *             mapfile.c), so the cache holds it in 2 MiB folios, as after
+ *             the first process on a host mapped it: later mappings use
+ *             huge pages (FilePmdMapped, read from /proc/self/smaps_rollup,
+ *             says how much).
  * Results are compared too: the two indexes must answer every query with
  * the same labels and distances, bit for bit. Timings are reported as
  * ratios (docs/BENCHMARKS.md); absolute times of a shared machine mean
  * little.
  *
  * usage: bench_mmap --index FILE --queries T10K-IDX3[.gz] [--nq N]
- *                   [--rounds R] [--chunk C] [--ef EF] [--json OUT]
+ *                   [--rounds R] [--open-rounds R] [--chunk C] [--ef EF]
+ *                   [--json OUT]
  */
 #define _POSIX_C_SOURCE 200809L
 #include "hnswc.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,42 +127,33 @@ static double run_chunk(const hnswc_index *ix, const float *q, size_t dim, size_
     return now() - t0;
 }
 
-int main(int argc, char **argv) {
-    const char *index = NULL, *queries = NULL, *json = NULL;
-    size_t nq = 10000, rounds = 5, chunk = 1000, ef = 64;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            die("every option takes a value");
-        if (!strcmp(a, "--index"))
-            index = v;
-        else if (!strcmp(a, "--queries"))
-            queries = v;
-        else if (!strcmp(a, "--json"))
-            json = v;
-        else if (!strcmp(a, "--nq"))
-            nq = strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--rounds"))
-            rounds = strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--chunk"))
-            chunk = strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--ef"))
-            ef = strtoul(v, NULL, 10);
-        else
-            die("unknown option");
-        i++;
-    }
-    if (!index || !queries || !nq || !rounds || !chunk)
-        die("usage: bench_mmap --index FILE --queries IDX3 [--nq N] [--rounds R] [--chunk C] "
-            "[--ef EF] [--json OUT]");
-    size_t n, dim;
-    float *q = read_idx3(queries, nq, &n, &dim);
-    nq = n;
-    warm(index);
+/* kB of file pages this process maps with huge pages (-1: unknown). */
+static long file_pmd_kb(void) {
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    long kb = -1;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "FilePmdMapped: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
 
+typedef struct result {
+    double open_load, open_map, open_verify; /* fastest, seconds */
+    double q_map, q_load, first_chunk_ratio; /* sums of the fastest chunks */
+    long pmd_kb;
+    size_t mismatches;
+    hnswc_info im, il;
+} result;
+
+static void measure(const char *index, const float *q, size_t nq, size_t dim, size_t ef,
+                    size_t rounds, size_t open_rounds, size_t chunk, result *res) {
+    memset(res, 0, sizeof *res);
     /* ---- open ---- */
-    double best_load = 1e30, best_map = 1e30, best_verify = 1e30;
-    for (size_t r = 0; r < rounds; r++) {
+    res->open_load = res->open_map = res->open_verify = 1e30;
+    for (size_t r = 0; r < open_rounds; r++) {
         for (int turn = 0; turn < 3; turn++) {
             int which = (int)((turn + r) % 3); /* rotate who goes first */
             unsigned flags = which == 0 ? 0 : which == 1 ? HNSWC_OPEN_MMAP
@@ -155,7 +161,8 @@ int main(int argc, char **argv) {
             double t;
             hnswc_index *ix = open_with(index, flags, &t);
             hnswc_free(ix);
-            double *best = which == 0 ? &best_load : which == 1 ? &best_map : &best_verify;
+            double *best = which == 0 ? &res->open_load : which == 1 ? &res->open_map
+                                                                     : &res->open_verify;
             if (t < *best)
                 *best = t;
         }
@@ -170,8 +177,6 @@ int main(int argc, char **argv) {
         die("out of memory");
     for (size_t c = 0; c < nchunks; c++)
         bm[c] = bl[c] = 1e30;
-    hnswc_info im, il;
-    size_t mismatches = 0;
     for (size_t r = 0; r < rounds; r++) {
         double t;
         hnswc_index *loaded = open_with(index, 0, &t);
@@ -189,52 +194,119 @@ int main(int argc, char **argv) {
             }
         }
         if (memcmp(lm, ll, nq * K * sizeof *lm) != 0 || memcmp(dm, dl, nq * K * sizeof *dm) != 0)
-            mismatches++;
-        check(hnswc_get_info(mapped, &im), "info");
-        check(hnswc_get_info(loaded, &il), "info");
+            res->mismatches++;
+        res->pmd_kb = file_pmd_kb();
+        check(hnswc_get_info(mapped, &res->im), "info");
+        check(hnswc_get_info(loaded, &res->il), "info");
         hnswc_free(loaded);
         hnswc_free(mapped);
     }
-    double sm = 0, sl = 0;
     for (size_t c = 0; c < nchunks; c++) {
-        sm += bm[c];
-        sl += bl[c];
+        res->q_map += bm[c];
+        res->q_load += bl[c];
     }
-
-    printf("bench_mmap: %s, %zu queries (k %d, ef %zu, 1 thread), fastest of %zu rounds, "
-           "warm page cache\n", index, nq, K, ef, rounds);
-    printf("  open:   hnswc_load %.1f ms, hnswc_open(MMAP) %.2f ms, MMAP|VERIFY %.1f ms\n",
-           best_load * 1e3, best_map * 1e3, best_verify * 1e3);
-    printf("          load / mmap = %.1fx faster (target >= 20x)\n", best_load / best_map);
-    printf("  first %zu queries: mapped / loaded = %.3f (target <= 1.2); first chunk of %zu: "
-           "%.3f\n", nq, sm / sl, chunk, bm[0] / bl[0]);
-    printf("  memory: loaded %.1f MiB private; mapped %.1f MiB private + %.1f MiB mapped\n",
-           il.memory_bytes / 1048576.0, im.memory_bytes / 1048576.0,
-           im.mapped_bytes / 1048576.0);
-    printf("  results identical (labels and distances, bit for bit): %s\n",
-           mismatches ? "NO" : "yes");
-    if (json) {
-        FILE *f = fopen(json, "w");
-        if (!f)
-            die("cannot write the JSON file");
-        fprintf(f, "{\"index\":\"%s\",\"nq\":%zu,\"k\":%d,\"ef\":%zu,\"rounds\":%zu,\"chunk\":%zu,"
-                   "\"simd\":\"%s\",\"open_load_s\":%.6f,\"open_mmap_s\":%.6f,"
-                   "\"open_mmap_verify_s\":%.6f,\"open_ratio\":%.3f,\"queries_mapped_s\":%.6f,"
-                   "\"queries_loaded_s\":%.6f,\"queries_ratio\":%.4f,\"first_chunk_ratio\":%.4f,"
-                   "\"loaded_memory_bytes\":%llu,\"mapped_memory_bytes\":%llu,"
-                   "\"mapped_bytes\":%llu,\"identical\":%s}\n",
-                index, nq, K, ef, rounds, chunk, hnswc_simd_name(), best_load, best_map,
-                best_verify, best_load / best_map, sm, sl, sm / sl, bm[0] / bl[0],
-                (unsigned long long)il.memory_bytes, (unsigned long long)im.memory_bytes,
-                (unsigned long long)im.mapped_bytes, mismatches ? "false" : "true");
-        fclose(f);
-    }
-    free(q);
+    res->first_chunk_ratio = bm[0] / bl[0];
     free(bm);
     free(bl);
     free(lm);
     free(ll);
     free(dm);
     free(dl);
-    return mismatches ? 1 : 0;
+}
+
+static void print(const char *state, const result *r, size_t nq, size_t chunk) {
+    printf("  [%s] open: hnswc_load %.1f ms, hnswc_open(MMAP) %.2f ms, MMAP|VERIFY %.1f ms: "
+           "load / mmap = %.1fx (target >= 20x)\n", state, r->open_load * 1e3, r->open_map * 1e3,
+           r->open_verify * 1e3, r->open_load / r->open_map);
+    printf("  [%s] first %zu queries: mapped / loaded = %.3f (target <= 1.2); first chunk of "
+           "%zu: %.3f; huge-page-mapped file pages: %ld kB\n", state, nq, r->q_map / r->q_load,
+           chunk, r->first_chunk_ratio, r->pmd_kb);
+}
+
+static void json_state(FILE *f, const char *state, const result *r) {
+    fprintf(f, "\"%s\":{\"open_load_s\":%.6f,\"open_mmap_s\":%.6f,\"open_mmap_verify_s\":%.6f,"
+               "\"open_ratio\":%.3f,\"queries_mapped_s\":%.6f,\"queries_loaded_s\":%.6f,"
+               "\"queries_ratio\":%.4f,\"first_chunk_ratio\":%.4f,\"file_pmd_mapped_kb\":%ld,"
+               "\"identical\":%s}",
+            state, r->open_load, r->open_map, r->open_verify, r->open_load / r->open_map, r->q_map,
+            r->q_load, r->q_map / r->q_load, r->first_chunk_ratio, r->pmd_kb,
+            r->mismatches ? "false" : "true");
+}
+
+int main(int argc, char **argv) {
+    const char *index = NULL, *queries = NULL, *json = NULL;
+    size_t nq = 10000, rounds = 5, open_rounds = 15, chunk = 1000, ef = 64;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            die("every option takes a value");
+        if (!strcmp(a, "--index"))
+            index = v;
+        else if (!strcmp(a, "--queries"))
+            queries = v;
+        else if (!strcmp(a, "--json"))
+            json = v;
+        else if (!strcmp(a, "--nq"))
+            nq = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--rounds"))
+            rounds = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--open-rounds"))
+            open_rounds = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--chunk"))
+            chunk = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--ef"))
+            ef = strtoul(v, NULL, 10);
+        else
+            die("unknown option");
+        i++;
+    }
+    if (!index || !queries || !nq || !rounds || !open_rounds || !chunk)
+        die("usage: bench_mmap --index FILE --queries IDX3 [--nq N] [--rounds R] "
+            "[--open-rounds R] [--chunk C] [--ef EF] [--json OUT]");
+    size_t n, dim;
+    float *q = read_idx3(queries, nq, &n, &dim);
+    nq = n;
+
+    result written, huge;
+    warm(index); /* read(): small folios */
+    measure(index, q, nq, dim, ef, rounds, open_rounds, chunk, &written);
+
+    /* drop the file from the cache and read it back through a mapping */
+    int fd = open(index, O_RDONLY);
+    if (fd < 0 || fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0)
+        die("cannot drop the index file from the page cache");
+    close(fd);
+    double t;
+    hnswc_free(open_with(index, HNSWC_OPEN_MMAP | HNSWC_OPEN_VERIFY, &t));
+    measure(index, q, nq, dim, ef, rounds, open_rounds, chunk, &huge);
+
+    printf("bench_mmap: %s, %zu queries (k %d, ef %zu, 1 thread), fastest of %zu rounds "
+           "(opens: of %zu), warm page cache\n", index, nq, K, ef, rounds, open_rounds);
+    print("written", &written, nq, chunk);
+    print("huge", &huge, nq, chunk);
+    printf("  memory: loaded %.1f MiB private; mapped %.1f MiB private + %.1f MiB mapped\n",
+           written.il.memory_bytes / 1048576.0, written.im.memory_bytes / 1048576.0,
+           written.im.mapped_bytes / 1048576.0);
+    int same = !written.mismatches && !huge.mismatches;
+    printf("  results identical (labels and distances, bit for bit): %s\n", same ? "yes" : "NO");
+    if (json) {
+        FILE *f = fopen(json, "w");
+        if (!f)
+            die("cannot write the JSON file");
+        fprintf(f, "{\"index\":\"%s\",\"nq\":%zu,\"k\":%d,\"ef\":%zu,\"rounds\":%zu,"
+                   "\"open_rounds\":%zu,\"chunk\":%zu,\"simd\":\"%s\","
+                   "\"loaded_memory_bytes\":%llu,\"mapped_memory_bytes\":%llu,"
+                   "\"mapped_bytes\":%llu,",
+                index, nq, K, ef, rounds, open_rounds, chunk, hnswc_simd_name(),
+                (unsigned long long)written.il.memory_bytes,
+                (unsigned long long)written.im.memory_bytes,
+                (unsigned long long)written.im.mapped_bytes);
+        json_state(f, "written", &written);
+        fputc(',', f);
+        json_state(f, "huge", &huge);
+        fprintf(f, "}\n");
+        fclose(f);
+    }
+    free(q);
+    return same ? 0 : 1;
 }

@@ -375,15 +375,20 @@ def main():
         shutil.copyfile(src, os.path.join(raw, name))
     png_rel = os.path.relpath(a.png, os.path.dirname(os.path.abspath(a.out)) or ".")
     text = page(c, j, b, a.demo_wall, png_rel, machine_facts(), simd_hl, simd_fa, a.commit)
-    # The SQ8 measurements of bench/ab.py (issue 7) are kept, by hand-run
-    # tool output with their raw JSON, in bench-results/sq8.md: carried over
-    # at the top of the page on every regeneration.
-    sq8 = os.path.join(raw, "sq8.md")
-    if os.path.exists(sq8):
-        with open(sq8) as f:
-            extra = f.read()
+    # The SQ8 measurements of bench/ab.py (issue 7) and the mapped-index
+    # measurements of bench/bench_mmap.c (issue 12) are kept, by hand-run
+    # tool output with their raw JSON, in bench-results/sq8.md and mmap.md:
+    # carried over at the top of the page on every regeneration.
+    extra = ""
+    for name in ("sq8.md", "mmap.md"):
+        path = os.path.join(raw, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                extra += "\n" + f.read()
+    if extra:
         cut = text.index("-->\n") + 4 if "-->\n" in text else 0
-        text = text[:cut] + "\n" + extra + "\n" + text[cut:]
+        text = text[:cut] + extra + "
+" + text[cut:]
     text = keep_removal_section(a.out, text)
     with open(a.out, "w") as f:
         f.write(text)
