@@ -387,8 +387,7 @@ def main():
                 extra += "\n" + f.read()
     if extra:
         cut = text.index("-->\n") + 4 if "-->\n" in text else 0
-        text = text[:cut] + extra + "
-" + text[cut:]
+        text = text[:cut] + extra + "\n" + text[cut:]
     text = keep_removal_section(a.out, text)
     with open(a.out, "w") as f:
         f.write(text)

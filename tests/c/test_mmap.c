@@ -178,8 +178,8 @@ static void test_identical_to_loaded(void **s)
 
 /* The same writes on both: updates (in place, in the file's pages), new
  * labels (into the room after the last mapped vector, then into new
- * chunks), marks, slot reuse, then a batch on two threads of updates only
- * (deterministic: each label once). */
+ * chunks), marks, slot reuse, removal and compaction, adds into freed
+ * slots. */
 static void same_writes(hnswc_index *ix, size_t n, uint32_t dim, uint64_t seed)
 {
     tu_rng r = tu_rng_make(seed);
@@ -194,6 +194,14 @@ static void same_writes(hnswc_index *ix, size_t n, uint32_t dim, uint64_t seed)
         tu_ok(hnswc_add(ix, tu_label_of(n + i), v + (300 + i) * dim, 0));
     tu_ok(hnswc_unmark_deleted(ix, tu_label_of(0)));
     tu_ok(hnswc_set_ef(ix, 33));
+    /* true removal: slots freed, the graph repaired, freed slots reused
+     * (their vectors rewritten in place, in the file's pages) */
+    for (size_t i = 0; i < 40; i++)
+        tu_ok(hnswc_remove(ix, tu_label_of(n + i * 13)));
+    size_t compacted;
+    tu_ok(hnswc_compact(ix, 1, &compacted));
+    for (size_t i = 0; i < 30; i++)
+        tu_ok(hnswc_add(ix, 800000000u + i, v + (2800 + i) * dim, 0));
     free(v);
 }
 
