@@ -8,10 +8,12 @@
 #                    then bench-mmap
 #   make bench-mmap  bench/bench_mmap.c: the Fashion-MNIST index opened in place
 #                    (hnswc_open, HNSWC_OPEN_MMAP) against hnswc_load in one
-#                    process: open time, and the first 10,000 queries in
-#                    alternating chunks, fastest of 5 rounds; builds the index
-#                    once ($(BUILD)/bench/fmnist-M16.hnswc, about a minute);
-#                    writes $(BUILD)/bench/bench_mmap.json
+#                    process: open time (fastest of 15), and the first 10,000
+#                    queries in alternating chunks (fastest of 5 rounds), with
+#                    the file cached as read() leaves it and as a huge-page
+#                    mapping leaves it; builds the index once
+#                    ($(BUILD)/bench/fmnist-M16.hnswc, about a minute); writes
+#                    $(BUILD)/bench/bench_mmap.json
 #   make demo        installs what is missing (the PyPI peers of
 #                    bench/requirements.txt into build/bench-venv), builds
 #                    everything, runs `hnswc bench --storage sq8` and

@@ -768,6 +768,12 @@ HNSWC_API hnswc_status hnswc_load(const char *path, hnswc_index **out);
  * crash. SQ8 indexes recompute their code rows from the vectors at open (as
  * hnswc_load does), which reads every vector: their opening is not faster.
  *
+ * Speed: searches read the vectors through the page cache's own pages; the
+ * mapping asks for huge pages, which the kernel gives where the page cache
+ * holds the file in 2 MiB folios (it does once a mapping read it in). On a
+ * file cached in small pages (as just written, or read()), searches are
+ * slower than on a loaded index (TLB misses; docs/BENCHMARKS.md).
+ *
  * Limits: the file must not be truncated or rewritten in place while it is
  * open: touching a page past a new end raises SIGBUS, and unwritten pages
  * show the new bytes. hnswc_save never does either (it renames a new file

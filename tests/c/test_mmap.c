@@ -14,14 +14,12 @@
  *    HNSWC_ERR_FORMAT; damaged vectors are refused with HNSWC_OPEN_VERIFY
  *    and, without it, open and search without crashing (ASan/UBSan run it).
  *  - Arguments, flags, files of other kinds (flat: loaded, not mapped).
- *  - Concurrency: searches on many threads while another thread adds and
- *    updates on a mapped index (run under TSan by make test-c-tsan).
+ * Concurrency is in test_mmap_concurrency.c (run under TSan).
  */
 #include "testutil.h"
 
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,82 +461,6 @@ static void test_arguments(void **s)
     tu_rmdir(dir);
 }
 
-/* ------------------------------------------------------------------------
- * Concurrency: searches while another thread writes (TSan)
- * ------------------------------------------------------------------------ */
-
-typedef struct worker {
-    hnswc_index *ix;
-    const float *queries;
-    size_t nq;
-    uint32_t dim;
-    int failed;
-} worker;
-
-static void *searcher(void *arg)
-{
-    worker *w = arg;
-    for (int round = 0; round < 3; round++)
-        for (size_t q = 0; q < w->nq; q++) {
-            uint64_t l[K];
-            float d[K];
-            size_t found;
-            if (hnswc_search(w->ix, w->queries + q * w->dim, K, 40, NULL, NULL, l, d, &found) !=
-                    HNSWC_OK ||
-                found != K)
-                w->failed = 1;
-        }
-    return NULL;
-}
-
-static void test_concurrent(void **s)
-{
-    (void)s;
-    char *dir = tu_mkdtemp();
-    char *path = tu_path(dir, "c.hnswc");
-    const uint32_t dim = 16;
-    const size_t n = tu_scaled(2500, 1500);
-    hnswc_index *built = build(HNSWC_METRIC_L2, HNSWC_STORAGE_F32, n, dim, 4, NULL);
-    tu_ok(hnswc_save(built, path));
-    hnswc_free(built);
-    hnswc_index *ix = open_mapped(path, 0);
-    tu_rng r = tu_rng_make(12);
-    size_t nq = 60, nw = 600;
-    float *queries = tu_random_vectors(&r, nq, dim, -1.f, 1.f);
-    float *adds = tu_random_vectors(&r, nw, dim, -1.f, 1.f);
-    worker w[3];
-    pthread_t t[3];
-    for (int i = 0; i < 3; i++) {
-        w[i] = (worker){ix, queries, nq, dim, 0};
-        assert_int_equal(pthread_create(&t[i], NULL, searcher, &w[i]), 0);
-    }
-    /* new labels (in place after the file's vectors, then a new chunk) and
-     * updates of mapped vectors (the write side of the update lock) */
-    uint64_t *labels = tu_xmalloc(nw * sizeof *labels);
-    for (size_t i = 0; i < nw; i++)
-        labels[i] = i % 3 == 0 ? tu_label_of(i) : tu_label_of(n + i);
-    size_t added;
-    tu_ok(hnswc_add_batch(ix, adds, labels, nw, 0, 2, &added));
-    assert_int_equal(added, nw);
-    for (int i = 0; i < 3; i++) {
-        pthread_join(t[i], NULL);
-        assert_int_equal(w[i].failed, 0);
-    }
-    /* every vector written is there */
-    float *v = tu_xmalloc(dim * 4);
-    for (size_t i = 0; i < nw; i++) {
-        tu_ok(hnswc_get_vector(ix, labels[i], v));
-        assert_memory_equal(v, adds + i * dim, dim * 4);
-    }
-    free(v);
-    free(labels);
-    free(queries);
-    free(adds);
-    hnswc_free(ix);
-    free(path);
-    tu_rmdir(dir);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,7 +469,6 @@ int main(void)
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_arguments),
-        cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
