@@ -17,8 +17,9 @@
  * is not measured: hnswc_load would read all of the file, a mapped index
  * the pages its queries touch), in two states of that cache:
  *
- *   written   the file as it is after being read with read() (or written):
- *             cached in small folios, so a mapping of it uses 4 KiB pages;
+ *   written   the file dropped from the cache, then read with read(): cached
+ *             in small folios (as after it was written, copied or read),
+ *             so a mapping of it uses 4 KiB pages;
  *   huge      the file dropped from the cache (posix_fadvise DONTNEED) and
  *             read back through one mapped open with VERIFY (every vector
  *             touched through the 2 MiB-aligned, MADV_HUGEPAGE mapping of
@@ -125,6 +126,15 @@ static double run_chunk(const hnswc_index *ix, const float *q, size_t dim, size_
         }
     }
     return now() - t0;
+}
+
+/* Drops the file's pages from the page cache (clean, unmapped pages: all
+ * of them here). */
+static void drop(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0)
+        die("cannot drop the index file from the page cache");
+    close(fd);
 }
 
 /* kB of file pages this process maps with huge pages (-1: unknown). */
@@ -268,14 +278,12 @@ int main(int argc, char **argv) {
     nq = n;
 
     result written, huge;
+    drop(index); /* whatever an earlier run left (huge folios included) */
     warm(index); /* read(): small folios */
     measure(index, q, nq, dim, ef, rounds, open_rounds, chunk, &written);
 
     /* drop the file from the cache and read it back through a mapping */
-    int fd = open(index, O_RDONLY);
-    if (fd < 0 || fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0)
-        die("cannot drop the index file from the page cache");
-    close(fd);
+    drop(index);
     double t;
     hnswc_free(open_with(index, HNSWC_OPEN_MMAP | HNSWC_OPEN_VERIFY, &t));
     measure(index, q, nq, dim, ef, rounds, open_rounds, chunk, &huge);
