@@ -16,9 +16,10 @@
  * also missed the TLB -- measured: the first queries 1.24x slower than on
  * a loaded index, whose records are on huge pages, against 0.98x for the
  * same vectors on huge pages). The page cache holds such folios when the
- * file was read in through a mapping so advised (the first process to
- * open it after it left the cache); a file still cached as it was written
- * or read() is mapped with 4 KiB pages. Best effort either way.
+ * file was read from disk: through a mapping so advised and, on Linux 6.18
+ * with ext4, by read() too (measured: FilePmdMapped). A file still cached
+ * as it was written (just saved, or copied onto the host) is held in small
+ * folios and mapped with 4 KiB pages. Best effort either way.
  *
  * Rejected: mapping the file alone and growing with mremap (Linux only, and
  * the range after the mapping may be taken); MAP_SHARED (a write to a
