@@ -302,7 +302,8 @@ The raw results of this run are in [bench-results/](bench-results/)
 ```sh
 make demo        # installs what is missing, builds, runs hnswc bench and
                  # bench/compare.py; JSON and plot in build/demo/
-make bench       # the C++ comparison; build/bench/bench_vs_hnswlib.json
+make bench       # the C++ comparison; build/bench/bench_vs_hnswlib.json,
+                 # then make bench-mmap (build/bench/bench_mmap.json)
 make bench-docs  # both from an empty build folder, then regenerates this page
 ```
 
