@@ -80,8 +80,9 @@ def test_writes_to_a_mapped_index_stay_private(data, tmp_path):
     rng = np.random.default_rng(9)
     new = rng.standard_normal((700, DIM)).astype(np.float32)
     for p in (loaded, mapped):
-        p.add_items(new[:300], np.arange(300) * 2)  # updates of mapped vectors
-        p.add_items(new[300:], np.arange(400) + 10 ** 6)  # new labels
+        # one thread: the same graph on both (threads insert in any order)
+        p.add_items(new[:300], np.arange(300) * 2, num_threads=1)  # updates of mapped vectors
+        p.add_items(new[300:], np.arange(400) + 10 ** 6, num_threads=1)  # new labels
         p.mark_deleted(10)
     for a, b in zip(loaded.knn_query(queries, k=10), mapped.knn_query(queries, k=10)):
         np.testing.assert_array_equal(a, b)
