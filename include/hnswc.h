@@ -543,8 +543,9 @@ typedef struct hnswc_info {
     uint64_t reused_total;   /* adds that took a removed element's slot       */
     uint64_t mapped_bytes;   /* hnswc_open(HNSWC_OPEN_MMAP): the file's vectors
                                 searched in place, in the page cache that
-                                processes share (not in memory_bytes; pages
-                                a write copied are); 0 when not mapped        */
+                                processes share; not in memory_bytes (nor
+                                are the pages a write copied, which become
+                                this process's); 0 when not mapped           */
 } hnswc_info;
 
 /*
