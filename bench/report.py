@@ -302,7 +302,8 @@ The raw results of this run are in [bench-results/](bench-results/)
 ```sh
 make demo        # installs what is missing, builds, runs hnswc bench and
                  # bench/compare.py; JSON and plot in build/demo/
-make bench       # the C++ comparison; build/bench/bench_vs_hnswlib.json
+make bench       # the C++ comparison; build/bench/bench_vs_hnswlib.json,
+                 # then make bench-mmap (build/bench/bench_mmap.json)
 make bench-docs  # both from an empty build folder, then regenerates this page
 ```
 
@@ -375,15 +376,19 @@ def main():
         shutil.copyfile(src, os.path.join(raw, name))
     png_rel = os.path.relpath(a.png, os.path.dirname(os.path.abspath(a.out)) or ".")
     text = page(c, j, b, a.demo_wall, png_rel, machine_facts(), simd_hl, simd_fa, a.commit)
-    # The SQ8 measurements of bench/ab.py (issue 7) are kept, by hand-run
-    # tool output with their raw JSON, in bench-results/sq8.md: carried over
-    # at the top of the page on every regeneration.
-    sq8 = os.path.join(raw, "sq8.md")
-    if os.path.exists(sq8):
-        with open(sq8) as f:
-            extra = f.read()
+    # The SQ8 measurements of bench/ab.py (issue 7) and the mapped-index
+    # measurements of bench/bench_mmap.c (issue 12) are kept, by hand-run
+    # tool output with their raw JSON, in bench-results/sq8.md and mmap.md:
+    # carried over at the top of the page on every regeneration.
+    extra = ""
+    for name in ("sq8.md", "mmap.md"):
+        path = os.path.join(raw, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                extra += "\n" + f.read()
+    if extra:
         cut = text.index("-->\n") + 4 if "-->\n" in text else 0
-        text = text[:cut] + "\n" + extra + "\n" + text[cut:]
+        text = text[:cut] + extra + "\n" + text[cut:]
     text = keep_removal_section(a.out, text)
     with open(a.out, "w") as f:
         f.write(text)

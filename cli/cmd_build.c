@@ -27,7 +27,7 @@ static int check_file_status(hnswc_status st, const char *path, const char *what
     return -1;
 }
 
-int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out)
+int cli_load_index(const char *path, int hnswlib_metric, unsigned open_flags, hnswc_index **out)
 {
     const char *what = "cannot load the index";
     hnswc_file_info fi;
@@ -47,8 +47,13 @@ int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out)
                       (unsigned long long)fi.count, shape);
         return -1;
     }
+    if (fi.kind == HNSWC_FILE_HNSWLIB && open_flags) {
+        cli_set_error("%s: %s: an hnswlib file, which cannot be mapped (--mmap maps hnswc's own "
+                      "files): drop --mmap, or convert it once with 'hnswc build'", path, what);
+        return -1;
+    }
     if (fi.kind == HNSWC_FILE_HNSWC || hnswlib_metric < 0) {
-        if (check_file_status(hnswc_load(path, out), path, what) != 0)
+        if (check_file_status(hnswc_open(path, open_flags, out), path, what) != 0)
             return -1;
         hnswc_info info;
         if (hnswlib_metric >= 0 && hnswc_get_info(*out, &info) == HNSWC_OK &&

@@ -148,7 +148,7 @@ int cmd_export(int argc, char **argv)
         return cli_usage_fail(cmd);
     }
     hnswc_index *ix = NULL;
-    if (cli_load_index(a.path, c.hnswlib_metric, &ix) != 0)
+    if (cli_load_index(a.path, c.hnswlib_metric, 0, &ix) != 0)
         return cli_fail(cmd);
     hnswc_info info;
     hnswc_status st = hnswc_get_info(ix, &info);

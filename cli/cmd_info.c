@@ -240,7 +240,7 @@ int cmd_info(int argc, char **argv)
     }
 
     hnswc_index *ix = NULL;
-    if (cli_load_index(path, c.hnswlib_metric, &ix) != 0)
+    if (cli_load_index(path, c.hnswlib_metric, 0, &ix) != 0)
         return cli_fail(cmd);
     hnswc_info info;
     hnswc_graph_stats g;

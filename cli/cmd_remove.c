@@ -149,7 +149,7 @@ int cmd_remove(int argc, char **argv)
     long long before = file_size(a.index_path);
     if (cli_read_label_file(a.labels_path, &labels, &n) != 0)
         goto out;
-    if (cli_load_index(a.index_path, c.hnswlib_metric, &ix) != 0)
+    if (cli_load_index(a.index_path, c.hnswlib_metric, 0, &ix) != 0)
         goto out;
     hnswc_status st = hnswc_remove_batch(ix, labels, n, (unsigned)c.threads);
     if (st != HNSWC_OK) {
@@ -213,7 +213,7 @@ int cmd_compact(int argc, char **argv)
     int rc = CLI_EXIT_RUNTIME;
     hnswc_index *ix = NULL;
     long long before = file_size(a.index_path);
-    if (cli_load_index(a.index_path, c.hnswlib_metric, &ix) != 0)
+    if (cli_load_index(a.index_path, c.hnswlib_metric, 0, &ix) != 0)
         goto out;
     size_t removed = 0;
     hnswc_status st = hnswc_compact(ix, (unsigned)c.threads, &removed);

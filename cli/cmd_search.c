@@ -64,6 +64,9 @@ static const char usage_text[] =
     "  --input-format F       auto, fvecs, bvecs, npy, hdf5, idx or text (default auto)\n"
     "  --hnswlib METRIC       INDEX is an hnswlib file (saveIndex) of metric l2, ip\n"
     "                         or cosine\n"
+    "  --mmap                 map INDEX instead of reading it: opening costs only its\n"
+    "                         metadata, vectors are read where they are as searches\n"
+    "                         need them (same results; hnswc files only)\n"
     "  -h, --help             this help\n"
     "\n"
     "Output (query counts from 0, rank from 1; fewer than k lines for a query\n"
@@ -76,7 +79,7 @@ static const char usage_text[] =
     "          what lies within R, closest first)\n";
 
 /* Own options; the shared ones (args.h) are parsed by cli_parse_command. */
-enum { O_K, O_EF, O_RADIUS, O_FILTER, O_FORMAT };
+enum { O_K, O_EF, O_RADIUS, O_FILTER, O_FORMAT, O_MMAP };
 
 static const cli_opt options[] = {
     CLI_OPT_HELP,
@@ -85,6 +88,7 @@ static const cli_opt options[] = {
     {"radius", 0, 1, O_RADIUS},
     {"filter", 0, 1, O_FILTER},
     {"format", 0, 1, O_FORMAT},
+    {"mmap", 0, 0, O_MMAP},
     CLI_OPT_THREADS,
     CLI_OPT_DATASET,
     CLI_OPT_INPUT_FORMAT,
@@ -98,6 +102,7 @@ typedef struct search_args {
     int k_given;
     double radius;  /* < 0: a k-NN search */
     out_format fmt;
+    unsigned open_flags; /* --mmap: HNSWC_OPEN_MMAP */
 } search_args;
 
 /* --radius: a finite distance >= 0. */
@@ -128,6 +133,7 @@ static int search_option(void *ctx, int id, const char *val)
     case O_EF: return cli_parse_u64("--ef", val, 1, 1u << 31, &a->ef);
     case O_FILTER: a->filter_path = val; return 0;
     case O_FORMAT: return out_format_parse(val, &a->fmt);
+    case O_MMAP: a->open_flags = HNSWC_OPEN_MMAP; return 0;
     }
     return 0;
 }
@@ -164,7 +170,7 @@ static int range_search(const hnswc_index *ix, const dataset *q, double radius, 
 int cmd_search(int argc, char **argv)
 {
     const char *cmd = "search";
-    search_args a = {NULL, NULL, NULL, 10, 0, 0, -1.0, OUT_TEXT};
+    search_args a = {NULL, NULL, NULL, 10, 0, 0, -1.0, OUT_TEXT, 0};
     cli_common_args c;
     cli_common_init(&c, "test");
     int done = cli_parse_command(cmd, usage_text, argc, argv, options, &c, search_option, &a);
@@ -193,7 +199,7 @@ int cmd_search(int argc, char **argv)
     float *dists = NULL;
     size_t *found = NULL;
 
-    if (cli_load_index(index_path, c.hnswlib_metric, &ix) != 0)
+    if (cli_load_index(index_path, c.hnswlib_metric, a.open_flags, &ix) != 0)
         goto out;
     hnswc_info info;
     hnswc_status st = hnswc_get_info(ix, &info);

@@ -26,9 +26,11 @@ int cmd_compact(int argc, char **argv); /* cmd_remove.c */
  * from hnswc_probe_file: an hnswlib file without hnswlib_metric fails with
  * a message asking for --hnswlib (its metric is not in the file), and an
  * hnswc file is loaded as such even with hnswlib_metric, unless its metric
- * differs. Records an error naming the file on failure.
+ * differs. open_flags (HNSWC_OPEN_MMAP: search --mmap) go to hnswc_open for
+ * hnswc's files; an hnswlib file cannot be mapped, and is refused with
+ * them. Records an error naming the file on failure.
  */
-int cli_load_index(const char *path, int hnswlib_metric, hnswc_index **out);
+int cli_load_index(const char *path, int hnswlib_metric, unsigned open_flags, hnswc_index **out);
 
 /*
  * Settles how the vectors to index are read: detects *format from `path`

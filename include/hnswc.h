@@ -541,6 +541,11 @@ typedef struct hnswc_info {
     uint64_t pending_slots;  /* of those, still waiting to be reclaimed       */
     uint64_t removed_total;  /* elements removed since create/load            */
     uint64_t reused_total;   /* adds that took a removed element's slot       */
+    uint64_t mapped_bytes;   /* hnswc_open(HNSWC_OPEN_MMAP): the file's vectors
+                                searched in place, in the page cache that
+                                processes share; not in memory_bytes (nor
+                                are the pages a write copied, which become
+                                this process's); 0 when not mapped           */
 } hnswc_info;
 
 /*
@@ -735,6 +740,56 @@ HNSWC_API hnswc_status hnswc_save(const hnswc_index *index, const char *path);
 
 /* Loads an index saved by hnswc_save. Thread safe. */
 HNSWC_API hnswc_status hnswc_load(const char *path, hnswc_index **out);
+
+/* Flags for hnswc_open. */
+#define HNSWC_OPEN_MMAP 1u   /* map the file's vectors instead of reading them */
+#define HNSWC_OPEN_VERIFY 2u /* with MMAP: check the vectors' checksum and
+                                values at open too (reads every vector once) */
+
+/*
+ * Opens an index saved by hnswc_save, as hnswc_load does (flags 0: it is
+ * hnswc_load) or, with HNSWC_OPEN_MMAP, IN PLACE: the file is mapped
+ * privately and the vectors are searched where they are, so
+ *   - opening costs what the metadata costs (parameters, labels, links:
+ *     read, checked and copied as hnswc_load does), not the vectors;
+ *   - vector pages come in from the page cache as searches touch them, and
+ *     processes that open the same file share one copy of them;
+ *   - results are identical to those of the loaded index, bit for bit.
+ * A mapped index allows everything a loaded one does (adds, updates,
+ * deletion marks, saves, also over its own file): a write to a page of the
+ * file copies that page for this index first (copy on write, MAP_PRIVATE),
+ * so the file never changes and other processes never see the write.
+ * hnswc_info.mapped_bytes says how much is mapped.
+ *
+ * Checks: everything but the vectors is verified as hnswc_load verifies it
+ * (lengths, checksums, ranges, links), so a truncated or hostile file is
+ * refused with HNSWC_ERR_FORMAT and nothing is mapped. The vectors'
+ * checksum and values are checked only with HNSWC_OPEN_VERIFY (which reads
+ * them all); unverified, a damaged vector gives wrong distances, never a
+ * crash. SQ8 indexes recompute their code rows from the vectors at open (as
+ * hnswc_load does), which reads every vector: their opening is not faster.
+ *
+ * Speed: searches read the vectors through the page cache's own pages; the
+ * mapping asks for huge pages, which the kernel gives where the page cache
+ * holds the file in 2 MiB folios (as it does, on Linux 6.18, once the file
+ * was read from disk). On a file cached in small pages (as just written or
+ * copied), searches are slower than on a loaded index (TLB misses;
+ * docs/BENCHMARKS.md).
+ *
+ * Limits: the file must not be truncated or rewritten in place while it is
+ * open: touching a page past a new end raises SIGBUS, and unwritten pages
+ * show the new bytes. hnswc_save never does either (it renames a new file
+ * over the old one; the old stays readable for whoever maps it). A flat
+ * index (and hnswc 0.1 BFIndex) file is loaded as hnswc_load loads it
+ * (mapped_bytes 0): its rows are not mapped yet. Address space is reserved
+ * for up to twice the file's vectors (new vectors of the last chunk go in
+ * place).
+ *
+ * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (unknown flag), HNSWC_ERR_IO
+ * (cannot open or map the file), HNSWC_ERR_FORMAT, HNSWC_ERR_NOMEM.
+ * Thread safe.
+ */
+HNSWC_API hnswc_status hnswc_open(const char *path, unsigned flags, hnswc_index **out);
 
 /*
  * The same format in memory (for pickling and for embedding). hnswc_serialize

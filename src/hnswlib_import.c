@@ -327,7 +327,7 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
         atomic_store(&ix->deleted_count, deleted);
         if (h.count > 0)
             atomic_store(&ix->entry, entry_make(h.maxlevel, h.entry));
-        st = storage_finish_load(ix);
+        st = storage_finish_load(ix, NULL);
     }
     free(levels);
     fclose(f);

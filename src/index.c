@@ -972,6 +972,7 @@ hnswc_status hnswc_get_info(const hnswc_index *ix, hnswc_info *out) {
     uint64_t e = atomic_load(&ix->entry);
     out->max_level = e == ENTRY_EMPTY ? -1 : entry_level(e);
     out->memory_bytes = atomic_load(&ix->memory_bytes) + side + graph_pool_bytes(ix);
+    out->mapped_bytes = ix->map_bytes;
     out->simd = ix->kernels->name;
     out->storage = ix->storage;
     out->codes_trained = atomic_load(&ix->codes_ready) != 0;

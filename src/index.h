@@ -23,6 +23,7 @@
 
 #include "hnswc.h"
 #include "labelmap.h"
+#include "mapfile.h"
 #include "quant.h"
 
 #include <pthread.h>
@@ -72,10 +73,17 @@ struct hnswc_index {
     /* --- what the walk reads (storage.h: node_vector, node_codes) --- */
     hnswc_storage storage;
     /* Where the f32 vectors are: vec_tab is `chunks` (F32: inside the
-     * records) or `vchunks` (SQ8: a cold array with the same chunking). */
+     * records) or `vchunks` (SQ8, or a mapped index: an array apart, with
+     * the same chunking). */
     char *const *vec_tab;
     size_t vec_stride, vec_offset;
-    char *vchunks[MAX_CHUNKS];  /* SQ8: written once each, under meta_lock */
+    char *vchunks[MAX_CHUNKS];  /* written once each, under meta_lock */
+    /* A mapped index (hnswc_open with HNSWC_OPEN_MMAP, storage.c "Mapped
+     * vectors"): vchunks[0 .. map_chunks-1] point into `map`, the file's
+     * vector section, and are not freed; later chunks are allocated. */
+    mapfile map;
+    unsigned map_chunks;
+    uint64_t map_bytes;         /* the file's vectors read in place         */
     quant_sq8 quant;            /* SQ8: trained once, under update_lock's
                                    write side, before codes_ready is set   */
     const quant_kernels *qkernels;

@@ -93,6 +93,32 @@ hnswc_status label_map_put(label_map *m, uint64_t key, uint32_t val) {
     return HNSWC_OK;
 }
 
+bool label_map_put_new(label_map *m, uint64_t key, uint32_t val, uint32_t *existing) {
+    size_t j = hash_label(key) & (m->cap - 1);
+    for (; m->vals[j] != LABEL_MAP_EMPTY; j = (j + 1) & (m->cap - 1))
+        if (m->keys[j] == key) {
+            *existing = m->vals[j];
+            return false;
+        }
+    m->keys[j] = key;
+    m->vals[j] = val;
+    m->len++;
+    return true;
+}
+
+void label_map_prefetch(const label_map *m, uint64_t key) {
+#if defined(__GNUC__)
+    if (m->cap) {
+        size_t j = hash_label(key) & (m->cap - 1);
+        __builtin_prefetch(&m->vals[j], 1);
+        __builtin_prefetch(&m->keys[j], 1);
+    }
+#else
+    (void)m;
+    (void)key;
+#endif
+}
+
 void label_map_update(label_map *m, uint64_t key, uint32_t val) {
     size_t j = label_map_slot(m, key);
     if (j != SIZE_MAX)

@@ -33,6 +33,15 @@ hnswc_status label_map_reserve(label_map *m, size_t n);
 bool label_map_find(const label_map *m, uint64_t key, uint32_t *val);
 /* Inserts key, which must be absent; cannot fail after a reserve for it. */
 hnswc_status label_map_put(label_map *m, uint64_t key, uint32_t val);
+
+/* Enters key -> val if key is absent (true), else leaves the map as it was
+ * and sets *existing to key's value (false): one probe walk. Room for one
+ * more entry must be reserved (label_map_reserve). For loaders. */
+bool label_map_put_new(label_map *m, uint64_t key, uint32_t val, uint32_t *existing);
+
+/* Asks the cache for the first slot of key's probe run (a hint: a loader
+ * entering many labels issues it some entries ahead). */
+void label_map_prefetch(const label_map *m, uint64_t key);
 /* Sets the value of key, which must be present. */
 void label_map_update(label_map *m, uint64_t key, uint32_t val);
 /* Removes key if present. */

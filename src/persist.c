@@ -50,6 +50,7 @@
 
 #include "error.h"
 #include "flat.h"
+#include "mapfile.h"
 #include "storage.h"
 
 #include <dirent.h>
@@ -691,6 +692,14 @@ typedef struct source {
     uint64_t remaining;     /* bytes left in the input */
     uint32_t crc;
     const char *what;       /* "file" or "buffer", for messages */
+    /* hnswc_open(HNSWC_OPEN_MMAP): mem is this mapping of the file, and a
+     * graph's vectors stay in it (load_graph takes it over); NULL else. */
+    mapfile *map;
+    bool verify;            /* with map: check the vectors too (VERIFY) */
+    /* memory mode: bytes ahead whose checksum is already in crc (a section
+     * summed in one call when opened: a call per record cost a fifth of
+     * opening a mapped index) */
+    uint64_t summed;
 } source;
 
 static hnswc_status fmt_err(const source *src, const char *msg) {
@@ -710,7 +719,10 @@ static hnswc_status take(source *src, void *dst, size_t n) {
         src->pos += n;
     }
     src->remaining -= n;
-    src->crc = persist_crc32c(src->crc, dst, n);
+    if (src->summed >= n)
+        src->summed -= n;
+    else
+        src->crc = persist_crc32c(src->crc, dst, n);
     return HNSWC_OK;
 }
 
@@ -736,15 +748,50 @@ static hnswc_status section_check(source *src, const unsigned char h[SECTION_HEA
     return HNSWC_OK;
 }
 
-/* Reads a section header, checks its tag and exact length. */
+/* n_words u32s: in place when the source is memory already summed and the
+ * bytes are aligned for uint32_t (a mapped file: always), else copied into
+ * buf. *out points to them either way. */
+static hnswc_status take_words(source *src, uint32_t *buf, size_t n_words, const uint32_t **out) {
+    size_t n = n_words * 4;
+    if (src->mem && src->summed >= n && ((uintptr_t)(src->mem + src->pos) & 3u) == 0) {
+        *out = (const uint32_t *)(const void *)(src->mem + src->pos);
+        src->pos += n;
+        src->remaining -= n;
+        src->summed -= n;
+        return HNSWC_OK;
+    }
+    *out = buf;
+    return take(src, buf, n);
+}
+
+/* Memory mode: passes over n bytes without reading or summing them. */
+static hnswc_status skip(source *src, uint64_t n) {
+    if (n > src->remaining)
+        return fmt_err(src, "truncated (it ends in the middle of a section)");
+    src->pos += (size_t)n;
+    src->remaining -= n;
+    return HNSWC_OK;
+}
+
+/* Reads a section header, checks its tag and exact length. In memory
+ * mode the whole payload is summed at once (not a mapped index's vectors:
+ * they are summed only with verify, by pass_mapped_vectors). */
 static hnswc_status section_open(source *src, const char tag[4], uint64_t want_len) {
     unsigned char h[SECTION_HEAD];
     hnswc_status st = take(src, h, sizeof h);
-    return st != HNSWC_OK ? st : section_check(src, h, tag, want_len);
+    if (st == HNSWC_OK)
+        st = section_check(src, h, tag, want_len);
+    if (st == HNSWC_OK && src->mem && want_len <= src->remaining &&
+        !(src->map && memcmp(tag, "VECS", 4) == 0)) {
+        src->crc = persist_crc32c(0, src->mem + src->pos, (size_t)want_len);
+        src->summed = want_len;
+    }
+    return st;
 }
 
 static hnswc_status section_close(source *src, const char tag[4]) {
     uint32_t want = src->crc, got;
+    src->summed = 0; /* the payload was read whole: nothing is left of it */
     hnswc_status st = take(src, &got, 4);
     if (st != HNSWC_OK)
         return st;
@@ -825,6 +872,85 @@ static hnswc_status read_parm(source *src, const unsigned char *head, uint32_t v
     return HNSWC_OK;
 }
 
+/* ========================================================================
+ * Opening in place: hnswc_open(HNSWC_OPEN_MMAP)
+ *
+ * The file is mapped (mapfile.h), and read through the same validating
+ * reader as hnswc_load with the mapping as its memory source: header, PARM,
+ * NODE, QUAN, LNK0 and LNKU are checked as always (lengths, checksums,
+ * ranges, links) and copied into the records. Only VECS is not read: the
+ * index's vectors are the mapping's (storage.c, "Mapped vectors"), so
+ * opening costs what the metadata costs, and the vector pages come in as
+ * searches touch them. Without HNSWC_OPEN_VERIFY the vectors' checksum and
+ * finiteness are not checked: a damaged vector gives wrong distances, never
+ * a crash (every length and id is checked; nothing is indexed by a value
+ * read from VECS). With it they are, reading every vector once (what
+ * hnswc_load costs less the copy). SQ8 computes its code rows from the
+ * vectors at open, as hnswc_load does: that reads every vector too.
+ * ======================================================================== */
+
+/* The chunks that hold count elements: chunks 0 .. *chunks-1, ids
+ * 0 .. the returned cover - 1. */
+static uint64_t chunk_cover(uint64_t count, unsigned *chunks) {
+    unsigned c = 0;
+    uint64_t cover = 0;
+    while (cover < count && c < MAX_CHUNKS)
+        cover = storage_chunk_end(c++);
+    *chunks = c;
+    return cover;
+}
+
+/*
+ * The anonymous room a mapping of the file needs after its end: the
+ * vectors of ids count .. the end of the chunk of the last element
+ * (storage.c: a new element's vector in that chunk is written in place).
+ * From the header and PARM, read with pread before mapping; 0 for anything
+ * but a graph file whose vectors could fit in its size (the reader then
+ * says what is wrong). Never more than the file's size.
+ */
+static uint64_t map_room(int fd, uint64_t size) {
+    unsigned char b[HEADER_SIZE + SECTION_HEAD + PARM_SIZE_LIMIT];
+    if (pread(fd, b, sizeof b, 0) != (ssize_t)sizeof b || memcmp(b, MAGIC, 8) != 0 ||
+        memcmp(b + HEADER_SIZE, "PARM", 4) != 0)
+        return 0;
+    const unsigned char *parm = b + HEADER_SIZE + SECTION_HEAD;
+    uint32_t dim;
+    uint64_t count;
+    memcpy(&dim, parm, 4);
+    memcpy(&count, parm + 40, 8);
+    if (dim == 0 || dim > HNSWC_MAX_DIM || count == 0 || count > HNSWC_MAX_ELEMENTS ||
+        count > size / ((uint64_t)dim * 4))
+        return 0;
+    unsigned chunks;
+    return (chunk_cover(count, &chunks) - count) * dim * 4;
+}
+
+/* The index of a graph file being opened in place, its vectors at offset
+ * vecs_at of the mapping; takes the mapping over. */
+static hnswc_status create_mapped(source *src, const hnswc_options *o, uint64_t count,
+                                  uint64_t vecs_at, hnswc_index **ix) {
+    unsigned chunks;
+    uint64_t cover = chunk_cover(count, &chunks);
+    if (vecs_at > src->map->len || cover > (src->map->len - vecs_at) / ((uint64_t)o->dim * 4))
+        return fmt_err(src, "changed while it was being opened"); /* the room was for another size */
+    return storage_create_mapped(o, src->map, src->map->base + vecs_at, chunks, ix);
+}
+
+/* VECS of a mapped index, its header read: the payload is passed over, or
+ * with verify summed and checked for NaN and infinity in place. */
+static hnswc_status pass_mapped_vectors(source *src, uint64_t len) {
+    if (len > src->remaining)
+        return fmt_err(src, "truncated (it ends in the middle of a section)");
+    if (src->verify) {
+        const float *v = (const float *)(const void *)(src->mem + src->pos);
+        src->crc = persist_crc32c(src->crc, v, (size_t)len);
+        for (uint64_t i = 0; i < len / 4; i++)
+            if (!isfinite(v[i]))
+                return fmt_err(src, "a vector holds NaN or infinity");
+    }
+    return skip(src, len);
+}
+
 /* An HNSW index, after the header; `head` is the PARM section's header. */
 static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t version,
                                uint32_t nsec, hnswc_index **out) {
@@ -854,7 +980,14 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         return fmt_err(src, "truncated (shorter than its element count requires)");
 
     hnswc_index *ix;
-    if ((st = storage_create(&o, &ix)) != HNSWC_OK)
+    /* where VECS's payload is: every length before it is checked exactly */
+    const uint64_t vecs_at = HEADER_SIZE + 3 * SECTION_HEAD + 2 * SECTION_TAIL + l.parm_len +
+                             l.node_len;
+    if (src->map)
+        st = create_mapped(src, &o, p.count, vecs_at, &ix);
+    else
+        st = storage_create(&o, &ix);
+    if (st != HNSWC_OK)
         return st;
     ix->rng = p.rng;
 
@@ -887,9 +1020,12 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         }
         if ((st = storage_init_node(ix, (node_id)i, label, level)) != HNSWC_OK)
             break;
-        atomic_store(&ix->count, i + 1); /* so that storage_destroy releases it */
+        /* relaxed: the index is not shared yet (a sequentially consistent
+         * store is a full barrier per element) */
+        atomic_store_explicit(&ix->count, i + 1, memory_order_relaxed); /* for storage_destroy */
         node_head *n = node_at(ix, (node_id)i);
-        atomic_store(&n->flags, NODE_READY | (flags ? NODE_DELETED : 0));
+        atomic_store_explicit(&n->flags, NODE_READY | (flags ? NODE_DELETED : 0),
+                              memory_order_relaxed);
         deleted += flags;
         max_level = level > max_level ? level : max_level;
     }
@@ -908,7 +1044,13 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     /* VECS */
     if (st == HNSWC_OK)
         st = section_open(src, "VECS", l.vecs_len);
-    for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
+    if (st == HNSWC_OK && src->map) { /* they stay where they are */
+        if (src->pos != vecs_at)
+            st = fmt_err(src, "the vector section is not where its lengths put it");
+        else
+            st = pass_mapped_vectors(src, l.vecs_len);
+    }
+    for (uint64_t i = 0; st == HNSWC_OK && !src->map && i < p.count; i++) {
         float *v = node_vector(ix, (node_id)i);
         if ((st = take(src, v, (size_t)p.dim * 4u)) != HNSWC_OK)
             break;
@@ -918,8 +1060,8 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
                 break;
             }
     }
-    if (st == HNSWC_OK)
-        st = section_close(src, "VECS");
+    if (st == HNSWC_OK) /* mapped, unverified: the checksum is not compared */
+        st = src->map && !src->verify ? skip(src, SECTION_TAIL) : section_close(src, "VECS");
 
     /* QUAN: the quantiser; the code rows are recomputed from the vectors */
     if (st == HNSWC_OK && l.quan_len) {
@@ -954,15 +1096,19 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         free(qb);
     }
 
-    /* LNK0 and LNKU */
+    /* LNK0 and LNKU; layer-0 in-degrees counted on the way (checked ids) */
     uint32_t *w = malloc((1 + (size_t)ix->M0) * 4u);
-    if (!w && st == HNSWC_OK)
+    uint32_t *indeg = calloc(p.count ? (size_t)p.count : 1, sizeof *indeg);
+    if ((!w || !indeg) && st == HNSWC_OK)
         st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory");
     if (st == HNSWC_OK)
         st = section_open(src, "LNK0", l.lnk0_len);
     for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
-        if ((st = take(src, w, (1 + (size_t)ix->M0) * 4u)) == HNSWC_OK)
-            st = storage_set_links(ix, node_at(ix, (node_id)i)->l0, w[0], w + 1, ix->M0, 0, src->what);
+        const uint32_t *r;
+        if ((st = take_words(src, w, 1 + (size_t)ix->M0, &r)) == HNSWC_OK)
+            st = storage_set_links(ix, node_at(ix, (node_id)i)->l0, r[0], r + 1, ix->M0, 0, src->what);
+        for (uint32_t j = 0; st == HNSWC_OK && j < r[0]; j++)
+            indeg[r[1 + j]]++;
     }
     if (st == HNSWC_OK)
         st = section_close(src, "LNK0");
@@ -971,8 +1117,9 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
         node_head *n = node_at(ix, (node_id)i);
         for (int lv = 1; st == HNSWC_OK && lv <= n->level; lv++) {
-            if ((st = take(src, w, (1 + (size_t)ix->M) * 4u)) == HNSWC_OK)
-                st = storage_set_links(ix, node_links(ix, n, lv), w[0], w + 1, ix->M, lv, src->what);
+            const uint32_t *r;
+            if ((st = take_words(src, w, 1 + (size_t)ix->M, &r)) == HNSWC_OK)
+                st = storage_set_links(ix, node_links(ix, n, lv), r[0], r + 1, ix->M, lv, src->what);
         }
     }
     if (st == HNSWC_OK)
@@ -984,8 +1131,11 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     if (st == HNSWC_OK) {
         atomic_store(&ix->deleted_count, p.deleted);
         atomic_store(&ix->entry, p.entry);
-        st = storage_finish_load(ix);
+        st = storage_finish_load(ix, indeg);
     }
+    free(indeg);
+    if (st == HNSWC_OK && ix->map_chunks)
+        ix->map_bytes = l.vecs_len;
     if (st != HNSWC_OK) {
         storage_destroy(ix);
         return st;
@@ -1230,6 +1380,44 @@ hnswc_status hnswc_load(const char *path, hnswc_index **out) {
     source src = {.f = f, .remaining = (uint64_t)sb.st_size, .what = path};
     hnswc_status st = load_from(&src, out);
     fclose(f);
+    return st;
+}
+
+hnswc_status hnswc_open(const char *path, unsigned flags, hnswc_index **out) {
+    if (out)
+        *out = NULL;
+    if (!path || !out)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_open: %s is NULL", path ? "out" : "path");
+    if (flags & ~(unsigned)(HNSWC_OPEN_MMAP | HNSWC_OPEN_VERIFY))
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_open: unknown flags 0x%x",
+                          flags & ~(unsigned)(HNSWC_OPEN_MMAP | HNSWC_OPEN_VERIFY));
+    if (!(flags & HNSWC_OPEN_MMAP))
+        return hnswc_load(path, out); /* which verifies everything */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hnswc_fail(errno == ENOMEM ? HNSWC_ERR_NOMEM : HNSWC_ERR_IO,
+                          "hnswc_open: cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return hnswc_fail(HNSWC_ERR_IO, "hnswc_open: %s is not a regular file", path);
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size < HEADER_SIZE) {
+        close(fd);
+        return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: too short to be an hnswc index", path);
+    }
+    mapfile m;
+    hnswc_status st = mapfile_map(fd, size, size + map_room(fd, size), &m, path);
+    close(fd); /* the mapping holds the file */
+    if (st != HNSWC_OK)
+        return st;
+    /* a flat or hnswc 0.1 file is read out of the mapping (copied) as
+     * hnswc_load reads it; only a graph keeps the mapping */
+    source src = {.mem = (const unsigned char *)m.base, .len = (size_t)size, .remaining = size,
+                  .what = path, .map = &m, .verify = (flags & HNSWC_OPEN_VERIFY) != 0};
+    st = load_from(&src, out);
+    mapfile_unmap(&m); /* a no-op once the index took it over */
     return st;
 }
 

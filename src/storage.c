@@ -34,11 +34,47 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  * Lifetime
  * ======================================================================== */
 
-/* Allocates an index for validated options. Used by create and the loaders. */
+/*
+ * Mapped vectors. hnswc_open(HNSWC_OPEN_MMAP) keeps the file's VECS section
+ * where it is, in a private mapping, instead of copying it into records:
+ * the records hold header and links (and SQ8's code row), and vec_tab is
+ * vchunks, whose first map_chunks entries point into the mapping at the
+ * vector of each chunk's first id, stride dim * 4 (the file's; no padding,
+ * so vectors are not 64-byte aligned: the kernels load unaligned). The
+ * mapping reserves room for every id of the last mapped chunk (mapfile.h:
+ * the bytes after VECS in the file are copies nobody reads any more, then
+ * anonymous memory), so the vector of a new element in that chunk is
+ * written in place like any other, and the mapping never moves. Writes to
+ * the file's pages copy them (MAP_PRIVATE): updates and adds behave exactly
+ * as in a loaded index, and the file is never changed. Later chunks are
+ * allocated as usual.
+ *
+ * Rejected: one record layout with the file's vectors copied into records
+ * (that is hnswc_load), and a file format whose vector section is the
+ * record array itself (records hold pointers and derived counts that would
+ * have to be rewritten -- every page copied -- at open).
+ */
+static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, unsigned map_chunks,
+                           hnswc_index **out);
+
 hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
+    return create(o, NULL, NULL, 0, out);
+}
+
+hnswc_status storage_create_mapped(const hnswc_options *o, mapfile *map, char *vecs,
+                                   unsigned chunks, hnswc_index **out) {
+    return create(o, map, vecs, chunks, out);
+}
+
+/* Allocates an index for validated options. Used by create and the loaders. */
+static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, unsigned map_chunks,
+                           hnswc_index **out) {
     hnswc_index *ix = calloc(1, sizeof *ix);
-    if (!ix)
+    if (!ix) {
+        if (map)
+            mapfile_unmap(map);
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating an index");
+    }
     ix->dim = o->dim;
     ix->metric = o->metric;
     ix->M = o->M ? o->M : DEFAULT_M;
@@ -55,6 +91,8 @@ hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
     if (ix->storage == HNSWC_STORAGE_SQ8) {
         if (!quant_sq8_init(&ix->quant, ix->dim, ix->metric != HNSWC_METRIC_L2)) {
             free(ix);
+            if (map)
+                mapfile_unmap(map);
             return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating a quantiser");
         }
         ix->qkernels = quant_kernels_get();
@@ -67,6 +105,18 @@ hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
         ix->vec_tab = ix->chunks;
         ix->vec_stride = ix->node_size;
         ix->vec_offset = ix->vector_offset;
+    }
+    if (map) { /* "Mapped vectors" above */
+        if (ix->storage != HNSWC_STORAGE_SQ8)
+            ix->node_size = ix->vector_offset; /* header and links only */
+        ix->vec_tab = ix->vchunks;
+        ix->vec_stride = (size_t)ix->dim * sizeof(float);
+        ix->vec_offset = 0;
+        ix->map = *map;
+        memset(map, 0, sizeof *map);
+        ix->map_chunks = map_chunks;
+        for (unsigned c = 0; c < map_chunks; c++)
+            ix->vchunks[c] = vecs + (c ? storage_chunk_end(c - 1) : 0) * ix->vec_stride;
     }
     atomic_init(&ix->entry, ENTRY_EMPTY);
     atomic_init(&ix->memory_bytes, sizeof *ix);
@@ -104,9 +154,11 @@ void storage_destroy(hnswc_index *ix) {
     }
     for (unsigned c = 0; c < MAX_CHUNKS; c++) {
         free(ix->chunks[c]);
-        free(ix->vchunks[c]);
+        if (c >= ix->map_chunks)
+            free(ix->vchunks[c]);
         ix->chunks[c] = ix->vchunks[c] = NULL;
     }
+    mapfile_unmap(&ix->map);
     quant_sq8_free(&ix->quant);
     free(ix->deleted_ids);
     free(ix->limbo_ids);
@@ -171,7 +223,9 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
             return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating %zu bytes of node storage",
                               bytes);
         size_t vbytes = 0;
-        if (ix->storage == HNSWC_STORAGE_SQ8) { /* the cold f32 array, chunked alike */
+        /* the vectors apart (SQ8's cold array, a mapped index's later
+         * chunks), chunked alike */
+        if (ix->vec_tab == ix->vchunks && !ix->vchunks[c]) {
             vbytes = (size_t)n * ix->vec_stride;
             char *vp = n > SIZE_MAX / ix->vec_stride ? NULL : aligned_alloc(64, vbytes);
             if (!vp) {
@@ -414,7 +468,9 @@ hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t 
         if (ids[j] >= n)
             return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link points to element %u of %llu",
                               what, ids[j], (unsigned long long)n);
-        if (node_at(ix, ids[j])->level < level)
+        /* every node lives on layer 0: only upper links need the look-up
+         * (a random read per link, a third of opening a mapped index) */
+        if (level > 0 && node_at(ix, ids[j])->level < level)
             return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link on layer %d points to an "
                               "element that is not on that layer", what, level);
     }
@@ -428,28 +484,52 @@ hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t 
  * After a loader has filled all nodes: builds the label map and the list of
  * deleted slots. Two elements with one label make the file invalid.
  */
-hnswc_status storage_finish_load(hnswc_index *ix) {
+hnswc_status storage_finish_load(hnswc_index *ix, const uint32_t *counted) {
     uint64_t n = atomic_load(&ix->count);
-    for (uint64_t i = 0; i < n; i++) { /* in-degrees are derived, not stored */
-        node_head *h = node_at(ix, (node_id)i);
-        for (int lv = 0; lv <= h->level; lv++) {
-            _Atomic uint32_t *links = node_links(ix, h, lv);
-            uint32_t deg = node_links_count(ix, links, lv);
+    /* In-degrees are derived, not stored. Counted in a plain array (4 bytes
+     * a node: in cache) and then stored in order: an atomic increment in a
+     * random record per link cost a third of opening a mapped index. */
+    uint32_t *indeg = NULL;
+    if (!counted) {
+        if (!(indeg = calloc(n ? (size_t)n : 1, sizeof *indeg)))
+            return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory counting in-degrees");
+        for (uint64_t i = 0; i < n; i++) {
+            node_head *h = node_at(ix, (node_id)i);
+            uint32_t deg = node_links_count(ix, h->l0, 0);
             for (uint32_t j = 0; j < deg; j++)
+                indeg[atomic_load_explicit(&h->l0[1 + j], memory_order_relaxed)]++;
+        }
+        counted = indeg;
+    }
+    for (uint64_t i = 0; i < n; i++) { /* upper layers: few nodes, counted in place */
+        node_head *h = node_at(ix, (node_id)i);
+        atomic_store_explicit(&h->indeg0, counted[i], memory_order_relaxed);
+        for (int lv = 1; lv <= h->level; lv++) {
+            _Atomic uint32_t *links = node_links(ix, h, lv);
+            uint32_t d = node_links_count(ix, links, lv);
+            for (uint32_t j = 0; j < d; j++)
                 atomic_fetch_add_explicit(node_indeg(ix, node_at(ix, atomic_load(&links[1 + j])), lv),
                                           1, memory_order_relaxed);
         }
     }
+    free(indeg);
+    /* The label map: reserved whole, then one probe walk per label, its
+     * slot prefetched a few labels ahead (a cache miss per label otherwise:
+     * a tenth of opening a mapped index). */
+    enum { AHEAD = 8 };
     hnswc_status st = label_map_reserve(&ix->labels, (size_t)n);
+    for (uint64_t i = 0; st == HNSWC_OK && i < n && i < AHEAD; i++)
+        label_map_prefetch(&ix->labels, node_at(ix, (node_id)i)->label);
     for (uint64_t i = 0; st == HNSWC_OK && i < n; i++) {
+        if (i + AHEAD < n)
+            label_map_prefetch(&ix->labels, node_at(ix, (node_id)(i + AHEAD))->label);
         node_head *h = node_at(ix, (node_id)i);
         node_id other;
-        if (label_map_find(&ix->labels, h->label, &other))
+        if (!label_map_put_new(&ix->labels, h->label, (node_id)i, &other))
             return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: elements %llu and %u have the same "
                               "label %llu", (unsigned long long)i, other,
                               (unsigned long long)h->label);
-        st = label_map_put(&ix->labels, h->label, (node_id)i);
-        if (st == HNSWC_OK && (atomic_load(&h->flags) & NODE_DELETED))
+        if (atomic_load_explicit(&h->flags, memory_order_relaxed) & NODE_DELETED)
             st = storage_push_deleted(ix, (node_id)i);
     }
     return st;

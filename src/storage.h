@@ -136,7 +136,24 @@ static inline uint64_t storage_graph_slots(const hnswc_index *ix) {
  * and the loaders. Nothing is left allocated on failure. */
 hnswc_status storage_create(const hnswc_options *opts, hnswc_index **out);
 
-/* Frees the records, the label map, the deleted list, the locks and ix.
+/*
+ * As storage_create, for an index whose f32 vectors stay in a mapped file:
+ * the vectors of the ids of chunks 0 .. chunks-1 are at `vecs` (inside
+ * *map, dim floats each, one after the other from id 0, and room for every
+ * id of those chunks). The index takes *map over (zeroing it), also when
+ * this fails; storage_destroy unmaps it. The records then hold no vector
+ * (F32) or only the code row (SQ8).
+ */
+hnswc_status storage_create_mapped(const hnswc_options *opts, mapfile *map, char *vecs,
+                                   unsigned chunks, hnswc_index **out);
+
+/* The number of ids in chunks 0 .. c: the first id of chunk c + 1. */
+static inline uint64_t storage_chunk_end(unsigned c) {
+    return ((uint64_t)2 << (CHUNK0_BITS + c)) - ((uint64_t)1 << CHUNK0_BITS);
+}
+
+/* Frees the records, the label map, the deleted list, the locks, the
+ * mapping (if any) and ix.
  * The graph's scratch pool must be freed first (graph_pool_free), or never
  * used (a loader's index). No other thread may use ix. */
 void storage_destroy(hnswc_index *ix);
@@ -197,9 +214,10 @@ hnswc_status storage_train_codes(hnswc_index *ix, const float *extra, size_t n);
 hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t count,
                                const uint32_t *ids, uint32_t max, int level, const char *what);
 
-/* After a loader has filled count nodes: derives the in-degrees (every
- * layer), builds the label map and the deleted list, and checks labels are
- * unique. */
-hnswc_status storage_finish_load(hnswc_index *ix);
+/* After a loader has filled count nodes: derives the in-degrees of every
+ * layer (layer 0's from `indeg`, count entries the loader counted while
+ * reading the layer-0 lists, if not NULL), builds the label map and the
+ * deleted list, and checks labels are unique. */
+hnswc_status storage_finish_load(hnswc_index *ix, const uint32_t *indeg);
 
 #endif /* HNSWC_STORAGE_H */

@@ -53,15 +53,15 @@ test-c-asan:
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined test-c
 
 # ThreadSanitizer is slow: only the concurrency tests (the stress test, the
-# element limit under concurrent batches, removal under everything else).
-# clang's TSan is
+# element limit under concurrent batches, removal under everything else, a
+# mapped index searched while it is written). clang's TSan is
 # used because it is the better supported of the two (gcc's works too:
 # make test-c-tsan TSAN_CC=gcc).
 TSAN_CC ?= clang
 test-c-tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan$(if $(filter-out clang,$(TSAN_CC)),-$(TSAN_CC)) \
 	  SAN=thread CC=$(TSAN_CC) C_TESTS="$(TSAN_TESTS)" test-c-run
-TSAN_TESTS = test_concurrency test_limit test_remove_concurrency
+TSAN_TESTS = test_concurrency test_limit test_remove_concurrency test_mmap_concurrency
 
 # ---------------------------------------------------------------------------
 # Building and running the test programs

@@ -676,7 +676,8 @@ static PyObject *Index_save_index(IndexObject *self, PyObject *args, PyObject *k
 }
 
 PyDoc_STRVAR(load_index_doc,
-"load_index($self, /, path_to_index, max_elements=0, allow_replace_deleted=False)\n--\n\n"
+"load_index($self, /, path_to_index, max_elements=0, allow_replace_deleted=False,\n"
+"           mmap=False)\n--\n\n"
 "Loads an index saved by save_index, or by hnswlib's save_index (versions\n"
 "0.6 to 0.8: the file must match this Index's space and dim, which hnswlib\n"
 "files do not record). Replaces the current contents only on success.\n\n"
@@ -684,20 +685,31 @@ PyDoc_STRVAR(load_index_doc,
 "  of stored elements keeps the limit saved in the file (hnswlib's rule;\n"
 "  hnswc and hnswlib files both record it). The label counter for\n"
 "  ids=None restarts at the element count, as in hnswlib.\n"
-"allow_replace_deleted: as in init_index.\n\n"
+"allow_replace_deleted: as in init_index.\n"
+"mmap: hnswc extension. True opens an hnswc file in place (hnswc_open with\n"
+"  HNSWC_OPEN_MMAP): only the metadata is read (parameters, labels, links;\n"
+"  checked as always), the vectors are searched where they are in the\n"
+"  file, in the page cache that every process opening it shares. Results\n"
+"  are identical; everything else works as on a loaded index (a write to\n"
+"  a mapped page copies it; the file never changes). The vectors' checksum\n"
+"  is not verified at open. hnswlib files cannot be mapped (RuntimeError).\n"
+"  The file must not be truncated or rewritten in place while it is open\n"
+"  (save_index never does: it renames a new file over it).\n"
+"  get_info()['mapped_bytes'] says how much is mapped.\n\n"
 "Files saved by hnswc keep their ef; hnswlib files start at ef=10, as in\n"
 "hnswlib. RuntimeError if the file is missing, corrupted, or of another\n"
 "space or dimension.");
 
 static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"path_to_index", "max_elements", "allow_replace_deleted", NULL};
+    static char *kwlist[] = {"path_to_index", "max_elements", "allow_replace_deleted", "mmap",
+                             NULL};
     PyObject *path = NULL;
     uint64_t max_elements = 0;
-    int allow = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&p:load_index", kwlist,
+    int allow = 0, mmap = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&pp:load_index", kwlist,
                                      PyUnicode_FSConverter, &path, hpy_conv_u64, &max_elements,
-                                     &allow))
+                                     &allow, &mmap))
         return NULL;
     if (check_ready(self) < 0 || (hpy_in_filter_of(self) && !hpy_reentry_error())) {
         Py_DECREF(path);
@@ -706,11 +718,16 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
     const char *p = PyBytes_AS_STRING(path);
     hnswc_index *ix = NULL;
     hnswc_status st, st2 = HNSWC_OK;
-    int from_hnswlib = 0;
+    int from_hnswlib = 0, hnswlib_mapped = 0;
     char first_msg[512] = "";
     Py_BEGIN_ALLOW_THREADS
-    st = hnswc_load(p, &ix);
-    if (st == HNSWC_ERR_FORMAT) {
+    st = hnswc_open(p, mmap ? HNSWC_OPEN_MMAP : 0, &ix);
+    if (st == HNSWC_ERR_FORMAT && mmap) {
+        /* hnswlib's files have no vector section to map: say so rather
+         * than load it another way than asked */
+        hnswc_file_info fi;
+        hnswlib_mapped = hnswc_probe_file(p, &fi) == HNSWC_OK && fi.kind == HNSWC_FILE_HNSWLIB;
+    } else if (st == HNSWC_ERR_FORMAT) {
         /* Not hnswc's format: maybe hnswlib's. Keep the first message in
          * case it is neither. */
         snprintf(first_msg, sizeof(first_msg), "%s", hnswc_errmsg(NULL));
@@ -718,8 +735,16 @@ static PyObject *Index_load_index(IndexObject *self, PyObject *args, PyObject *k
         from_hnswlib = st2 == HNSWC_OK;
     }
     Py_END_ALLOW_THREADS
+    if (hnswlib_mapped) {
+        PyErr_Format(PyExc_RuntimeError, "load_index: %s is an hnswlib index, which cannot be "
+                     "mapped: load it with mmap=False", p);
+        Py_DECREF(path);
+        return NULL;
+    }
     if (st != HNSWC_OK && !from_hnswlib) {
-        if (st == HNSWC_ERR_FORMAT) {
+        if (st == HNSWC_ERR_FORMAT && mmap) {
+            hpy_raise_status(st, "load_index");
+        } else if (st == HNSWC_ERR_FORMAT) {
             PyErr_Format(PyExc_RuntimeError,
                          "load_index: %s is neither an hnswc index (%s) nor an hnswlib "
                          "index (%s)", p, first_msg, hnswc_errmsg(NULL));
@@ -927,7 +952,8 @@ static PyObject *Index_index_file_size(IndexObject *self, PyObject *unused)
 PyDoc_STRVAR(get_info_doc,
 "get_info($self, /)\n--\n\n"
 "hnswc extension: a dict describing the index (counts, parameters, graph\n"
-"levels, memory, the SIMD kernels in use).");
+"levels, memory, the bytes of a file mapped by load_index(mmap=True), the\n"
+"SIMD kernels in use).");
 
 static PyObject *Index_get_info(IndexObject *self, PyObject *unused)
 {
@@ -944,12 +970,13 @@ static PyObject *Index_get_info(IndexObject *self, PyObject *unused)
         "capacity", (unsigned long long)i.capacity, "max_elements",
         (unsigned long long)reported_limit(self), "max_level", (int)i.max_level, "memory_bytes",
         (unsigned long long)i.memory_bytes, "simd", i.simd ? i.simd : "");
-    /* removal (remove_items, compact): slots and counts */
-    PyObject *r = d ? Py_BuildValue("{s:K,s:K,s:K,s:K}", "removed_slots",
+    /* removal (remove_items, compact): slots and counts; a mapped file */
+    PyObject *r = d ? Py_BuildValue("{s:K,s:K,s:K,s:K,s:K}", "removed_slots",
                                     (unsigned long long)i.removed_slots, "pending_slots",
                                     (unsigned long long)i.pending_slots, "removed_total",
                                     (unsigned long long)i.removed_total, "reused_total",
-                                    (unsigned long long)i.reused_total)
+                                    (unsigned long long)i.reused_total, "mapped_bytes",
+                                    (unsigned long long)i.mapped_bytes)
                     : NULL;
     if (r == NULL || PyDict_Update(d, r) < 0) {
         Py_XDECREF(r);

@@ -70,9 +70,14 @@ class Index:
     def resize_index(self, new_size: int) -> None: ...
     def save_index(self, path_to_index: _Path) -> None: ...
     def load_index(
-        self, path_to_index: _Path, max_elements: int = 0, allow_replace_deleted: bool = False
+        self,
+        path_to_index: _Path,
+        max_elements: int = 0,
+        allow_replace_deleted: bool = False,
+        mmap: bool = False,
     ) -> None:
-        """Loads an hnswc index file, or one saved by hnswlib 0.6 to 0.8."""
+        """Loads an hnswc index file, or one saved by hnswlib 0.6 to 0.8;
+        mmap=True opens an hnswc file in place (hnswc extension)."""
     @overload
     def get_items(
         self, ids: Optional[npt.ArrayLike] = None, return_type: Literal["numpy"] = "numpy"

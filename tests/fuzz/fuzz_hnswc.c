@@ -9,12 +9,63 @@
  * has two kinds (HNSW and flat) and hnswc 0.1's BFIndex files, all seeded.
  * An accepted index is then used and checked by fz_exercise (search, add,
  * update, delete, remove, serialize, save, reload).
+ *
+ * The same file is also opened in place (hnswc_open, HNSWC_OPEN_MMAP): with
+ * HNSWC_OPEN_VERIFY it must agree with hnswc_load exactly; without, it must
+ * accept what hnswc_load accepts, and may accept more (damage confined to
+ * the vectors, which it does not check) -- such an index must still search
+ * without a fault. An accepted mapped index is exercised like the others.
  */
 #include "fuzz_util.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A mapped index hnswc_load refused (its vectors are damaged): searches
+ * must run; their answers mean nothing. */
+static void search_damaged(hnswc_index *ix) {
+    hnswc_info info;
+    fz_check(hnswc_get_info(ix, &info) == HNSWC_OK, "hnswc_get_info failed");
+    float *q = calloc(info.dim ? info.dim : 1, sizeof *q);
+    uint64_t labels[5];
+    float dists[5];
+    size_t found;
+    if (q) {
+        hnswc_status st = hnswc_search(ix, q, 5, 20, NULL, NULL, labels, dists, &found);
+        fz_check(st == HNSWC_OK || st == HNSWC_ERR_NOMEM, "search of a mapped index: %s",
+                 hnswc_status_string(st));
+        st = hnswc_search_exact(ix, q, 5, NULL, NULL, labels, dists, &found);
+        fz_check(st == HNSWC_OK || st == HNSWC_ERR_NOMEM, "exact search of a mapped index: %s",
+                 hnswc_status_string(st));
+    }
+    free(q);
+    hnswc_free(ix);
+}
+
+/* Opens the file in place, verified and not, against hnswc_load's verdict. */
+static void check_mapped(const char *path, hnswc_status loaded) {
+    hnswc_index *c = (hnswc_index *)(void *)&c, *d = (hnswc_index *)(void *)&d;
+    hnswc_status sc = hnswc_open(path, HNSWC_OPEN_MMAP | HNSWC_OPEN_VERIFY, &c);
+    fz_check(sc == loaded, "hnswc_open(MMAP|VERIFY) says %s, hnswc_load says %s",
+             hnswc_status_string(sc), hnswc_status_string(loaded));
+    fz_check(sc == HNSWC_OK || c == NULL, "a failed mapped open left *out set");
+    hnswc_free(sc == HNSWC_OK ? c : NULL);
+    hnswc_status sd = hnswc_open(path, HNSWC_OPEN_MMAP, &d);
+    fz_check(sd == HNSWC_OK || sd == HNSWC_ERR_FORMAT, "hnswc_open(MMAP) gave %s",
+             hnswc_status_string(sd));
+    fz_check(loaded != HNSWC_OK || sd == HNSWC_OK, "hnswc_load reads a file hnswc_open(MMAP) "
+             "refuses: %s", hnswc_errmsg(NULL));
+    if (sd != HNSWC_OK) {
+        fz_check(d == NULL, "a failed mapped open left *out set");
+        return;
+    }
+    if (loaded == HNSWC_OK)
+        fz_exercise(d);
+    else
+        search_damaged(d);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hnswc_index *a = (hnswc_index *)data, *b = (hnswc_index *)data; /* must be reset */
@@ -23,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hnswc_status sb = hnswc_load(path, &b);
     fz_check(sa == sb, "hnswc_deserialize says %s, hnswc_load says %s", hnswc_status_string(sa),
              hnswc_status_string(sb));
+    check_mapped(path, sb);
     /* the probe reads any file; one hnswc_load accepts is hnswc's */
     hnswc_file_info fi;
     fz_check(hnswc_probe_file(path, &fi) == HNSWC_OK, "hnswc_probe_file failed");

@@ -235,7 +235,8 @@ def test_signatures_and_docstrings_for_editors():
     assert list(sig.parameters) == ["self", "data", "ids", "num_threads", "replace_deleted"]
     sig = inspect.signature(hnswc.Index.load_index)
     assert list(sig.parameters) == ["self", "path_to_index", "max_elements",
-                                    "allow_replace_deleted"]
+                                    "allow_replace_deleted", "mmap"]
+    assert sig.parameters["mmap"].default is False
     for cls in (hnswc.Index, hnswc.BFIndex):
         assert cls.__doc__
         for name in dir(cls):

@@ -351,6 +351,28 @@ def test_save_then_load_on_a_new_cluster(cluster, data, tmp_path):
             ShardedIndex.load(tmp_path / "nothing-here", client=client2)
 
 
+def test_shards_of_workers_sharing_a_host_are_mapped(cluster, data, tmp_path):
+    """Both workers of the LocalCluster are on this host: load maps the
+    shards by default (hnswc.Index.load_index(mmap=True)), mmap=False reads
+    them; the answers are the same bit for bit."""
+    _, client = cluster
+    x, labels, q = data
+    idx = build(client, x, labels, n_shards=2, ef=20)
+    idx.save_index(tmp_path / "ix")
+    want = idx.knn_query(q, k=10)
+    idx.close()
+    for mmap, mapped in [(None, True), (True, True), (False, False)]:
+        again = ShardedIndex.load(tmp_path / "ix", client=client, mmap=mmap)
+        info = again.get_info()
+        assert (info["mapped_bytes"] > 0) == mapped
+        assert all((s["mapped_bytes"] > 0) == mapped for s in info["shards"])
+        got = again.knn_query(q, k=10)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        again.add_items(x[:50], labels[:50])  # a mapped shard takes writes too
+        again.close()
+
+
 def test_threads_per_shard_on_its_worker(cluster):
     # A shard reloaded onto a worker that holds no shard yet (a restarted
     # one) once divided by zero here.

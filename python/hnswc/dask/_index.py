@@ -205,6 +205,7 @@ class ShardedIndex:
         self._ef = 10
         self._num_threads = -1
         self._nthreads = {}        # worker -> threads, as of the last placement
+        self._mmap = None          # load's mmap: True, False, or None (see _use_mmap)
         #: How many times a shard was reloaded from a save after its worker was lost.
         self.recoveries = 0
 
@@ -336,7 +337,8 @@ class ShardedIndex:
             fut = self._submit("load", _shard.task_load, nh, self.space, self.dim,
                                self._saved["directory"], entry, self._ef,
                                self._threads(s, owner=nh.owner),
-                               self._max_elements, self._allow_replace_deleted())
+                               self._max_elements, self._allow_replace_deleted(),
+                               self._use_mmap(nh.owner))
             try:
                 fut.result()
             except ShardLostError as e:  # the new owner died too
@@ -690,7 +692,8 @@ class ShardedIndex:
             infos.append(dict(info, shard=s, worker=self._handles[s].owner))
         return {"n_shards": self.n_shards, "element_count": sum(i["element_count"] for i in infos),
                 "live_count": sum(i["live_count"] for i in infos),
-                "memory_bytes": sum(i["memory_bytes"] for i in infos), "shards": infos}
+                "memory_bytes": sum(i["memory_bytes"] for i in infos),
+                "mapped_bytes": sum(i.get("mapped_bytes", 0) for i in infos), "shards": infos}
 
     @staticmethod
     def shard_of(labels, n_shards):
@@ -747,19 +750,30 @@ class ShardedIndex:
         return manifest
 
     @classmethod
-    def load(cls, path, client=None, max_elements=0, allow_replace_deleted=None, chunk_size=1024):
+    def load(cls, path, client=None, max_elements=0, allow_replace_deleted=None, chunk_size=1024,
+             mmap=None):
         """Opens an index saved by save_index, on this client's cluster
-        (which may differ from the one that saved it, in size too)."""
+        (which may differ from the one that saved it, in size too).
+
+        mmap: True opens every shard in place (hnswc.Index.load_index with
+        mmap=True: the vectors stay in the file's pages, in the page cache
+        of the worker's host); False reads them into the worker; None (the
+        default) maps the shards of workers that share their host with
+        another worker of the cluster, where one page cache serves them all
+        and a shard reloaded on a neighbour after a worker died reopens from
+        pages already there. Results are the same either way. The choice
+        holds for the shards reloaded after a worker is lost, too."""
         client = client if client is not None else default_client()
         manifest = read_manifest(path, client)
         self = cls(manifest["space"], manifest["dim"], n_shards=manifest["routing"]["n_shards"],
                    client=client, chunk_size=chunk_size)
+        self._mmap = mmap
         self._open(path, manifest, max_elements, allow_replace_deleted)
         return self
 
-    def load_index(self, path_to_index, max_elements=0, allow_replace_deleted=None):
+    def load_index(self, path_to_index, max_elements=0, allow_replace_deleted=None, mmap=None):
         """Loads a saved index into this (uninitialised) object; its space and
-        dim must match the manifest's."""
+        dim must match the manifest's. mmap: as in load."""
         if self._handles is not None:
             raise RuntimeError("The index is already initiated.")
         manifest = read_manifest(path_to_index, self.client)
@@ -767,7 +781,16 @@ class ShardedIndex:
             raise RuntimeError("hnswc.dask: %s holds a %s index of dim %d, not %s of dim %d"
                                % (path_to_index, manifest["space"], manifest["dim"],
                                   self.space, self.dim))
+        self._mmap = mmap
         self._open(path_to_index, manifest, max_elements, allow_replace_deleted)
+
+    def _use_mmap(self, owner):
+        """Whether the shard loaded on worker `owner` is mapped (see load)."""
+        if self._mmap is not None:
+            return bool(self._mmap)
+        workers = self.client.scheduler_info().get("workers", {})
+        host = workers.get(owner, {}).get("host")
+        return host is not None and sum(w.get("host") == host for w in workers.values()) > 1
 
     def _open(self, path, manifest, max_elements, allow_replace_deleted):
         directory = os.path.abspath(os.fspath(path))
@@ -786,7 +809,7 @@ class ShardedIndex:
             futures.append(self._submit("load", _shard.task_load, h, self.space, self.dim,
                                         directory, manifest["shards"][s], self._ef,
                                         self._threads(s), self._max_elements,
-                                        self._allow_replace_deleted()))
+                                        self._allow_replace_deleted(), self._use_mmap(h.owner)))
         try:
             self.client.gather(futures)
         except BaseException:

@@ -268,8 +268,12 @@ def task_save(handle, directory, name, after):
 
 
 def task_load(handle, space, dim, directory, entry, ef, num_threads, max_elements,
-              allow_replace_deleted):
-    """Loads shard `entry` of a saved index after checking its size and SHA-256."""
+              allow_replace_deleted, mmap=False):
+    """Loads shard `entry` of a saved index after checking its size and SHA-256;
+    with mmap, opens it in place (hnswc.Index.load_index(mmap=True)): the
+    vectors stay in the page cache, which the processes of one host share.
+    The SHA-256 still reads the file once (it is what ties the file to the
+    manifest); that read fills the page cache the mapping then uses."""
     path = os.path.join(directory, entry["file"])
     try:
         size = os.path.getsize(path)
@@ -281,7 +285,8 @@ def task_load(handle, space, dim, directory, entry, ef, num_threads, max_element
                            "SHA-256 differs): the file was changed or belongs to another save"
                            % (handle.shard, path))
     index = hnswc.Index(space=space, dim=dim)
-    index.load_index(path, max_elements=max_elements, allow_replace_deleted=allow_replace_deleted)
+    index.load_index(path, max_elements=max_elements, allow_replace_deleted=allow_replace_deleted,
+                     mmap=bool(mmap))
     if index.element_count != entry["element_count"]:
         raise RuntimeError("hnswc.dask: shard %d: %s holds %d elements, the manifest says %d"
                            % (handle.shard, path, index.element_count, entry["element_count"]))
