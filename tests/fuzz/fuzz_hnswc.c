@@ -19,10 +19,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hnswc_index *a = (hnswc_index *)data, *b = (hnswc_index *)data; /* must be reset */
     hnswc_status sa = hnswc_deserialize(data, size, &a);
-    const char *path = fz_memfile(data, size);
+    const char *path = fz_input_file(data, size);
     hnswc_status sb = hnswc_load(path, &b);
     fz_check(sa == sb, "hnswc_deserialize says %s, hnswc_load says %s", hnswc_status_string(sa),
              hnswc_status_string(sb));
+    fz_count(sa == HNSWC_OK);
     /* the probe reads any file; one hnswc_load accepts is hnswc's */
     hnswc_file_info fi;
     fz_check(hnswc_probe_file(path, &fi) == HNSWC_OK, "hnswc_probe_file failed");

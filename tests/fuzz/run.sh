@@ -10,8 +10,11 @@
 # its own growing corpus (BUILD_DIR/corpus/NAME, kept between runs). A crash,
 # sanitizer report, leak, timeout or out-of-memory writes the input to
 # BUILD_DIR/crashes/NAME-* and makes the script fail (after the other
-# harnesses ran). Prints one line per harness and a total; the full log of
-# each is BUILD_DIR/logs/NAME.log.
+# harnesses ran). So does a harness that accepted none of its inputs (the
+# count each prints at exit, fz_accepted): it then tests nothing past the
+# first checks of its loader, as the HDF5 harnesses once did unnoticed.
+# Prints one line per harness (inputs, seconds, coverage, corpus size, inputs
+# accepted) and a total; the full log of each is BUILD_DIR/logs/NAME.log.
 #
 # FUZZ_NICE (default 10) is the nice level; FUZZ_FLAGS adds libFuzzer flags.
 set -u
@@ -31,7 +34,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 # Leaks inside libhdf5 itself are not ours to fix (see the file).
 export LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan-suppressions.txt:print_suppressions=0:${LSAN_OPTIONS:-}"
 failed="" total_runs=0 total_secs=0
-printf '%-16s %12s %8s %10s %8s %6s %s\n' harness inputs seconds inputs/s coverage corpus result
+printf '%-16s %12s %8s %10s %8s %6s %10s %s\n' harness inputs seconds inputs/s coverage corpus accepted result
 for item in "$@"; do
     h=${item%%:*}
     n=$amount
@@ -58,11 +61,13 @@ for item in "$@"; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$build/logs/$h.log" | tail -n 1)
     cov=$(grep -o 'cov: [0-9]*' "$build/logs/$h.log" | tail -n 1 | cut -d' ' -f2)
     corp=$(ls "$build/corpus/$h" | wc -l)
+    acc=$(sed -n 's/^fz_accepted: *//p' "$build/logs/$h.log" | tail -n 1)
     runs=${runs:-0}
     result=ok
-    if [ $rc -ne 0 ]; then result="FAILED (exit $rc)"; failed="$failed $h"; fi
+    if [ $rc -ne 0 ]; then result="FAILED (exit $rc)"; failed="$failed $h"
+    elif [ "${acc:-0}" -eq 0 ]; then result="FAILED (accepted no input)"; failed="$failed $h"; fi
     rate=$(( secs > 0 ? runs / secs : runs ))
-    printf '%-16s %12s %8s %10s %8s %6s %s\n' "$h" "$runs" "$secs" "$rate" "${cov:-?}" "$corp" "$result"
+    printf '%-16s %12s %8s %10s %8s %6s %10s %s\n' "$h" "$runs" "$secs" "$rate" "${cov:-?}" "$corp" "${acc:-?}" "$result"
     total_runs=$((total_runs + runs)) total_secs=$((total_secs + secs))
 done
 printf '%-16s %12s %8s\n' total "$total_runs" "$total_secs"
