@@ -6,8 +6,10 @@
 # MODE "time": each harness runs AMOUNT seconds (-max_total_time);
 # MODE "runs": each harness runs AMOUNT inputs (-runs). A harness written
 # NAME:N runs N instead of AMOUNT.
-# Each harness starts from its seeds (BUILD_DIR/seeds/NAME, read only) and
-# its own growing corpus (BUILD_DIR/corpus/NAME, kept between runs). A crash,
+# Each harness starts from its seeds (BUILD_DIR/seeds/NAME, read only), the
+# inputs of past findings (tests/fuzz/regressions/NAME, read only, when
+# there are any: each runs first, every time) and its own growing corpus
+# (BUILD_DIR/corpus/NAME, kept between runs). A crash,
 # sanitizer report, leak, timeout or out-of-memory writes the input to
 # BUILD_DIR/crashes/NAME-* and makes the script fail (after the other
 # harnesses ran). So does a harness that accepted none of its inputs (the
@@ -42,6 +44,8 @@ for item in "$@"; do
     limit="$flag=$n"
     bin="$build/fuzz_$h"
     mkdir -p "$build/corpus/$h"
+    regress="$(dirname "$0")/regressions/$h"
+    [ -d "$regress" ] || regress=""
     # The harnesses that reach libhdf5 (read_hdf5, read_auto): a hostile
     # HDF5 file can make libhdf5 itself ask for hundreds of GB (seen in its
     # metadata cache, H5C_protect); it copes with the NULL that malloc
@@ -55,7 +59,7 @@ for item in "$@"; do
     ASAN_OPTIONS="$ASAN_OPTIONS${hdf5_opts:+:allocator_may_return_null=1}" \
     nice -n "${FUZZ_NICE:-10}" "$bin" $limit -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 $hdf5_opts \
         -artifact_prefix="$build/crashes/$h-" ${FUZZ_FLAGS:-} \
-        "$build/corpus/$h" "$build/seeds/$h" >"$build/logs/$h.log" 2>&1
+        "$build/corpus/$h" "$build/seeds/$h" $regress >"$build/logs/$h.log" 2>&1
     rc=$?
     secs=$(( $(date +%s) - start ))
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$build/logs/$h.log" | tail -n 1)
