@@ -134,6 +134,38 @@ static int h5_plain_type(hid_t t, const size_t *sizes)
     return known && H5Tget_precision(t) == 8 * size && H5Tget_offset(t) == 0;
 }
 
+/*
+ * For a dataset stored in one piece (contiguous or compact layout), checks
+ * that the file holds exactly the bytes its shape and type need before
+ * anything is read: `elems` values of the file type t. A damaged layout
+ * can otherwise send libhdf5 1.10.8 itself into a NULL memcpy inside
+ * H5Dread (found by read_hdf5: a contiguous "train" dataset with no
+ * storage; the tool died of SIGSEGV), and a shape the file does not hold
+ * would be allocated in full before libhdf5 fails. Chunked datasets
+ * (possibly compressed, so smaller on disk) are left to libhdf5.
+ * Returns 0, or -1 with the error recorded.
+ */
+static int h5_check_storage(hid_t d, hid_t t, hsize_t elems, const char *path, const char *name)
+{
+    hid_t plist = H5Dget_create_plist(d);
+    H5D_layout_t layout = plist >= 0 ? H5Pget_layout(plist) : H5D_LAYOUT_ERROR;
+    if (plist >= 0)
+        H5Pclose(plist);
+    if (layout == H5D_CHUNKED)
+        return 0;
+    size_t size = H5Tget_size(t);
+    hsize_t stored = H5Dget_storage_size(d);
+    if ((layout != H5D_CONTIGUOUS && layout != H5D_COMPACT) || size == 0 ||
+        elems > (hsize_t)-1 / size || stored != elems * size) {
+        cli_set_error("%s: dataset '%s' stores %llu bytes, its shape needs %llu (damaged file?)",
+                      path, name, (unsigned long long)stored,
+                      (unsigned long long)(size != 0 && elems <= (hsize_t)-1 / size ? elems * size
+                                                                                   : 0));
+        return -1;
+    }
+    return 0;
+}
+
 /* Closes a dataset's type and the dataset (either may be -1) and the file. */
 static void h5_close(hid_t t, hid_t d, hid_t f)
 {
@@ -231,6 +263,8 @@ int reader_hdf5(const char *path, const char *name, dataset *out)
         goto done;
     }
     size_t bytes = (size_t)dims[0] * (size_t)dims[1] * sizeof(float);
+    if (h5_check_storage(d, t, dims[0] * dims[1], path, name) != 0)
+        goto done;
     if (is_wide) {
         data = malloc(bytes);
         if (data == NULL)
@@ -323,6 +357,8 @@ int hdf5_read_neighbors(const char *path, const char *name, size_t *rows, size_t
         goto done;
     }
     size_t total = (size_t)dims[0] * (size_t)dims[1];
+    if (h5_check_storage(d, t, dims[0] * dims[1], path, name) != 0)
+        goto done;
     raw = h5_read_all(d, H5T_NATIVE_INT64, total * sizeof *raw, path, name);
     if (raw == NULL)
         goto done;

@@ -13,7 +13,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import Runner
+from conftest import ROOT, Runner
 from vecfiles import brute_force, write_hdf5, write_idx, write_text, write_vecs
 
 RUNTIME = 1
@@ -131,6 +131,19 @@ def test_hdf5_float_type_of_absurd_size(hnswc_bin, tmp_path):
     lines = p.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("hnswc: build: "), p.stderr
     assert "bad.hdf5" in lines[0] and "neither floats nor uint8" in lines[0], lines[0]
+    assert not (tmp_path / "ix").exists()
+
+
+@pytest.mark.parametrize("name", sorted(
+    p.name for p in (ROOT / "tests" / "fuzz" / "regressions" / "read_hdf5").iterdir()))
+def test_hostile_hdf5_files_of_the_fuzz_regressions(run, tmp_path, name):
+    """The HDF5 inputs that once failed the read_hdf5 fuzz harness (see
+    tests/fuzz/regressions/README), through the real tool: each is refused
+    with one line and exit status 1 -- one of them made libhdf5 crash the
+    tool (SIGSEGV), another hold 4.2 GB."""
+    shutil.copy(ROOT / "tests" / "fuzz" / "regressions" / "read_hdf5" / name, tmp_path / "in")
+    line = run.fails("build", "in", "-o", "ix", "--input-format", "hdf5", cmd="build")
+    assert line.startswith("hnswc: build: in: "), line
     assert not (tmp_path / "ix").exists()
 
 
