@@ -134,8 +134,13 @@ def test_hdf5_float_type_of_absurd_size(hnswc_bin, tmp_path):
     assert not (tmp_path / "ix").exists()
 
 
+# (libhdf5-open-*: files on which libhdf5's H5Fopen itself takes gigabytes
+# before the reader can look at anything -- documented in
+# docs/RELIABILITY.md, not something the tool can refuse sooner, and too
+# heavy for make test.)
 @pytest.mark.parametrize("name", sorted(
-    p.name for p in (ROOT / "tests" / "fuzz" / "regressions" / "read_hdf5").iterdir()))
+    p.name for p in (ROOT / "tests" / "fuzz" / "regressions" / "read_hdf5").iterdir()
+    if not p.name.startswith("libhdf5-open-")))
 def test_hostile_hdf5_files_of_the_fuzz_regressions(run, tmp_path, name):
     """The HDF5 inputs that once failed the read_hdf5 fuzz harness (see
     tests/fuzz/regressions/README), through the real tool: each is refused
