@@ -264,13 +264,17 @@ void fz_exercise(hnswc_index *ix) {
         fz_check(la[i] != fresh, "a deleted label was returned");
     /* removal (both kinds): the label gone, the count back to where it
      * was before the add; the live count unchanged (the label was marked
-     * deleted; the update above may have revived all[0]) */
+     * deleted; the update above may have revived all[0]); no search
+     * returns it */
     uint64_t live_before = info_of(ix).live_count;
     st = hnswc_remove(ix, fresh);
     fz_check(st == HNSWC_OK, "hnswc_remove gave %s", hnswc_status_string(st));
     fz_check(!is_present(ix, fresh), "a removed label is still there");
     fz_check(info_of(ix).count == in.count, "a removal did not give the count back");
     fz_check(info_of(ix).live_count == live_before, "a removal changed the live count");
+    fc = search(ix, v, k, (size_t)1 << 31, la, da);
+    for (size_t i = 0; i < fc; i++)
+        fz_check(la[i] != fresh, "a removed label was returned");
     st = hnswc_remove(ix, fresh);
     fz_check(st == HNSWC_ERR_NOT_FOUND, "removing a removed label gave %s",
              hnswc_status_string(st));

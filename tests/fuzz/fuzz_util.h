@@ -67,9 +67,9 @@ const char *fz_workdir(void);
  *     mark_deleted succeed (an index at its element limit refuses the new
  *     label with HNSWC_ERR_FULL, changing nothing, and takes it once the
  *     limit is raised), and the added vector is found (exact search);
- *     a flat index then removes the new label (hnswc_remove), an HNSW
- *     index refuses to, changing nothing; graph statistics work for HNSW
- *     and are refused for flat;
+ *     the new label is then removed (hnswc_remove, either kind): gone,
+ *     the count back, never returned, and a second removal finds nothing;
+ *     graph statistics work for HNSW and are refused for flat;
  *   - saved and loaded again, it serializes to the same bytes.
  * Takes ownership of ix (frees it).
  */
