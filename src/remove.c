@@ -8,11 +8,12 @@
  *
  *   element   READY                in the label map; a search may return it
  *   removed   READY | REMOVED      label gone, in the limbo list; still a
- *                                  record with links, so a search that
- *                                  reaches it walks through it (never
- *                                  returning it) and a repair can read
- *                                  through it; lists linking to it are
- *                                  being repaired
+ *                                  record with links, so an insert or a
+ *                                  repair that reaches it walks through it
+ *                                  (never returning it); a caller's search
+ *                                  steps around it, as a reloaded index
+ *                                  would (graph.c, walk_skips); lists
+ *                                  linking to it are being repaired
  *   free      REMOVED              in the free list; the next add takes it
  *                                  (storage_new_slot) and makes it an
  *                                  element again

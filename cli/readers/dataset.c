@@ -113,7 +113,11 @@ int dataset_detect(const char *path, input_format *out)
  * Entry point
  * ------------------------------------------------------------------------ */
 
-/* Rejects NaN and infinities, which an index cannot hold. */
+/* Rejects NaN and infinities, which an index cannot hold. Every source is
+ * checked, uint8 ones too: a reader's idea of its source type must not be
+ * what keeps a non-finite value out (an HDF5 "uint8" type of another
+ * precision once converted to +inf). One pass over the data, next to
+ * reading it. */
 static int check_finite(const dataset *d, const char *path)
 {
     size_t total = d->n * d->dim;
@@ -159,7 +163,7 @@ int dataset_read(const char *path, const read_options *options, dataset *out)
     }
     if (rc != 0)
         return -1;
-    if (d.source != SRC_UINT8 && check_finite(&d, strcmp(path, "-") ? path : "standard input")) {
+    if (check_finite(&d, strcmp(path, "-") ? path : "standard input")) {
         dataset_free(&d);
         return -1;
     }

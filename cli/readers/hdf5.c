@@ -115,6 +115,57 @@ static void *h5_read_all(hid_t d, hid_t mem_type, size_t bytes, const char *path
     return buf;
 }
 
+/*
+ * 1 if type t is a plain number of one of the given byte sizes (a list
+ * ending with 0): all of its bits used (precision 8 x size, bit offset 0).
+ * A file can declare any size and any bit layout, and libhdf5 converts
+ * whatever it declares: a float "of 4,294,508,548 bytes" made it allocate
+ * gigabytes for a 4 x 3 dataset, and a one-byte integer of 776 bits of
+ * precision became +inf (both found by the HDF5 fuzz harnesses). The
+ * types ann-benchmarks files use (float16/32/64, uint8, int32/64
+ * neighbours) all pass.
+ */
+static int h5_plain_type(hid_t t, const size_t *sizes)
+{
+    size_t size = H5Tget_size(t);
+    int known = 0;
+    for (; *sizes != 0; sizes++)
+        known |= size == *sizes;
+    return known && H5Tget_precision(t) == 8 * size && H5Tget_offset(t) == 0;
+}
+
+/*
+ * For a dataset stored in one piece (contiguous or compact layout), checks
+ * that the file holds exactly the bytes its shape and type need before
+ * anything is read: `elems` values of the file type t. A damaged layout
+ * can otherwise send libhdf5 1.10.8 itself into a NULL memcpy inside
+ * H5Dread (found by read_hdf5: a contiguous "train" dataset with no
+ * storage; the tool died of SIGSEGV), and a shape the file does not hold
+ * would be allocated in full before libhdf5 fails. Chunked datasets
+ * (possibly compressed, so smaller on disk) are left to libhdf5.
+ * Returns 0, or -1 with the error recorded.
+ */
+static int h5_check_storage(hid_t d, hid_t t, hsize_t elems, const char *path, const char *name)
+{
+    hid_t plist = H5Dget_create_plist(d);
+    H5D_layout_t layout = plist >= 0 ? H5Pget_layout(plist) : H5D_LAYOUT_ERROR;
+    if (plist >= 0)
+        H5Pclose(plist);
+    if (layout == H5D_CHUNKED)
+        return 0;
+    size_t size = H5Tget_size(t);
+    hsize_t stored = H5Dget_storage_size(d);
+    if ((layout != H5D_CONTIGUOUS && layout != H5D_COMPACT) || size == 0 ||
+        elems > (hsize_t)-1 / size || stored != elems * size) {
+        cli_set_error("%s: dataset '%s' stores %llu bytes, its shape needs %llu (damaged file?)",
+                      path, name, (unsigned long long)stored,
+                      (unsigned long long)(size != 0 && elems <= (hsize_t)-1 / size ? elems * size
+                                                                                   : 0));
+        return -1;
+    }
+    return 0;
+}
+
 /* Closes a dataset's type and the dataset (either may be -1) and the file. */
 static void h5_close(hid_t t, hid_t d, hid_t f)
 {
@@ -189,10 +240,13 @@ int reader_hdf5(const char *path, const char *name, dataset *out)
     float *data = NULL;
     hid_t t = H5Dget_type(d);
     H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
-    int is_u8 = cls == H5T_INTEGER && H5Tget_size(t) == 1 && H5Tget_sign(t) == H5T_SGN_NONE;
-    int is_wide = cls == H5T_FLOAT && H5Tget_size(t) > 4;
-    if (cls != H5T_FLOAT && !is_u8) {
-        cli_set_error("%s: dataset '%s' holds neither floats nor uint8 values", path, name);
+    static const size_t u8_sizes[] = {1, 0}, float_sizes[] = {2, 4, 8, 0};
+    int is_u8 = cls == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE && h5_plain_type(t, u8_sizes);
+    int is_float = cls == H5T_FLOAT && h5_plain_type(t, float_sizes);
+    int is_wide = is_float && H5Tget_size(t) > 4;
+    if (!is_float && !is_u8) {
+        cli_set_error("%s: dataset '%s' holds neither floats nor uint8 values (float16, "
+                      "float32, float64 or uint8)", path, name);
         goto done;
     }
     if (dims[0] == 0) {
@@ -209,6 +263,8 @@ int reader_hdf5(const char *path, const char *name, dataset *out)
         goto done;
     }
     size_t bytes = (size_t)dims[0] * (size_t)dims[1] * sizeof(float);
+    if (h5_check_storage(d, t, dims[0] * dims[1], path, name) != 0)
+        goto done;
     if (is_wide) {
         data = malloc(bytes);
         if (data == NULL)
@@ -291,8 +347,9 @@ int hdf5_read_neighbors(const char *path, const char *name, size_t *rows, size_t
     int rc = -1;
     int64_t *raw = NULL;
     hid_t t = H5Dget_type(d);
-    if (t < 0 || H5Tget_class(t) != H5T_INTEGER) {
-        cli_set_error("%s: dataset '%s' does not hold integers", path, name);
+    static const size_t int_sizes[] = {1, 2, 4, 8, 0};
+    if (t < 0 || H5Tget_class(t) != H5T_INTEGER || !h5_plain_type(t, int_sizes)) {
+        cli_set_error("%s: dataset '%s' does not hold integers (8 to 64 bits)", path, name);
         goto done;
     }
     if (dims[0] == 0 || dims[1] == 0 || dims[0] > SIZE_MAX / sizeof(int64_t) / dims[1]) {
@@ -300,6 +357,8 @@ int hdf5_read_neighbors(const char *path, const char *name, size_t *rows, size_t
         goto done;
     }
     size_t total = (size_t)dims[0] * (size_t)dims[1];
+    if (h5_check_storage(d, t, dims[0] * dims[1], path, name) != 0)
+        goto done;
     raw = h5_read_all(d, H5T_NATIVE_INT64, total * sizeof *raw, path, name);
     if (raw == NULL)
         goto done;

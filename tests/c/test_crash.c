@@ -432,16 +432,19 @@ static void test_full_disk(void **s) {
     }
     mounted = dir;
     char *path = tu_path(dir, "idx.hnswc");
-    hnswc_index *small = make_index(200, 4);   /* ~60 KB */
-    hnswc_index *large = make_index(1500, 5);  /* ~450 KB: does not fit */
+    hnswc_index *small = make_index(200, 4);   /* 43,740 bytes */
+    hnswc_index *large = make_index(1500, 5);  /* 326,000 bytes: does not fit */
     tu_ok(hnswc_save(small, path));
     size_t old_size;
     unsigned char *old = tu_read_file(path, &old_size);
     struct statvfs before, after;
     assert_int_equal(statvfs(dir, &before), 0);
 
+    size_t large_size;
+    free(serialized(large, &large_size));
     tu_expect_err(hnswc_save(large, path), HNSWC_ERR_IO);
-    print_message("full disk: %s\n", hnswc_errmsg(NULL));
+    print_message("full disk: a %zu-byte index saved over a %zu-byte one in a 256 KiB tmpfs: %s\n",
+                  large_size, old_size, hnswc_errmsg(NULL));
     assert_non_null(strstr(hnswc_errmsg(NULL), strerror(ENOSPC)));
 
     size_t now_size;

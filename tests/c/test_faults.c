@@ -302,9 +302,10 @@ typedef struct add_case {
     uint64_t unreachable_clean; /* set by add_sweep */
     /* The add that trains an SQ8 quantiser trains it before its own
      * allocations: if one of those fails, the add returns NOMEM with the
-     * quantiser trained (docs/RELIABILITY.md, "Limits"). Then only the
-     * elements -- counts, labels, marks, vectors -- are checked unchanged;
-     * the retry must still give exactly a clean run's bytes. */
+     * quantiser trained (docs/RELIABILITY.md, section 5, "Limit (SQ8)").
+     * Then only the elements -- counts, labels, marks, vectors -- are
+     * checked unchanged; the retry must still give exactly a clean run's
+     * bytes. */
     bool trains;
 } add_case;
 

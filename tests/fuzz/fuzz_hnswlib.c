@@ -17,8 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hnswc_metric metric = (hnswc_metric)(size % 3);
     hnswc_index *ix = (hnswc_index *)data; /* must be reset */
-    const char *path = fz_memfile(data, size);
+    const char *path = fz_input_file(data, size);
     hnswc_status st = hnswc_load_hnswlib(path, metric, &ix);
+    fz_count(st == HNSWC_OK);
     /* the probe reads any file; one the loader accepts is hnswlib's, and an
      * exact (BFIndex) file loads as a flat index and probes with M 0 */
     hnswc_file_info fi;

@@ -66,11 +66,13 @@ static void index_rows(const dataset *d) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    const char *path = fz_memfile(data, size);
+    const char *path = fz_input_file(data, size);
     read_options ro = {FZ_FORMAT, "train"};
     dataset d;
     memset(&d, 0xa5, sizeof d); /* must be reset */
-    if (dataset_read(path, &ro, &d) != 0) {
+    int accepted = dataset_read(path, &ro, &d) == 0;
+    fz_count(accepted);
+    if (!accepted) {
         fz_check(cli_error()[0] != '\0', "a rejected file left no message");
         fz_check(d.data == NULL && d.n == 0, "a rejected file left a dataset behind");
     } else {

@@ -7,9 +7,10 @@
  * a hang, an allocation above libFuzzer's -malloc_limit_mb, or a broken
  * promise checked here (fz_check) is a finding.
  *
- * Loaders that take a path read the input through a memory file
- * (memfd_create), named by /proc/self/fd/N: no disk traffic per input, and
- * the loaders see an ordinary regular file.
+ * Loaders that take a path read the input from a regular file in the work
+ * directory (on /dev/shm when it exists: no disk traffic per input). Each
+ * harness counts the inputs it accepted (fz_count); run.sh fails a harness
+ * that accepted none, since it then tests nothing past the first checks.
  *
  * Everything here aborts on a violated promise (libFuzzer then saves the
  * input); nothing here is thread safe (libFuzzer runs one input at a time).
@@ -36,10 +37,17 @@ void fz_die(const char *file, int line, const char *cond, const char *fmt, ...)
     ;
 
 /*
- * Replaces the contents of the harness's memory file with data and returns
- * its path ("/proc/self/fd/N"), valid for the life of the process.
+ * Replaces the contents of the harness's input file with data and returns
+ * its path (fz_workdir()/input), valid for the life of the process.
  */
-const char *fz_memfile(const uint8_t *data, size_t size);
+const char *fz_input_file(const uint8_t *data, size_t size);
+
+/*
+ * Counts one input, accepted (loaded or read successfully) or not; at exit
+ * the totals are printed to stderr as "fz_inputs: N" and "fz_accepted: M"
+ * (tests/fuzz/run.sh reads them).
+ */
+void fz_count(int accepted);
 
 /*
  * A private directory for saves (under /dev/shm when it exists, so that the
@@ -59,9 +67,9 @@ const char *fz_workdir(void);
  *     mark_deleted succeed (an index at its element limit refuses the new
  *     label with HNSWC_ERR_FULL, changing nothing, and takes it once the
  *     limit is raised), and the added vector is found (exact search);
- *     a flat index then removes the new label (hnswc_remove), an HNSW
- *     index refuses to, changing nothing; graph statistics work for HNSW
- *     and are refused for flat;
+ *     the new label is then removed (hnswc_remove, either kind): gone,
+ *     the count back, never returned, and a second removal finds nothing;
+ *     graph statistics work for HNSW and are refused for flat;
  *   - saved and loaded again, it serializes to the same bytes.
  * Takes ownership of ix (frees it).
  */

@@ -5,15 +5,17 @@
  *
  * (sq8: HNSW walking on SQ8 codes, whose quantiser trains while the other
  * threads run, once the index reaches HNSWC_SQ8_TRAIN_MIN elements.)
- * (flat: the exact kind, whose deleter also removes labels for good with
- * hnswc_remove, half of the time; recall must then be exactly 1.)
+ * (flat: the exact kind; recall must then be exactly 1.)
+ * Whatever the kind, the deleter removes labels for good (hnswc_remove)
+ * half of the time, and marks them deleted the other half.
  * For SECONDS (default 180), on one index, at the same time:
  *   ADDERS threads (default 3)   add new labels (each thread its own labels,
  *                                paced to reach 400 per second of the run,
  *                                at most 200,000), and update labels of
  *                                their own (a new vector, the element
  *                                re-linked), 30% of their calls;
- *   one deleter                  marks random added labels deleted (only
+ *   one deleter                  marks random added labels deleted or
+ *                                removes them for good, half and half (only
  *                                labels nobody updates, so a deletion stays);
  *   SEARCHERS threads (default 3) search random queries (some with a filter,
  *                                some as batches on two threads), and check
@@ -83,8 +85,8 @@ static bool deletable(uint32_t i) { return i % 4 == 0; }
 static _Atomic uint32_t added[MAX_ADDERS];  /* elements 0 .. added-1 of t are in */
 static uint32_t *version;                   /* [t * PER_ADDER + i], owner-written */
 static _Atomic uint64_t *deleted_at;        /* clock when the deletion completed; 0 live */
-static _Atomic uint8_t *removed;            /* 1: removed for good (flat only) */
-static bool flat;                           /* the exact kind, which can remove */
+static _Atomic uint8_t *removed;            /* 1: removed for good */
+static bool flat;                           /* the exact kind */
 static bool sq8;                            /* HNSW walking on SQ8 codes */
 static _Atomic uint64_t clock_;             /* bumped by every completed deletion */
 
@@ -190,8 +192,9 @@ static void *deleter(void *arg) {
             usleep(200);
             continue;
         }
-        /* a flat index also removes, half of the time: the label is gone */
-        bool remove = flat && rnd(&seed) % 2;
+        /* half of the time a removal for good (either kind, since issue 8):
+         * the label is gone */
+        bool remove = rnd(&seed) % 2;
         pthread_rwlock_rdlock(&gate);
         hnswc_status st = remove ? hnswc_remove(ix, l) : hnswc_mark_deleted(ix, l);
         pthread_rwlock_unlock(&gate);
@@ -498,7 +501,7 @@ int main(int argc, char **argv) {
     pthread_rwlock_init(&gate, &ga);
 
     printf("soak: %s index, %.0f s, %u adders, 1 deleter%s, %u searchers, 1 saver, dim %d\n",
-           flat ? "flat" : sq8 ? "HNSW on SQ8 codes" : "HNSW", seconds, n_adders, flat ? " (and remover)" : "", n_searchers,
+           flat ? "flat" : sq8 ? "HNSW on SQ8 codes" : "HNSW", seconds, n_adders, " (and remover)", n_searchers,
            DIM);
     fflush(stdout);
     pthread_t th[MAX_ADDERS + MAX_SEARCHERS + 2];

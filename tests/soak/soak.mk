@@ -8,9 +8,10 @@
 #                    docs/RELIABILITY.md.
 #   make soak-tsan   the same under ThreadSanitizer (clang), for
 #                    SOAK_TSAN_SECONDS (default 120): no data race.
-#   SOAK_KIND=flat   either of them on the exact (flat) index, whose deleter
-#                    also removes labels (hnswc_remove); SOAK_KIND=sq8 on
-#                    HNSW walking on SQ8 codes (trained mid-run); default hnsw.
+#   SOAK_KIND=flat   either of them on the exact (flat) index; SOAK_KIND=sq8
+#                    on HNSW walking on SQ8 codes (trained mid-run); default
+#                    hnsw. The deleter of every kind marks labels deleted or
+#                    removes them for good (hnswc_remove), half and half.
 #
 # SOAK_ADDERS and SOAK_SEARCHERS set the thread counts (default 3 and 3,
 # plus a deleter and a saver).
