@@ -1301,16 +1301,32 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
  * size is left); each remaining item gets its exact f32 distance from the
  * cold array, and the best k are written to out, closest first; returns how
  * many. out has room for k + 1 items (used as a max-heap).
+ *
+ * The pool is visited closest (by code) first, so the k-th best exact
+ * distance is known early, and for L2, once k are held, each further row
+ * goes through the bounded kernel, which stops reading it as soon as its
+ * partial sum is past that k-th distance: most of the pool's second half
+ * then costs a third of a row. The partial sums only grow, so a row it stops
+ * is one the full kernel would also have refused, and a row it does not
+ * stop gets the plain kernel's bits (distance.c): the results are those of
+ * the full re-rank. (Rejected: skipping rows by a bound from the code
+ * distance alone, which needs a per-row quantisation error stored in the
+ * record and only pays where codes are nearly exact.)
  */
 static size_t rerank(const hnswc_index *ix, const float *q, heap_item *pool, size_t nt,
                      size_t k, heap_item *out) {
     while (nt > RERANK_POOL(k))
         max_heap_pop(pool, &nt);
-    for (size_t i = 0; i < nt; i++) /* the first lines of every row, at once */
+    size_t np = nt;
+    max_heap_drain_sorted(pool, &nt, pool); /* ascending code distance, in place */
+    for (size_t i = 0; i < np; i++) /* the first lines of every row, at once */
         prefetch_node(ix, pool[i].id, false);
+    const bool l2 = ix->metric == HNSWC_METRIC_L2;
     size_t n = 0;
-    for (size_t i = 0; i < nt; i++) {
-        float d = vec_distance(ix, q, node_vector(ix, pool[i].id));
+    for (size_t i = 0; i < np; i++) {
+        const float *v = node_vector(ix, pool[i].id);
+        float d = n == k && l2 ? ix->kernels->l2_bounded(q, v, ix->dim, out[0].dist)
+                               : vec_distance(ix, q, v);
         if (n == k && d >= out[0].dist)
             continue;
         max_heap_push(out, &n, (heap_item){d, pool[i].id});
