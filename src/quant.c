@@ -476,7 +476,10 @@ static inline uint8_t encode_one(float x, float lo, float inv, uint32_t *clipped
     *clipped += (uint32_t)(t < -0.5f) + (uint32_t)(t > QUANT_SQ8_LEVELS + 0.5f);
     float c = t > 0.0f ? t : 0.0f;
     c = c < QUANT_SQ8_LEVELS ? c : QUANT_SQ8_LEVELS;
-    return (uint8_t)(int32_t)((c + 0x1p23f) - 0x1p23f);
+    /* the cast rounds the sum to float even where float arithmetic is
+     * carried in wider registers (x87: FLT_EVAL_METHOD 2; C11 casts drop
+     * excess precision), which the trick needs */
+    return (uint8_t)(int32_t)((float)(c + 0x1p23f) - 0x1p23f);
 }
 
 uint32_t quant_sq8_encode(const quant_sq8 *q, const float *x, uint8_t *row)
