@@ -72,8 +72,25 @@ class BuildExt(build_ext):
         # against one NumPy's headers fail to import under another (make
         # python uses Debian's NumPy 1.x, pip's isolated builds NumPy 2):
         # one folder of objects per Python and NumPy version.
+        # The linked module, though, has one place (build_lib, which the
+        # wheel is assembled from), and setuptools relinks it only when a
+        # source is newer: after a build against the other NumPy it would
+        # ship that one (bench-venv then failed with "_ARRAY_API not found").
+        # So the NumPy version of the last link is kept beside the object
+        # folders, and a different one forces the build.
+        stamp = os.path.join(self.build_temp, "numpy-of-last-link")
+        try:
+            with open(stamp) as f:
+                last = f.read().strip()
+        except OSError:
+            last = None
+        if last != numpy_version:
+            self.force = True
         self.build_temp = os.path.join(self.build_temp, "numpy-" + numpy_version)
         super().build_extensions()
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write(numpy_version + "\n")
 
     def check_compiler(self):
         # Unix compilers name their executable in compiler_so (CC, if set,

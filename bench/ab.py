@@ -12,6 +12,10 @@ system alike and is mostly filtered out by the minimum.
 Systems (--systems, comma separated):
   hnswc            hnswc, f32 traversal           (hnswc:KEY=VAL,... passes
                                                   keywords to init_index)
+  hnswc@DIR        another build of hnswc, the package installed in folder DIR
+                   (pip install --target DIR), imported beside the first under
+                   another name: two versions A/B in one process, e.g.
+                   hnswc@/tmp/base-site:storage=sq8
   hnswlib          hnswlib as imported (pip's build in build/bench-venv)
   faiss-flat       faiss IndexHNSWFlat(d, M)
   faiss-sq8        faiss IndexHNSWSQ(d, QT_8bit, M) + IndexRefineFlat (exact
@@ -41,6 +45,7 @@ import compare  # noqa: E402  (data loading, ground truth, recall, interpolation
 
 
 QUERY_THREADS = 1  # --query-threads
+CLOCK = time.perf_counter  # --clock: wall (perf_counter) or cpu (thread_time)
 
 # ---------------------------------------------------------------------------
 # Systems: build(data, threads); search(queries, k, ef) -> labels (n, k)
@@ -122,15 +127,35 @@ class USearch:
         return self.index.search(q, k, threads=QUERY_THREADS).keys
 
 
+def import_hnswc_from(folder):
+    """The hnswc package in `folder` as a module of its own (hnswc_at_N): its
+    extension is loaded privately (RTLD_LOCAL, hidden symbols), so it and the
+    installed hnswc do not share any code."""
+    import importlib.util
+    alias = f"hnswc_at_{abs(hash(folder))}"
+    if alias in sys.modules:
+        return sys.modules[alias]
+    init = os.path.join(folder, "hnswc", "__init__.py")
+    spec = importlib.util.spec_from_file_location(
+        alias, init, submodule_search_locations=[os.path.dirname(init)])
+    if spec is None:
+        raise SystemExit(f"ab.py: no hnswc package in {folder!r}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def make_system(spec, dim, M, efc, n):
     name, _, kwtext = spec.partition(":")
+    name, _, folder = name.partition("@")
     kw = {}
     for part in filter(None, kwtext.split(",")):
         key, _, val = part.partition("=")
         kw[key] = int(val) if val.lstrip("-").isdigit() else val
     if name == "hnswc":
         import hnswc
-        return HnswlibLike(hnswc, dim, M, efc, n, **kw)
+        return HnswlibLike(import_hnswc_from(folder) if folder else hnswc, dim, M, efc, n, **kw)
     if name == "hnswlib":
         import hnswlib
         return HnswlibLike(hnswlib, dim, M, efc, n)
@@ -160,9 +185,9 @@ def sweep(systems, queries, k, efs, chunk, rounds, threads_q=1):
                 q = queries[a:b]
                 order = systems[r % len(systems):] + systems[:r % len(systems)]
                 for name, s in order:
-                    t = time.perf_counter()
+                    t = CLOCK()
                     lab = s.search(q, k)
-                    dt = time.perf_counter() - t
+                    dt = CLOCK() - t
                     if dt < best[name][ci]:
                         best[name][ci] = dt
                     labels[name][ci] = lab
@@ -178,7 +203,7 @@ def write_markdown(a, table, summary, builds, nq, shape):
              f"({shape[0]} x {shape[1]}), {nq} queries, k={a.k}, M={a.M}, "
              f"ef_construction={a.ef_construction}; {a.query_threads} query thread(s); chunks of "
              f"{a.chunk} queries, fastest of {a.rounds} rounds per chunk, systems interleaved "
-             f"in one process (bench/ab.py).", "",
+             f"in one process (bench/ab.py), {a.clock} clock.", "",
              "| ef | " + " | ".join(f"{n} recall | {n} QPS" for n in names) + " |",
              "|---:|" + "---:|---:|" * len(names)]
     for i, pt in enumerate(table[names[0]]):
@@ -189,6 +214,9 @@ def write_markdown(a, table, summary, builds, nq, shape):
         parts = [f"{names[0]} / {n}: {q[names[0]] / q[n]:.2f}x" if q[names[0]] and q[n]
                  else f"{names[0]} / {n}: n/a" for n in names[1:]]
         lines.append(f"* recall {t}: " + "; ".join(parts))
+    for n in names[1:]:
+        lines.append(f"* {names[0]} / {n} at equal ef: " + ", ".join(
+            f"{p0['ef']}: {p0['qps'] / p1['qps']:.2f}x" for p0, p1 in zip(table[names[0]], table[n])))
     lines.append("* build seconds: " + ", ".join(f"{n} {b:.0f}" for n, b in builds.items()))
     with open(a.md, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -211,6 +239,12 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="build threads (0 = all)")
     ap.add_argument("--query-threads", type=int, default=1,
                     help="threads of each search call (default 1)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="what a chunk's time is: wall time, or the CPU time of the calling "
+                         "thread (time.thread_time; one query thread only). On a machine "
+                         "loaded beyond its cores, wall time counts the moments the process "
+                         "was not running at all; CPU time does not (it still counts memory "
+                         "stalls, and caches shared with other jobs still slow every system)")
     ap.add_argument("--systems", default="hnswc,hnswlib")
     ap.add_argument("--cache", default="build/gt-cache")
     ap.add_argument("--json", default="")
@@ -220,8 +254,12 @@ def main(argv=None):
                          "with the same data and parameters (hnswc is always built)")
     a = ap.parse_args(argv)
     efs = [int(x) for x in a.ef.split(",")]
-    global QUERY_THREADS
+    global QUERY_THREADS, CLOCK
     QUERY_THREADS = a.query_threads
+    if a.clock == "cpu":
+        if a.query_threads != 1:
+            ap.error("--clock cpu measures the calling thread: it needs --query-threads 1")
+        CLOCK = time.thread_time
     base, queries = compare.load_data(a)
     if a.rotate:
         rng = np.random.default_rng(7)
@@ -270,6 +308,12 @@ def main(argv=None):
                            for n in names[1:])
         print(f"recall {t}: " + ", ".join(f"{n} {q[n]:.0f}" if q[n] else f"{n} n/a" for n in names)
               + f"   {names[0]} {ratios}")
+    # the ratio at each ef: both systems searched the same chunks at the same
+    # moments, so this is the least noisy figure; the interpolation above
+    # compares points of different ef, timed minutes apart
+    for n in names[1:]:
+        print(f"{names[0]} / {n} at equal ef: " + ", ".join(
+            f"ef {p0['ef']} {p0['qps'] / p1['qps']:.2f}x" for p0, p1 in zip(table[names[0]], table[n])))
     if a.md:
         write_markdown(a, table, summary, builds, len(queries), base.shape)
     if a.json:

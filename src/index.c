@@ -51,9 +51,28 @@ static uint32_t index_dim(const hnswc_index *ix) {
     return index_kind(ix) == HNSWC_KIND_FLAT ? flat_of(ix)->dim : ix->dim;
 }
 
+/*
+ * True if all n floats are finite: the exponent bits of a NaN or an
+ * infinity are all ones. Written as an OR over whole blocks without an early
+ * exit, so the compiler vectorises it with the baseline instruction set;
+ * every search checks its query, and isfinite() one component at a time with
+ * a branch each was ~2% of a Fashion-MNIST SQ8 search at recall 0.95.
+ */
+static bool all_finite(const float *v, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, v + i, sizeof bits);
+        bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    return bad == 0;
+}
+
 /* HNSWC_OK if all n components are finite, else NONFINITE naming the first. */
 static hnswc_status check_finite(const char *fn, const float *v, size_t n, size_t row) {
-    for (size_t i = 0; i < n; i++) {
+    if (all_finite(v, n))
+        return HNSWC_OK;
+    for (size_t i = 0; i < n; i++) { /* the rare failure: find and name it */
         if (!isfinite(v[i]))
             return hnswc_fail(HNSWC_ERR_NONFINITE, "%s: vector %zu, component %zu is %s", fn, row,
                               i, isnan(v[i]) ? "NaN" : "infinite");

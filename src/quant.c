@@ -448,30 +448,75 @@ bool quant_sq8_set(quant_sq8 *q, float step, const float *lo)
     return true;
 }
 
+/*
+ * Every query of a walk on codes is encoded first, so this runs once per
+ * search and must not cost much next to it. The code is round-to-nearest-
+ * even of t = (x - lo) * inv_step clamped to [0, 255], exactly what lrintf
+ * gave before (ties to even in the default rounding mode): after the clamp,
+ * (t + 2^23) - 2^23 rounds t to an integer in float arithmetic (every float
+ * in [2^23, 2^24) is an integer, and the addition rounds to nearest even),
+ * and converting that integer is exact. A component saturates when t is
+ * below -0.5 or above 255.5, as before (the comparisons also catch an
+ * overflowed t, +-inf; t is never NaN because x and lo are finite).
+ *
+ * On x86-64 sixteen components at a time in SSE2, which every x86-64 CPU
+ * has (no dispatch needed); the scalar loop does the tail and the other
+ * targets. (Rejected: lrintf per component, a libm call that kept the loop
+ * scalar and took about a tenth of a whole Fashion-MNIST search at recall
+ * 0.95; leaving it to the auto-vectoriser, which gcc 12 declines for this
+ * float-to-byte loop; an AVX-512 copy behind the dispatch, a few hundred
+ * nanoseconds more per query for another kernel to test.)
+ *
+ * The bias (inner product / cosine only) is summed in double in a second
+ * pass, in index order, as before, so stored rows are bit for bit the same.
+ */
+static inline uint8_t encode_one(float x, float lo, float inv, uint32_t *clipped)
+{
+    float t = (x - lo) * inv;
+    *clipped += (uint32_t)(t < -0.5f) + (uint32_t)(t > QUANT_SQ8_LEVELS + 0.5f);
+    float c = t > 0.0f ? t : 0.0f;
+    c = c < QUANT_SQ8_LEVELS ? c : QUANT_SQ8_LEVELS;
+    /* the cast rounds the sum to float even where float arithmetic is
+     * carried in wider registers (x87: FLT_EVAL_METHOD 2; C11 casts drop
+     * excess precision), which the trick needs */
+    return (uint8_t)(int32_t)((float)(c + 0x1p23f) - 0x1p23f);
+}
+
 uint32_t quant_sq8_encode(const quant_sq8 *q, const float *x, uint8_t *row)
 {
-    uint32_t clipped = 0;
-    double bias = 0.0;
-    for (uint32_t i = 0; i < q->dim; i++) {
-        float t = (x[i] - q->lo[i]) * q->inv_step;
-        uint8_t c;
-        /* the comparisons also catch an overflowed t (+-inf) */
-        if (t < -0.5f) {
-            c = 0;
-            clipped++;
-        } else if (t > QUANT_SQ8_LEVELS + 0.5f) {
-            c = 255;
-            clipped++;
-        } else {
-            long r = lrintf(t);
-            c = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+    const float *lo = q->lo;
+    const float inv = q->inv_step;
+    uint32_t clipped = 0, dim = q->dim, i = 0;
+#if defined(__SSE2__)
+    const __m128 vinv = _mm_set1_ps(inv), zero = _mm_setzero_ps();
+    const __m128 below = _mm_set1_ps(-0.5f), above = _mm_set1_ps(QUANT_SQ8_LEVELS + 0.5f);
+    const __m128 top = _mm_set1_ps(QUANT_SQ8_LEVELS), magic = _mm_set1_ps(0x1p23f);
+    __m128i nclip = _mm_setzero_si128(); /* minus the saturated count, per lane */
+    for (; i + 16 <= dim; i += 16) {
+        __m128i w[4];
+        for (int k = 0; k < 4; k++) {
+            __m128 t = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(x + i + 4 * k),
+                                             _mm_loadu_ps(lo + i + 4 * k)), vinv);
+            __m128 out = _mm_or_ps(_mm_cmplt_ps(t, below), _mm_cmpgt_ps(t, above));
+            nclip = _mm_add_epi32(nclip, _mm_castps_si128(out)); /* -1 where saturated */
+            t = _mm_min_ps(_mm_max_ps(t, zero), top);
+            w[k] = _mm_cvttps_epi32(_mm_sub_ps(_mm_add_ps(t, magic), magic));
         }
-        row[i] = c;
-        bias += (double)q->lo[i] * c;
+        __m128i b = _mm_packus_epi16(_mm_packs_epi32(w[0], w[1]), _mm_packs_epi32(w[2], w[3]));
+        _mm_storeu_si128((__m128i *)(void *)(row + i), b);
     }
-    size_t codes = ((size_t)q->dim + 3u) & ~(size_t)3u;
-    memset(row + q->dim, 0, codes - q->dim);
+    int32_t lanes[4];
+    _mm_storeu_si128((__m128i *)(void *)lanes, nclip);
+    clipped = (uint32_t)-(lanes[0] + lanes[1] + lanes[2] + lanes[3]);
+#endif
+    for (; i < dim; i++)
+        row[i] = encode_one(x[i], lo[i], inv, &clipped);
+    size_t codes = ((size_t)dim + 3u) & ~(size_t)3u;
+    memset(row + dim, 0, codes - dim);
     if (q->with_bias) {
+        double bias = 0.0;
+        for (uint32_t j = 0; j < dim; j++)
+            bias += (double)lo[j] * row[j];
         float b = (float)(bias * q->step);
         memcpy(row + codes, &b, sizeof b);
     }

@@ -233,6 +233,8 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
                 return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating %zu bytes of vector "
                                   "storage", vbytes);
             }
+            /* the re-rank reads a few rows at random from all of it */
+            advise_huge_pages(vp, vbytes);
             ix->vchunks[c] = vp;
         }
         advise_huge_pages(p, bytes);

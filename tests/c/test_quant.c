@@ -12,7 +12,8 @@
  *     exactly; random data round-trips within half a step; values outside
  *     the trained range saturate and are counted; the code distances of L2
  *     and inner product match the decoded vectors' float distances;
- *     degenerate training (constant data, one row) gives a usable step.
+ *     degenerate training (constant data, one row) gives a usable step;
+ *   - the (SIMD) encoder against a plain lrintf reference, ties included.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -247,6 +248,69 @@ static void test_code_distances_match_decoded(void **state)
     free(x);
 }
 
+/* The encoder against the rule it implements, written the plain way:
+ * lrintf (ties to even) of (x - lo) / step, saturated to 0..255, counted
+ * when below -0.5 or above 255.5; the bias summed in double. Every dim
+ * 1..100 (the SIMD body and every tail length), values placed on exact
+ * ties (k + 0.5 steps), just inside and outside the range, and far
+ * outside (an overflowing x - lo). */
+static uint32_t ref_encode(const quant_sq8 *q, const float *x, uint8_t *row, float *bias)
+{
+    uint32_t clipped = 0;
+    double b = 0.0;
+    for (uint32_t i = 0; i < q->dim; i++) {
+        float t = (x[i] - q->lo[i]) * q->inv_step;
+        long r = t < -0.5f ? (clipped++, 0) : t > 255.5f ? (clipped++, 255) : lrintf(t);
+        row[i] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+        b += (double)q->lo[i] * row[i];
+    }
+    *bias = (float)(b * q->step);
+    return clipped;
+}
+
+static void test_encode_matches_reference(void **state)
+{
+    (void)state;
+    enum { MAXD = 100 };
+    float x[MAXD], lo[MAXD];
+    uint8_t want[MAXD], got[MAXD + 8];
+    for (uint32_t dim = 1; dim <= MAXD; dim++) {
+        for (int ip = 0; ip < 2; ip++) {
+            quant_sq8 q;
+            assert_true(quant_sq8_init(&q, dim, ip));
+            for (uint32_t i = 0; i < dim; i++)
+                lo[i] = (float)((int)(rng_next() % 200) - 100) * 0.25f;
+            assert_true(quant_sq8_set(&q, 0.5f, lo));
+            for (int trial = 0; trial < 8; trial++) {
+                for (uint32_t i = 0; i < dim; i++) {
+                    uint64_t r = rng_next();
+                    float k = (float)(r % 300) - 20.0f; /* steps: -20..279 */
+                    switch ((r >> 16) % 6) {
+                    case 0: x[i] = lo[i] + (k + 0.5f) * q.step; break;  /* a tie */
+                    case 1: x[i] = lo[i] + k * q.step; break;           /* exact */
+                    case 2: x[i] = lo[i] + (k + 0.3f) * q.step; break;
+                    case 3: x[i] = lo[i] + (r >> 32 & 1 ? 255.5f : -0.5f) * q.step; break;
+                    case 4: x[i] = r >> 32 & 1 ? 3e38f : -3e38f; break; /* overflows */
+                    default: x[i] = lo[i] + (float)((double)(r >> 11) * 0x1.0p-53 * 256.0); break;
+                    }
+                }
+                float want_bias;
+                uint32_t want_clip = ref_encode(&q, x, want, &want_bias);
+                memset(got, 0xa5, sizeof got);
+                assert_int_equal(quant_sq8_encode(&q, x, got), want_clip);
+                assert_memory_equal(got, want, dim);
+                for (uint32_t i = dim; i < ((dim + 3u) & ~3u); i++)
+                    assert_int_equal(got[i], 0); /* padding zeroed */
+                if (ip) {
+                    float b = quant_sq8_bias(&q, got);
+                    assert_memory_equal(&b, &want_bias, sizeof b);
+                }
+            }
+            quant_sq8_free(&q);
+        }
+    }
+}
+
 static void test_degenerate_training(void **state)
 {
     (void)state;
@@ -281,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_random_round_trip_and_clipping),
         cmocka_unit_test(test_code_distances_match_decoded),
         cmocka_unit_test(test_degenerate_training),
+        cmocka_unit_test(test_encode_matches_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
