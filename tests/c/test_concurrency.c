@@ -60,36 +60,7 @@ static uint32_t *last_version;
  * Failures from worker threads
  * ------------------------------------------------------------------------ */
 
-static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
-static char first_failure[512];
-static atomic_int failures;
 
-static void record(const char *fmt, ...)
-{
-    pthread_mutex_lock(&fail_lock);
-    if (atomic_fetch_add(&failures, 1) == 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(first_failure, sizeof first_failure, fmt, ap);
-        va_end(ap);
-    }
-    pthread_mutex_unlock(&fail_lock);
-}
-
-#define WCHECK(call)                                                                   \
-    do {                                                                               \
-        hnswc_status st_ = (call);                                                     \
-        if (st_ != HNSWC_OK)                                                           \
-            record("%s:%d: %s: %s (%s)", __FILE__, __LINE__, #call,                    \
-                   hnswc_status_string(st_), hnswc_errmsg(NULL));                      \
-    } while (0)
-
-static void assert_no_failures(void)
-{
-    if (atomic_load(&failures) != 0)
-        fail_msg("%d failures in worker threads; first: %s", atomic_load(&failures),
-                 first_failure);
-}
 
 /* ------------------------------------------------------------------------
  * Shared state of a phase
@@ -105,21 +76,21 @@ static void check_sane(const uint64_t *labels, const float *dists, size_t found,
                        int even_only, const char *who)
 {
     if (found > k) {
-        record("%s: n_found %zu > k %zu", who, found, k);
+        tu_record("%s: n_found %zu > k %zu", who, found, k);
         return;
     }
     for (size_t i = 0; i < found; i++) {
         size_t row = tu_row_of(labels[i], TOTAL);
         if (row == SIZE_MAX)
-            record("%s: unknown label %llu", who, (unsigned long long)labels[i]);
+            tu_record("%s: unknown label %llu", who, (unsigned long long)labels[i]);
         else if (even_only && row % 2 != 0)
-            record("%s: label %llu returned despite the filter", who,
+            tu_record("%s: label %llu returned despite the filter", who,
                    (unsigned long long)labels[i]);
         if (!isfinite(dists[i]) || (i > 0 && dists[i] < dists[i - 1]))
-            record("%s: bad distance order at %zu", who, i);
+            tu_record("%s: bad distance order at %zu", who, i);
         for (size_t j = 0; j < i; j++)
             if (labels[j] == labels[i])
-                record("%s: label %llu twice", who, (unsigned long long)labels[i]);
+                tu_record("%s: label %llu twice", who, (unsigned long long)labels[i]);
     }
 }
 
@@ -144,13 +115,13 @@ static void *adder(void *arg)
     size_t base = a_base(t), next_contested = t ? NC : 0;
     for (size_t i = 0; i < NA; i++) {
         vector_of(base + i, 0, v);
-        WCHECK(hnswc_add(ix, tu_label_of(base + i), v, 0));
+        TU_WCHECK(hnswc_add(ix, tu_label_of(base + i), v, 0));
         last_version[base + i] = 0;
         if (i % 3 == 2) {
             size_t row = base + (size_t)(tu_next(&r) % (i + 1));
             uint32_t ver = ++last_version[row];
             vector_of(row, ver, v);
-            WCHECK(hnswc_add(ix, tu_label_of(row), v, 0));
+            TU_WCHECK(hnswc_add(ix, tu_label_of(row), v, 0));
         }
         if (i % 5 == 0) {
             /* Contested rows: thread 0 goes up, thread 1 down, so they meet. */
@@ -162,21 +133,21 @@ static void *adder(void *arg)
             else
                 continue;
             vector_of(row, 0, v);
-            WCHECK(hnswc_add(ix, tu_label_of(row), v, 0));
+            TU_WCHECK(hnswc_add(ix, tu_label_of(row), v, 0));
         }
         if (i % 200 == 0)
-            WCHECK(hnswc_reserve(ix, 64)); /* never shrinks: a no-op writer */
+            TU_WCHECK(hnswc_reserve(ix, 64)); /* never shrinks: a no-op writer */
     }
     /* Finish the contested rows this thread has not reached. */
     if (t == 0)
         while (next_contested < NC) {
             vector_of(c_base() + next_contested, 0, v);
-            WCHECK(hnswc_add(ix, tu_label_of(c_base() + next_contested++), v, 0));
+            TU_WCHECK(hnswc_add(ix, tu_label_of(c_base() + next_contested++), v, 0));
         }
     else
         while (next_contested > 0) {
             vector_of(c_base() + --next_contested, 0, v);
-            WCHECK(hnswc_add(ix, tu_label_of(c_base() + next_contested), v, 0));
+            TU_WCHECK(hnswc_add(ix, tu_label_of(c_base() + next_contested), v, 0));
         }
     atomic_fetch_sub(&writers_running, 1);
     return NULL;
@@ -199,9 +170,9 @@ static void *batch_adder(void *arg)
             last_version[base + start + i] = 0;
         }
         size_t added = 0;
-        WCHECK(hnswc_add_batch(ix, v, labels, n, 0, 2 + (unsigned)(start / CHUNK) % 2, &added));
+        TU_WCHECK(hnswc_add_batch(ix, v, labels, n, 0, 2 + (unsigned)(start / CHUNK) % 2, &added));
         if (added != n)
-            record("add_batch: n_added %zu, expected %zu", added, n);
+            tu_record("add_batch: n_added %zu, expected %zu", added, n);
     }
     size_t n = NB < CHUNK ? NB : CHUNK;
     for (size_t i = 0; i < n; i++) {
@@ -209,7 +180,7 @@ static void *batch_adder(void *arg)
         vector_of(base + i, 1, v + i * DIM);
         last_version[base + i] = 1;
     }
-    WCHECK(hnswc_add_batch(ix, v, labels, n, 0, 3, NULL));
+    TU_WCHECK(hnswc_add_batch(ix, v, labels, n, 0, 3, NULL));
     free(v);
     atomic_fetch_sub(&writers_running, 1);
     return NULL;
@@ -227,7 +198,7 @@ static void *searcher(void *arg)
             q[i] = (float)tu_uniform(&r);
         size_t k = 1 + tu_next(&r) % 20, ef = tu_next(&r) % 3 * 40, found = 0;
         int filtered = tu_next(&r) % 4 == 0;
-        WCHECK(hnswc_search(ix, q, k, ef, filtered ? even_rows : NULL, NULL, labels, dists,
+        TU_WCHECK(hnswc_search(ix, q, k, ef, filtered ? even_rows : NULL, NULL, labels, dists,
                             &found));
         check_sane(labels, dists, found, k, filtered, "search");
         atomic_fetch_add(&searches_done, 1);
@@ -249,7 +220,7 @@ static void *batch_searcher(void *arg)
     do {
         for (size_t i = 0; i < NQ * DIM; i++)
             q[i] = (float)tu_uniform(&r);
-        WCHECK(hnswc_search_batch(ix, q, NQ, K, 30, NULL, NULL, threads, labels, dists, found));
+        TU_WCHECK(hnswc_search_batch(ix, q, NQ, K, 30, NULL, NULL, threads, labels, dists, found));
         for (size_t i = 0; i < NQ; i++)
             check_sane(labels + i * K, dists + i * K, found[i], K, 0, "search_batch");
         threads = threads == 4 ? 2 : threads + 1;
@@ -268,21 +239,21 @@ static void *deleter(void *arg)
         for (size_t row = 0; row < ND; row++) {
             int want = round < 2 ? (row % 2 == (size_t)round) : row % 3 == 0;
             int is = -1;
-            WCHECK(hnswc_is_deleted(ix, tu_label_of(row), &is));
+            TU_WCHECK(hnswc_is_deleted(ix, tu_label_of(row), &is));
             if (is == want)
                 continue;
             if (want)
-                WCHECK(hnswc_mark_deleted(ix, tu_label_of(row)));
+                TU_WCHECK(hnswc_mark_deleted(ix, tu_label_of(row)));
             else
-                WCHECK(hnswc_unmark_deleted(ix, tu_label_of(row)));
-            WCHECK(hnswc_is_deleted(ix, tu_label_of(row), &is));
+                TU_WCHECK(hnswc_unmark_deleted(ix, tu_label_of(row)));
+            TU_WCHECK(hnswc_is_deleted(ix, tu_label_of(row), &is));
             if (is != want)
-                record("deleter: row %zu is_deleted %d after setting %d", row, is, want);
+                tu_record("deleter: row %zu is_deleted %d after setting %d", row, is, want);
         }
         /* The wrong way round must fail without changing anything. */
         if (hnswc_mark_deleted(ix, tu_label_of(round == 2 ? 0 : (size_t)round)) !=
             HNSWC_ERR_DELETED)
-            record("deleter: marking a deleted row twice did not fail with DELETED");
+            tu_record("deleter: marking a deleted row twice did not fail with DELETED");
     }
     atomic_fetch_sub(&writers_running, 1);
     return NULL;
@@ -299,25 +270,25 @@ static void *reader(void *arg)
     size_t ef = 10;
     do {
         size_t row = (size_t)(tu_next(&r) % ND);
-        WCHECK(hnswc_get_vector(ix, tu_label_of(row), v));
+        TU_WCHECK(hnswc_get_vector(ix, tu_label_of(row), v));
         vector_of(row, 0, want);
         if (memcmp(v, want, sizeof v) != 0)
-            record("reader: row %zu vector changed", row);
+            tu_record("reader: row %zu vector changed", row);
         hnswc_info info;
-        WCHECK(hnswc_get_info(ix, &info));
+        TU_WCHECK(hnswc_get_info(ix, &info));
         if (info.count < last_count || info.count > TOTAL)
-            record("reader: count went from %llu to %llu", (unsigned long long)last_count,
+            tu_record("reader: count went from %llu to %llu", (unsigned long long)last_count,
                    (unsigned long long)info.count);
         last_count = info.count;
         /* This thread's error message is its own, whatever others do. */
         if (hnswc_get_vector(ix, 4, v) != HNSWC_ERR_NOT_FOUND)
-            record("reader: label 4 found");
+            tu_record("reader: label 4 found");
         char mine[256];
         snprintf(mine, sizeof mine, "%s", hnswc_errmsg(NULL));
-        WCHECK(hnswc_set_ef(ix, ef = ef == 10 ? 60 : 10));
-        WCHECK(hnswc_get_info(ix, &info));
+        TU_WCHECK(hnswc_set_ef(ix, ef = ef == 10 ? 60 : 10));
+        TU_WCHECK(hnswc_get_info(ix, &info));
         if (mine[0] == '\0' || strcmp(mine, hnswc_errmsg(NULL)) != 0)
-            record("reader: own error message changed to \"%s\"", hnswc_errmsg(NULL));
+            tu_record("reader: own error message changed to \"%s\"", hnswc_errmsg(NULL));
     } while (atomic_load(&writers_running) > 0);
     return NULL;
 }
@@ -421,7 +392,7 @@ static void *replacer(void *arg)
         size_t row = r_base(t) + i;
         vector_of(row, 0, v);
         last_version[row] = 0;
-        WCHECK(hnswc_add(ix, tu_label_of(row), v, HNSWC_ADD_REPLACE_DELETED));
+        TU_WCHECK(hnswc_add(ix, tu_label_of(row), v, HNSWC_ADD_REPLACE_DELETED));
     }
     atomic_fetch_sub(&writers_running, 1);
     return NULL;
@@ -436,7 +407,7 @@ static void *updater(void *arg)
         size_t row = a_base(1) + i;
         uint32_t ver = ++last_version[row];
         vector_of(row, ver, v);
-        WCHECK(hnswc_add(ix, tu_label_of(row), v, 0));
+        TU_WCHECK(hnswc_add(ix, tu_label_of(row), v, 0));
     }
     atomic_fetch_sub(&writers_running, 1);
     return NULL;
@@ -450,13 +421,13 @@ static void *saver(void *arg)
 {
     const char *path = arg;
     for (int i = 0; i < 2; i++) {
-        WCHECK(hnswc_save(ix, path));
+        TU_WCHECK(hnswc_save(ix, path));
         void *buf;
         size_t size;
-        WCHECK(hnswc_serialize(ix, &buf, &size));
+        TU_WCHECK(hnswc_serialize(ix, &buf, &size));
         hnswc_buffer_free(buf);
         hnswc_graph_stats g;
-        WCHECK(hnswc_get_graph_stats(ix, &g));
+        TU_WCHECK(hnswc_get_graph_stats(ix, &g));
     }
     atomic_fetch_sub(&writers_running, 1);
     return NULL;
@@ -505,7 +476,7 @@ static void test_concurrent_stress(void **s)
     start(&th[7], reader, NULL);
     for (int i = 0; i < 8; i++)
         pthread_join(th[i], NULL);
-    assert_no_failures();
+    tu_assert_no_failures();
     print_message("phase 1: %zu searches ran alongside the writers\n",
                   (size_t)atomic_load(&searches_done));
 
@@ -525,7 +496,7 @@ static void test_concurrent_stress(void **s)
     start(&th[4], searcher, (void *)3);
     for (int i = 0; i < 5; i++)
         pthread_join(th[i], NULL);
-    assert_no_failures();
+    tu_assert_no_failures();
     /* The count did not grow; 2*NR of the deleted rows are gone. */
     size_t gone = 0;
     for (size_t row = 0; row < ND; row += 3) {
@@ -553,7 +524,7 @@ static void test_concurrent_stress(void **s)
     start(&th[2], batch_searcher, NULL);
     for (int i = 0; i < 3; i++)
         pthread_join(th[i], NULL);
-    assert_no_failures();
+    tu_assert_no_failures();
     hnswc_index *copy = NULL;
     tu_ok(hnswc_load(path, &copy));
     void *b1, *b2;
@@ -586,18 +557,18 @@ static void *own_index(void *arg)
     hnswc_options o;
     memset(&o, 0, sizeof o);
     o.dim = DIM;
-    WCHECK(hnswc_create(&o, &mine));
-    WCHECK(hnswc_load(path, &loaded));
+    TU_WCHECK(hnswc_create(&o, &mine));
+    TU_WCHECK(hnswc_load(path, &loaded));
     float v[DIM];
     for (size_t i = 0; i < 200; i++) {
         vector_of(i, 0, v);
-        WCHECK(hnswc_add(mine, i, v, 0));
+        TU_WCHECK(hnswc_add(mine, i, v, 0));
     }
     uint64_t l;
     size_t found;
     float d;
-    WCHECK(hnswc_search(loaded, v, 1, 0, NULL, NULL, &l, &d, &found));
-    WCHECK(hnswc_distance(HNSWC_METRIC_COSINE, v, v, DIM, &d));
+    TU_WCHECK(hnswc_search(loaded, v, 1, 0, NULL, NULL, &l, &d, &found));
+    TU_WCHECK(hnswc_distance(HNSWC_METRIC_COSINE, v, v, DIM, &d));
     hnswc_free(mine);
     hnswc_free(loaded);
     return NULL;
@@ -620,7 +591,7 @@ static void test_separate_indexes(void **s)
         start(&th[i], own_index, path);
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
-    assert_no_failures();
+    tu_assert_no_failures();
     uint64_t *labels = tu_xmalloc(n * sizeof *labels);
     size_t *found = tu_xmalloc(n * sizeof *found);
     tu_ok(hnswc_search_batch(base, data, n, 1, 50, NULL, NULL, 0, labels, NULL, found));

@@ -63,29 +63,6 @@ static _Atomic unsigned char *m_removed;
  * Failures from worker threads (cmocka is not thread safe)
  * ------------------------------------------------------------------------ */
 
-static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
-static char first_failure[512];
-static atomic_int failures;
-
-static void record(const char *fmt, ...)
-{
-    pthread_mutex_lock(&fail_lock);
-    if (atomic_fetch_add(&failures, 1) == 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(first_failure, sizeof first_failure, fmt, ap);
-        va_end(ap);
-    }
-    pthread_mutex_unlock(&fail_lock);
-}
-
-#define WCHECK(call)                                                                   \
-    do {                                                                               \
-        hnswc_status st_ = (call);                                                     \
-        if (st_ != HNSWC_OK)                                                           \
-            record("%s:%d: %s: %s (%s)", __FILE__, __LINE__, #call,                    \
-                   hnswc_status_string(st_), hnswc_errmsg(NULL));                      \
-    } while (0)
 
 static hnswc_index *ix;
 static atomic_int writers_running;
@@ -97,27 +74,27 @@ static void check_result(const uint64_t *labels, const float *dists, size_t foun
                          const char *who)
 {
     if (found > K) {
-        record("%s: n_found %zu > k", who, found);
+        tu_record("%s: n_found %zu > k", who, found);
         return;
     }
     for (size_t i = 0; i < found; i++) {
         size_t row = tu_row_of(labels[i], TOTAL);
         if (row == SIZE_MAX) {
-            record("%s: unknown label %llu", who, (unsigned long long)labels[i]);
+            tu_record("%s: unknown label %llu", who, (unsigned long long)labels[i]);
             continue;
         }
         if (row < NR) {
             uint64_t at = atomic_load_explicit(&removed_at[row], memory_order_acquire);
             if (at != 0 && at <= start)
-                record("%s: row %zu returned by a search that began after its removal "
+                tu_record("%s: row %zu returned by a search that began after its removal "
                        "returned (removed at %llu, search at %llu)", who, row,
                        (unsigned long long)at, (unsigned long long)start);
         }
         if (!isfinite(dists[i]) || (i > 0 && dists[i] < dists[i - 1]))
-            record("%s: bad distance order at %zu", who, i);
+            tu_record("%s: bad distance order at %zu", who, i);
         for (size_t j = 0; j < i; j++)
             if (labels[j] == labels[i])
-                record("%s: label %llu twice", who, (unsigned long long)labels[i]);
+                tu_record("%s: label %llu twice", who, (unsigned long long)labels[i]);
     }
 }
 
@@ -148,15 +125,15 @@ static void *remover(void *arg)
         for (size_t j = 0; j < m; j++)
             batch[j] = tu_label_of(rows[i + j]);
         if (m == 1)
-            WCHECK(hnswc_remove(ix, batch[0]));
+            TU_WCHECK(hnswc_remove(ix, batch[0]));
         else
-            WCHECK(hnswc_remove_batch(ix, batch, m, 1 + (unsigned)(tu_next(&r) % 2)));
+            TU_WCHECK(hnswc_remove_batch(ix, batch, m, 1 + (unsigned)(tu_next(&r) % 2)));
         uint64_t s = atomic_fetch_add(&seq, 1) + 1;
         for (size_t j = 0; j < m; j++)
             atomic_store_explicit(&removed_at[rows[i + j]], s, memory_order_release);
         /* removing again is an error that changes nothing */
         if (m == 1 && hnswc_remove(ix, batch[0]) != HNSWC_ERR_NOT_FOUND)
-            record("remover: a second removal of row %zu did not fail", rows[i]);
+            tu_record("remover: a second removal of row %zu did not fail", rows[i]);
         i += m;
     }
     free(rows);
@@ -173,13 +150,13 @@ static void *adder(void *arg)
     size_t base = a_base(t);
     for (size_t i = 0; i < NA; i++) {
         vector_of(base + i, 0, v);
-        WCHECK(hnswc_add(ix, tu_label_of(base + i), v, 0));
+        TU_WCHECK(hnswc_add(ix, tu_label_of(base + i), v, 0));
         last_version[base + i] = 0;
         if (i % 4 == 3) {
             size_t row = base + (size_t)(tu_next(&r) % (i + 1));
             uint32_t ver = ++last_version[row];
             vector_of(row, ver, v);
-            WCHECK(hnswc_add(ix, tu_label_of(row), v, 0));
+            TU_WCHECK(hnswc_add(ix, tu_label_of(row), v, 0));
         }
     }
     atomic_fetch_sub(&writers_running, 1);
@@ -201,15 +178,15 @@ static void *marker(void *arg)
         if (st == HNSWC_ERR_DELETED) { /* already marked: unmark */
             st = hnswc_unmark_deleted(ix, tu_label_of(row));
             if (st != HNSWC_OK && st != HNSWC_ERR_NOT_FOUND)
-                record("marker: unmark: %s", hnswc_errmsg(NULL));
+                tu_record("marker: unmark: %s", hnswc_errmsg(NULL));
         } else if (st == HNSWC_OK && i % 25 == 0) {
             st = hnswc_remove(ix, tu_label_of(row));
             if (st == HNSWC_OK)
                 atomic_store(&m_removed[row - m_base()], 1);
             else if (st != HNSWC_ERR_NOT_FOUND) /* a compact may have taken it */
-                record("marker: remove: %s", hnswc_errmsg(NULL));
+                tu_record("marker: remove: %s", hnswc_errmsg(NULL));
         } else if (st != HNSWC_OK && st != HNSWC_ERR_NOT_FOUND) {
-            record("marker: mark: %s", hnswc_errmsg(NULL));
+            tu_record("marker: mark: %s", hnswc_errmsg(NULL));
         }
     }
     atomic_fetch_sub(&writers_running, 1);
@@ -222,14 +199,14 @@ static void *compactor(void *arg)
     (void)arg;
     while (atomic_load(&writers_running) > 1) { /* until the others are done */
         size_t removed = 0;
-        WCHECK(hnswc_compact(ix, 2, &removed));
+        TU_WCHECK(hnswc_compact(ix, 2, &removed));
         for (int i = 0; i < 20 && atomic_load(&writers_running) > 1; i++) {
             float q[DIM];
             vector_of(TOTAL + (size_t)i, 9, q);
             uint64_t l[K];
             float d[K];
             size_t f;
-            WCHECK(hnswc_search(ix, q, K, 16, NULL, NULL, l, d, &f));
+            TU_WCHECK(hnswc_search(ix, q, K, 16, NULL, NULL, l, d, &f));
         }
     }
     atomic_fetch_sub(&writers_running, 1);
@@ -248,7 +225,7 @@ static void *searcher(void *arg)
             q[i] = (float)tu_uniform(&r);
         uint64_t start = atomic_load_explicit(&seq, memory_order_acquire);
         size_t found = 0;
-        WCHECK(hnswc_search(ix, q, K, 16 + (size_t)(tu_next(&r) % 32), NULL, NULL, labels, dists,
+        TU_WCHECK(hnswc_search(ix, q, K, 16 + (size_t)(tu_next(&r) % 32), NULL, NULL, labels, dists,
                             &found));
         check_result(labels, dists, found, start, "searcher");
         atomic_fetch_add(&searches_done, 1);
@@ -269,7 +246,7 @@ static void *batch_searcher(void *arg)
         for (int i = 0; i < NQ * DIM; i++)
             q[i] = (float)tu_uniform(&r);
         uint64_t start = atomic_load_explicit(&seq, memory_order_acquire);
-        WCHECK(hnswc_search_batch(ix, q, NQ, K, 24, NULL, NULL, 2, labels, dists, found));
+        TU_WCHECK(hnswc_search_batch(ix, q, NQ, K, 24, NULL, NULL, 2, labels, dists, found));
         for (int i = 0; i < NQ; i++)
             check_result(labels + i * K, dists + i * K, found[i], start, "batch searcher");
     }
@@ -288,23 +265,23 @@ static void *reader(void *arg)
         hnswc_status st = hnswc_get_vector(ix, tu_label_of(row), v);
         if (st == HNSWC_OK) {
             if (before != 0)
-                record("reader: row %zu readable after its removal returned", row);
+                tu_record("reader: row %zu readable after its removal returned", row);
             vector_of(row, 0, want);
             if (memcmp(v, want, sizeof v) != 0)
-                record("reader: row %zu has a wrong vector", row);
+                tu_record("reader: row %zu has a wrong vector", row);
         } else if (st != HNSWC_ERR_NOT_FOUND) {
-            record("reader: get_vector: %s", hnswc_errmsg(NULL));
+            tu_record("reader: get_vector: %s", hnswc_errmsg(NULL));
         }
         hnswc_info in;
-        WCHECK(hnswc_get_info(ix, &in));
+        TU_WCHECK(hnswc_get_info(ix, &in));
         if (in.count > TOTAL || in.live_count > in.count || in.pending_slots > in.removed_slots)
-            record("reader: inconsistent info (count %llu, live %llu, pending %llu, removed %llu)",
+            tu_record("reader: inconsistent info (count %llu, live %llu, pending %llu, removed %llu)",
                    (unsigned long long)in.count, (unsigned long long)in.live_count,
                    (unsigned long long)in.pending_slots, (unsigned long long)in.removed_slots);
         size_t n;
         hnswc_status gs = hnswc_get_labels(ix, labels, TOTAL, &n);
         if (gs != HNSWC_OK || n > TOTAL)
-            record("reader: get_labels: %s", hnswc_errmsg(NULL));
+            tu_record("reader: get_labels: %s", hnswc_errmsg(NULL));
     }
     free(labels);
     return NULL;
@@ -349,9 +326,7 @@ static void test_remove_concurrent_stress(void **s)
     pthread_create(&th[nt++], NULL, reader, NULL);
     for (int i = 0; i < nt; i++)
         pthread_join(th[i], NULL);
-    if (atomic_load(&failures) != 0)
-        fail_msg("%d failures in worker threads; first: %s", atomic_load(&failures),
-                 first_failure);
+    tu_assert_no_failures();
     assert_true(atomic_load(&searches_done) > 0);
 
     /* quiescent: every removable row is gone, every added row current */
@@ -453,7 +428,7 @@ static void *hammer_search(void *arg)
         uint64_t l[K];
         float d[K];
         size_t f;
-        WCHECK(hnswc_search(ix, q, K, 400, NULL, NULL, l, d, &f));
+        TU_WCHECK(hnswc_search(ix, q, K, 400, NULL, NULL, l, d, &f));
         check_result(l, d, f, start, "hammer");
     }
     return NULL;
@@ -486,10 +461,10 @@ static void test_reuse_under_searches(void **s)
         for (size_t j = 0; j < 50; j++)
             batch[j] = tu_label_of(round < NR / 50 ? round * 50 + j : next - 300 + j);
         if (hnswc_remove_batch(ix, batch, 50, 1) != HNSWC_OK)
-            record("remove_batch: %s", hnswc_errmsg(NULL));
+            tu_record("remove_batch: %s", hnswc_errmsg(NULL));
         size_t done = hnswc_compact(ix, 1, NULL) == HNSWC_OK;
         if (!done)
-            record("compact: %s", hnswc_errmsg(NULL));
+            tu_record("compact: %s", hnswc_errmsg(NULL));
         uint64_t stamp = atomic_fetch_add(&seq, 1) + 1;
         if (round < NR / 50)
             for (size_t j = 0; j < 50; j++)
@@ -497,14 +472,13 @@ static void test_reuse_under_searches(void **s)
         for (size_t j = 0; j < 50; j++, next++) {
             vector_of(next, 0, v);
             if (hnswc_add(ix, tu_label_of(next), v, 0) != HNSWC_OK)
-                record("add: %s", hnswc_errmsg(NULL));
+                tu_record("add: %s", hnswc_errmsg(NULL));
         }
     }
     atomic_store(&writers_running, 0);
     pthread_join(th[0], NULL);
     pthread_join(th[1], NULL);
-    if (atomic_load(&failures) != 0)
-        fail_msg("%d failures; first: %s", atomic_load(&failures), first_failure);
+    tu_assert_no_failures();
     hnswc_info in;
     tu_ok(hnswc_get_info(ix, &in));
     assert_int_equal(in.count, NR);

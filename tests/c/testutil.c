@@ -6,6 +6,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -470,4 +472,31 @@ void tu_expect_load(const unsigned char *b, size_t size, const char *file, hnswc
     if (st != HNSWC_OK)
         assert_null(ix);
     hnswc_free(st == HNSWC_OK ? ix : NULL);
+}
+
+/* ========================================================================
+ * Failures from worker threads
+ * ======================================================================== */
+
+static pthread_mutex_t tu_fail_lock = PTHREAD_MUTEX_INITIALIZER;
+static char tu_first_failure[512];
+static atomic_int tu_failures;
+
+void tu_record(const char *fmt, ...)
+{
+    pthread_mutex_lock(&tu_fail_lock);
+    if (atomic_fetch_add(&tu_failures, 1) == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(tu_first_failure, sizeof tu_first_failure, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&tu_fail_lock);
+}
+
+void tu_assert_no_failures(void)
+{
+    if (atomic_load(&tu_failures) != 0)
+        fail_msg("%d failures in worker threads; first: %s", atomic_load(&tu_failures),
+                 tu_first_failure);
 }

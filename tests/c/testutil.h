@@ -193,4 +193,22 @@ void tu_fix_crcs(unsigned char *b, const tu_section *secs, size_t n);
 void tu_expect_load(const unsigned char *b, size_t size, const char *file, hnswc_status expect,
                     const char *what);
 
+
+/* ------------------------------------------------------------------------
+ * Failures seen by worker threads (cmocka's checks are not thread safe):
+ * tu_record counts them and keeps the first message; tu_assert_no_failures,
+ * on the test's own thread after the workers joined, fails with them.
+ * ------------------------------------------------------------------------ */
+void tu_record(const char *fmt, ...);
+void tu_assert_no_failures(void);
+
+/* A library call in a worker thread that must return HNSWC_OK. */
+#define TU_WCHECK(call)                                                                \
+    do {                                                                               \
+        hnswc_status st_ = (call);                                                     \
+        if (st_ != HNSWC_OK)                                                           \
+            tu_record("%s:%d: %s: %s (%s)", __FILE__, __LINE__, #call,                 \
+                      hnswc_status_string(st_), hnswc_errmsg(NULL));                   \
+    } while (0)
+
 #endif /* HNSWC_TESTUTIL_H */
