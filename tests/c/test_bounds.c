@@ -66,34 +66,15 @@ static uint64_t search_all(const hnswc_index *ix, size_t ef) {
     return memory_of(ix);
 }
 
-static uint32_t crc32c(const unsigned char *p, size_t n) {
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-    }
-    return ~c;
-}
-
 /* hnswc's format (src/persist.c): the PARM payload starts at byte 40 (a
  * 24-byte header, a 16-byte section head) and is 64 bytes, its CRC after. */
 enum { PARM = 40, PARM_M = PARM + 8, PARM_EFC = PARM + 12, PARM_EF = PARM + 16 };
 
 static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
 
-static unsigned char *serialized(const hnswc_index *ix, size_t *size) {
-    void *buf;
-    tu_ok(hnswc_serialize(ix, &buf, size));
-    unsigned char *copy = tu_xmalloc(*size);
-    memcpy(copy, buf, *size);
-    hnswc_buffer_free(buf);
-    return copy;
-}
-
 static void set_parm(unsigned char *b, size_t at, uint32_t v) {
     put32(b + at, v);
-    put32(b + PARM + 64, crc32c(b + PARM, 64));
+    put32(b + PARM + 64, tu_crc32c(b + PARM, 64));
 }
 
 /* ------------------------------------------------------------------------
@@ -115,7 +96,7 @@ static void test_huge_ef_construction(void **s) {
 
     /* the same graph: only the ef_construction field of the files differs */
     size_t ns, nh;
-    unsigned char *bs = serialized(small, &ns), *bh = serialized(huge, &nh);
+    unsigned char *bs = tu_serialized(small, &ns), *bh = tu_serialized(huge, &nh);
     assert_int_equal(ns, nh);
     set_parm(bh, PARM_EFC, N);
     assert_memory_equal(bs, bh, ns);
@@ -232,7 +213,7 @@ static void test_file_huge_ef(void **s) {
     hnswc_index *ix = tu_create(DIM, HNSWC_METRIC_L2, 4, 32, 3, 0);
     tu_add_rows(ix, data, N, DIM, 1);
     size_t size;
-    unsigned char *b = serialized(ix, &size);
+    unsigned char *b = tu_serialized(ix, &size);
     hnswc_free(ix);
     set_parm(b, PARM_EFC, (uint32_t)EF_MAX);
     set_parm(b, PARM_EF, (uint32_t)EF_MAX);
@@ -266,7 +247,7 @@ static void test_file_out_of_bounds(void **s) {
     hnswc_index *ix = tu_create(DIM, HNSWC_METRIC_L2, 4, 32, 3, 0);
     tu_add_rows(ix, data, N, DIM, 1);
     size_t size;
-    unsigned char *b = serialized(ix, &size);
+    unsigned char *b = tu_serialized(ix, &size);
     hnswc_free(ix);
     static const struct {
         size_t at;

@@ -58,15 +58,6 @@ static hnswc_index *make_index(size_t n, uint64_t seed) {
     return ix;
 }
 
-static unsigned char *serialized(const hnswc_index *ix, size_t *size) {
-    void *buf;
-    tu_ok(hnswc_serialize(ix, &buf, size));
-    unsigned char *copy = tu_xmalloc(*size);
-    memcpy(copy, buf, *size);
-    hnswc_buffer_free(buf);
-    return copy;
-}
-
 /*
  * Temporary files of target `name` in dir ("name.tmp.XXXXXX"): how many,
  * and how many of them are 0600 -- left by a save killed in the instant
@@ -146,7 +137,7 @@ static void test_kill_during_save(void **s) {
     size_t n = tu_scaled(6000, 2000);
     hnswc_index *a = make_index(n, 1), *b = make_index(n + n / 4, 2);
     size_t sa, sb;
-    unsigned char *ba = serialized(a, &sa), *bb = serialized(b, &sb);
+    unsigned char *ba = tu_serialized(a, &sa), *bb = tu_serialized(b, &sb);
     tu_rng r = tu_rng_make(5);
     float *q = tu_random_vectors(&r, NQ, DIM, -1.f, 1.f);
     uint64_t want_a[NQ * K], want_b[NQ * K], got[NQ * K];
@@ -179,7 +170,7 @@ static void test_kill_during_save(void **s) {
         hnswc_index *back = NULL;
         tu_ok(hnswc_load(path, &back));
         size_t sz;
-        unsigned char *bytes = serialized(back, &sz);
+        unsigned char *bytes = tu_serialized(back, &sz);
         bool is_a = sz == sa && memcmp(bytes, ba, sa) == 0;
         bool is_b = sz == sb && memcmp(bytes, bb, sb) == 0;
         if (!is_a && !is_b)
@@ -358,7 +349,7 @@ static void test_cleanup_is_safe(void **s) {
     hnswc_index *back = NULL;
     tu_ok(hnswc_load(path, &back));
     size_t s1, s2;
-    unsigned char *b1 = serialized(ix, &s1), *b2 = serialized(back, &s2);
+    unsigned char *b1 = tu_serialized(ix, &s1), *b2 = tu_serialized(back, &s2);
     assert_int_equal(s1, s2);
     assert_memory_equal(b1, b2, s1);
     free(b1);
@@ -441,7 +432,7 @@ static void test_full_disk(void **s) {
     assert_int_equal(statvfs(dir, &before), 0);
 
     size_t large_size;
-    free(serialized(large, &large_size));
+    free(tu_serialized(large, &large_size));
     tu_expect_err(hnswc_save(large, path), HNSWC_ERR_IO);
     print_message("full disk: a %zu-byte index saved over a %zu-byte one in a 256 KiB tmpfs: %s\n",
                   large_size, old_size, hnswc_errmsg(NULL));

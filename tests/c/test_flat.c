@@ -576,17 +576,6 @@ static void test_count_new_labels(void **s)
  * Files
  * ------------------------------------------------------------------------ */
 
-static unsigned char *serialize(const hnswc_index *ix, size_t *size)
-{
-    void *buf;
-    tu_ok(hnswc_serialize(ix, &buf, size));
-    /* a copy of exactly this size, so that ASan sees reads past its end */
-    unsigned char *copy = tu_xmalloc(*size);
-    memcpy(copy, buf, *size);
-    hnswc_buffer_free(buf);
-    return copy;
-}
-
 /* A flat index of n rows with every 4th marked deleted, room for cap. */
 static hnswc_index *flat_sample(hnswc_metric m, size_t n, uint64_t cap, float **data_out)
 {
@@ -641,7 +630,7 @@ static void test_round_trip(void **s)
             tu_ok(hnswc_save(ix, p1)); /* over an existing file */
             size_t size1, size2, ssize;
             unsigned char *f1 = tu_read_file(p1, &size1);
-            unsigned char *mem = serialize(ix, &ssize);
+            unsigned char *mem = tu_serialized(ix, &ssize);
             assert_int_equal(size1, ssize);
             assert_memory_equal(f1, mem, size1);
 
@@ -712,7 +701,7 @@ static void test_truncated_and_flipped(void **s)
     char *p = tu_path(dir, "t.hnswc");
     hnswc_index *ix = flat_sample(HNSWC_METRIC_COSINE, 9, 0, NULL);
     size_t size;
-    unsigned char *b = serialize(ix, &size);
+    unsigned char *b = tu_serialized(ix, &size);
     hnswc_free(ix);
     tu_expect_load(b, size, p, HNSWC_OK, "the intact file");
     for (size_t len = 0; len < size; len++) {
@@ -765,7 +754,7 @@ static void test_impossible_contents(void **s)
     /* 6 rows, rows 0 and 4 deleted, capacity 10 */
     hnswc_index *ix = flat_sample(HNSWC_METRIC_L2, 6, 10, NULL);
     size_t size;
-    unsigned char *b = serialize(ix, &size);
+    unsigned char *b = tu_serialized(ix, &size);
     hnswc_free(ix);
     tu_section secs[8];
     size_t nsec = tu_parse_sections(b, size, secs, 8);

@@ -65,16 +65,6 @@ static hnswc_index *open_mapped(const char *path, unsigned flags)
     return ix;
 }
 
-static unsigned char *image(const hnswc_index *ix, size_t *size)
-{
-    void *buf;
-    tu_ok(hnswc_serialize(ix, &buf, size));
-    unsigned char *copy = tu_xmalloc(*size);
-    memcpy(copy, buf, *size);
-    hnswc_buffer_free(buf);
-    return copy;
-}
-
 /* Same results bit for bit (labels, distances, count) for every query, at a
  * small and a large ef, and the same serialized bytes. */
 static void assert_same(const hnswc_index *a, const hnswc_index *b, const float *queries,
@@ -92,7 +82,7 @@ static void assert_same(const hnswc_index *a, const hnswc_index *b, const float 
             assert_memory_equal(d1, d2, f1 * sizeof *d1);
         }
     size_t sa, sb;
-    unsigned char *ia = image(a, &sa), *ib = image(b, &sb);
+    unsigned char *ia = tu_serialized(a, &sa), *ib = tu_serialized(b, &sb);
     assert_int_equal(sa, sb);
     assert_memory_equal(ia, ib, sa);
     free(ia);
@@ -155,7 +145,7 @@ static void test_identical_to_loaded(void **s)
                 /* the image is the file itself */
                 size_t fsize, isize;
                 unsigned char *file = tu_read_file(path, &fsize);
-                unsigned char *img = image(mapped, &isize);
+                unsigned char *img = tu_serialized(mapped, &isize);
                 assert_int_equal(fsize, isize);
                 assert_memory_equal(file, img, fsize);
                 free(file);
@@ -234,7 +224,7 @@ static void test_writes_copy_on_write(void **s)
         assert_int_equal(before_size, after_size);
         assert_memory_equal(before, after, before_size);
         size_t bsize;
-        unsigned char *bimg = image(bystander, &bsize);
+        unsigned char *bimg = tu_serialized(bystander, &bsize);
         assert_int_equal(bsize, before_size);
         assert_memory_equal(bimg, before, bsize);
         free(bimg);
@@ -251,7 +241,7 @@ static void test_writes_copy_on_write(void **s)
         free(f1);
         free(f2);
         assert_same(loaded, mapped, queries, 20, dim);
-        bimg = image(bystander, &bsize); /* still the old file's index */
+        bimg = tu_serialized(bystander, &bsize); /* still the old file's index */
         assert_memory_equal(bimg, before, bsize);
         free(bimg);
         hnswc_index *reopened = open_mapped(path, HNSWC_OPEN_VERIFY);
@@ -343,7 +333,7 @@ static void test_truncated_and_flipped(void **s)
     for (int storage = 0; storage <= 1; storage++) {
         hnswc_index *ix = build(HNSWC_METRIC_L2, (hnswc_storage)storage, 40, dim, 3, NULL);
         size_t size;
-        unsigned char *b = image(ix, &size);
+        unsigned char *b = tu_serialized(ix, &size);
         hnswc_free(ix);
         tu_section secs[8];
         size_t ns = tu_parse_sections(b, size, secs, 8);

@@ -48,19 +48,6 @@ static hnswc_index *make_index(hnswc_metric m, size_t n, uint32_t dim, uint32_t 
     return ix;
 }
 
-static unsigned char *serialize(const hnswc_index *ix, size_t *size)
-{
-    void *buf;
-    tu_ok(hnswc_serialize(ix, &buf, size));
-    assert_non_null(buf);
-    /* Into a buffer of exactly this size from our own malloc, so that ASan
-       catches a loader reading past the end. */
-    unsigned char *copy = tu_xmalloc(*size);
-    memcpy(copy, buf, *size);
-    hnswc_buffer_free(buf);
-    return copy;
-}
-
 /* Everything observable must be equal: info, vectors, deleted marks,
    labels, graph stats and search results (bit for bit). */
 static void assert_same_index(const hnswc_index *a, const hnswc_index *b, size_t n, uint32_t dim,
@@ -169,7 +156,7 @@ static void test_round_trip(void **s)
         assert_memory_equal(f1, f2, s1);
         assert_int_equal(s1, s3);
         assert_memory_equal(f1, f3, s1);
-        unsigned char *mem = serialize(a, &sm);
+        unsigned char *mem = tu_serialized(a, &sm);
         assert_int_equal(sm, s1);
         assert_memory_equal(mem, f1, s1);
 
@@ -250,7 +237,7 @@ static void test_resume_after_load(void **s)
     hnswc_index *half = tu_create(DIM, HNSWC_METRIC_L2, 8, 50, 3, 0);
     tu_add_rows(half, data, n / 2, DIM, 1);
     size_t sz;
-    unsigned char *buf = serialize(half, &sz);
+    unsigned char *buf = tu_serialized(half, &sz);
     hnswc_free(half);
     tu_ok(hnswc_deserialize(buf, sz, &half));
     free(buf);
@@ -258,7 +245,7 @@ static void test_resume_after_load(void **s)
         tu_ok(hnswc_add(half, tu_label_of(i), data + i * DIM, 0));
 
     size_t s1, s2;
-    unsigned char *b1 = serialize(whole, &s1), *b2 = serialize(half, &s2);
+    unsigned char *b1 = tu_serialized(whole, &s1), *b2 = tu_serialized(half, &s2);
     assert_int_equal(s1, s2);
     assert_memory_equal(b1, b2, s1);
     free(b1);
@@ -289,7 +276,7 @@ static void test_truncated(void **s)
     char *p = tu_path(dir, "t.hnswc");
     hnswc_index *ix = make_index(HNSWC_METRIC_L2, 40, 4, 4, NULL);
     size_t size;
-    unsigned char *b = serialize(ix, &size);
+    unsigned char *b = tu_serialized(ix, &size);
     hnswc_free(ix);
     tu_expect_load(b, size, p, HNSWC_OK, "the intact file");
 
@@ -322,7 +309,7 @@ static void test_bit_flips(void **s)
     char *p = tu_path(dir, "f.hnswc");
     hnswc_index *ix = make_index(HNSWC_METRIC_COSINE, 40, 4, 4, NULL);
     size_t size;
-    unsigned char *b = serialize(ix, &size);
+    unsigned char *b = tu_serialized(ix, &size);
     hnswc_free(ix);
 
     /* One bit at every byte (the bit cycles), and a whole-byte change at
@@ -557,7 +544,7 @@ static void test_invalid_contents(void **s)
         if (limited)
             tu_ok(hnswc_set_max_elements(ix, 1000));
         size_t size;
-        unsigned char *b = serialize(ix, &size);
+        unsigned char *b = tu_serialized(ix, &size);
         hnswc_free(ix);
         uint32_t version;
         memcpy(&version, b + 8, 4);
@@ -596,7 +583,7 @@ static void test_fuzz_with_valid_crc(void **s)
     const uint32_t M = 4;
     hnswc_index *ix = make_index(HNSWC_METRIC_L2, 60, 4, M, NULL);
     size_t size;
-    unsigned char *b = serialize(ix, &size);
+    unsigned char *b = tu_serialized(ix, &size);
     hnswc_free(ix);
     tu_section secs[8];
     size_t nsec = tu_parse_sections(b, size, secs, 8);
@@ -736,7 +723,7 @@ static void test_max_elements_round_trip(void **s)
     for (size_t i = 0; i < 3; i++) {
         tu_ok(hnswc_set_max_elements(ix, limits[i]));
         size_t size;
-        unsigned char *b = serialize(ix, &size);
+        unsigned char *b = tu_serialized(ix, &size);
         tu_ok(hnswc_deserialize(b, size, &back));
         tu_ok(hnswc_get_info(back, &info));
         assert_int_equal(info.max_elements, limits[i]);
@@ -803,7 +790,7 @@ static void test_format_1_files_load(void **s)
     float v[4] = {0.5f, 0.5f, 0.5f, 0.5f};
     tu_ok(hnswc_add(ix, 5000, v, 0));
     size_t size;
-    unsigned char *b = serialize(ix, &size);
+    unsigned char *b = tu_serialized(ix, &size);
     uint32_t version;
     memcpy(&version, b + 8, 4);
     assert_int_equal(version, 1); /* no limit: still written as format 1 */
@@ -813,7 +800,7 @@ static void test_format_1_files_load(void **s)
     hnswc_free(back);
     free(b);
     tu_ok(hnswc_set_max_elements(ix, 500));
-    b = serialize(ix, &size);
+    b = tu_serialized(ix, &size);
     memcpy(&version, b + 8, 4);
     assert_int_equal(version, 3);
     tu_ok(hnswc_deserialize(b, size, &back));
@@ -832,7 +819,7 @@ static void test_atomic_save(void **s)
     char *dir = tu_mkdtemp();
     hnswc_index *ix = make_index(HNSWC_METRIC_L2, 300, DIM, 0, NULL);
     size_t want_size;
-    unsigned char *want = serialize(ix, &want_size);
+    unsigned char *want = tu_serialized(ix, &want_size);
 
     /* Into a directory that does not exist: IO, nothing created. */
     char *nodir = tu_path(dir, "missing");

@@ -500,3 +500,14 @@ void tu_assert_no_failures(void)
         fail_msg("%d failures in worker threads; first: %s", atomic_load(&tu_failures),
                  tu_first_failure);
 }
+
+unsigned char *tu_serialized(const hnswc_index *ix, size_t *size)
+{
+    void *buf;
+    tu_ok(hnswc_serialize(ix, &buf, size));
+    assert_non_null(buf);
+    unsigned char *copy = tu_xmalloc(*size);
+    memcpy(copy, buf, *size);
+    hnswc_buffer_free(buf);
+    return copy;
+}

@@ -171,6 +171,11 @@ int tu_exists(const char *path);
  * ------------------------------------------------------------------------ */
 
 /* CRC-32C, bit by bit: slow and obviously right. */
+/* The index serialized (hnswc_serialize) into a buffer of exactly *size
+ * bytes from our own malloc, so that ASan catches a loader reading past its
+ * end; the caller frees it. */
+unsigned char *tu_serialized(const hnswc_index *ix, size_t *size);
+
 uint32_t tu_crc32c(const unsigned char *p, size_t n);
 /* CRC-32 (IEEE, zlib's), the same way: hnswc 0.1's BFIndex files. */
 uint32_t tu_crc32_ieee(const unsigned char *p, size_t n);
