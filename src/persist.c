@@ -48,6 +48,7 @@
 #define _DEFAULT_SOURCE /* flock (BSD, also in glibc and macOS), beside POSIX 2008 */
 #include "persist.h"
 
+#include "crc.h"
 #include "error.h"
 #include "flat.h"
 #include "mapfile.h"
@@ -86,67 +87,6 @@
 static const unsigned char MAGIC[8] = {0x89, 'H', 'N', 'S', 'W', 'C', '\r', '\n'};
 
 /* ========================================================================
- * CRC-32C (Castagnoli), slicing by 8
- *
- * Chosen over CRC-32 (zlib's) for its better error detection on the large
- * blocks an index is made of; in software both cost the same.
- * ======================================================================== */
-
-typedef uint32_t crc_tables[8][256];
-
-static crc_tables crc32c_table; /* Castagnoli, 0x82f63b78 (reflected) */
-static crc_tables crc32_table;  /* IEEE 802.3, 0xedb88320: legacy BFIndex files only */
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_fill(crc_tables t, uint32_t poly) {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ poly : c >> 1;
-        t[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int s = 1; s < 8; s++)
-            t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
-}
-
-static void crc_init(void) {
-    crc_fill(crc32c_table, 0x82f63b78u);
-    crc_fill(crc32_table, 0xedb88320u);
-}
-
-/* Continues a reflected CRC-32 with the given tables: start with crc = 0. */
-static uint32_t crc_update(crc_tables crc_table, uint32_t crc, const void *data, size_t len) {
-    pthread_once(&crc_once, crc_init);
-    const unsigned char *p = data;
-    crc = ~crc;
-    while (len >= 8) {
-        uint32_t lo, hi;
-        memcpy(&lo, p, 4);
-        memcpy(&hi, p + 4, 4);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-        lo = __builtin_bswap32(lo);
-        hi = __builtin_bswap32(hi);
-#endif
-        lo ^= crc;
-        crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-              crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-              crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
-              crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
-        p += 8;
-        len -= 8;
-    }
-    while (len--)
-        crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
-    return ~crc;
-}
-
-/* Continues a CRC-32C: start with crc = 0. */
-uint32_t persist_crc32c(uint32_t crc, const void *data, size_t len) {
-    return crc_update(crc32c_table, crc, data, len);
-}
-
-/* ========================================================================
  * Writing: a sink is a FILE or a memory buffer of known size
  * ======================================================================== */
 
@@ -161,7 +101,7 @@ typedef struct sink {
 static void put(sink *s, const void *p, size_t n) {
     if (s->failed || n == 0)
         return;
-    s->crc = persist_crc32c(s->crc, p, n);
+    s->crc = crc_32c(s->crc, p, n);
     if (s->f) {
         if (fwrite(p, 1, n, s->f) != n)
             s->failed = true;
@@ -306,7 +246,7 @@ static void write_header(sink *s, uint32_t version, uint32_t sections) {
     unsigned char h[HEADER_SIZE];
     memcpy(h, MAGIC, 8);
     memcpy(h + 8, head, 12);
-    uint32_t hcrc = persist_crc32c(0, h, 20);
+    uint32_t hcrc = crc_32c(0, h, 20);
     memcpy(h + 20, &hcrc, 4);
     put(s, h, HEADER_SIZE);
 }
@@ -722,7 +662,7 @@ static hnswc_status take(source *src, void *dst, size_t n) {
     if (src->summed >= n)
         src->summed -= n;
     else
-        src->crc = persist_crc32c(src->crc, dst, n);
+        src->crc = crc_32c(src->crc, dst, n);
     return HNSWC_OK;
 }
 
@@ -783,7 +723,7 @@ static hnswc_status section_open(source *src, const char tag[4], uint64_t want_l
         st = section_check(src, h, tag, want_len);
     if (st == HNSWC_OK && src->mem && want_len <= src->remaining &&
         !(src->map && memcmp(tag, "VECS", 4) == 0)) {
-        src->crc = persist_crc32c(0, src->mem + src->pos, (size_t)want_len);
+        src->crc = crc_32c(0, src->mem + src->pos, (size_t)want_len);
         src->summed = want_len;
     }
     return st;
@@ -943,7 +883,7 @@ static hnswc_status pass_mapped_vectors(source *src, uint64_t len) {
         return fmt_err(src, "truncated (it ends in the middle of a section)");
     if (src->verify) {
         const float *v = (const float *)(const void *)(src->mem + src->pos);
-        src->crc = persist_crc32c(src->crc, v, (size_t)len);
+        src->crc = crc_32c(src->crc, v, (size_t)len);
         for (uint64_t i = 0; i < len / 4; i++)
             if (!isfinite(v[i]))
                 return fmt_err(src, "a vector holds NaN or infinity");
@@ -1274,8 +1214,8 @@ static hnswc_status load_legacy(source *src, const unsigned char *h, hnswc_index
     hnswc_status st = take(src, rest, sizeof rest);
     if (st != HNSWC_OK)
         return st;
-    uint32_t crc = crc_update(crc32_table, 0, h, HEADER_SIZE);
-    crc = crc_update(crc32_table, crc, rest, sizeof rest);
+    uint32_t crc = crc_32_ieee(0, h, HEADER_SIZE);
+    crc = crc_32_ieee(crc, rest, sizeof rest);
     uint32_t head[4];
     uint64_t count, max_elements;
     memcpy(head, h + 8, 16);
@@ -1303,8 +1243,8 @@ static hnswc_status load_legacy(source *src, const unsigned char *h, hnswc_index
     if ((st = take(src, fx->vectors, vbytes)) == HNSWC_OK &&
         (st = take(src, fx->labels, lbytes)) == HNSWC_OK &&
         (st = take(src, &want, 4)) == HNSWC_OK) {
-        crc = crc_update(crc32_table, crc, fx->vectors, vbytes);
-        crc = crc_update(crc32_table, crc, fx->labels, lbytes);
+        crc = crc_32_ieee(crc, fx->vectors, vbytes);
+        crc = crc_32_ieee(crc, fx->labels, lbytes);
         if (crc != want)
             st = fmt_err(src, "checksum of the BFIndex file does not match (corrupted)");
     }
@@ -1341,7 +1281,7 @@ static hnswc_status load_from(source *src, hnswc_index **out) {
     memcpy(&bom, h + 12, 4);
     memcpy(&nsec, h + 16, 4);
     memcpy(&hcrc, h + 20, 4);
-    if (persist_crc32c(0, h, 20) != hcrc)
+    if (crc_32c(0, h, 20) != hcrc)
         return fmt_err(src, "header checksum does not match (corrupted)");
     if (version < FORMAT_VERSION || version > FORMAT_VERSION_LIMIT) {
         char msg[120];
