@@ -39,8 +39,11 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  * where it is, in a private mapping, instead of copying it into records:
  * the records hold header and links (and SQ8's code row), and vec_tab is
  * vchunks, whose first map_chunks entries point into the mapping at the
- * vector of each chunk's first id, stride dim * 4 (the file's; no padding,
- * so vectors are not 64-byte aligned: the kernels load unaligned). The
+ * vector of each chunk's first id, at the file's stride: in format version
+ * 4 rows of dim * 4 bytes rounded up to 64, starting at a file offset that
+ * is a multiple of 64 (the mapping starts on a 2 MiB boundary), so vectors
+ * are as aligned as a loaded index's; in versions 1 to 3 dim * 4 with no
+ * padding, 4-byte aligned (the kernels load unaligned either way). The
  * mapping reserves room for every id of the last mapped chunk (mapfile.h:
  * the bytes after VECS in the file are copies nobody reads any more, then
  * anonymous memory), so the vector of a new element in that chunk is
@@ -54,21 +57,21 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  * record array itself (records hold pointers and derived counts that would
  * have to be rewritten -- every page copied -- at open).
  */
-static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, unsigned map_chunks,
-                           hnswc_index **out);
+static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, size_t stride,
+                           unsigned map_chunks, hnswc_index **out);
 
 hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
-    return create(o, NULL, NULL, 0, out);
+    return create(o, NULL, NULL, 0, 0, out);
 }
 
 hnswc_status storage_create_mapped(const hnswc_options *o, mapfile *map, char *vecs,
-                                   unsigned chunks, hnswc_index **out) {
-    return create(o, map, vecs, chunks, out);
+                                   size_t stride, unsigned chunks, hnswc_index **out) {
+    return create(o, map, vecs, stride, chunks, out);
 }
 
 /* Allocates an index for validated options. Used by create and the loaders. */
-static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, unsigned map_chunks,
-                           hnswc_index **out) {
+static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, size_t stride,
+                           unsigned map_chunks, hnswc_index **out) {
     hnswc_index *ix = calloc(1, sizeof *ix);
     if (!ix) {
         if (map)
@@ -110,7 +113,7 @@ static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, uns
         if (ix->storage != HNSWC_STORAGE_SQ8)
             ix->node_size = ix->vector_offset; /* header and links only */
         ix->vec_tab = ix->vchunks;
-        ix->vec_stride = (size_t)ix->dim * sizeof(float);
+        ix->vec_stride = stride; /* the file's: dim * 4, or rounded up to 64 (version 4) */
         ix->vec_offset = 0;
         ix->map = *map;
         memset(map, 0, sizeof *map);
