@@ -286,6 +286,14 @@ int main(int argc, char **argv) {
     float *q = read_idx3(queries, nq, &n, &dim);
     nq = n;
 
+    /* the file's format version (bytes 8..11): version 4 aligns the
+     * vectors in the file; an index built by an older library is 1 */
+    uint32_t version = 0;
+    FILE *vf = fopen(index, "rb");
+    if (!vf || fseek(vf, 8, SEEK_SET) != 0 || fread(&version, 4, 1, vf) != 1)
+        die("cannot read the index file's header");
+    fclose(vf);
+
     result written, huge;
     char copy[4096];
     if (snprintf(copy, sizeof copy, "%s.bench-copy", index) >= (int)sizeof copy)
@@ -300,8 +308,9 @@ int main(int argc, char **argv) {
     measure(copy, q, nq, dim, ef, rounds, open_rounds, chunk, &huge);
     unlink(copy);
 
-    printf("bench_mmap: %s, %zu queries (k %d, ef %zu, 1 thread), fastest of %zu rounds "
-           "(opens: of %zu), warm page cache\n", index, nq, K, ef, rounds, open_rounds);
+    printf("bench_mmap: %s (format version %u), %zu queries (k %d, ef %zu, 1 thread), fastest "
+           "of %zu rounds (opens: of %zu), warm page cache\n", index, version, nq, K, ef, rounds,
+           open_rounds);
     print("written", &written, nq, chunk);
     print("read", &huge, nq, chunk);
     printf("  memory: loaded %.1f MiB private; mapped %.1f MiB private + %.1f MiB mapped\n",
@@ -313,11 +322,11 @@ int main(int argc, char **argv) {
         FILE *f = fopen(json, "w");
         if (!f)
             die("cannot write the JSON file");
-        fprintf(f, "{\"index\":\"%s\",\"nq\":%zu,\"k\":%d,\"ef\":%zu,\"rounds\":%zu,"
+        fprintf(f, "{\"index\":\"%s\",\"format_version\":%u,\"nq\":%zu,\"k\":%d,\"ef\":%zu,\"rounds\":%zu,"
                    "\"open_rounds\":%zu,\"chunk\":%zu,\"simd\":\"%s\","
                    "\"loaded_memory_bytes\":%llu,\"mapped_memory_bytes\":%llu,"
                    "\"mapped_bytes\":%llu,",
-                index, nq, K, ef, rounds, open_rounds, chunk, hnswc_simd_name(),
+                index, version, nq, K, ef, rounds, open_rounds, chunk, hnswc_simd_name(),
                 (unsigned long long)written.il.memory_bytes,
                 (unsigned long long)written.im.memory_bytes,
                 (unsigned long long)written.im.mapped_bytes);
