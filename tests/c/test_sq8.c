@@ -14,7 +14,7 @@
  *     stay exact;
  *   - file round trips: save/load and serialize/deserialize keep the storage,
  *     the quantiser and the results; a re-serialization is byte-identical;
- *     an F32 index is still written as format 1;
+ *     every graph is written as format 4 (older formats: test_mmap);
  *   - files of format 1 written before this change (tests/data/hnswc-v1-*)
  *     still load, with their vectors, deletions and exact results;
  *   - an unknown storage value is rejected.
