@@ -713,6 +713,11 @@ HNSWC_API hnswc_status hnswc_search_traced(const hnswc_index *index, const float
  * foreign file with HNSWC_ERR_FORMAT, including parameters outside what
  * hnswc_create accepts (the message names the field and its range).
  *
+ * Versions: a graph is saved as format version 4 (its vectors 64-byte
+ * aligned in the file, for hnswc_open's mapped indexes), which hnswc
+ * releases from before version 4 existed refuse ("format version 4");
+ * files of versions 1 to 3 are still read, and saved again as version 4.
+ *
  * The file names the kind of index it holds, and hnswc_load returns an index
  * of that kind (check hnswc_info.kind where it matters). hnswc_load also
  * reads the exact-index files of hnswc 0.1's Python BFIndex.save_index

@@ -13,9 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Continues a CRC-32C (Castagnoli): start with crc = 0. Thread safe. */
-uint32_t persist_crc32c(uint32_t crc, const void *data, size_t len);
-
 /*
  * true if head[0 .. n-1] (a file's first bytes) starts with hnswc's magic
  * number, or hnswc 0.1 BFIndex's: hnswc_load reads the file. For

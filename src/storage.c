@@ -39,8 +39,11 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  * where it is, in a private mapping, instead of copying it into records:
  * the records hold header and links (and SQ8's code row), and vec_tab is
  * vchunks, whose first map_chunks entries point into the mapping at the
- * vector of each chunk's first id, stride dim * 4 (the file's; no padding,
- * so vectors are not 64-byte aligned: the kernels load unaligned). The
+ * vector of each chunk's first id, at the file's stride: in format version
+ * 4 rows of dim * 4 bytes rounded up to 64, starting at a file offset that
+ * is a multiple of 64 (the mapping starts on a 2 MiB boundary), so vectors
+ * are as aligned as a loaded index's; in versions 1 to 3 dim * 4 with no
+ * padding, 4-byte aligned (the kernels load unaligned either way). The
  * mapping reserves room for every id of the last mapped chunk (mapfile.h:
  * the bytes after VECS in the file are copies nobody reads any more, then
  * anonymous memory), so the vector of a new element in that chunk is
@@ -54,21 +57,21 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  * record array itself (records hold pointers and derived counts that would
  * have to be rewritten -- every page copied -- at open).
  */
-static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, unsigned map_chunks,
-                           hnswc_index **out);
+static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, size_t stride,
+                           unsigned map_chunks, hnswc_index **out);
 
 hnswc_status storage_create(const hnswc_options *o, hnswc_index **out) {
-    return create(o, NULL, NULL, 0, out);
+    return create(o, NULL, NULL, 0, 0, out);
 }
 
 hnswc_status storage_create_mapped(const hnswc_options *o, mapfile *map, char *vecs,
-                                   unsigned chunks, hnswc_index **out) {
-    return create(o, map, vecs, chunks, out);
+                                   size_t stride, unsigned chunks, hnswc_index **out) {
+    return create(o, map, vecs, stride, chunks, out);
 }
 
 /* Allocates an index for validated options. Used by create and the loaders. */
-static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, unsigned map_chunks,
-                           hnswc_index **out) {
+static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, size_t stride,
+                           unsigned map_chunks, hnswc_index **out) {
     hnswc_index *ix = calloc(1, sizeof *ix);
     if (!ix) {
         if (map)
@@ -110,7 +113,7 @@ static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, uns
         if (ix->storage != HNSWC_STORAGE_SQ8)
             ix->node_size = ix->vector_offset; /* header and links only */
         ix->vec_tab = ix->vchunks;
-        ix->vec_stride = (size_t)ix->dim * sizeof(float);
+        ix->vec_stride = stride; /* the file's: dim * 4, or rounded up to 64 (version 4) */
         ix->vec_offset = 0;
         ix->map = *map;
         memset(map, 0, sizeof *map);
@@ -503,21 +506,13 @@ hnswc_status storage_finish_load(hnswc_index *ix, const uint32_t *counted) {
         }
         counted = indeg;
     }
-    for (uint64_t i = 0; i < n; i++) { /* upper layers: few nodes, counted in place */
-        node_head *h = node_at(ix, (node_id)i);
-        atomic_store_explicit(&h->indeg0, counted[i], memory_order_relaxed);
-        for (int lv = 1; lv <= h->level; lv++) {
-            _Atomic uint32_t *links = node_links(ix, h, lv);
-            uint32_t d = node_links_count(ix, links, lv);
-            for (uint32_t j = 0; j < d; j++)
-                atomic_fetch_add_explicit(node_indeg(ix, node_at(ix, atomic_load(&links[1 + j])), lv),
-                                          1, memory_order_relaxed);
-        }
-    }
-    free(indeg);
-    /* The label map: reserved whole, then one probe walk per label, its
+    /* One pass over the records (each pass costs a cache miss per record):
+     * the layer-0 in-degree stored, the upper layers' counted in place (few
+     * nodes; the index is not shared yet, so a plain relaxed load and store,
+     * not a locked increment, which was a fifth of this function), the
+     * label put in the map -- reserved whole, one probe walk per label, its
      * slot prefetched a few labels ahead (a cache miss per label otherwise:
-     * a tenth of opening a mapped index). */
+     * a tenth of opening a mapped index) -- and a deleted slot listed. */
     enum { AHEAD = 8 };
     hnswc_status st = label_map_reserve(&ix->labels, (size_t)n);
     for (uint64_t i = 0; st == HNSWC_OK && i < n && i < AHEAD; i++)
@@ -526,13 +521,27 @@ hnswc_status storage_finish_load(hnswc_index *ix, const uint32_t *counted) {
         if (i + AHEAD < n)
             label_map_prefetch(&ix->labels, node_at(ix, (node_id)(i + AHEAD))->label);
         node_head *h = node_at(ix, (node_id)i);
+        atomic_store_explicit(&h->indeg0, counted[i], memory_order_relaxed);
+        for (int lv = 1; lv <= h->level; lv++) {
+            _Atomic uint32_t *links = node_links(ix, h, lv);
+            uint32_t d = node_links_count(ix, links, lv);
+            for (uint32_t j = 0; j < d; j++) {
+                _Atomic uint32_t *deg = node_indeg(
+                    ix, node_at(ix, atomic_load_explicit(&links[1 + j], memory_order_relaxed)), lv);
+                atomic_store_explicit(deg, atomic_load_explicit(deg, memory_order_relaxed) + 1,
+                                      memory_order_relaxed);
+            }
+        }
         node_id other;
-        if (!label_map_put_new(&ix->labels, h->label, (node_id)i, &other))
-            return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: elements %llu and %u have the same "
-                              "label %llu", (unsigned long long)i, other,
-                              (unsigned long long)h->label);
+        if (!label_map_put_new(&ix->labels, h->label, (node_id)i, &other)) {
+            st = hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: elements %llu and %u have the same "
+                            "label %llu", (unsigned long long)i, other,
+                            (unsigned long long)h->label);
+            break;
+        }
         if (atomic_load_explicit(&h->flags, memory_order_relaxed) & NODE_DELETED)
             st = storage_push_deleted(ix, (node_id)i);
     }
+    free(indeg);
     return st;
 }

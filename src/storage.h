@@ -139,13 +139,14 @@ hnswc_status storage_create(const hnswc_options *opts, hnswc_index **out);
 /*
  * As storage_create, for an index whose f32 vectors stay in a mapped file:
  * the vectors of the ids of chunks 0 .. chunks-1 are at `vecs` (inside
- * *map, dim floats each, one after the other from id 0, and room for every
- * id of those chunks). The index takes *map over (zeroing it), also when
+ * *map, dim floats each, `stride` bytes apart from id 0 -- the file's row:
+ * dim * 4, or that rounded up to 64 in format version 4 -- and room for
+ * every id of those chunks). The index takes *map over (zeroing it), also when
  * this fails; storage_destroy unmaps it. The records then hold no vector
  * (F32) or only the code row (SQ8).
  */
 hnswc_status storage_create_mapped(const hnswc_options *opts, mapfile *map, char *vecs,
-                                   unsigned chunks, hnswc_index **out);
+                                   size_t stride, unsigned chunks, hnswc_index **out);
 
 /* The number of ids in chunks 0 .. c: the first id of chunk c + 1. */
 static inline uint64_t storage_chunk_end(unsigned c) {

@@ -39,7 +39,8 @@ typedef struct {
 #define SER_VERSION 1
 
 /* What an index can hold at most (hnswc.h: "2^32 - 2"): the limit reported
- * for an index without one (a file of format 1, or made in C). */
+ * for an index without one (a file of format 1 or 2, max_elements 0 in
+ * formats 3 and 4, or made in C). */
 #define NO_LIMIT ((uint64_t)UINT32_MAX - 1)
 
 /* ------------------------------------------------------------------------

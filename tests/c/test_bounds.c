@@ -67,14 +67,15 @@ static uint64_t search_all(const hnswc_index *ix, size_t ef) {
 }
 
 /* hnswc's format (src/persist.c): the PARM payload starts at byte 40 (a
- * 24-byte header, a 16-byte section head) and is 64 bytes, its CRC after. */
+ * 24-byte header, a 16-byte section head) and is 72 bytes in the version
+ * hnswc_save writes (4), its CRC after. */
 enum { PARM = 40, PARM_M = PARM + 8, PARM_EFC = PARM + 12, PARM_EF = PARM + 16 };
 
 static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
 
 static void set_parm(unsigned char *b, size_t at, uint32_t v) {
     put32(b + at, v);
-    put32(b + PARM + 64, tu_crc32c(b + PARM, 64));
+    put32(b + PARM + 72, tu_crc32c(b + PARM, 72));
 }
 
 /* ------------------------------------------------------------------------

@@ -285,7 +285,7 @@ static void test_kinds_and_storage(void **s)
     uint32_t version, sections;
     memcpy(&version, (char *)buf + 8, 4);
     memcpy(&sections, (char *)buf + 16, 4);
-    assert_int_equal(version, 3);
+    assert_int_equal(version, 4);
     assert_int_equal(sections, 6);
     tu_ok(hnswc_deserialize(buf, size, &back));
     hnswc_buffer_free(buf);

@@ -193,6 +193,65 @@ static void same_writes(hnswc_index *ix, size_t n, uint32_t dim, uint64_t seed)
     free(v);
 }
 
+/* Files of the older versions (1: f32, 2: SQ8, 3: either with a limit;
+ * rewritten from version 4 by tu_downgrade as older libraries wrote them:
+ * vectors unpadded, 4-byte aligned) open in place too, at their own stride:
+ * the same results as loaded, and the same after the same writes (new
+ * vectors go into the room after the file's last one at that stride). */
+static void test_older_versions(void **s)
+{
+    (void)s;
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "old.hnswc");
+    const uint32_t dim = 24; /* 96 bytes: version 4 pads rows to 128 */
+    const size_t n = 2500;
+    tu_rng r = tu_rng_make(12);
+    float *queries = tu_random_vectors(&r, 60, dim, -1.f, 1.f);
+    for (int storage = 0; storage <= 1; storage++) {
+        hnswc_index *built = build(HNSWC_METRIC_L2, (hnswc_storage)storage, n, dim, 21, NULL);
+        size_t size;
+        unsigned char *b = tu_serialized(built, &size);
+        hnswc_free(built);
+        const uint32_t versions[2] = {storage ? 2u : 1u, 3u};
+        for (int k = 0; k < 2; k++) {
+            size_t osize;
+            unsigned char *o = tu_downgrade(b, size, dim, versions[k], &osize);
+            assert_true(osize < size); /* no padding (and no max_elements below 3) */
+            tu_write_file(path, o, osize);
+            hnswc_index *loaded = NULL;
+            tu_ok(hnswc_load(path, &loaded));
+            hnswc_index *mapped = open_mapped(path, 0), *verified = open_mapped(path, HNSWC_OPEN_VERIFY);
+            hnswc_info im;
+            tu_ok(hnswc_get_info(mapped, &im));
+            assert_int_equal(im.mapped_bytes, (uint64_t)n * dim * 4);
+            assert_same(loaded, mapped, queries, 60, dim);
+            assert_same(loaded, verified, queries, 20, dim);
+            size_t isize; /* saved again: version 4, the bytes we started from */
+            unsigned char *img = tu_serialized(mapped, &isize);
+            assert_int_equal(isize, size);
+            assert_memory_equal(img, b, size);
+            free(img);
+            same_writes(loaded, n, dim, 31);
+            same_writes(mapped, n, dim, 31);
+            assert_same(loaded, mapped, queries, 60, dim);
+            /* the file is untouched */
+            size_t fsize;
+            unsigned char *f = tu_read_file(path, &fsize);
+            assert_int_equal(fsize, osize);
+            assert_memory_equal(f, o, osize);
+            free(f);
+            hnswc_free(loaded);
+            hnswc_free(mapped);
+            hnswc_free(verified);
+            free(o);
+        }
+        free(b);
+    }
+    free(queries);
+    free(path);
+    tu_rmdir(dir);
+}
+
 static void test_writes_copy_on_write(void **s)
 {
     (void)s;
@@ -366,8 +425,9 @@ static void test_truncated_and_flipped(void **s)
         for (int k = 0; k < 3; k++) {
             unsigned char *c = tu_xmalloc(size);
             memcpy(c, b, size);
-            for (size_t j = 0; j < vecs->len / 4; j += 3)
-                memcpy(c + vecs->payload + j * 4, &bad[k], 4);
+            size_t first = tu_vecs_first(vecs), row = tu_vecs_row(dim);
+            for (size_t j = 0; j < 40 * dim; j += 3) /* vector floats only, not padding */
+                memcpy(c + first + j / dim * row + j % dim * 4, &bad[k], 4);
             tu_fix_crcs(c, secs, ns);
             expect_open(path, c, size, 0, HNSWC_OK, dim);
             expect_open(path, c, size, HNSWC_OPEN_VERIFY, k < 2 ? HNSWC_ERR_FORMAT : HNSWC_OK,
@@ -456,6 +516,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_identical_to_loaded),
         cmocka_unit_test(test_writes_copy_on_write),
+        cmocka_unit_test(test_older_versions),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_arguments),

@@ -378,7 +378,7 @@ static uint64_t get64(const unsigned char *p)
 static void m_version(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
     (void)s, (void)n, (void)M;
-    put32(b + 8, 4); /* a future format version */
+    put32(b + 8, 5); /* a future format version */
 }
 static void m_dim0(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
@@ -478,7 +478,7 @@ static void m_vector_nan(unsigned char *b, const tu_section *s, size_t n, uint32
 {
     (void)M;
     float nan = NAN;
-    memcpy(b + tu_find_section(s, n, "VECS")->payload + 4, &nan, 4);
+    memcpy(b + tu_vecs_first(tu_find_section(s, n, "VECS")) + 4, &nan, 4);
 }
 static void m_section_len(unsigned char *b, const tu_section *s, size_t n, uint32_t M)
 {
@@ -537,8 +537,8 @@ static void test_invalid_contents(void **s)
     char *p = tu_path(dir, "v.hnswc");
     const uint32_t M = 4;
     size_t rejected = 0;
-    /* a file of format 1 (no element limit) and one of format 3 (a limit:
-     * PARM 8 bytes longer) */
+    /* files of format 4 (what hnswc_save writes) without an element limit
+     * (max_elements 0) and with one */
     for (int limited = 0; limited < 2; limited++) {
         hnswc_index *ix = make_index(HNSWC_METRIC_L2, 40, 4, M, NULL);
         if (limited)
@@ -548,14 +548,12 @@ static void test_invalid_contents(void **s)
         hnswc_free(ix);
         uint32_t version;
         memcpy(&version, b + 8, 4);
-        assert_int_equal(version, limited ? 3 : 1);
+        assert_int_equal(version, 4);
         tu_section secs[8];
         size_t nsec = tu_parse_sections(b, size, secs, 8);
         assert_int_equal(nsec, 5);
 
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-            if (!limited && cases[c].fn == m_max_below_count)
-                continue; /* no max_elements in format 1 */
             unsigned char *m = tu_xmalloc(size);
             memcpy(m, b, size);
             cases[c].fn(m, secs, nsec, M);
@@ -751,6 +749,94 @@ static void v1_vector(size_t i, float v[4])
         v[j] = (float)(((int)i * 7 + j * 3) % 17) / 17.0f + (float)i / 1000.0f;
 }
 
+/*
+ * Format 4: VECS's rows start 64-byte aligned in the file and are padded
+ * (to 64, or below 64 bytes to a power of two), the padding is zero and a
+ * file whose padding is not is refused; files of versions 1 to 3 holding
+ * the same index (rewritten by tu_downgrade as older libraries wrote them)
+ * load to the same index, which saves back to the same version-4 bytes.
+ */
+static void test_format_4_alignment(void **s)
+{
+    (void)s;
+    const uint32_t dims[5] = {1, 3, 4, 24, 49}; /* rows of 4, 16, 16, 128, 256 bytes */
+    tu_rng r = tu_rng_make(5);
+    float q[49];
+    for (int d = 0; d < 5; d++) {
+        uint32_t dim = dims[d];
+        for (int limited = 0; limited < 2; limited++) {
+            hnswc_index *ix = make_index(HNSWC_METRIC_L2, 70 + (size_t)d, dim, 4, NULL);
+            if (limited)
+                tu_ok(hnswc_set_max_elements(ix, 5000));
+            size_t size;
+            unsigned char *b = tu_serialized(ix, &size);
+            tu_section secs[8];
+            size_t ns = tu_parse_sections(b, size, secs, 8);
+            const tu_section *v = tu_find_section(secs, ns, "VECS");
+            size_t first = tu_vecs_first(v), row = tu_vecs_row(dim), count = 70 + (size_t)d;
+            assert_int_equal(first % 64, 0);
+            assert_int_equal(v->len, first - v->payload + count * row);
+            for (size_t i = 0; i < count; i++) { /* the vectors, then zeros */
+                float want[49];
+                tu_ok(hnswc_get_vector(ix, tu_label_of(i), want));
+                assert_memory_equal(b + first + i * row, want, (size_t)dim * 4);
+                for (size_t k = (size_t)dim * 4; k < row; k++)
+                    assert_int_equal(b[first + i * row + k], 0);
+            }
+            for (size_t k = v->payload; k < first; k++)
+                assert_int_equal(b[k], 0);
+
+            /* a byte of padding that is not zero, checksums right */
+            size_t pads[2] = {first > v->payload ? v->payload : 0,
+                              row > (size_t)dim * 4 ? first + 5 * row + row - 1 : 0};
+            for (int k = 0; k < 2; k++) {
+                if (!pads[k])
+                    continue;
+                unsigned char *m = tu_xmalloc(size);
+                memcpy(m, b, size);
+                m[pads[k]] = 1;
+                tu_fix_crcs(m, secs, ns);
+                tu_expect_load(m, size, NULL, HNSWC_ERR_FORMAT, "padding not zero");
+                assert_non_null(strstr(hnswc_errmsg(NULL), "padding"));
+                free(m);
+            }
+
+            /* the same index in the older versions */
+            for (uint32_t ver = 1; ver <= 3; ver++) {
+                if (ver < 3 && limited)
+                    continue; /* a limit needs version 3 */
+                if (ver == 2)
+                    continue; /* version 2 is SQ8 only: test_sq8 and test_mmap */
+                size_t osize;
+                unsigned char *o = tu_downgrade(b, size, dim, ver, &osize);
+                hnswc_index *back;
+                tu_ok(hnswc_deserialize(o, osize, &back));
+                for (int i = 0; i < 5; i++) {
+                    for (uint32_t j = 0; j < dim; j++)
+                        q[j] = (float)tu_uniform(&r) * 2.f - 1.f;
+                    uint64_t la[5], lb[5];
+                    float da[5], db[5];
+                    size_t fa, fb;
+                    tu_ok(hnswc_search(ix, q, 5, 20, NULL, NULL, la, da, &fa));
+                    tu_ok(hnswc_search(back, q, 5, 20, NULL, NULL, lb, db, &fb));
+                    assert_int_equal(fa, fb);
+                    assert_memory_equal(la, lb, fa * sizeof *la);
+                    assert_memory_equal(da, db, fa * sizeof *da);
+                }
+                size_t again_size;
+                unsigned char *again = tu_serialized(back, &again_size);
+                assert_int_equal(again_size, size); /* saved as version 4: the same bytes */
+                assert_memory_equal(again, b, size);
+                free(again);
+                hnswc_free(back);
+                free(o);
+            }
+            free(b);
+            hnswc_free(ix);
+        }
+    }
+}
+
 static void test_format_1_files_load(void **s)
 {
     (void)s;
@@ -793,7 +879,7 @@ static void test_format_1_files_load(void **s)
     unsigned char *b = tu_serialized(ix, &size);
     uint32_t version;
     memcpy(&version, b + 8, 4);
-    assert_int_equal(version, 1); /* no limit: still written as format 1 */
+    assert_int_equal(version, 4); /* every graph is written as format 4 */
     hnswc_index *back;
     tu_ok(hnswc_deserialize(b, size, &back));
     assert_int_equal(tu_count(back), 101);
@@ -802,7 +888,7 @@ static void test_format_1_files_load(void **s)
     tu_ok(hnswc_set_max_elements(ix, 500));
     b = tu_serialized(ix, &size);
     memcpy(&version, b + 8, 4);
-    assert_int_equal(version, 3);
+    assert_int_equal(version, 4);
     tu_ok(hnswc_deserialize(b, size, &back));
     tu_ok(hnswc_get_info(back, &info));
     assert_int_equal(info.max_elements, 500);
@@ -890,6 +976,7 @@ int main(void)
         cmocka_unit_test(test_foreign_files),
         cmocka_unit_test(test_max_elements_round_trip),
         cmocka_unit_test(test_format_1_files_load),
+        cmocka_unit_test(test_format_4_alignment),
         cmocka_unit_test(test_atomic_save),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

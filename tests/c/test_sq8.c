@@ -14,7 +14,7 @@
  *     stay exact;
  *   - file round trips: save/load and serialize/deserialize keep the storage,
  *     the quantiser and the results; a re-serialization is byte-identical;
- *     an F32 index is still written as format 1;
+ *     every graph is written as format 4 (older formats: test_mmap);
  *   - files of format 1 written before this change (tests/data/hnswc-v1-*)
  *     still load, with their vectors, deletions and exact results;
  *   - an unknown storage value is rejected.
@@ -254,7 +254,7 @@ static void test_round_trip(void **s)
             assert_non_null(file);
             uint32_t version;
             memcpy(&version, file + 8, 4);
-            assert_int_equal(version, 2);
+            assert_int_equal(version, 4); /* every graph (older versions: test_mmap) */
             hnswc_index *back = NULL;
             tu_ok(hnswc_load(path, &back));
             hnswc_info info;
@@ -305,7 +305,7 @@ static void test_round_trip(void **s)
     }
 }
 
-static void test_f32_still_version_1(void **s)
+static void test_f32_written_as_version_4(void **s)
 {
     (void)s;
     hnswc_index *ix = create(4, HNSWC_METRIC_L2, HNSWC_STORAGE_F32);
@@ -316,7 +316,7 @@ static void test_f32_still_version_1(void **s)
     tu_ok(hnswc_serialize(ix, &buf, &size));
     uint32_t version;
     memcpy(&version, (unsigned char *)buf + 8, 4);
-    assert_int_equal(version, 1);
+    assert_int_equal(version, 4); /* the version every graph is written as */
     hnswc_buffer_free(buf);
     hnswc_free(ix);
 }
@@ -390,7 +390,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_storage),
-        cmocka_unit_test(test_f32_still_version_1),
+        cmocka_unit_test(test_f32_written_as_version_4),
         cmocka_unit_test(test_v1_files_load),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_training_threshold),

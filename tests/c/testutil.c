@@ -448,6 +448,61 @@ void tu_fix_crcs(unsigned char *b, const tu_section *secs, size_t n)
     }
 }
 
+size_t tu_vecs_first(const tu_section *vecs) { return (vecs->payload + 63) / 64 * 64; }
+
+size_t tu_vecs_row(uint32_t dim)
+{
+    size_t bytes = (size_t)dim * 4, r = 4;
+    if (bytes >= 64)
+        return (bytes + 63) / 64 * 64;
+    while (r < bytes)
+        r *= 2;
+    return r;
+}
+
+unsigned char *tu_downgrade(const unsigned char *b, size_t size, uint32_t dim, uint32_t version,
+                            size_t *out_size)
+{
+    tu_section secs[8];
+    size_t ns = tu_parse_sections(b, size, secs, 8);
+    uint32_t v;
+    memcpy(&v, b + 8, 4);
+    assert_int_equal(v, 4);
+    unsigned char *o = tu_xmalloc(size), *w = o;
+    memcpy(w, b, 24);
+    memcpy(w + 8, &version, 4);
+    uint32_t c = tu_crc32c(w, 20);
+    memcpy(w + 20, &c, 4);
+    w += 24;
+    size_t count = tu_find_section(secs, ns, "NODE")->len / 16, row = tu_vecs_row(dim);
+    for (size_t i = 0; i < ns; i++) {
+        const unsigned char *src = b + secs[i].payload;
+        unsigned char *head = w, *payload = w + 16;
+        uint64_t len = secs[i].len;
+        memcpy(head, b + secs[i].head, 16);
+        if (strcmp(secs[i].tag, "PARM") == 0 && version < 3) {
+            uint64_t max;
+            memcpy(&max, src + 64, 8);
+            assert_int_equal(max, 0); /* a limit needs version 3 */
+            len = 64;
+            memcpy(payload, src, 64);
+        } else if (strcmp(secs[i].tag, "VECS") == 0) {
+            const unsigned char *first = b + tu_vecs_first(&secs[i]);
+            len = (uint64_t)count * dim * 4;
+            for (size_t k = 0; k < count; k++)
+                memcpy(payload + k * dim * 4, first + k * row, (size_t)dim * 4);
+        } else {
+            memcpy(payload, src, (size_t)len);
+        }
+        memcpy(head + 8, &len, 8);
+        c = tu_crc32c(payload, (size_t)len);
+        memcpy(payload + len, &c, 4);
+        w = payload + len + 4;
+    }
+    *out_size = (size_t)(w - o);
+    return o;
+}
+
 void tu_expect_load(const unsigned char *b, size_t size, const char *file, hnswc_status expect,
                     const char *what)
 {

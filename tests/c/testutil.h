@@ -193,6 +193,18 @@ size_t tu_parse_sections(const unsigned char *b, size_t size, tu_section *out, s
 const tu_section *tu_find_section(const tu_section *secs, size_t n, const char *tag);
 /* Recomputes the header's and every section's CRC after a change. */
 void tu_fix_crcs(unsigned char *b, const tu_section *secs, size_t n);
+/* Format version 4's VECS (docs/ARCHITECTURE.md, "File format"): the file
+ * offset of the first row (the payload's start rounded up to 64) and the
+ * bytes of a row of dim floats (dim * 4 rounded up to 64, or below 64 to
+ * the next power of two). */
+size_t tu_vecs_first(const tu_section *vecs);
+size_t tu_vecs_row(uint32_t dim);
+/* A graph file of version 4 (b, size; vectors of dim floats) rewritten as
+ * an older version -- 1 (f32, no limit), 2 (SQ8, no limit) or 3 -- as
+ * older libraries wrote them: PARM without max_elements below 3 (it must
+ * be 0), VECS unpadded, checksums right. Malloc'd; its size in *out_size. */
+unsigned char *tu_downgrade(const unsigned char *b, size_t size, uint32_t dim, uint32_t version,
+                            size_t *out_size);
 /* Loads b from memory and (if file is not NULL) from that file; both must
  * return `expect`, and a failure must leave *out NULL with a message. */
 void tu_expect_load(const unsigned char *b, size_t size, const char *file, hnswc_status expect,

@@ -125,10 +125,18 @@ static void to_hnswlib(const unsigned char *s, growbuf *out) {
     const unsigned char *parm = s + 24 + 16;
     uint32_t dim = rd32(parm), M = rd32(parm + 8), efc = rd32(parm + 12);
     uint64_t count = rd64(parm + 40), entry = rd64(parm + 56);
-    uint32_t M0 = 2 * M;
-    const unsigned char *node = parm + 64 + 4 + 16;
+    uint32_t M0 = 2 * M, version = rd32(s + 8);
+    const unsigned char *node = parm + (version >= 3 ? 72 : 64) + 4 + 16;
+    /* VECS: version 4 pads to a 64-byte file offset, then rows padded to
+     * `row` bytes (src/persist.c, aligned_row) */
     const unsigned char *vecs = node + count * 16 + 4 + 16;
-    const unsigned char *lnk0 = vecs + count * dim * 4 + 4 + 16;
+    uint64_t vecs_len = rd64(vecs - 8), pad = 0, row = (uint64_t)dim * 4;
+    if (version >= 4) {
+        pad = (64 - (uint64_t)(vecs - s) % 64) % 64;
+        row = count ? (vecs_len - pad) / count : row;
+    }
+    const unsigned char *lnk0 = vecs + vecs_len + 4 + 16;
+    vecs += pad;
     const unsigned char *lnku = lnk0 + count * (1 + M0) * 4 + 4 + 16;
 
     int32_t maxlevel = count ? (int32_t)(entry >> 32) - 1 : -1;
@@ -154,7 +162,7 @@ static void to_hnswlib(const unsigned char *s, growbuf *out) {
         gput(out, &c, 2);
         gput(out, fl, 2);
         gput(out, l + 4, M0 * 4);
-        gput(out, vecs + i * dim * 4, dim * 4);
+        gput(out, vecs + i * row, dim * 4);
         gput(out, node + i * 16, 8);
     }
     for (uint64_t i = 0; i < count; i++) {
@@ -444,7 +452,7 @@ int main(int argc, char **argv) {
     index_seed("ip-d4-n20-del", 4, HNSWC_METRIC_IP, 4, 20, 6, 0);
     index_seed("l2-d8-n30-M2-del", 8, HNSWC_METRIC_L2, 2, 30, 7, 0);
     index_seed("l2-d2-n12-dup", 2, HNSWC_METRIC_L2, 3, 12, 0, 1);
-    /* an element limit (format version 3: max_elements in PARM) */
+    /* an element limit (max_elements in PARM, format versions 3 and 4) */
     {
         hnswc_options o = {0};
         o.dim = 3;
