@@ -46,7 +46,7 @@
 #     bench-build      build speed on Fashion-MNIST: BUILD_ROUNDS rounds of
 #                    whole builds (hnswc sq8, pip hnswlib, hnswc f32 alternating),
 #                    fastest of each, recall of every graph at BUILD_EF
-#     bench-peers      hnswc sq8 vs pip hnswlib, faiss-cpu HNSWFlat and
+#     bench-peers      hnswc sq8 vs faiss-cpu HNSWFlat and
 #                    HNSWSQ+refine, usearch f32 and i8, interleaved, 1 thread
 #     bench-2threads   hnswc sq8 vs pip hnswlib with 2 query threads (wall clock)
 #
@@ -266,8 +266,8 @@ SYNTH_SYSTEMS ?= hnswc:storage=sq8,hnswlib,hnswc
 BUILD_ROUNDS ?= 3
 BUILD_EF     ?= 16,64
 BUILD_SYSTEMS ?= hnswc:storage=sq8,hnswlib,hnswc
-PEERS_EF     ?= 10,12,16,20,24,32,48,64,128
-PEERS_SYSTEMS ?= hnswc:storage=sq8,hnswlib,faiss-flat,faiss-sq8,usearch-f32,usearch-i8
+PEERS_EF     ?= 10,12,16,20,24,32,48,64
+PEERS_SYSTEMS ?= hnswc:storage=sq8,faiss-flat,faiss-sq8,usearch-f32,usearch-i8
 FMNIST_AB     = --base $(FMNIST_TRAIN) --queries $(FMNIST_T10K)
 
 bench-issue7: bench-synthetic bench-build bench-peers bench-2threads
