@@ -112,10 +112,12 @@ class FaissHNSW:
 
 
 class USearch:
-    """usearch's i8 codes are value * 127 saturated to [-127, 127]: they
-    expect data in [-1, 1]. Raw Fashion-MNIST pixels (0..255) would all
-    saturate, so for i8 data and queries are divided by the largest absolute
-    base value (a uniform scale: the same neighbours), as a user would."""
+    """For i8, data and queries are divided by the largest absolute base value
+    (into [-1, 1], a uniform scale: the same neighbours), as a user would.
+    That does not rescue it on L2 data: usearch 2.21 makes an i8 code by
+    scaling each vector to unit length, then x 127 (bench/usearch_i8_probe.py
+    shows it), so codes lose the norms and l2sq over them ranks directions;
+    recall@10 on Fashion-MNIST stays near 0.5 at any ef."""
 
     def __init__(self, dim, M, efc, n, dtype):
         from usearch.index import Index
