@@ -47,7 +47,8 @@
 #                    whole builds (hnswc sq8, pip hnswlib, hnswc f32 alternating),
 #                    fastest of each, recall of every graph at BUILD_EF
 #     bench-peers      hnswc sq8 vs faiss-cpu HNSWFlat and
-#                    HNSWSQ+refine, usearch f32 and i8, interleaved, 1 thread
+#                    HNSWSQ+refine, usearch f32, interleaved, 1 thread (usearch
+#                    i8: bench/usearch_i8_probe.py, or PEERS_SYSTEMS=...,usearch-i8)
 #     bench-2threads   hnswc sq8 vs pip hnswlib with 2 query threads (wall clock)
 #
 # The benchmark program is compiled with -march=native ON PURPOSE: hnswlib is
@@ -267,7 +268,7 @@ BUILD_ROUNDS ?= 3
 BUILD_EF     ?= 16,64
 BUILD_SYSTEMS ?= hnswc:storage=sq8,hnswlib,hnswc
 PEERS_EF     ?= 10,12,16,20,24,32,48,64
-PEERS_SYSTEMS ?= hnswc:storage=sq8,faiss-flat,faiss-sq8,usearch-f32,usearch-i8
+PEERS_SYSTEMS ?= hnswc:storage=sq8,faiss-flat,faiss-sq8,usearch-f32
 FMNIST_AB     = --base $(FMNIST_TRAIN) --queries $(FMNIST_T10K)
 
 bench-issue7: bench-synthetic bench-build bench-peers bench-2threads
