@@ -27,6 +27,17 @@ Prints recall@k and QPS per ef and the QPS ratio of the first system to each
 other at recall 0.95 and 0.99 (log-QPS interpolated between the points that
 bracket it). --json writes everything.
 
+Data: Fashion-MNIST (--base/--queries, idx files) or --synthetic N,D[,C[,R]]:
+a seeded Gaussian mixture (see synthetic_mixture), its exact ground truth
+computed by brute force and cached like Fashion-MNIST's.
+
+Build speed (--build-rounds R): instead of the search sweep, R rounds of
+whole builds, the systems alternating (the order rotating each round), each
+build a fresh index from nothing; per system the fastest round's wall time
+(and its process CPU time) counts, and every graph built is searched once at
+each --ef (one query thread) for its recall@k, so a faster build is seen
+together with the quality of what it built.
+
   build/bench-venv/bin/python bench/ab.py --systems hnswc,hnswlib
 """
 
@@ -101,10 +112,12 @@ class FaissHNSW:
 
 
 class USearch:
-    """usearch's i8 codes are value * 127 saturated to [-127, 127]: they
-    expect data in [-1, 1]. Raw Fashion-MNIST pixels (0..255) would all
-    saturate, so for i8 data and queries are divided by the largest absolute
-    base value (a uniform scale: the same neighbours), as a user would."""
+    """For i8, data and queries are divided by the largest absolute base value
+    (into [-1, 1], a uniform scale: the same neighbours), as a user would.
+    That does not rescue it on L2 data: usearch 2.21 makes an i8 code by
+    scaling each vector to unit length, then x 127 (bench/usearch_i8_probe.py
+    shows it), so codes lose the norms and l2sq over them ranks directions;
+    recall@10 on Fashion-MNIST stays near 0.5 at any ef."""
 
     def __init__(self, dim, M, efc, n, dtype):
         from usearch.index import Index
@@ -168,6 +181,66 @@ def make_system(spec, dim, M, efc, n):
 
 
 # ---------------------------------------------------------------------------
+# Synthetic data: a seeded Gaussian mixture
+#
+# C components in D dimensions. Component c has a mean m_c ~ N(0, I_D) and a
+# covariance of low rank plus noise: x = m_c + A_c z + e, z ~ N(0, I_R),
+# A_c a D x R Gaussian matrix scaled so each coordinate of A_c z has standard
+# deviation SPREAD, e ~ N(0, NOISE^2 I_D). Real embeddings are clustered and
+# of low intrinsic dimension; an isotropic Gaussian per component (rank D)
+# would make every method fail alike, the graph having nothing to exploit,
+# and well separated components with no noise would make neighbours trivial.
+# The default rank D/4 (32 for D = 128) was picked in a trial at 50,000 x 128:
+# rank D/8 let hnswlib reach recall 0.99 at ef 24 already, rank D/4 needs
+# ef 16 for 0.95 and ef 32 for 0.99 there (more at 500k, like SIFT1M).
+# Components are picked uniformly. Base and queries are drawn from the same
+# mixture (queries after the base, from the same generator), float32, so the
+# same (N, D, C, R, seed) always gives the same bytes and the ground truth
+# cache (keyed by a hash of the data) is reused across runs.
+# ---------------------------------------------------------------------------
+
+SYNTH_SPREAD = 0.6
+SYNTH_NOISE = 0.1
+
+
+def parse_synthetic(text):
+    """'N,D[,C[,R]]' -> (N, D, C, R); C defaults to 100, R to max(1, D // 4)."""
+    try:
+        parts = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"ab.py: --synthetic wants N,D[,C[,R]] integers, got {text!r}")
+    if not 2 <= len(parts) <= 4 or min(parts) < 1:
+        raise SystemExit(f"ab.py: --synthetic wants N,D[,C[,R]] (positive), got {text!r}")
+    n, d = parts[:2]
+    c = parts[2] if len(parts) > 2 else 100
+    r = parts[3] if len(parts) > 3 else max(1, d // 4)
+    return n, d, c, min(r, d)
+
+
+def synthetic_mixture(n, nq, d, clusters, rank, seed):
+    """(base (n, d), queries (nq, d)) float32: see the section comment."""
+    rng = np.random.default_rng(seed)
+    means = rng.standard_normal((clusters, d)).astype(np.float32)
+    bases = (rng.standard_normal((clusters, d, rank)) * (SYNTH_SPREAD / math.sqrt(rank))
+             ).astype(np.float32)
+
+    def draw(count):
+        comp = rng.integers(0, clusters, count)
+        z = rng.standard_normal((count, rank), dtype=np.float32)
+        out = rng.standard_normal((count, d), dtype=np.float32)
+        out *= np.float32(SYNTH_NOISE)
+        out += means[comp]
+        for c in range(clusters):
+            idx = np.flatnonzero(comp == c)
+            out[idx] += z[idx] @ bases[c].T
+        return out
+
+    base = draw(n)
+    queries = draw(nq)
+    return np.ascontiguousarray(base), np.ascontiguousarray(queries)
+
+
+# ---------------------------------------------------------------------------
 # Interleaved timing
 # ---------------------------------------------------------------------------
 
@@ -197,28 +270,124 @@ def sweep(systems, queries, k, efs, chunk, rounds, threads_q=1):
     return out
 
 
-def write_markdown(a, table, summary, builds, nq, shape):
-    names = list(table)
-    lines = [f"Data: {'rotated ' if a.rotate else ''}{os.path.basename(a.base)} "
-             f"({shape[0]} x {shape[1]}), {nq} queries, k={a.k}, M={a.M}, "
-             f"ef_construction={a.ef_construction}; {a.query_threads} query thread(s); chunks of "
-             f"{a.chunk} queries, fastest of {a.rounds} rounds per chunk, systems interleaved "
-             f"in one process (bench/ab.py), {a.clock} clock.", "",
-             "| ef | " + " | ".join(f"{n} recall | {n} QPS" for n in names) + " |",
-             "|---:|" + "---:|---:|" * len(names)]
-    for i, pt in enumerate(table[names[0]]):
-        lines.append(f"| {pt['ef']} | " + " | ".join(
-            f"{table[n][i]['recall']:.4f} | {table[n][i]['qps']:.0f}" for n in names) + " |")
-    lines.append("")
-    for t, q in summary.items():
-        parts = [f"{names[0]} / {n}: {q[names[0]] / q[n]:.2f}x" if q[names[0]] and q[n]
-                 else f"{names[0]} / {n}: n/a" for n in names[1:]]
-        lines.append(f"* recall {t}: " + "; ".join(parts))
-    for n in names[1:]:
-        lines.append(f"* {names[0]} / {n} at equal ef: " + ", ".join(
-            f"{p0['ef']}: {p0['qps'] / p1['qps']:.2f}x" for p0, p1 in zip(table[names[0]], table[n])))
-    lines.append("* build seconds: " + ", ".join(f"{n} {b:.0f}" for n, b in builds.items()))
-    with open(a.md, "w") as f:
+def build_rounds(specs, base, queries, a, threads, gt_kth, efs):
+    """--build-rounds: see the module docstring. Returns {spec: {...}} with
+    every round's wall and CPU seconds and its graph's recall at each ef."""
+    global QUERY_THREADS
+    import gc
+    out = {spec: {"wall_s": [], "cpu_s": [], "recall": [], "load": []} for spec in specs}
+    saved_qt, QUERY_THREADS = QUERY_THREADS, threads  # recall only: not timed
+    try:
+        for r in range(a.build_rounds):
+            order = specs[r % len(specs):] + specs[:r % len(specs)]
+            for spec in order:
+                gc.collect()
+                t, c = time.perf_counter(), time.process_time()
+                s = make_system(spec, base.shape[1], a.M, a.ef_construction, base.shape[0])
+                s.build(base, threads)
+                wall, cpu = time.perf_counter() - t, time.process_time() - c
+                rec = {}
+                for ef in efs:
+                    s.set_ef(ef)
+                    rec[str(ef)] = compare.recall_at_k(s.search(queries, a.k), base, queries,
+                                                       gt_kth, a.k)
+                del s
+                o = out[spec]
+                o["wall_s"].append(wall)
+                o["cpu_s"].append(cpu)
+                o["recall"].append(rec)
+                o["load"].append(os.getloadavg()[0])
+                print(f"round {r + 1} {spec}: {wall:.1f} s wall, {cpu:.1f} s CPU, recall@{a.k} "
+                      + ", ".join(f"ef {ef} {v:.4f}" for ef, v in rec.items())
+                      + f" (load {o['load'][-1]:.1f})", flush=True)
+    finally:
+        QUERY_THREADS = saved_qt
+    for spec, o in out.items():
+        i = min(range(len(o["wall_s"])), key=o["wall_s"].__getitem__)
+        o["fastest"] = i
+    return out
+
+
+def print_builds(builds, first):
+    f = builds[first]
+    for spec, o in builds.items():
+        i = o["fastest"]
+        line = (f"{spec}: fastest {o['wall_s'][i]:.1f} s wall ({o['cpu_s'][i]:.1f} s CPU); "
+                f"recall of that graph " + ", ".join(f"ef {ef} {v:.4f}"
+                                                    for ef, v in o["recall"][i].items()))
+        if spec != first:
+            line += (f"; {first} faster by {o['wall_s'][i] / f['wall_s'][f['fastest']]:.2f}x wall, "
+                     f"{min(o['cpu_s']) / min(f['cpu_s']):.2f}x least CPU")
+        print(line)
+
+
+def data_label(args, shape):
+    if args.get("synthetic"):
+        n, d, c, r = parse_synthetic(args["synthetic"])
+        return (f"synthetic Gaussian mixture ({shape[0]} x {shape[1]}, {c} components of rank "
+                f"{r}, seed {args['seed']})")
+    return (f"{'rotated ' if args.get('rotate') else ''}{os.path.basename(args['base'])} "
+            f"({shape[0]} x {shape[1]})")
+
+
+def write_markdown(res, path):
+    """The tables of one result (the dict --json writes) as Markdown; also
+    run from a saved JSON by --md-from."""
+    a = res["args"]
+    shape = res["shape"]
+    lines = []
+    if "builds" in res:
+        builds = res["builds"]
+        names = list(builds)
+        first = builds[names[0]]
+        efs = list(first["recall"][0])
+        lines += [f"Data: {data_label(a, shape)}, {res['nq']} queries, k={a['k']}, M={a['M']}, "
+                  f"ef_construction={a['ef_construction']}; {res['build_threads']} build "
+                  f"threads; {a['build_rounds']} rounds of whole builds, systems alternating "
+                  f"(order rotating), fastest wall time per system (bench/ab.py "
+                  f"--build-rounds); load average {res['load'][0]:.1f} at the start, "
+                  f"{res['load'][1]:.1f} at the end.", "",
+                  "| system | fastest build s (wall) | its CPU s | every round, wall s | "
+                  + " | ".join(f"recall@{a['k']} ef {ef} (fastest graph; all rounds)" for ef in efs)
+                  + f" | {names[0]} faster (wall) |",
+                  "|:---|---:|---:|:---|" + "---:|" * len(efs) + "---:|"]
+        fw = first["wall_s"][first["fastest"]]
+        for n in names:
+            o = builds[n]
+            i = o["fastest"]
+            cells = [f"{o['wall_s'][i]:.1f}", f"{o['cpu_s'][i]:.1f}",
+                     ", ".join(f"{w:.1f}" for w in o["wall_s"])]
+            for ef in efs:
+                allr = [r[ef] for r in o["recall"]]
+                cells.append(f"{o['recall'][i][ef]:.4f} ({min(allr):.4f}-{max(allr):.4f})")
+            cells.append(f"{o['wall_s'][i] / fw:.2f}x")
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    else:
+        table, summary, builds = res["table"], res["qps_at_recall"], res["build_s"]
+        names = list(table)
+        load = res.get("load")
+        lines += [f"Data: {data_label(a, shape)}, {res['nq']} queries, k={a['k']}, M={a['M']}, "
+                  f"ef_construction={a['ef_construction']}; {a['query_threads']} query "
+                  f"thread(s); chunks of {a['chunk']} queries, fastest of {a['rounds']} rounds "
+                  f"per chunk, systems interleaved in one process (bench/ab.py), {a['clock']} "
+                  "clock" + (f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at "
+                             "the end." if load else "."), "",
+                  "| ef | " + " | ".join(f"{n} recall | {n} QPS" for n in names) + " |",
+                  "|---:|" + "---:|---:|" * len(names)]
+        for i, pt in enumerate(table[names[0]]):
+            lines.append(f"| {pt['ef']} | " + " | ".join(
+                f"{table[n][i]['recall']:.4f} | {table[n][i]['qps']:.0f}" for n in names) + " |")
+        lines.append("")
+        for t, q in summary.items():
+            parts = [f"{names[0]} / {n}: {q[names[0]] / q[n]:.2f}x" if q[names[0]] and q[n]
+                     else f"{names[0]} / {n}: n/a" for n in names[1:]]
+            lines.append(f"* recall {t}: " + "; ".join(parts))
+        for n in names[1:]:
+            lines.append(f"* {names[0]} / {n} at equal ef: " + ", ".join(
+                f"{p0['ef']}: {p0['qps'] / p1['qps']:.2f}x"
+                for p0, p1 in zip(table[names[0]], table[n])))
+        lines.append("* build seconds: " + ", ".join(f"{n} {b:.0f}" for n, b in builds.items()))
+    with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
 
@@ -226,6 +395,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", default=compare.DEFAULT_BASE)
     ap.add_argument("--queries", default=compare.DEFAULT_QUERIES)
+    ap.add_argument("--synthetic", default="", metavar="N,D[,C[,R]]",
+                    help="instead of --base/--queries: N base vectors of D dimensions from a "
+                         "Gaussian mixture of C components (default 100) of rank R (default "
+                         "D/4), and --nq queries (default 10000) from the same mixture")
+    ap.add_argument("--seed", type=int, default=20261201, help="seed of --synthetic")
     ap.add_argument("--n", type=int, default=0)
     ap.add_argument("--nq", type=int, default=0)
     ap.add_argument("--rotate", action="store_true",
@@ -236,6 +410,10 @@ def main(argv=None):
     ap.add_argument("--ef", default="10,12,16,20,24,32,40,48,64,96")
     ap.add_argument("--chunk", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--build-rounds", type=int, default=0, metavar="R",
+                    help="measure build speed instead of search: R rounds of whole builds "
+                         "(see the module docstring); --ef is then where each graph's recall "
+                         "is measured")
     ap.add_argument("--threads", type=int, default=0, help="build threads (0 = all)")
     ap.add_argument("--query-threads", type=int, default=1,
                     help="threads of each search call (default 1)")
@@ -249,10 +427,16 @@ def main(argv=None):
     ap.add_argument("--cache", default="build/gt-cache")
     ap.add_argument("--json", default="")
     ap.add_argument("--md", default="", help="also write the tables as Markdown to this file")
+    ap.add_argument("--md-from", default="", metavar="JSON",
+                    help="only write --md (default: stdout) from a saved --json result")
     ap.add_argument("--peer-cache", default="",
                     help="folder where hnswlib's built index is saved and reloaded on later runs "
                          "with the same data and parameters (hnswc is always built)")
     a = ap.parse_args(argv)
+    if a.md_from:
+        with open(a.md_from) as f:
+            write_markdown(json.load(f), a.md or "/dev/stdout")
+        return
     efs = [int(x) for x in a.ef.split(",")]
     global QUERY_THREADS, CLOCK
     QUERY_THREADS = a.query_threads
@@ -260,14 +444,35 @@ def main(argv=None):
         if a.query_threads != 1:
             ap.error("--clock cpu measures the calling thread: it needs --query-threads 1")
         CLOCK = time.thread_time
-    base, queries = compare.load_data(a)
+    load0 = os.getloadavg()[0]
+    if a.synthetic:
+        n, d, c, r = parse_synthetic(a.synthetic)
+        t = time.perf_counter()
+        base, queries = synthetic_mixture(n, a.nq or 10000, d, c, r, a.seed)
+        print(f"synthetic {n} x {d}, {c} components of rank {r}, {len(queries)} queries: "
+              f"{time.perf_counter() - t:.1f} s", flush=True)
+    else:
+        base, queries = compare.load_data(a)
     if a.rotate:
         rng = np.random.default_rng(7)
         qm, _ = np.linalg.qr(rng.standard_normal((base.shape[1], base.shape[1])))
         base = np.ascontiguousarray(base @ qm.astype(np.float32))
         queries = np.ascontiguousarray(queries @ qm.astype(np.float32))
-    gt_ids, gt_kth, _ = compare.ground_truth(base, queries, a.k, a.cache)
+    t = time.perf_counter()
+    gt_ids, gt_kth, cached = compare.ground_truth(base, queries, a.k, a.cache)
+    print(f"ground truth: {'cached' if cached else f'{time.perf_counter() - t:.1f} s'}", flush=True)
     threads = a.threads or os.cpu_count()
+    result = {"args": vars(a), "shape": list(base.shape), "nq": len(queries),
+              "build_threads": threads, "commit": git_describe()}
+
+    if a.build_rounds:
+        specs = a.systems.split(",")
+        builds = build_rounds(specs, base, queries, a, threads, gt_kth, efs)
+        print()
+        print_builds(builds, specs[0])
+        result.update(builds=builds, load=[load0, os.getloadavg()[0]])
+        finish(a, result)
+        return
 
     systems, builds = [], {}
     key = compare.data_key(base, queries, a.k) + f"-M{a.M}-efc{a.ef_construction}"
@@ -284,11 +489,12 @@ def main(argv=None):
                 os.makedirs(a.peer_cache, exist_ok=True)
                 s.index.save_index(cached)
         builds[spec] = time.perf_counter() - t
-        print(f"{spec}: built in {builds[spec]:.1f} s", flush=True)
+        print(f"{spec}: built in {builds[spec]:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
         s.set_ef(efs[0])
         s.search(queries[:200], a.k)  # warm-up
         systems.append((spec, s))
 
+    load1 = os.getloadavg()[0]
     res = sweep(systems, queries, a.k, efs, a.chunk, a.rounds)
     table = {}
     for name, pts in res.items():
@@ -314,12 +520,30 @@ def main(argv=None):
     for n in names[1:]:
         print(f"{names[0]} / {n} at equal ef: " + ", ".join(
             f"ef {p0['ef']} {p0['qps'] / p1['qps']:.2f}x" for p0, p1 in zip(table[names[0]], table[n])))
+    result.update(build_s=builds, table=table,
+                  qps_at_recall={str(t): v for t, v in summary.items()},
+                  load=[load1, os.getloadavg()[0]])
+    print(f"load average: {load0:.1f} before the builds, {load1:.1f} at the start of the "
+          f"sweep, {os.getloadavg()[0]:.1f} at its end")
+    finish(a, result)
+
+
+def git_describe():
+    import subprocess
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
+                              timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def finish(a, result):
     if a.md:
-        write_markdown(a, table, summary, builds, len(queries), base.shape)
+        write_markdown(result, a.md)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"args": vars(a), "build_s": builds, "table": table,
-                       "qps_at_recall": {str(t): v for t, v in summary.items()}}, f, indent=1)
+            json.dump(result, f, indent=1)
 
 
 if __name__ == "__main__":
