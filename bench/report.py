@@ -207,7 +207,7 @@ modules in the benchmark's venv):
 while hnswc picks its distance kernels at run time (`{by['hnswc']['info'].get('simd', '?') if 'hnswc' in by else '?'}`
 here) from one portable build. hnswlib reaches {fnum(hl_py)} QPS at recall 0.95
 through its Python module in section 1 and {fnum(hl_cpp)} in the C++
-process of section 2 (1,000 queries there, one search call per query).
+process of section 2 ({bp['nq']:,} queries there, one search call per query).
 
 ## Machine
 
