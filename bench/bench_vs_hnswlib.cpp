@@ -30,6 +30,12 @@
  */
 #include <hnswc.h>
 #include <hnswlib/hnswlib.h>
+
+/* The hnswlib release whose headers were compiled in: bench.mk fetches the
+ * one pip installs (bench/fetch_hnswlib.py) and passes its version. */
+#ifndef HNSWLIB_RELEASE
+#define HNSWLIB_RELEASE "unknown (system headers)"
+#endif
 #include <zlib.h>
 
 #include <sys/resource.h>
@@ -569,7 +575,7 @@ void write_json(const std::string &path, const Options &o, const Dataset &base, 
                  json_str(date).c_str());
     std::fprintf(f,
                  "  \"machine\": {\"cpu\": %s, \"cores\": %u, \"other_load\": %s},\n"
-                 "  \"compile\": {\"hnswlib\": \"-O3 -march=native (SIMD: %s), header-only\", "
+                 "  \"compile\": {\"hnswlib\": \"hnswlib " HNSWLIB_RELEASE " -O3 -march=native (SIMD: %s), header-only\", "
                  "\"hnswc\": \"portable libhnswc.a, kernels chosen at run time (SIMD: %s)\"},\n",
                  json_str(cpu_model()).c_str(), std::thread::hardware_concurrency(),
                  json_num(other).c_str(), hnswlib_simd(),
@@ -629,8 +635,8 @@ int main(int argc, char **argv)
     if (o.k > base.n)
         die("k is larger than the number of base vectors");
 
-    std::printf("hnswc %s vs hnswlib (header-only, Debian libhnswlib-dev), one process\n",
-                hnswc_version());
+    std::printf("hnswc %s vs hnswlib %s (header-only, the release pip installs), one process\n",
+                hnswc_version(), HNSWLIB_RELEASE);
     std::printf("machine: %s, %u cores; %s\n", cpu_model().c_str(),
                 std::thread::hardware_concurrency(), date);
     std::printf("compile: hnswlib -O3 -march=native (its best case; SIMD %s); hnswc from the "

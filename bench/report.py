@@ -4,7 +4,7 @@
   report.py --compare DIR --cli FILE --bench FILE [--demo-wall S] \\
             --png docs/bench-fashion-mnist.png --out docs/BENCHMARKS.md
 
-DIR holds compare.json and compare.png from bench/compare.py (make demo),
+DIR holds compare.json and compare.png from bench/compare.py (make demo-compare),
 --cli is the JSON of `hnswc bench` from the same demo, --bench the JSON of
 bench/bench_vs_hnswlib (make bench). Every figure in the page comes from
 those files or from this machine (lscpu, objdump of the peers' binaries), so
@@ -20,6 +20,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 
 
 # ---------------------------------------------------------------------------
@@ -67,7 +68,9 @@ def binary_simd(module):
     """The widest x86 vector registers used anywhere in a Python module's
     extension binary: 'AVX-512', 'AVX/AVX2' or 'SSE only'."""
     code = f"import {module}, os; print(os.path.dirname({module}.__file__) if {module}.__file__.endswith('__init__.py') else {module}.__file__)"
-    where = sh(["/usr/bin/python3", "-c", code]).strip()
+    # The interpreter running this report: make bench-docs runs it in the
+    # benchmark's venv, whose hnswlib and faiss are the PyPI ones measured.
+    where = sh([sys.executable, "-c", code]).strip()
     if not where:
         return None, "?"
     files = [where] if where.endswith(".so") else [
@@ -159,7 +162,7 @@ def page(c, j, b, demo_wall, png_rel, m, simd_hl, simd_fa, commit):
     cm, bm = c["machine"], b["machine"]
     demo_line = (f"`make demo` took **{demo_wall:.0f} s** of wall time on this machine, from an "
                  f"empty build folder (building the library, the Python package and the CLI "
-                 f"included; the Debian packages were already installed)."
+                 f"included; the Debian packages and the venv's PyPI packages were already installed)."
                  if demo_wall else "")
     hl_ver = by["hnswlib"]["info"]["version"] if "hnswlib" in by else "?"
     commit_txt = f", source `{commit}`" if commit else ""
@@ -173,34 +176,38 @@ def page(c, j, b, demo_wall, png_rel, m, simd_hl, simd_fa, commit):
      edit the figures by hand. Regenerate after any change to the search or
      build path. -->
 
-hnswc is measured against two peers on Fashion-MNIST (60,000 base vectors
-of 784 dimensions, L2), with the same graph parameters and the same call
-pattern for everyone. Two benchmarks, each in one run on one machine:
+hnswc is measured against its peers **as their users install them** on
+Fashion-MNIST (60,000 base vectors of 784 dimensions, L2), with the same
+graph parameters and the same call pattern for everyone. Two benchmarks,
+each in one run on one machine:
 
-* **Side by side in Python** (`make demo`, `bench/compare.py`): hnswc,
-  Debian's `python3-hnswlib` {hl_ver} and Debian's `python3-faiss` {fa_ver}
-  (`IndexHNSWFlat`), as Debian packages them.
+* **Side by side in Python** (`make demo-compare`, `bench/compare.py`, one
+  process per system): hnswc (`storage="{p.get('hnswc_storage') or 'f32'}"`), hnswlib {hl_ver} from
+  `pip install hnswlib` (a source distribution: pip compiles it here with
+  `-O3 -march=native`) and faiss-cpu {fa_ver} from PyPI (`IndexHNSWFlat`; its
+  wheel dispatches AVX2/AVX-512 at run time), pinned in
+  `bench/requirements.txt` and installed by `make bench-venv`.
   hnswc answers **{ratio(cr.get('hnswlib', {}).get('0.95'))}** as many queries
   per second as hnswlib at recall@10 = 0.95 and
   **{ratio(cr.get('hnswlib', {}).get('0.99'))}** at 0.99; against faiss
   **{ratio(cr.get('faiss', {}).get('0.95'))}** and
   **{ratio(cr.get('faiss', {}).get('0.99'))}**.
-* **One C++ process** (`make bench`, `bench/bench_vs_hnswlib.cpp`): hnswc
-  against hnswlib compiled with `-O3 -march=native`, hnswlib's best case.
+* **One C++ process** (`make bench`, `bench/bench_vs_hnswlib.cpp`): hnswc's
+  f32 storage (its default) against hnswlib's headers of the release pip
+  installs, compiled with `-O3 -march=native` as pip compiles them.
   hnswc/hnswlib: **{ratio(br['0.95'])}** at recall 0.95, **{ratio(br['0.99'])}**
   at 0.99.
 
-Why the two hnswlib figures differ: Debian builds its Python modules for
-baseline x86-64. `objdump` of their binaries on this machine finds:
+SIMD in the peers' binaries as installed (`objdump` of their extension
+modules in the benchmark's venv):
 
 * hnswlib's module: {simd_hl};
 * faiss's module: {simd_fa};
 
 while hnswc picks its distance kernels at run time (`{by['hnswc']['info'].get('simd', '?') if 'hnswc' in by else '?'}`
-here). Debian's hnswlib module reaches {fnum(hl_py)} QPS at recall 0.95 in
-section 1; hnswlib compiled with `-march=native` reaches {fnum(hl_cpp)} in
-section 2. The first is what a user of the packaged library gets; the second
-is hnswlib at its best.
+here) from one portable build. hnswlib reaches {fnum(hl_py)} QPS at recall 0.95
+through its Python module in section 1 and {fnum(hl_cpp)} in the C++
+process of section 2 ({bp['nq']:,} queries there, one search call per query).
 
 ## Machine
 
@@ -219,7 +226,7 @@ the comparison and {100 * bm['other_load']:.0f}% during `make bench` (busy CPU t
 `/proc/stat` minus the benchmark's own; 50% would be one of the two cores
 busy with other work throughout). {demo_line}
 
-## 1. Side by side in Python: hnswc, hnswlib, faiss (`make demo`)
+## 1. Side by side in Python: hnswc, hnswlib, faiss (`make demo-compare`)
 
 Parameters: M = {p['M']} (2M = {2 * p['M']} links on layer 0 for all three;
 `IndexHNSWFlat(d, M)` follows the same convention), ef_construction =
@@ -263,7 +270,7 @@ measured points around the target, on each system's own curve):
 `bench/bench_vs_hnswlib.cpp` links hnswc's portable static library
 (`libhnswc.a`, built without `-march`; kernels chosen at run time:
 {b['compile']['hnswc'].split('(SIMD: ')[-1].rstrip(')')}) and includes hnswlib's headers
-(Debian's `libhnswlib-dev`). The file is compiled with `-O3 -march=native`
+(release {b['compile']['hnswlib'].split()[1]}, fetched from PyPI by `bench/fetch_hnswlib.py`). The file is compiled with `-O3 -march=native`
 **for hnswlib's sake**: hnswlib picks its SIMD at compile time, so this is its
 best case, as `pip install hnswlib` builds it on the machine it runs on
 (here: {b['compile']['hnswlib'].split('(SIMD: ')[-1].split(')')[0]}).
@@ -285,7 +292,7 @@ counts ties as in section 1.
 hnswc / hnswlib QPS at equal recall: **{ratio(br['0.95'])}** at 0.95,
 **{ratio(br['0.99'])}** at 0.99.
 
-## 3. `hnswc bench` (from the same `make demo`)
+## 3. `hnswc bench` (from `make demo`)
 
 The command-line tool's own benchmark, hnswc alone: {j['dataset']['n']:,} base
 vectors, the first {j['dataset']['nq']:,} queries, build {j['build']['seconds']:.1f} s
@@ -300,14 +307,15 @@ The raw results of this run are in [bench-results/](bench-results/)
 (`compare.json`, `hnswc-bench.json`, `bench_vs_hnswlib.json`).
 
 ```sh
-make demo        # installs what is missing, builds, runs hnswc bench and
-                 # bench/compare.py; JSON and plot in build/demo/
+make demo        # installs what is missing (the pinned PyPI peers too), builds,
+                 # runs hnswc bench and bench/ab.py; JSON in build/demo/
+make demo-compare  # bench/compare.py (section 1); compare.json and plot
 make bench       # the C++ comparison; build/bench/bench_vs_hnswlib.json,
                  # then make bench-mmap (build/bench/bench_mmap.json)
 make bench-docs  # both from an empty build folder, then regenerates this page
 ```
 
-Options: `build/venv/bin/python bench/compare.py --help` (`--n`, `--nq`, `--M`,
+Options: `build/bench-venv/bin/python bench/compare.py --help` (`--n`, `--nq`, `--M`,
 `--ef-construction`, `--k`, `--ef`, `--systems`, `--repeat`, `--out`) and
 `make bench BENCH_ARGS="--nq 10000 --threads 2 --ef 10,20,40"` (or the
 environment variables `HNSWC_BENCH_N`, `HNSWC_BENCH_NQ`, `HNSWC_BENCH_THREADS`,
