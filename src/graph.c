@@ -1339,8 +1339,8 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
 
 /*
  * The exact re-rank of a walk on codes. `pool` is the beam, a max-heap of nt
- * items by code distance (consumed: the worst are popped until the pool
- * size is left); each remaining item gets its exact f32 distance from the
+ * items by code distance (consumed: the worst are popped until `keep`
+ * items, the pool size, are left); each remaining item gets its exact f32 distance from the
  * cold array, and the best k are written to out, closest first; returns how
  * many. out has room for k + 1 items (used as a max-heap).
  *
@@ -1356,8 +1356,8 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
  * record and only pays where codes are nearly exact.)
  */
 static size_t rerank(const hnswc_index *ix, const float *q, heap_item *pool, size_t nt,
-                     size_t k, heap_item *out, float *dbuf) {
-    while (nt > RERANK_POOL(k))
+                     size_t k, size_t keep, heap_item *out, float *dbuf) {
+    while (nt > keep)
         max_heap_pop(pool, &nt);
     size_t np = nt;
     max_heap_drain_sorted(pool, &nt, pool); /* ascending code distance, in place */
@@ -1440,7 +1440,14 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
         TRACE(tr, HNSWC_TRACE_EXACT, 0, NODE_NONE, NODE_NONE, 0.0f, 0, count);
         *n_out = graph_search_exact(ix, q, k, filter, user, out, sc->dvec);
     } else if (st == HNSWC_OK && pq.c) {
-        *n_out = rerank(ix, q, sc->top, nt, k, out, sc->dvec);
+        /* Code only, with a beam holding every element (ef >= the count):
+         * the whole beam, so that the search is the exact scan by decoded
+         * distance, as hnswc.h promises (the pool's order is the codes',
+         * which may differ from the decoded distances' at float rounding).
+         * Rows decode from the cache; with f32 vectors the cold array's
+         * cost keeps the pool small. */
+        size_t keep = !storage_has_vectors(ix) && sc->beam >= count ? nt : RERANK_POOL(k);
+        *n_out = rerank(ix, q, sc->top, nt, k, keep, out, sc->dvec);
     } else if (st == HNSWC_OK) {
         while (nt > k)
             max_heap_pop(sc->top, &nt);
