@@ -141,7 +141,8 @@ typedef enum hnswc_metric {
  *   SQ8_ONLY  code-only SQ8, for the smallest memory: as SQ8, but once the
  *        quantiser is trained the f32 vectors are encoded and FREED, and
  *        none is kept: a node is its record (header, links, code row) and
- *        nothing else (about 0.3x hnswlib's memory on Fashion-MNIST). Until
+ *        nothing else (Fashion-MNIST, M 16: 1,087 resident bytes per
+ *        element, 0.33x hnswlib 0.8's 3,315; docs/BENCHMARKS.md). Until
  *        the index first holds HNSWC_SQ8_TRAIN_MIN vectors it keeps them
  *        in f32 exactly as SQ8 does (and is exact); the add that crosses the
  *        threshold trains, encodes every stored vector and frees them all.
