@@ -1339,10 +1339,12 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
 
 /*
  * The exact re-rank of a walk on codes. `pool` is the beam, a max-heap of nt
- * items by code distance (consumed: the worst are popped until `keep`
- * items, the pool size, are left); each remaining item gets its exact f32 distance from the
- * cold array, and the best k are written to out, closest first; returns how
- * many. out has room for k + 1 items (used as a max-heap).
+ * items by code distance (consumed: the worst are popped until `keep` are
+ * left, the pool size); each remaining item gets its exact f32 distance
+ * from the cold array (code only: its distance to the decoded row, dbuf
+ * being dim floats to decode into), and the best k are written to out,
+ * closest first; returns how many. out has room for k + 1 items (used as a
+ * max-heap).
  *
  * The pool is visited closest (by code) first, so the k-th best exact
  * distance is known early, and for L2, once k are held, each further row
