@@ -20,11 +20,14 @@
  *     nothing mapped) keep results bit for bit; re-serialization is byte
  *     identical; a trained file has CODE instead of VECS (dim bytes a node);
  *     inconsistent or damaged files are refused with HNSWC_ERR_FORMAT;
+ *   - training while other threads search and read vectors (ASan, TSan);
  *   - a flat index refuses it; unknown storage values are refused.
  */
 #include "testutil.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +192,7 @@ static void test_fmnist_l2(void **s)
     assert_int_equal(io.codes_trained, 1);
     double step = step_of(HNSWC_METRIC_L2, fm_data, fm_n, fm_dim);
     assert_true(step == 1.0); /* pixels 0..255: codes are the data */
-    double rc = 0, ro = check_code_only(o, HNSWC_METRIC_L2, fm_data, fm_n, fm_dim, fm_queries,
+    double ro = check_code_only(o, HNSWC_METRIC_L2, fm_data, fm_n, fm_dim, fm_queries,
                                         fm_nq, EF, step);
     /* SQ8 with the same seed and one thread builds the same graph on the
      * same codes, and its re-rank gives the same (exact) distances */
@@ -203,7 +206,6 @@ static void test_fmnist_l2(void **s)
         assert_memory_equal(la, lb, fa * sizeof *la);
         for (size_t i = 0; i < fa; i++)
             assert_true(fabs(da[i] - db[i]) <= 1e-4 * fmax(1.0, da[i]));
-        rc += fa;
     }
     print_message("fashion-mnist n=%zu: recall@10 ef=%d sq8-only %.4f; memory %.0f vs %.0f "
                   "bytes per element (sq8-only / sq8 = %.3f)\n", fm_n, EF, ro,
@@ -384,6 +386,69 @@ static void test_batch_trains(void **s)
     hnswc_free(ix);
 }
 
+/* Searches, get_vector and info running while adds cross the threshold:
+ * the training frees the f32 vectors under the update lock's write side,
+ * so no reader may still hold one (ASan: no use after free; TSan-clean
+ * by the same lock as SQ8's training). */
+typedef struct race {
+    hnswc_index *ix;
+    const float *data;
+    size_t dim;
+    atomic_int stop;
+    atomic_size_t added;
+} race;
+
+static void *race_reader(void *arg)
+{
+    race *r = arg;
+    uint64_t labels[K];
+    float dists[K], v[16];
+    size_t found;
+    for (size_t i = 0; !atomic_load(&r->stop); i++) {
+        size_t have = atomic_load(&r->added);
+        TU_WCHECK(hnswc_search(r->ix, r->data + (i % 500) * r->dim, K, 32, NULL, NULL, labels,
+                               dists, &found));
+        for (size_t j = 1; j < found; j++)
+            if (dists[j] < dists[j - 1])
+                tu_record("distances out of order");
+        if (have > 0)
+            TU_WCHECK(hnswc_get_vector(r->ix, tu_label_of(i % have), v));
+    }
+    return NULL;
+}
+
+static void test_training_under_readers(void **s)
+{
+    (void)s;
+    tu_rng rng = tu_rng_make(9);
+    size_t dim = 16, n = HNSWC_SQ8_TRAIN_MIN + 200;
+    float *data = tu_random_vectors(&rng, n, dim, -1.f, 1.f);
+    race r = {create((uint32_t)dim, HNSWC_METRIC_COSINE, HNSWC_STORAGE_SQ8_ONLY), data, dim, 0, 0};
+    tu_ok(hnswc_add(r.ix, tu_label_of(0), data, 0));
+    atomic_store(&r.added, 1);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, race_reader, &r), 0);
+    for (size_t i = 1; i < n; i += 50) { /* batches of 50 on 2 threads */
+        size_t m = n - i < 50 ? n - i : 50;
+        uint64_t labels[50];
+        for (size_t j = 0; j < m; j++)
+            labels[j] = tu_label_of(i + j);
+        tu_ok(hnswc_add_batch(r.ix, data + i * dim, labels, m, 0, 2, NULL));
+        atomic_store(&r.added, i + m);
+    }
+    atomic_store(&r.stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    tu_assert_no_failures();
+    hnswc_info info;
+    tu_ok(hnswc_get_info(r.ix, &info));
+    assert_int_equal(info.codes_trained, 1);
+    assert_int_equal(info.count, n);
+    free(data);
+    hnswc_free(r.ix);
+}
+
 static void test_refused(void **s)
 {
     (void)s;
@@ -541,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_real_cosine),
         cmocka_unit_test(test_training_threshold),
         cmocka_unit_test(test_batch_trains),
+        cmocka_unit_test(test_training_under_readers),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_sq8_file_is_not_code_only),
