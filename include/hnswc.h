@@ -255,7 +255,8 @@ HNSWC_API void hnswc_free(hnswc_index *index);
  * once the element is stored, the element is linked to the neighbours found
  * so far and the add succeeds. SQ8: the add that trains the quantiser
  * trains it first, so it may fail with the quantiser trained and the
- * elements unchanged; see docs/RELIABILITY.md.)
+ * elements unchanged -- SQ8_ONLY: and their f32 vectors already encoded
+ * and freed; see docs/RELIABILITY.md.)
  *
  * [writer] An add of a new label runs concurrently with searches and other
  * adds. An add that overwrites storage in place (updating an existing label,
