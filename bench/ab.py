@@ -11,7 +11,13 @@ system alike and is mostly filtered out by the minimum.
 
 Systems (--systems, comma separated):
   hnswc            hnswc, f32 traversal           (hnswc:KEY=VAL,... passes
-                                                  keywords to init_index)
+                                                  keywords to init_index:
+                                                  hnswc:storage=sq8 walks on
+                                                  codes with an exact re-rank,
+                                                  hnswc:storage=sq8-only keeps
+                                                  the codes only; its recall
+                                                  is measured on the ids it
+                                                  returns, as for every system)
   hnswc@DIR        another build of hnswc, the package installed in folder DIR
                    (pip install --target DIR), imported beside the first under
                    another name: two versions A/B in one process, e.g.
@@ -474,7 +480,7 @@ def main(argv=None):
         finish(a, result)
         return
 
-    systems, builds = [], {}
+    systems, builds, memory = [], {}, {}
     key = compare.data_key(base, queries, a.k) + f"-M{a.M}-efc{a.ef_construction}"
     for spec in a.systems.split(","):
         s = make_system(spec, base.shape[1], a.M, a.ef_construction, base.shape[0])
@@ -489,6 +495,10 @@ def main(argv=None):
                 os.makedirs(a.peer_cache, exist_ok=True)
                 s.index.save_index(cached)
         builds[spec] = time.perf_counter() - t
+        if hasattr(s.index, "get_info"):  # hnswc: what the library allocated
+            memory[spec] = s.index.get_info()["memory_bytes"]
+            print(f"{spec}: {memory[spec] / base.shape[0]:.0f} bytes per element "
+                  f"(hnswc_info.memory_bytes)")
         print(f"{spec}: built in {builds[spec]:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
         s.set_ef(efs[0])
         s.search(queries[:200], a.k)  # warm-up
@@ -520,7 +530,7 @@ def main(argv=None):
     for n in names[1:]:
         print(f"{names[0]} / {n} at equal ef: " + ", ".join(
             f"ef {p0['ef']} {p0['qps'] / p1['qps']:.2f}x" for p0, p1 in zip(table[names[0]], table[n])))
-    result.update(build_s=builds, table=table,
+    result.update(build_s=builds, memory_bytes=memory, table=table,
                   qps_at_recall={str(t): v for t, v in summary.items()},
                   load=[load1, os.getloadavg()[0]])
     print(f"load average: {load0:.1f} before the builds, {load1:.1f} at the start of the "

@@ -218,8 +218,10 @@ static int shared_option(cli_common_args *c, int id, const char *val)
             c->storage = HNSWC_STORAGE_F32;
         } else if (strcmp(val, "sq8") == 0) {
             c->storage = HNSWC_STORAGE_SQ8;
+        } else if (strcmp(val, "sq8-only") == 0) {
+            c->storage = HNSWC_STORAGE_SQ8_ONLY;
         } else {
-            cli_set_error("--storage: expected f32 or sq8, got '%s'", val);
+            cli_set_error("--storage: expected f32, sq8 or sq8-only, got '%s'", val);
             return -1;
         }
         return 0;

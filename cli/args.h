@@ -118,7 +118,7 @@ typedef struct cli_common_args {
     uint64_t M;               /* -M, 0 = the library's default                  */
     uint64_t ef_construction; /* --ef-construction, 0 = the library's default   */
     uint64_t seed;            /* --seed, 0 = the library's default              */
-    hnswc_storage storage;    /* --storage f32|sq8 (default f32)                */
+    hnswc_storage storage;    /* --storage f32|sq8|sq8-only (default f32)       */
     read_options read;        /* --input-format, --dataset                      */
     int hnswlib_metric;       /* --hnswlib: its metric, or -1 for hnswc's format */
 } cli_common_args;

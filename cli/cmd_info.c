@@ -139,6 +139,11 @@ static void print_text_exact(const char *path, long long file_bytes, const hnswc
            "found\n");
 }
 
+static const char *storage_name(hnswc_storage s)
+{
+    return s == HNSWC_STORAGE_SQ8 ? "sq8" : s == HNSWC_STORAGE_SQ8_ONLY ? "sq8-only" : "f32";
+}
+
 static void print_text(const char *path, long long file_bytes, const hnswc_info *in,
                        const hnswc_graph_stats *g)
 {
@@ -151,8 +156,12 @@ static void print_text(const char *path, long long file_bytes, const hnswc_info 
     printf("ef_search         %u\n", in->ef_search);
     printf("seed              %llu\n", (unsigned long long)in->seed);
     print_text_counts(in);
-    printf("storage           %s%s\n", in->storage == HNSWC_STORAGE_SQ8 ? "sq8" : "f32",
-           in->storage != HNSWC_STORAGE_SQ8 ? "" : in->codes_trained ? " (trained)" : " (not trained yet)");
+    printf("storage           %s%s\n", storage_name(in->storage),
+           in->storage == HNSWC_STORAGE_F32 ? ""
+           : in->codes_trained             ? (in->storage == HNSWC_STORAGE_SQ8_ONLY
+                                                  ? " (trained: codes only, approximate distances)"
+                                                  : " (trained)")
+                                           : " (not trained yet)");
     printf("max level         %d\n", (int)in->max_level);
     printf("levels            (elements whose top layer is L)\n");
     for (uint32_t l = 0; l < g->levels && l < HNSWC_MAX_LEVELS; l++)
@@ -185,6 +194,8 @@ static void print_json(const char *path, long long file_bytes, const hnswc_info 
         printf("  \"M\": %u,\n  \"ef_construction\": %u,\n  \"ef_search\": %u,\n", in->M,
                in->ef_construction, in->ef_search);
         printf("  \"seed\": %llu,\n", (unsigned long long)in->seed);
+        printf("  \"storage\": \"%s\",\n  \"codes_trained\": %s,\n", storage_name(in->storage),
+               in->codes_trained ? "true" : "false");
     }
     printf("  \"count\": %llu,\n  \"live\": %llu,\n  \"deleted\": %llu,\n",
            (unsigned long long)in->count, (unsigned long long)in->live_count,

@@ -126,7 +126,7 @@ typedef enum hnswc_metric {
 
 /*
  * What the graph walk reads (hnswc_options.storage). Returned distances are
- * exact f32 distances in every mode.
+ * exact f32 distances in F32 and SQ8 -- NOT in SQ8_ONLY (below).
  *   F32  the f32 vectors, in the node records (the default; hnswlib's way).
  *   SQ8  one byte per dimension (src/quant.h: an offset per dimension and one
  *        shared step, trained on the data) in the node records, with the f32
@@ -138,10 +138,35 @@ typedef enum hnswc_metric {
  *        of them; until then the walk reads f32. Later values outside the
  *        trained range are saturated (the walk is less precise for them;
  *        results stay exact).
+ *   SQ8_ONLY  code-only SQ8, for the smallest memory: as SQ8, but once the
+ *        quantiser is trained the f32 vectors are encoded and FREED, and
+ *        none is kept: a node is its record (header, links, code row) and
+ *        nothing else (Fashion-MNIST, M 16: 1,087 resident bytes per
+ *        element, 0.33x hnswlib 0.8's 3,315; docs/BENCHMARKS.md). Until
+ *        the index first holds HNSWC_SQ8_TRAIN_MIN vectors it keeps them
+ *        in f32 exactly as SQ8 does (and is exact); the add that crosses the
+ *        threshold trains, encodes every stored vector and frees them all.
+ *        Then, and in every file saved after it:
+ *          !! RETURNED DISTANCES ARE APPROXIMATE: the distance from the
+ *          !! (f32, for cosine normalised) query to the DECODED stored
+ *          !! vector lo_i + step * code_i (src/quant.h), computed by the
+ *          !! float kernels -- the walk's candidates are re-ranked by it.
+ *          !! Each decoded component is within step/2 of the stored value
+ *          !! (for values inside the trained range; outside, they saturate
+ *          !! to the range's end), so for L2 |sqrt(d) - sqrt(d_exact)| <=
+ *          !! sqrt(dim) * step / 2. Results may differ from F32/SQ8 ones.
+ *        hnswc_get_vector returns the decoded vector (approximate, as
+ *        above), and a search's distance to an element is exactly the
+ *        distance to that vector (L2, IP; cosine: to it as stored, not
+ *        renormalised). On data whose values are small integers (pixels)
+ *        the step is 1 and everything stays exact. HNSW only: a flat index
+ *        refuses it (HNSWC_ERR_INVALID). hnswc_open(HNSWC_OPEN_MMAP) loads
+ *        such a file as hnswc_load does (nothing is mapped).
  */
 typedef enum hnswc_storage {
     HNSWC_STORAGE_F32 = 0,
-    HNSWC_STORAGE_SQ8 = 1
+    HNSWC_STORAGE_SQ8 = 1,
+    HNSWC_STORAGE_SQ8_ONLY = 2
 } hnswc_storage;
 
 #define HNSWC_SQ8_TRAIN_MIN 1000u
@@ -230,7 +255,8 @@ HNSWC_API void hnswc_free(hnswc_index *index);
  * once the element is stored, the element is linked to the neighbours found
  * so far and the add succeeds. SQ8: the add that trains the quantiser
  * trains it first, so it may fail with the quantiser trained and the
- * elements unchanged; see docs/RELIABILITY.md.)
+ * elements unchanged -- SQ8_ONLY: and their f32 vectors already encoded
+ * and freed; see docs/RELIABILITY.md.)
  *
  * [writer] An add of a new label runs concurrently with searches and other
  * adds. An add that overwrites storage in place (updating an existing label,
@@ -303,6 +329,9 @@ typedef int (*hnswc_filter_fn)(uint64_t label, void *user_data);
  * beam never holds more than the elements there are, so an ef or a k above
  * the element count costs what the index holds, not what they say; with ef
  * at least the element count the search is exact.
+ *
+ * SQ8_ONLY (trained): distances and ranking are those of the decoded
+ * vectors, NOT exact (see hnswc_storage); so is "exact" above.
  *
  * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (k == 0), HNSWC_ERR_NONFINITE,
  * HNSWC_ERR_NOMEM. [reader]
@@ -424,7 +453,9 @@ HNSWC_API int hnswc_labelset_filter(uint64_t label, void *labelset);
 /*
  * Copies the stored vector of `label` into out (dim floats). For the cosine
  * metric this is the normalised vector, as in hnswlib. Elements marked
- * deleted can still be read. Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND.
+ * deleted can still be read. SQ8_ONLY (trained): the DECODED vector, an
+ * approximation of the one added (hnswc_storage says how close).
+ * Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOT_FOUND.
  * [reader]
  */
 HNSWC_API hnswc_status hnswc_get_vector(const hnswc_index *index, uint64_t label, float *out);
@@ -533,8 +564,10 @@ typedef struct hnswc_info {
     const char *simd;        /* distance kernels in use, see hnswc_simd_name  */
     hnswc_kind kind;         /* HNSW or FLAT                                  */
     hnswc_storage storage;   /* what the walk reads                           */
-    int codes_trained;       /* SQ8: 1 once the quantiser is trained          */
-    uint64_t codes_clipped;  /* SQ8: components saturated since training      */
+    int codes_trained;       /* SQ8, SQ8_ONLY: 1 once the quantiser is trained
+                                (SQ8_ONLY: and the f32 vectors are gone)      */
+    uint64_t codes_clipped;  /* SQ8, SQ8_ONLY: components saturated since
+                                training                                      */
     uint64_t max_elements;   /* the limit on count; 0 when there is none      */
     uint64_t removed_slots;  /* slots of removed elements not taken again yet
                                 (reclaimed, or waiting to be); flat: 0        */
@@ -786,7 +819,8 @@ HNSWC_API hnswc_status hnswc_load(const char *path, hnswc_index **out);
  * show the new bytes. hnswc_save never does either (it renames a new file
  * over the old one; the old stays readable for whoever maps it). A flat
  * index (and hnswc 0.1 BFIndex) file is loaded as hnswc_load loads it
- * (mapped_bytes 0): its rows are not mapped yet. Address space is reserved
+ * (mapped_bytes 0): its rows are not mapped yet; so is an SQ8_ONLY file
+ * (a trained one holds no f32 vectors to map, only codes). Address space is reserved
  * for up to twice the file's vectors (new vectors of the last chunk go in
  * place).
  *

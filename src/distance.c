@@ -539,14 +539,19 @@ HNSWC_API const char *hnswc_simd_name(void)
  * so the sequential sum costs nothing that matters.
  */
 /* Thread safe for distinct v; v is read and written in place (dim floats). */
-void hnswc_normalize(float *v, size_t dim)
+float hnswc_norm_scale(const float *v, size_t dim)
 {
     float sum = 0.0f;
     for (size_t i = 0; i < dim; i++) {
         float sq = v[i] * v[i];
         sum += sq;
     }
-    float inv = 1.0f / (sqrtf(sum) + 1e-30f);
+    return 1.0f / (sqrtf(sum) + 1e-30f);
+}
+
+void hnswc_normalize(float *v, size_t dim)
+{
+    float inv = hnswc_norm_scale(v, dim);
     for (size_t i = 0; i < dim; i++)
         v[i] *= inv;
 }

@@ -48,4 +48,8 @@ const hnswc_kernels *hnswc_kernels_scalar(void);
 /* Scales v to unit length in place; a zero vector is left as it is. */
 void hnswc_normalize(float *v, size_t dim);
 
+/* The factor hnswc_normalize multiplies each component by (for code-only
+ * storage, which encodes v * factor without normalising a copy). */
+float hnswc_norm_scale(const float *v, size_t dim);
+
 #endif /* HNSWC_DISTANCE_H */

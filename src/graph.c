@@ -51,6 +51,8 @@ struct search_ctx {
     size_t scratch_cap;
     uint8_t *qcode;    /* SQ8: the query's code row                  */
     size_t qcode_cap;
+    float *dvec;       /* SQ8_ONLY: a row decoded (node_f32)         */
+    size_t dvec_cap;
     size_t beam;       /* the beam width this acquire sized it for */
     struct search_ctx *next; /* free-list link in the pool */
 };
@@ -199,8 +201,10 @@ search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
         !grow_array((void **)&sc->cand, &sc->cand_cap, sc->beam + 2, sizeof(heap_item)) ||
         !grow_array((void **)&sc->work, &sc->work_cap, work, sizeof(heap_item)) ||
         !grow_array((void **)&sc->scratch, &sc->scratch_cap, (size_t)ix->M0 + 1, sizeof(node_id)) ||
-        (ix->storage == HNSWC_STORAGE_SQ8 &&
-         !grow_array((void **)&sc->qcode, &sc->qcode_cap, quant_sq8_row_bytes(&ix->quant), 1))) {
+        (ix->storage != HNSWC_STORAGE_F32 &&
+         !grow_array((void **)&sc->qcode, &sc->qcode_cap, quant_sq8_row_bytes(&ix->quant), 1)) ||
+        (ix->storage == HNSWC_STORAGE_SQ8_ONLY &&
+         !grow_array((void **)&sc->dvec, &sc->dvec_cap, ix->dim, sizeof(float)))) {
         /* keep what was grown; the context stays usable for smaller ef */
         pthread_mutex_lock(&ix->pool_lock);
         sc->next = ix->pool;
@@ -230,6 +234,7 @@ void graph_pool_free(hnswc_index *ix) {
         free(sc->work);
         free(sc->scratch);
         free(sc->qcode);
+        free(sc->dvec);
         free(sc);
         sc = next;
     }
@@ -243,7 +248,7 @@ size_t graph_pool_bytes(const hnswc_index *cix) {
     for (search_ctx *sc = ix->pool; sc; sc = sc->next)
         bytes += sizeof *sc + sc->visited_cap * sizeof(uint16_t) +
                  (sc->heap_cap + sc->cand_cap + sc->work_cap) * sizeof(heap_item) +
-                 sc->scratch_cap * sizeof(node_id) + sc->qcode_cap;
+                 sc->scratch_cap * sizeof(node_id) + sc->qcode_cap + sc->dvec_cap * sizeof(float);
     pthread_mutex_unlock(&ix->pool_lock);
     return bytes;
 }
@@ -863,7 +868,8 @@ void graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink) {
     node_head *node = node_at(ix, id);
     /* with codes, the graph is built on them too: the node's own code row
      * is the probe, and every distance below is between code rows */
-    const probe pq = {node_vector(ix, id), walk_on_codes(ix) ? node_codes(ix, node) : NULL};
+    const probe pq = {storage_has_vectors(ix) ? node_vector(ix, id) : NULL,
+                      walk_on_codes(ix) ? node_codes(ix, node) : NULL};
     const probe *q = &pq;
     int level = node->level;
 
@@ -1248,7 +1254,7 @@ size_t graph_reconnect(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs
         /* not reached: search for it from the entry point, as an insert
          * would (on codes when the walk reads codes: add_backlink below
          * compares distances of the same kind) */
-        const probe pq = {node_vector(ix, (node_id)u),
+        const probe pq = {storage_has_vectors(ix) ? node_vector(ix, (node_id)u) : NULL,
                           walk_on_codes(ix) ? node_codes(ix, uh) : NULL};
         uint64_t e2 = atomic_load_explicit(&ix->entry, memory_order_acquire);
         node_id ep = entry_id(e2);
@@ -1289,10 +1295,11 @@ size_t graph_reconnect(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs
  * ======================================================================== */
 
 /* Full scan of live elements into heap[0..k), closest first; returns how
- * many. heap needs room for k + 1 items. Caller holds the update lock's
- * read side. */
+ * many. heap needs room for k + 1 items; dbuf dim floats where a code-only
+ * index decodes each row (NULL for the other storages). Caller holds the
+ * update lock's read side. */
 size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
-                          hnswc_filter_fn filter, void *user, heap_item *heap) {
+                          hnswc_filter_fn filter, void *user, heap_item *heap, float *dbuf) {
     uint64_t count = atomic_load_explicit(&ix->count, memory_order_acquire);
     size_t n = 0;
     for (uint64_t i = 0; i < count; i++) {
@@ -1300,7 +1307,7 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
         uint32_t f = atomic_load_explicit(&nh->flags, memory_order_acquire);
         if (!(f & NODE_READY) || (f & NODE_HIDDEN))
             continue;
-        float d = vec_distance(ix, q, node_vector(ix, (node_id)i));
+        float d = vec_distance(ix, q, node_f32(ix, (node_id)i, dbuf));
         if (n == k && d >= heap[0].dist)
             continue;
         if (filter && !filter(nh->label, user))
@@ -1332,10 +1339,12 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
 
 /*
  * The exact re-rank of a walk on codes. `pool` is the beam, a max-heap of nt
- * items by code distance (consumed: the worst are popped until the pool
- * size is left); each remaining item gets its exact f32 distance from the
- * cold array, and the best k are written to out, closest first; returns how
- * many. out has room for k + 1 items (used as a max-heap).
+ * items by code distance (consumed: the worst are popped until `keep` are
+ * left, the pool size); each remaining item gets its exact f32 distance
+ * from the cold array (code only: its distance to the decoded row, dbuf
+ * being dim floats to decode into), and the best k are written to out,
+ * closest first; returns how many. out has room for k + 1 items (used as a
+ * max-heap).
  *
  * The pool is visited closest (by code) first, so the k-th best exact
  * distance is known early, and for L2, once k are held, each further row
@@ -1349,17 +1358,19 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
  * record and only pays where codes are nearly exact.)
  */
 static size_t rerank(const hnswc_index *ix, const float *q, heap_item *pool, size_t nt,
-                     size_t k, heap_item *out) {
-    while (nt > RERANK_POOL(k))
+                     size_t k, size_t keep, heap_item *out, float *dbuf) {
+    while (nt > keep)
         max_heap_pop(pool, &nt);
     size_t np = nt;
     max_heap_drain_sorted(pool, &nt, pool); /* ascending code distance, in place */
+    const bool f32 = storage_has_vectors(ix);
     for (size_t i = 0; i < np; i++) /* the first lines of every row, at once */
-        prefetch_node(ix, pool[i].id, false);
+        prefetch_node(ix, pool[i].id, !f32);
     const bool l2 = ix->metric == HNSWC_METRIC_L2;
     size_t n = 0;
     for (size_t i = 0; i < np; i++) {
-        const float *v = node_vector(ix, pool[i].id);
+        /* code only: the row decoded (the walk has just read it: cached) */
+        const float *v = node_f32(ix, pool[i].id, dbuf);
         float d = n == k && l2 ? ix->kernels->l2_bounded(q, v, ix->dim, out[0].dist)
                                : vec_distance(ix, q, v);
         if (n == k && d >= out[0].dist)
@@ -1429,9 +1440,16 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
          * with ef >= the element count is always exact.
          */
         TRACE(tr, HNSWC_TRACE_EXACT, 0, NODE_NONE, NODE_NONE, 0.0f, 0, count);
-        *n_out = graph_search_exact(ix, q, k, filter, user, out);
+        *n_out = graph_search_exact(ix, q, k, filter, user, out, sc->dvec);
     } else if (st == HNSWC_OK && pq.c) {
-        *n_out = rerank(ix, q, sc->top, nt, k, out);
+        /* Code only, with a beam holding every element (ef >= the count):
+         * the whole beam, so that the search is the exact scan by decoded
+         * distance, as hnswc.h promises (the pool's order is the codes',
+         * which may differ from the decoded distances' at float rounding).
+         * Rows decode from the cache; with f32 vectors the cold array's
+         * cost keeps the pool small. */
+        size_t keep = !storage_has_vectors(ix) && sc->beam >= count ? nt : RERANK_POOL(k);
+        *n_out = rerank(ix, q, sc->top, nt, k, keep, out, sc->dvec);
     } else if (st == HNSWC_OK) {
         while (nt > k)
             max_heap_pop(sc->top, &nt);
@@ -1487,14 +1505,15 @@ static bool hits_push(graph_hits *h, float dist, node_id id) {
 
 /* Every READY, visible element within radius, by a full scan. */
 static hnswc_status range_exact(const hnswc_index *ix, const float *q, float radius,
-                                hnswc_filter_fn filter, void *user, graph_hits *out) {
+                                hnswc_filter_fn filter, void *user, graph_hits *out,
+                                float *dbuf) {
     uint64_t count = atomic_load_explicit(&ix->count, memory_order_acquire);
     for (uint64_t i = 0; i < count; i++) {
         node_head *nh = node_at(ix, (node_id)i);
         uint32_t f = atomic_load_explicit(&nh->flags, memory_order_acquire);
         if (!(f & NODE_READY) || (f & NODE_HIDDEN))
             continue;
-        float d = vec_distance(ix, q, node_vector(ix, (node_id)i));
+        float d = vec_distance(ix, q, node_f32(ix, (node_id)i, dbuf));
         if (d <= radius && (!filter || filter(nh->label, user)) && !hits_push(out, d, (node_id)i))
             return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing range search results");
     }
@@ -1527,7 +1546,7 @@ hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float rad
     size_t nt = 0, visited = 0;
     hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, &visited);
     if (st == HNSWC_OK && visited < storage_graph_slots(ix) - pending) {
-        st = range_exact(ix, q, radius, filter, user, out); /* step 3 */
+        st = range_exact(ix, q, radius, filter, user, out, sc->dvec); /* step 3 */
     } else if (st == HNSWC_OK) {
         /* step 1: the seeds -- every node the beam kept, with its exact
          * distance -- in a fresh visited set (the beam saw more than it
@@ -1537,7 +1556,7 @@ hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float rad
         float bound = radius;
         for (size_t i = 0; i < nt && st == HNSWC_OK; i++) {
             node_id id = sc->top[i].id;
-            float d = pq.c ? vec_distance(ix, q, node_vector(ix, id)) : sc->top[i].dist;
+            float d = pq.c ? vec_distance(ix, q, node_f32(ix, id, sc->dvec)) : sc->top[i].dist;
             bound = d > bound ? d : bound;
             if (visit(ix, sc, id, &st) && !hits_push(out, d, id))
                 st = hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing range search results");
@@ -1551,7 +1570,7 @@ hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float rad
                 node_id nb = link_at(links, j);
                 if (walk_skips(ix, limbo, nb) || !visit(ix, sc, nb, &st))
                     continue;
-                float d = vec_distance(ix, q, node_vector(ix, nb));
+                float d = vec_distance(ix, q, node_f32(ix, nb, sc->dvec));
                 if (d <= bound && !hits_push(out, d, nb))
                     st = hnswc_fail(HNSWC_ERR_NOMEM, "out of memory growing range search results");
             }

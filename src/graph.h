@@ -73,10 +73,11 @@ typedef struct graph_hits {
 hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float radius, size_t ef,
                                 hnswc_filter_fn filter, void *user, graph_hits *out);
 
-/* Exact k nearest by a full scan; out needs room for k + 1 items.
- * update_lock read side held. */
+/* Exact k nearest by a full scan; out needs room for k + 1 items; dbuf
+ * dim floats of scratch for a code-only index (NULL otherwise: see
+ * storage.h, node_f32). update_lock read side held. */
 size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
-                          hnswc_filter_fn filter, void *user, heap_item *out);
+                          hnswc_filter_fn filter, void *user, heap_item *out, float *dbuf);
 
 /* --- Repair after removals (remove.c drives these; see graph.c) ---
  * All with the update lock's read side held. */

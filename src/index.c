@@ -132,9 +132,15 @@ hnswc_status hnswc_create(const hnswc_options *options, hnswc_index **out) {
                           options->M);
     if (options->ef_search > MAX_EF || options->ef_construction > MAX_EF)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: ef above 2^31");
-    if ((unsigned)options->storage > HNSWC_STORAGE_SQ8)
+    if ((unsigned)options->storage > HNSWC_STORAGE_SQ8_ONLY)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: unknown storage %d",
                           (int)options->storage);
+    /* a flat index is its f32 rows (SQ8 is accepted and means nothing to
+     * it, as before); code-only would have to mean approximate exact
+     * searches: refused rather than silently kept in f32 */
+    if (options->kind == HNSWC_KIND_FLAT && options->storage == HNSWC_STORAGE_SQ8_ONLY)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: code-only storage (SQ8_ONLY) is "
+                          "for HNSW indexes; a flat index keeps its vectors in f32");
     if (options->capacity > HNSWC_MAX_ELEMENTS)
         return hnswc_fail(HNSWC_ERR_OVERFLOW, "hnswc_create: capacity %llu above the maximum %llu",
                           (unsigned long long)options->capacity,
@@ -281,7 +287,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
  * unlocked first test makes every later add pay one atomic load.
  */
 static hnswc_status maybe_train_codes(hnswc_index *ix, const float *vectors, size_t n) {
-    if (ix->storage != HNSWC_STORAGE_SQ8 || atomic_load_explicit(&ix->codes_ready, memory_order_acquire))
+    if (ix->storage == HNSWC_STORAGE_F32 || atomic_load_explicit(&ix->codes_ready, memory_order_acquire))
         return HNSWC_OK;
     if (atomic_load(&ix->count) + n < HNSWC_SQ8_TRAIN_MIN)
         return HNSWC_OK;
@@ -553,8 +559,15 @@ static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t
     size_t n = 0;
     hnswc_status st = HNSWC_OK;
     pthread_rwlock_rdlock((pthread_rwlock_t *)&ix->update_lock);
-    if (exact)
-        n = graph_search_exact(ix, q, k, filter, user, res);
+    if (exact && ix->storage == HNSWC_STORAGE_SQ8_ONLY) { /* a row to decode into */
+        float *dbuf = malloc((size_t)ix->dim * sizeof *dbuf);
+        if (dbuf)
+            n = graph_search_exact(ix, q, k, filter, user, res, dbuf);
+        else
+            st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_search_exact: out of memory");
+        free(dbuf);
+    } else if (exact)
+        n = graph_search_exact(ix, q, k, filter, user, res, NULL);
     else if (tr)
         st = graph_search_traced(ix, q, k, ef ? ef : atomic_load(&ix->ef_search), filter, user, tr,
                                  res, &n);
@@ -736,8 +749,10 @@ hnswc_status hnswc_get_vector(const hnswc_index *ix, uint64_t label, float *out)
     node_id id;
     hnswc_status st = find_label(ix, "hnswc_get_vector", label, &id);
     pthread_mutex_unlock(&mix->meta_lock);
-    if (st == HNSWC_OK)
+    if (st == HNSWC_OK && storage_has_vectors(ix))
         memcpy(out, node_vector(ix, id), (size_t)ix->dim * sizeof(float));
+    else if (st == HNSWC_OK) /* code only: the decoded row (hnswc.h) */
+        quant_sq8_decode(&ix->quant, node_codes(ix, node_at(ix, id)), out);
     pthread_rwlock_unlock(&mix->update_lock);
     return st;
 }

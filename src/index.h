@@ -74,7 +74,8 @@ struct hnswc_index {
     hnswc_storage storage;
     /* Where the f32 vectors are: vec_tab is `chunks` (F32: inside the
      * records) or `vchunks` (SQ8, or a mapped index: an array apart, with
-     * the same chunking). */
+     * the same chunking), or NULL (SQ8_ONLY once trained: there are none;
+     * storage_has_vectors). */
     char *const *vec_tab;
     size_t vec_stride, vec_offset;
     char *vchunks[MAX_CHUNKS];  /* written once each, under meta_lock */

@@ -8,10 +8,10 @@
  *   header   8  magic "\x89HNSWC\r\n" (the high byte and CR LF catch 7-bit
  *               and text-mode mangling, as PNG's signature does)
  *            4  format version (1: f32 storage; 2: the storage field and,
- *               for SQ8, a QUAN section; 3: max_elements at the end of
- *               PARM, either storage; 4: as 3, VECS's rows aligned and
- *               padded. Every graph is written as version 4, a flat index
- *               as version 1; all four are read.)
+ *               for SQ8 and SQ8_ONLY, a QUAN section; 3: max_elements at
+ *               the end of PARM, any storage; 4: as 3, VECS's rows aligned
+ *               and padded. Every graph is written as version 4, a flat
+ *               index as version 1; all four are read.)
  *            4  byte-order mark 0x01020304
  *            4  number of sections (5 for HNSW, 6 with QUAN, 3 for flat)
  *            4  CRC-32C of the 20 bytes above
@@ -34,9 +34,15 @@
  *         bytes to the next file offset that is a multiple of 64, then per
  *         node a row of dim float32 and zero bytes up to aligned_row()
  *         (dim * 4 rounded up to 64; below 64, to a power of two)
- *   QUAN  (SQ8) u32 trained (0/1), f32 step, dim f32 offsets. The code rows
- *         are not stored: they are a function of these and the vectors and
- *         are recomputed on load (about 50 ms for Fashion-MNIST).
+ *   CODE  in place of VECS, for a trained code-only index (storage 2,
+ *         SQ8_ONLY, which has no f32 vectors): per node, its dim u8 codes
+ *         (no padding). Its bias (inner product, cosine) is recomputed on
+ *         load from the codes and QUAN, bit for bit. An untrained code-only
+ *         index still holds f32 vectors and writes VECS. The tag says which
+ *         (QUAN, which comes after, must agree: trained iff CODE).
+ *   QUAN  (SQ8, SQ8_ONLY) u32 trained (0/1), f32 step, dim f32 offsets. SQ8's
+ *         code rows are not stored: they are a function of these and the
+ *         vectors and are recomputed on load (about 50 ms for Fashion-MNIST).
  *   LNK0  per node: u32 count, 2*M u32 links
  *   LNKU  per node with level > 0, per layer 1..level: u32 count, M links
  *
@@ -144,6 +150,7 @@ static void section_end(sink *s) {
 }
 
 typedef struct layout {
+    bool codes;           /* the vectors section is CODE (trained SQ8_ONLY) */
     uint64_t count;
     uint64_t upper_words; /* sum over nodes of level * (M + 1) */
     uint64_t node_len, vecs_len, quan_len, lnk0_len, lnku_len;
@@ -171,20 +178,24 @@ static uint64_t aligned_row(uint64_t bytes) {
 }
 
 /* Sizes of everything for n nodes of a graph file of the given format
- * version (max_elements 0: none). All products fit: n < 2^32, dim <= 2^16,
+ * version (max_elements 0: none; codes: CODE instead of VECS, whose rows of
+ * dim bytes are never padded). All products fit: n < 2^32, dim <= 2^16,
  * M0 <= 2^12, levels < 2^6. */
 static void layout_of(uint32_t version, uint32_t dim, uint32_t M0, uint64_t count,
-                      uint64_t upper_words, uint32_t storage, uint64_t max_elements, layout *l) {
+                      uint64_t upper_words, uint32_t storage, uint64_t max_elements, bool codes,
+                      layout *l) {
+    l->codes = codes;
     l->max_elements = max_elements;
     l->version = version;
     l->parm_len = version >= FORMAT_VERSION_LIMIT ? PARM_SIZE_LIMIT : PARM_SIZE;
     l->count = count;
     l->upper_words = upper_words;
     l->node_len = count * NODE_RECORD;
-    uint64_t row = (uint64_t)dim * 4u;
+    const bool aligned = version >= FORMAT_VERSION_ALIGNED && !codes;
+    uint64_t row = (uint64_t)dim * (codes ? 1u : 4u);
     uint64_t at = HEADER_SIZE + 3 * SECTION_HEAD + 2 * SECTION_TAIL + l->parm_len + l->node_len;
-    l->vec_row = version >= FORMAT_VERSION_ALIGNED ? aligned_row(row) : row;
-    l->vecs_pad = version >= FORMAT_VERSION_ALIGNED ? (VECS_ALIGN - at % VECS_ALIGN) % VECS_ALIGN : 0;
+    l->vec_row = aligned ? aligned_row(row) : row;
+    l->vecs_pad = aligned ? (VECS_ALIGN - at % VECS_ALIGN) % VECS_ALIGN : 0;
     l->vecs_at = at + l->vecs_pad;
     l->vecs_len = l->vecs_pad + count * l->vec_row;
     l->quan_len = storage == HNSWC_STORAGE_F32 ? 0 : 8u + (uint64_t)dim * 4u;
@@ -257,7 +268,7 @@ static void current_layout(const hnswc_index *ix, const numbering *nb, uint64_t 
     uint64_t max_elements = ix->max_elements;
     pthread_mutex_unlock((pthread_mutex_t *)&ix->meta_lock);
     layout_of(FORMAT_VERSION_ALIGNED, ix->dim, ix->M0, count, words, (uint32_t)ix->storage,
-              max_elements, l);
+              max_elements, !storage_has_vectors(ix), l);
 }
 
 /* One link list in written ids: count, then max ids, zero-filled. */
@@ -320,14 +331,19 @@ static void write_graph(const hnswc_index *ix, const numbering *nb, const layout
     section_end(s);
 
     static const unsigned char zeros[VECS_ALIGN];
-    size_t vbytes = (size_t)ix->dim * 4u, row_pad = (size_t)l->vec_row - vbytes;
-    section_begin(s, "VECS", l->vecs_len);
+    size_t vbytes = (size_t)ix->dim * 4u, row_pad = (size_t)(l->vec_row - vbytes);
+    section_begin(s, l->codes ? "CODE" : "VECS", l->vecs_len);
     put(s, zeros, (size_t)l->vecs_pad);
-    for (uint64_t i = 0; i < nb->slots; i++)
-        if (nb_keep(nb, i)) {
+    for (uint64_t i = 0; i < nb->slots; i++) {
+        if (!nb_keep(nb, i))
+            continue;
+        if (l->codes) { /* rows of dim bytes, never padded */
+            put(s, node_codes(ix, node_at(ix, (node_id)i)), ix->dim);
+        } else {
             put(s, node_vector(ix, (node_id)i), vbytes);
             put(s, zeros, row_pad);
         }
+    }
     section_end(s);
 
     if (l->quan_len) {
@@ -773,18 +789,23 @@ static hnswc_status skip(source *src, uint64_t n) {
 
 /* Reads a section header, checks its tag and exact length. In memory
  * mode the whole payload is summed at once (not a mapped index's vectors:
- * they are summed only with verify, by pass_mapped_vectors). */
-static hnswc_status section_open(source *src, const char tag[4], uint64_t want_len) {
-    unsigned char h[SECTION_HEAD];
-    hnswc_status st = take(src, h, sizeof h);
-    if (st == HNSWC_OK)
-        st = section_check(src, h, tag, want_len);
+ * they are summed only with verify, by pass_mapped_vectors).
+ * section_open_head: the same, its header `h` read by the caller. */
+static hnswc_status section_open_head(source *src, const unsigned char h[SECTION_HEAD],
+                                      const char tag[4], uint64_t want_len) {
+    hnswc_status st = section_check(src, h, tag, want_len);
     if (st == HNSWC_OK && src->mem && want_len <= src->remaining &&
         !(src->map && memcmp(tag, "VECS", 4) == 0)) {
         src->crc = crc_32c(0, src->mem + src->pos, (size_t)want_len);
         src->summed = want_len;
     }
     return st;
+}
+
+static hnswc_status section_open(source *src, const char tag[4], uint64_t want_len) {
+    unsigned char h[SECTION_HEAD];
+    hnswc_status st = take(src, h, sizeof h);
+    return st == HNSWC_OK ? section_open_head(src, h, tag, want_len) : st;
 }
 
 static hnswc_status section_close(source *src, const char tag[4]) {
@@ -853,9 +874,10 @@ static hnswc_status read_parm(source *src, const unsigned char *head, uint32_t v
         return param_err(src, "ef_search", p->ef, 1, HNSWC_MAX_EF);
     if (version == FORMAT_VERSION && p->storage != 0)
         return fmt_err(src, "reserved field is not zero");
-    if (version == FORMAT_VERSION_SQ8 && p->storage != HNSWC_STORAGE_SQ8)
+    if (version == FORMAT_VERSION_SQ8 && p->storage != HNSWC_STORAGE_SQ8 &&
+        p->storage != HNSWC_STORAGE_SQ8_ONLY)
         return fmt_err(src, "unknown storage");
-    if (version >= FORMAT_VERSION_LIMIT && p->storage > HNSWC_STORAGE_SQ8)
+    if (version >= FORMAT_VERSION_LIMIT && p->storage > HNSWC_STORAGE_SQ8_ONLY)
         return fmt_err(src, "unknown storage");
     if (p->count > HNSWC_MAX_ELEMENTS)
         return fmt_err(src, "element count out of range");
@@ -920,7 +942,7 @@ static uint64_t map_room(int fd, uint64_t size) {
     if (dim == 0 || dim > HNSWC_MAX_DIM || count == 0 || count > HNSWC_MAX_ELEMENTS)
         return 0;
     layout l; /* the row: version 4 pads it */
-    layout_of(version, dim, 4, count, 0, 0, 0, &l);
+    layout_of(version, dim, 4, count, 0, 0, 0, false, &l);
     if (count > size / l.vec_row)
         return 0;
     unsigned chunks;
@@ -988,6 +1010,12 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     hnswc_status st;
     if ((st = read_parm(src, head, version, &p)) != HNSWC_OK)
         return st;
+    /* code only: a trained index has no f32 vectors to map (CODE); an
+     * untrained one would free them at training. Read from the mapping
+     * as from memory (hnswc_open unmaps it after), as hnswc_load reads. */
+    const bool code_only = p.storage == HNSWC_STORAGE_SQ8_ONLY;
+    if (code_only)
+        src->map = NULL;
 
     hnswc_options o = {0};
     o.dim = p.dim;
@@ -1003,7 +1031,7 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     /* the smallest possible file for these parameters (no upper layers)
      * must fit in what is left, before anything is allocated */
     layout l;
-    layout_of(version, p.dim, 2 * p.M, p.count, 0, p.storage, p.max_elements, &l);
+    layout_of(version, p.dim, 2 * p.M, p.count, 0, p.storage, p.max_elements, code_only, &l);
     if (nsec != l.sections) /* version 3: 6 sections only with SQ8's QUAN */
         return fmt_err(src, "wrong number of sections");
     if (l.total - HEADER_SIZE - l.parm_len - SECTION_HEAD - SECTION_TAIL > src->remaining)
@@ -1066,14 +1094,30 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     if (st == HNSWC_OK && p.count > 0 &&
         (entry_level(p.entry) != max_level || node_at(ix, entry_id(p.entry))->level != max_level))
         st = fmt_err(src, "entry point is not on the top layer");
-    layout_of(version, ix->dim, ix->M0, p.count, upper_words, p.storage, p.max_elements, &l);
+    /* code only: the smaller CODE section, until its tag says which */
+    layout_of(version, ix->dim, ix->M0, p.count, upper_words, p.storage, p.max_elements,
+              code_only, &l);
     if (st == HNSWC_OK && l.total - HEADER_SIZE - l.parm_len - 2 * (SECTION_HEAD + SECTION_TAIL) -
                                   l.node_len > src->remaining)
         st = fmt_err(src, "truncated (shorter than its element count requires)");
 
-    /* VECS */
-    if (st == HNSWC_OK)
+    /* VECS, or CODE (a trained code-only index: the quantiser's codes) */
+    bool codes = false;
+    if (st == HNSWC_OK && code_only) {
+        unsigned char h[SECTION_HEAD];
+        if ((st = take(src, h, sizeof h)) == HNSWC_OK) {
+            codes = memcmp(h, "CODE", 4) == 0;
+            layout_of(version, ix->dim, ix->M0, p.count, upper_words, p.storage,
+                      p.max_elements, codes, &l);
+            st = section_open_head(src, h, codes ? "CODE" : "VECS", l.vecs_len);
+        }
+        if (st == HNSWC_OK && codes)
+            storage_drop_vectors(ix); /* untouched yet: costs nothing */
+    } else if (st == HNSWC_OK) {
         st = section_open(src, "VECS", l.vecs_len);
+    }
+    for (uint64_t i = 0; st == HNSWC_OK && codes && i < p.count; i++) /* padding, bias: after QUAN */
+        st = take(src, node_codes(ix, node_at(ix, (node_id)i)), p.dim);
     if (st == HNSWC_OK && src->map) { /* they stay where they are */
         if (src->pos + l.vecs_pad != l.vecs_at)
             st = fmt_err(src, "the vector section is not where its lengths put it");
@@ -1081,13 +1125,13 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
             st = pass_mapped_vectors(src, &l, p.dim);
     }
     /* read: version 4's padding (under VECS_ALIGN bytes, before the rows
-     * and after each vector) into pad, checked zero */
+     * and after each vector) into pad, checked zero; CODE has none */
     unsigned char pad[VECS_ALIGN];
-    const size_t row_pad = (size_t)(l.vec_row - (uint64_t)p.dim * 4u);
-    if (st == HNSWC_OK && !src->map && (st = take(src, pad, (size_t)l.vecs_pad)) == HNSWC_OK &&
-        !all_zero(pad, (size_t)l.vecs_pad))
+    const size_t row_pad = codes ? 0 : (size_t)(l.vec_row - (uint64_t)p.dim * 4u);
+    if (st == HNSWC_OK && !src->map && !codes &&
+        (st = take(src, pad, (size_t)l.vecs_pad)) == HNSWC_OK && !all_zero(pad, (size_t)l.vecs_pad))
         st = fmt_err(src, "the padding before the vectors is not zero");
-    for (uint64_t i = 0; st == HNSWC_OK && !src->map && i < p.count; i++) {
+    for (uint64_t i = 0; st == HNSWC_OK && !src->map && !codes && i < p.count; i++) {
         float *v = node_vector(ix, (node_id)i);
         if ((st = take(src, v, (size_t)p.dim * 4u)) != HNSWC_OK ||
             (st = take(src, pad, row_pad)) != HNSWC_OK)
@@ -1101,7 +1145,8 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
             st = fmt_err(src, "the padding of a vector is not zero");
     }
     if (st == HNSWC_OK) /* mapped, unverified: the checksum is not compared */
-        st = src->map && !src->verify ? skip(src, SECTION_TAIL) : section_close(src, "VECS");
+        st = src->map && !src->verify ? skip(src, SECTION_TAIL)
+                                      : section_close(src, codes ? "CODE" : "VECS");
 
     /* QUAN: the quantiser; the code rows are recomputed from the vectors */
     if (st == HNSWC_OK && l.quan_len) {
@@ -1121,11 +1166,20 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
             memcpy(&step, qb + 4, 4);
             if (trained > 1)
                 st = fmt_err(src, "invalid quantiser state");
+            else if (code_only && codes != (trained == 1))
+                st = fmt_err(src, codes ? "codes (CODE) without a trained quantiser"
+                                        : "a trained code-only index without its codes (CODE)");
         }
         if (st == HNSWC_OK && trained) {
             float *lo = (float *)(void *)(qb + 8); /* malloc'd: aligned for float */
             if (!quant_sq8_set(&ix->quant, step, lo)) {
                 st = fmt_err(src, "invalid quantiser (step or offsets)");
+            } else if (codes) { /* the rows' padding and bias, from their codes */
+                for (uint64_t i = 0; i < p.count; i++) {
+                    uint8_t *row = node_codes(ix, node_at(ix, (node_id)i));
+                    quant_sq8_set_codes(&ix->quant, row, row);
+                }
+                atomic_store(&ix->codes_ready, 1);
             } else {
                 for (uint64_t i = 0; i < p.count; i++)
                     quant_sq8_encode(&ix->quant, node_vector(ix, (node_id)i),

@@ -482,21 +482,40 @@ static inline uint8_t encode_one(float x, float lo, float inv, uint32_t *clipped
     return (uint8_t)(int32_t)((float)(c + 0x1p23f) - 0x1p23f);
 }
 
-uint32_t quant_sq8_encode(const quant_sq8 *q, const float *x, uint8_t *row)
+/* The bias of a row whose codes are written (inner product / cosine): summed
+ * in double, in index order, so that a row rebuilt from its codes (a
+ * code-only file, quant_sq8_set_codes) is bit for bit the encoded one. */
+static void set_bias(const quant_sq8 *q, uint8_t *row)
+{
+    size_t codes = ((size_t)q->dim + 3u) & ~(size_t)3u;
+    memset(row + q->dim, 0, codes - q->dim);
+    if (q->with_bias) {
+        double bias = 0.0;
+        for (uint32_t j = 0; j < q->dim; j++)
+            bias += (double)q->lo[j] * row[j];
+        float b = (float)(bias * q->step);
+        memcpy(row + codes, &b, sizeof b);
+    }
+}
+
+/* x * scale, component by component, then encoded; scale 1 is
+ * quant_sq8_encode (x * 1.0f == x exactly, and the compiler drops it). */
+static inline uint32_t encode_scaled(const quant_sq8 *q, const float *x, float scale,
+                                     uint8_t *row)
 {
     const float *lo = q->lo;
     const float inv = q->inv_step;
     uint32_t clipped = 0, dim = q->dim, i = 0;
 #if defined(__SSE2__)
-    const __m128 vinv = _mm_set1_ps(inv), zero = _mm_setzero_ps();
+    const __m128 vinv = _mm_set1_ps(inv), vscale = _mm_set1_ps(scale), zero = _mm_setzero_ps();
     const __m128 below = _mm_set1_ps(-0.5f), above = _mm_set1_ps(QUANT_SQ8_LEVELS + 0.5f);
     const __m128 top = _mm_set1_ps(QUANT_SQ8_LEVELS), magic = _mm_set1_ps(0x1p23f);
     __m128i nclip = _mm_setzero_si128(); /* minus the saturated count, per lane */
     for (; i + 16 <= dim; i += 16) {
         __m128i w[4];
         for (int k = 0; k < 4; k++) {
-            __m128 t = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(x + i + 4 * k),
-                                             _mm_loadu_ps(lo + i + 4 * k)), vinv);
+            __m128 xs = _mm_mul_ps(_mm_loadu_ps(x + i + 4 * k), vscale);
+            __m128 t = _mm_mul_ps(_mm_sub_ps(xs, _mm_loadu_ps(lo + i + 4 * k)), vinv);
             __m128 out = _mm_or_ps(_mm_cmplt_ps(t, below), _mm_cmpgt_ps(t, above));
             nclip = _mm_add_epi32(nclip, _mm_castps_si128(out)); /* -1 where saturated */
             t = _mm_min_ps(_mm_max_ps(t, zero), top);
@@ -510,17 +529,26 @@ uint32_t quant_sq8_encode(const quant_sq8 *q, const float *x, uint8_t *row)
     clipped = (uint32_t)-(lanes[0] + lanes[1] + lanes[2] + lanes[3]);
 #endif
     for (; i < dim; i++)
-        row[i] = encode_one(x[i], lo[i], inv, &clipped);
-    size_t codes = ((size_t)dim + 3u) & ~(size_t)3u;
-    memset(row + dim, 0, codes - dim);
-    if (q->with_bias) {
-        double bias = 0.0;
-        for (uint32_t j = 0; j < dim; j++)
-            bias += (double)lo[j] * row[j];
-        float b = (float)(bias * q->step);
-        memcpy(row + codes, &b, sizeof b);
-    }
+        row[i] = encode_one(x[i] * scale, lo[i], inv, &clipped);
+    set_bias(q, row);
     return clipped;
+}
+
+uint32_t quant_sq8_encode(const quant_sq8 *q, const float *x, uint8_t *row)
+{
+    return encode_scaled(q, x, 1.0f, row);
+}
+
+uint32_t quant_sq8_encode_scaled(const quant_sq8 *q, const float *x, float scale, uint8_t *row)
+{
+    return encode_scaled(q, x, scale, row);
+}
+
+void quant_sq8_set_codes(const quant_sq8 *q, const uint8_t *codes, uint8_t *row)
+{
+    if (row != codes) /* in place: the loader reads the codes into the row */
+        memcpy(row, codes, q->dim);
+    set_bias(q, row);
 }
 
 void quant_sq8_decode(const quant_sq8 *q, const uint8_t *row, float *x)

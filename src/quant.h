@@ -118,6 +118,17 @@ bool quant_sq8_set(quant_sq8 *q, float step, const float *lo);
  * saturated. q must be trained. */
 uint32_t quant_sq8_encode(const quant_sq8 *q, const float *x, uint8_t *row);
 
+/* Encodes x * scale (component by component) as quant_sq8_encode encodes
+ * a vector: with scale = hnswc_norm_scale(x), the row of the normalised
+ * vector, bit for bit, without a buffer to normalise into (code-only
+ * storage writes no f32 copy). */
+uint32_t quant_sq8_encode_scaled(const quant_sq8 *q, const float *x, float scale, uint8_t *row);
+
+/* Writes a row from its dim codes (as a code-only file stores them): the
+ * codes, the padding and the bias, exactly as quant_sq8_encode wrote it.
+ * codes may be row itself (codes already in place). */
+void quant_sq8_set_codes(const quant_sq8 *q, const uint8_t *codes, uint8_t *row);
+
 /* Decodes a row back to floats (lo_i + step * c_i). */
 void quant_sq8_decode(const quant_sq8 *q, const uint8_t *row, float *x);
 

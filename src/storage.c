@@ -91,7 +91,7 @@ static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, siz
     ix->kernels = hnswc_kernels_get();
     ix->storage = o->storage;
     ix->vector_offset = round_up(sizeof(node_head) + (1 + (size_t)ix->M0) * sizeof(uint32_t), 64);
-    if (ix->storage == HNSWC_STORAGE_SQ8) {
+    if (ix->storage != HNSWC_STORAGE_F32) { /* SQ8, SQ8_ONLY (until trained: alike) */
         if (!quant_sq8_init(&ix->quant, ix->dim, ix->metric != HNSWC_METRIC_L2)) {
             free(ix);
             if (map)
@@ -110,7 +110,7 @@ static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, siz
         ix->vec_offset = ix->vector_offset;
     }
     if (map) { /* "Mapped vectors" above */
-        if (ix->storage != HNSWC_STORAGE_SQ8)
+        if (ix->storage == HNSWC_STORAGE_F32)
             ix->node_size = ix->vector_offset; /* header and links only */
         ix->vec_tab = ix->vchunks;
         ix->vec_stride = stride; /* the file's: dim * 4, or rounded up to 64 (version 4) */
@@ -414,6 +414,16 @@ void storage_free_slot(hnswc_index *ix, node_id id) {
 }
 
 void storage_write_vector(hnswc_index *ix, node_id id, const float *v) {
+    if (!storage_has_vectors(ix)) {
+        /* code only: v (for cosine, v times its normalising factor, which
+         * is bit for bit the normalised vector) straight into the row */
+        float scale = ix->metric == HNSWC_METRIC_COSINE ? hnswc_norm_scale(v, ix->dim) : 1.0f;
+        uint32_t clipped = quant_sq8_encode_scaled(&ix->quant, v, scale,
+                                                   node_codes(ix, node_at(ix, id)));
+        if (clipped)
+            atomic_fetch_add_explicit(&ix->codes_clipped, clipped, memory_order_relaxed);
+        return;
+    }
     float *dst = node_vector(ix, id);
     memcpy(dst, v, (size_t)ix->dim * sizeof(float));
     if (ix->metric == HNSWC_METRIC_COSINE)
@@ -450,8 +460,31 @@ hnswc_status storage_train_codes(hnswc_index *ix, const float *extra, size_t n) 
     quant_sq8_fit(&ix->quant);
     for (uint64_t i = 0; i < count; i++)
         quant_sq8_encode(&ix->quant, node_vector(ix, (node_id)i), node_codes(ix, node_at(ix, (node_id)i)));
+    if (ix->storage == HNSWC_STORAGE_SQ8_ONLY)
+        storage_drop_vectors(ix);
     atomic_store_explicit(&ix->codes_ready, 1, memory_order_release);
     return HNSWC_OK;
+}
+
+/*
+ * Code only: the cold array goes, chunk by chunk. Nothing can fail here, so
+ * training never leaves half the vectors gone. (Rejected: keeping the cold
+ * array and writing nothing more to it -- it is three quarters of the
+ * index's memory on Fashion-MNIST, and the point of the mode.)
+ */
+void storage_drop_vectors(hnswc_index *ix) {
+    if (!storage_has_vectors(ix))
+        return;
+    for (unsigned c = 0; c < MAX_CHUNKS; c++) {
+        if (!ix->vchunks[c])
+            continue;
+        if (c >= ix->map_chunks) { /* a mapped file's vectors are unmapped with it */
+            free(ix->vchunks[c]);
+            atomic_fetch_sub(&ix->memory_bytes, (size_t)chunk_len(c) * ix->vec_stride);
+        }
+        ix->vchunks[c] = NULL;
+    }
+    ix->vec_tab = NULL;
 }
 
 /* ========================================================================

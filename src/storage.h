@@ -18,7 +18,9 @@
  * With SQ8 the f32 vectors live in a cold array (vchunks, chunked like the
  * records) that only the exact re-rank, get_vector and saving read: a walk
  * step touches header + links + codes only (784 bytes instead of 3,136 per
- * Fashion-MNIST neighbour).
+ * Fashion-MNIST neighbour). SQ8_ONLY has the cold array only until the
+ * quantiser is trained; then it is freed and the record is everything
+ * (node_f32 decodes a row where a float vector is needed).
  *
  * Records live in chunks that are allocated and never moved or freed while
  * the index lives: chunk c holds CHUNK0 << c records, so 23 chunks cover
@@ -85,6 +87,23 @@ static inline float *node_vector(const hnswc_index *ix, node_id id) {
 /* The code row of a node (SQ8 only). */
 static inline uint8_t *node_codes(const hnswc_index *ix, const node_head *n) {
     return (uint8_t *)n + ix->vector_offset;
+}
+
+/* Whether the index keeps f32 vectors: always, but for SQ8_ONLY once
+ * trained (storage_train_codes freed them; vec_tab is then NULL and
+ * node_vector must not be called). Changes only under the update lock's
+ * write side, so it is stable for whoever holds either side. */
+static inline bool storage_has_vectors(const hnswc_index *ix) {
+    return ix->vec_tab != NULL;
+}
+
+/* The f32 vector of node id: node_vector where there is one, else (code
+ * only) its row decoded into buf (dim floats), which is returned. */
+static inline const float *node_f32(const hnswc_index *ix, node_id id, float *buf) {
+    if (storage_has_vectors(ix))
+        return node_vector(ix, id);
+    quant_sq8_decode(&ix->quant, node_codes(ix, node_at(ix, id)), buf);
+    return buf;
 }
 
 /* Link list of node n on layer `level` (<= n->level): word 0 is the count. */
@@ -201,9 +220,15 @@ void storage_write_vector(hnswc_index *ix, node_id id, const float *v);
 
 /* SQ8: trains the quantiser on every stored vector and the n rows of
  * `extra` (not yet stored, unnormalised), writes every stored node's code
- * row and sets codes_ready. Update lock's write side held. Out of memory
+ * row and sets codes_ready; SQ8_ONLY then frees the f32 vectors
+ * (storage_drop_vectors). Update lock's write side held. Out of memory
  * (normalising an extra row for cosine) leaves codes off. */
 hnswc_status storage_train_codes(hnswc_index *ix, const float *extra, size_t n);
+
+/* SQ8_ONLY: frees the f32 vectors (the cold array) for good; from now on
+ * the code rows are all there is (storage_has_vectors is false). Update
+ * lock's write side held, or ix not shared yet (a loader). */
+void storage_drop_vectors(hnswc_index *ix);
 
 /* ========================================================================
  * Loader helpers (ix not shared yet)

@@ -267,7 +267,13 @@ PyDoc_STRVAR(init_index_doc,
 "storage: what the search walk reads (hnswc only; hnswlib has no such\n"
 "  argument): 'f32' (the vectors) or 'sq8' (one byte per dimension, trained\n"
 "  on the first 1,000 vectors added, with the vectors kept apart for an exact\n"
-"  re-rank of the ef best: distances stay exact; faster search).\n\n"
+"  re-rank of the ef best: distances stay exact; faster search), or\n"
+"  'sq8-only' (code-only, the smallest memory: as 'sq8', but once trained\n"
+"  the f32 vectors are freed and none is kept, about a quarter of 'sq8's\n"
+"  memory. APPROXIMATE: knn_query then returns distances to the DECODED\n"
+"  vectors, not the exact ones, and get_items returns the decoded vectors;\n"
+"  each component is within half a quantisation step of the original\n"
+"  (hnswc.h, hnswc_storage). Exact until the first 1,000 vectors.)\n\n"
 "Raises RuntimeError if the index is already initialised, ValueError for an\n"
 "M or ef_construction out of range.");
 
@@ -287,9 +293,11 @@ static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *k
         storage_mode = HNSWC_STORAGE_F32;
     } else if (strcmp(storage, "sq8") == 0) {
         storage_mode = HNSWC_STORAGE_SQ8;
+    } else if (strcmp(storage, "sq8-only") == 0) {
+        storage_mode = HNSWC_STORAGE_SQ8_ONLY;
     } else {
-        PyErr_Format(PyExc_ValueError, "init_index: storage must be 'f32' or 'sq8', got '%s'",
-                     storage);
+        PyErr_Format(PyExc_ValueError,
+                     "init_index: storage must be 'f32', 'sq8' or 'sq8-only', got '%s'", storage);
         return NULL;
     }
     if (check_ready(self) < 0)
@@ -448,6 +456,8 @@ PyDoc_STRVAR(knn_query_doc,
 "  faster and evaluated in C without the GIL, an array of allowed labels or\n"
 "  a boolean mask indexed by label.\n\n"
 "Returns (labels, distances): uint64 and float32 arrays of shape (n, k).\n"
+"The distances are exact, except with storage='sq8-only' (once trained):\n"
+"then they are APPROXIMATE, distances to the decoded vectors.\n"
 "Raises RuntimeError when fewer than k elements can be returned for a query\n"
 "(as hnswlib does), and when the query dimension is wrong.");
 
@@ -796,7 +806,9 @@ PyDoc_STRVAR(get_items_doc,
 "get_items($self, /, ids=None, return_type='numpy')\n--\n\n"
 "Returns the stored vectors of the given labels: a float32 array of shape\n"
 "(n, dim) for return_type='numpy', a list of lists for 'list'. For the\n"
-"cosine space these are the normalised vectors, as in hnswlib.\n\n"
+"cosine space these are the normalised vectors, as in hnswlib. With\n"
+"storage='sq8-only' (once trained) they are the DECODED vectors, an\n"
+"approximation of those added (no f32 copy is kept).\n\n"
 "ids: any array-like of labels, read flat in C order (n = ids.size): the\n"
 "  (n, 1) labels that knn_query returns give n vectors, as in hnswlib.\n\n"
 "RuntimeError 'Label not found' for an unknown or deleted label;\n"
@@ -954,7 +966,8 @@ PyDoc_STRVAR(get_info_doc,
 "get_info($self, /)\n--\n\n"
 "hnswc extension: a dict describing the index (counts, parameters, graph\n"
 "levels, memory, the bytes of a file mapped by load_index(mmap=True), the\n"
-"SIMD kernels in use).");
+"SIMD kernels in use, the storage -- 'f32', 'sq8' or 'sq8-only' -- and\n"
+"whether its codes are trained).");
 
 static PyObject *Index_get_info(IndexObject *self, PyObject *unused)
 {
@@ -972,12 +985,16 @@ static PyObject *Index_get_info(IndexObject *self, PyObject *unused)
         (unsigned long long)reported_limit(self), "max_level", (int)i.max_level, "memory_bytes",
         (unsigned long long)i.memory_bytes, "simd", i.simd ? i.simd : "");
     /* removal (remove_items, compact): slots and counts; a mapped file */
-    PyObject *r = d ? Py_BuildValue("{s:K,s:K,s:K,s:K,s:K}", "removed_slots",
+    const char *storage = i.storage == HNSWC_STORAGE_SQ8        ? "sq8"
+                          : i.storage == HNSWC_STORAGE_SQ8_ONLY ? "sq8-only"
+                                                                : "f32";
+    PyObject *r = d ? Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:s,s:N}", "removed_slots",
                                     (unsigned long long)i.removed_slots, "pending_slots",
                                     (unsigned long long)i.pending_slots, "removed_total",
                                     (unsigned long long)i.removed_total, "reused_total",
                                     (unsigned long long)i.reused_total, "mapped_bytes",
-                                    (unsigned long long)i.mapped_bytes)
+                                    (unsigned long long)i.mapped_bytes, "storage", storage,
+                                    "codes_trained", PyBool_FromLong(i.codes_trained))
                     : NULL;
     if (r == NULL || PyDict_Update(d, r) < 0) {
         Py_XDECREF(r);

@@ -43,10 +43,12 @@ class Index:
         ef_construction: int = 200,
         random_seed: int = 100,
         allow_replace_deleted: bool = False,
-        storage: Literal["f32", "sq8"] = "f32",
+        storage: Literal["f32", "sq8", "sq8-only"] = "f32",
     ) -> None:
         """Creates the empty index (RuntimeError if already initialised).
-        storage='sq8' walks on one-byte codes and re-ranks exactly (faster)."""
+        storage='sq8' walks on one-byte codes and re-ranks exactly (faster).
+        storage='sq8-only' keeps the codes only (smallest memory): its
+        distances and get_items are APPROXIMATE (decoded vectors)."""
     def add_items(
         self,
         data: npt.ArrayLike,

@@ -278,3 +278,38 @@ def test_info_explains_a_degraded_graph(run, tmp_path):
     good = run.json("info", "good", "--format", "json")
     assert (good["graph"]["unreachable"], good["health"], good["health_advice"]) == (0, "ok", None)
     assert "health            ok: every node is reachable" in run("info", "good").stdout
+
+
+def test_storage_sq8_only(run, tmp_path):
+    """--storage sq8-only: trained past 1,000 vectors, it keeps the codes
+    only (less memory than sq8), its file round-trips (loaded and mapped
+    searches agree), and its distances are approximate but close."""
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((1500, D)).astype(np.float32)
+    queries = rng.standard_normal((NQ, D)).astype(np.float32)
+    np.save(tmp_path / "b.npy", base)
+    np.save(tmp_path / "q.npy", queries)
+    run("build", "b.npy", "-o", "sq8.hnswc", "--storage", "sq8", *ONE, "-q")
+    run("build", "b.npy", "-o", "only.hnswc", "--storage", "sq8-only", *ONE, "-q")
+    text = run("info", "only.hnswc").stdout
+    assert "storage           sq8-only (trained: codes only, approximate distances)" in text
+    only = run.json("info", "only.hnswc", "--format", "json")
+    sq8 = run.json("info", "sq8.hnswc", "--format", "json")
+    assert only["storage"] == "sq8-only" and only["codes_trained"] is True
+    assert sq8["storage"] == "sq8"
+    assert only["memory_bytes"] < sq8["memory_bytes"]
+    assert only["file_bytes"] == sq8["file_bytes"] - 1500 * D * 3  # codes, not floats
+    args = ("search", "only.hnswc", "q.npy", "-k", K, "--ef", 200, "--format", "json")
+    loaded = run(*args).stdout
+    assert run(*args, "--mmap").stdout == loaded
+    res = run.json(*args)
+    exact = distances("l2", queries, base)
+    truth, _ = brute_force("l2", queries, base, K)
+    found = [r["labels"] for r in res["results"]]
+    assert recall(found, truth) >= 0.95
+    got = np.array([r["distances"] for r in res["results"]])
+    want = np.take_along_axis(exact, np.array(found), axis=1)
+    step = (base.max(axis=0) - base.min(axis=0)).max() / 255.0
+    assert np.all(np.abs(np.sqrt(got) - np.sqrt(want)) <= np.sqrt(D) * step / 2 + 1e-3)
+    line = run.fails("build", "b.npy", "-o", "x", "--storage", "sq4", expect=2, cmd="build")
+    assert "sq8-only" in line

@@ -9,7 +9,8 @@
  *   hnswc/    indexes saved by the library itself: empty, one element,
  *             every metric, M = 2 (many layers), deleted elements,
  *             duplicate vectors, an element limit (max_elements), SQ8
- *             storage (untrained and trained), a flat index; an hnswc 0.1
+ *             storage (untrained and trained), code-only SQ8 storage
+ *             (untrained and trained), a flat index; an hnswc 0.1
  *             BFIndex file
  *   hnswlib/  the hnswlib fixtures of tests/data (written by hnswlib
  *             itself), plus small files in hnswlib's layout converted from
@@ -478,6 +479,12 @@ int main(int argc, char **argv) {
                        HNSWC_STORAGE_SQ8);
     index_seed_storage("sq8-trained-ip-d2-n1000", 2, HNSWC_METRIC_IP, 2, HNSWC_SQ8_TRAIN_MIN, 50, 0,
                        HNSWC_STORAGE_SQ8);
+    /* code-only SQ8 (storage 2): untrained (f32 VECS), and trained (CODE
+     * in place of VECS, the bias rebuilt at load) */
+    index_seed_storage("sq8only-untrained-l2-d3-n8", 3, HNSWC_METRIC_L2, 3, 8, 0, 0,
+                       HNSWC_STORAGE_SQ8_ONLY);
+    index_seed_storage("sq8only-trained-cosine-d3-n1000", 3, HNSWC_METRIC_COSINE, 2,
+                       HNSWC_SQ8_TRAIN_MIN, 40, 1, HNSWC_STORAGE_SQ8_ONLY);
 
     flat_seeds();
 
