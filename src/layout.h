@@ -1,0 +1,42 @@
+/*
+ * layout.h -- node order (layout.c): renumbering the nodes of a graph index
+ * so that nodes a search visits one after the other lie close in memory.
+ *
+ * Prefix: layout_. Depends on storage.h (records, links, lists of slots),
+ * labelmap.h, error.h. Included by index.c, whose hnswc_relayout and
+ * hnswc_add_batch call in here; nothing here calls back into index.c.
+ *
+ * Locking: both functions take, in the lock order, reclaim_lock, the update
+ * lock's write side and meta_lock, with no lock held by the caller: while
+ * ids move, no search, add, removal, reclamation or lookup runs.
+ */
+#ifndef HNSWC_LAYOUT_H
+#define HNSWC_LAYOUT_H
+
+#include "index.h"
+
+#include <stdbool.h>
+
+/* Which order a relayout makes (layout.c, "Orders"). */
+typedef enum layout_order {
+    /* breadth-first on layer 0 from the entry point, neighbours in list
+     * order (the default) */
+    LAYOUT_BFS0 = 0,
+    /* the nodes of the upper layers first, breadth-first from the top layer
+     * down, then layer 0 breadth-first from all of them */
+    LAYOUT_UPPER_FIRST = 1
+} layout_order;
+
+/* Renumbers every slot of ix (a graph index) in `order`: records, vectors,
+ * links, labels, deletion marks, in-degrees, the lists of deleted, removed
+ * and free slots and the entry point. HNSWC_ERR_NOMEM leaves ix as it was. */
+hnswc_status layout_relayout(hnswc_index *ix, layout_order order);
+
+/* The automatic relayout at the end of a batch add: relays out if the
+ * policy is AUTO, ix is not mapped, and it holds at least twice the slots
+ * of its last layout and at least HNSWC_RELAYOUT_AUTO_MIN (checked again
+ * under the locks, so two batches ending together relay out once). Returns
+ * true if it did. Out of memory: false, ix unchanged. */
+bool layout_maybe_relayout(hnswc_index *ix);
+
+#endif /* HNSWC_LAYOUT_H */
