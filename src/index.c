@@ -972,7 +972,7 @@ hnswc_status hnswc_relayout(hnswc_index *ix) {
         return hnswc_fail(HNSWC_ERR_NULL, "hnswc_relayout: index is NULL");
     if (index_kind(ix) == HNSWC_KIND_FLAT)
         return HNSWC_OK; /* rows are dense and in order already */
-    return layout_relayout(ix, LAYOUT_BFS0);
+    return layout_relayout(ix);
 }
 
 hnswc_status hnswc_set_relayout(hnswc_index *ix, hnswc_relayout_policy policy) {

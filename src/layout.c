@@ -56,23 +56,19 @@
 #include <string.h>
 
 /* ========================================================================
- * Orders
+ * Order
  * ======================================================================== */
 
 /*
- * Breadth-first search on `layer` over the nodes already in order[0 .. *len)
+ * Breadth-first search on layer 0 from the nodes already in order[0 .. *len)
  * (from the first), appending every slot it reaches for the first time.
  * Links are followed in list order: the order a search reads them in, so
  * the nodes one expansion measures lie next to each other.
  */
-static void bfs_layer(const hnswc_index *ix, int layer, node_id *order, uint64_t *len,
-                      node_id *new_of) {
+static void bfs0(const hnswc_index *ix, node_id *order, uint64_t *len, node_id *new_of) {
     for (uint64_t head = 0; head < *len; head++) {
-        node_head *h = node_at(ix, order[head]);
-        if (h->level < layer)
-            continue;
-        _Atomic uint32_t *links = node_links(ix, h, layer);
-        uint32_t d = node_links_count(ix, links, layer);
+        _Atomic uint32_t *links = node_at(ix, order[head])->l0;
+        uint32_t d = node_links_count(ix, links, 0);
         for (uint32_t j = 0; j < d; j++) {
             node_id t = atomic_load_explicit(&links[1 + j], memory_order_relaxed);
             if (new_of[t] == NODE_NONE) {
@@ -85,18 +81,19 @@ static void bfs_layer(const hnswc_index *ix, int layer, node_id *order, uint64_t
 
 /*
  * Fills order (new -> old) and new_of (old -> new) for the n slots: the
- * nodes the graph reaches from the entry point in `kind` order, then the
+ * nodes layer 0 reaches from the entry point, breadth-first, then the
  * elements and removed nodes it does not reach (islands, in id order), then
  * the free slots -- last, so that adds, which take free slots from the end
  * of the free list, and scans find the live nodes together.
  *
- * LAYOUT_UPPER_FIRST runs the breadth-first search on each layer from the
- * top down, each from every node ordered so far, and layer 0 last: the
- * few nodes a greedy descent walks come first, packed. (Alternative kept for
- * measurement; docs/BENCHMARKS.md says which won.)
+ * Measured and rejected: the nodes of the upper layers first (breadth-first
+ * on each layer from the top down, each from every node ordered so far,
+ * then layer 0 from all of them), to pack what a greedy descent reads:
+ * Fashion-MNIST SQ8, bench/ab.py, the same graph in both, this order
+ * 1.01x / 1.02x that one at recall 0.95 / 0.99 (1.00-1.06x per ef). The
+ * descent reads a few dozen records a query; the beam search, hundreds.
  */
-static void make_order(const hnswc_index *ix, layout_order kind, uint64_t n, node_id *order,
-                       node_id *new_of) {
+static void make_order(const hnswc_index *ix, uint64_t n, node_id *order, node_id *new_of) {
     for (uint64_t i = 0; i < n; i++)
         new_of[i] = NODE_NONE;
     uint64_t len = 0;
@@ -105,10 +102,7 @@ static void make_order(const hnswc_index *ix, layout_order kind, uint64_t n, nod
         node_id ep = entry_id(e);
         new_of[ep] = 0;
         order[len++] = ep;
-        if (kind == LAYOUT_UPPER_FIRST)
-            for (int l = entry_level(e); l >= 1; l--)
-                bfs_layer(ix, l, order, &len, new_of);
-        bfs_layer(ix, 0, order, &len, new_of);
+        bfs0(ix, order, &len, new_of);
     }
     for (int pass = 0; pass < 2; pass++) /* unreached READY slots, then free */
         for (uint64_t i = 0; i < n; i++) {
@@ -214,8 +208,7 @@ static void apply(hnswc_index *ix, uint64_t n, const node_id *order, const node_
 
 /* Every lock held. `automatic`: only if the index doubled since its last
  * layout (checked here, under the locks). */
-static hnswc_status relayout_locked(hnswc_index *ix, layout_order kind, bool automatic,
-                                    bool *done) {
+static hnswc_status relayout_locked(hnswc_index *ix, bool automatic, bool *done) {
     *done = false;
     uint64_t n = atomic_load(&ix->count);
     if (automatic && (n < HNSWC_RELAYOUT_AUTO_MIN || n < 2 * atomic_load(&ix->layout_count)))
@@ -238,7 +231,7 @@ static hnswc_status relayout_locked(hnswc_index *ix, layout_order kind, bool aut
                         "slots (%llu bytes)", (unsigned long long)n,
                         (unsigned long long)(n * 2 * sizeof(node_id) + n / 8 + ix->node_size));
     } else {
-        make_order(ix, kind, n, order, new_of);
+        make_order(ix, n, order, new_of);
         apply(ix, n, order, new_of, moved, spare_rec, spare_vec);
         atomic_store(&ix->layout_count, n);
         atomic_fetch_add(&ix->relayouts, 1);
@@ -252,20 +245,20 @@ static hnswc_status relayout_locked(hnswc_index *ix, layout_order kind, bool aut
     return st;
 }
 
-static hnswc_status relayout(hnswc_index *ix, layout_order kind, bool automatic, bool *done) {
+static hnswc_status relayout(hnswc_index *ix, bool automatic, bool *done) {
     pthread_mutex_lock(&ix->reclaim_lock);
     pthread_rwlock_wrlock(&ix->update_lock);
     pthread_mutex_lock(&ix->meta_lock);
-    hnswc_status st = relayout_locked(ix, kind, automatic, done);
+    hnswc_status st = relayout_locked(ix, automatic, done);
     pthread_mutex_unlock(&ix->meta_lock);
     pthread_rwlock_unlock(&ix->update_lock);
     pthread_mutex_unlock(&ix->reclaim_lock);
     return st;
 }
 
-hnswc_status layout_relayout(hnswc_index *ix, layout_order kind) {
+hnswc_status layout_relayout(hnswc_index *ix) {
     bool done;
-    return relayout(ix, kind, false, &done);
+    return relayout(ix, false, &done);
 }
 
 bool layout_maybe_relayout(hnswc_index *ix) {
@@ -277,5 +270,5 @@ bool layout_maybe_relayout(hnswc_index *ix) {
     if (n < HNSWC_RELAYOUT_AUTO_MIN || n < 2 * atomic_load(&ix->layout_count))
         return false;
     bool done;
-    return relayout(ix, LAYOUT_BFS0, true, &done) == HNSWC_OK && done;
+    return relayout(ix, true, &done) == HNSWC_OK && done;
 }

@@ -17,20 +17,11 @@
 
 #include <stdbool.h>
 
-/* Which order a relayout makes (layout.c, "Orders"). */
-typedef enum layout_order {
-    /* breadth-first on layer 0 from the entry point, neighbours in list
-     * order (the default) */
-    LAYOUT_BFS0 = 0,
-    /* the nodes of the upper layers first, breadth-first from the top layer
-     * down, then layer 0 breadth-first from all of them */
-    LAYOUT_UPPER_FIRST = 1
-} layout_order;
-
-/* Renumbers every slot of ix (a graph index) in `order`: records, vectors,
+/* Renumbers every slot of ix (a graph index) in breadth-first order of
+ * layer 0 from the entry point (layout.c, "Order"): records, vectors,
  * links, labels, deletion marks, in-degrees, the lists of deleted, removed
  * and free slots and the entry point. HNSWC_ERR_NOMEM leaves ix as it was. */
-hnswc_status layout_relayout(hnswc_index *ix, layout_order order);
+hnswc_status layout_relayout(hnswc_index *ix);
 
 /* The automatic relayout at the end of a batch add: relays out if the
  * policy is AUTO, ix is not mapped, and it holds at least twice the slots
