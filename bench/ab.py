@@ -10,14 +10,16 @@ burst of load from other jobs on this shared machine therefore hits every
 system alike and is mostly filtered out by the minimum.
 
 Systems (--systems, comma separated):
-  hnswc            hnswc, f32 traversal           (hnswc:KEY=VAL,... passes
+  hnswc            hnswc, f32 traversal           (hnswc:KEY=VAL,KEY=VAL passes
                                                   keywords to init_index:
                                                   hnswc:storage=sq8 walks on
                                                   codes with an exact re-rank,
                                                   hnswc:storage=sq8-only keeps
                                                   the codes only; its recall
                                                   is measured on the ids it
-                                                  returns, as for every system)
+                                                  returns, as for every system;
+                                                  hnswc:relayout=manual turns
+                                                  the automatic relayout off)
   hnswc@DIR        another build of hnswc, the package installed in folder DIR
                    (pip install --target DIR), imported beside the first under
                    another name: two versions A/B in one process, e.g.
@@ -163,6 +165,19 @@ def import_hnswc_from(folder):
     sys.modules[alias] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def split_systems(text):
+    """The --systems list: comma separated, where a part KEY=VAL with no ':'
+    is one more keyword of the system before it, so that a system can take
+    several: hnswc:storage=sq8,relayout=manual,hnswlib."""
+    specs = []
+    for part in filter(None, text.split(",")):
+        if specs and "=" in part and ":" not in part and "@" not in part:
+            specs[-1] += "," + part
+        else:
+            specs.append(part)
+    return specs
 
 
 def make_system(spec, dim, M, efc, n):
@@ -482,7 +497,7 @@ def main(argv=None):
 
     systems, builds, memory = [], {}, {}
     key = compare.data_key(base, queries, a.k) + f"-M{a.M}-efc{a.ef_construction}"
-    for spec in a.systems.split(","):
+    for spec in split_systems(a.systems):
         s = make_system(spec, base.shape[1], a.M, a.ef_construction, base.shape[0])
         cached = os.path.join(a.peer_cache, f"{spec}-{key}.bin") if a.peer_cache else ""
         t = time.perf_counter()

@@ -169,6 +169,23 @@ typedef enum hnswc_storage {
     HNSWC_STORAGE_SQ8_ONLY = 2
 } hnswc_storage;
 
+/*
+ * When the nodes of a graph index are put in locality order (hnswc_relayout):
+ *   AUTO    (default) at the end of an hnswc_add_batch that leaves the index
+ *           holding at least twice the slots it held at its last relayout
+ *           (or load) and at least HNSWC_RELAYOUT_AUTO_MIN: amortised O(1)
+ *           per element added; and on an explicit hnswc_relayout call.
+ *   MANUAL  only on an explicit hnswc_relayout call: internal ids
+ *           (hnswc_node_id, ...) then change only when the caller asks.
+ * Not saved in files (an option of the process holding the index): a loaded
+ * or opened index starts AUTO; hnswc_set_relayout changes it.
+ */
+typedef enum hnswc_relayout_policy {
+    HNSWC_RELAYOUT_AUTO = 0,
+    HNSWC_RELAYOUT_MANUAL = 1
+} hnswc_relayout_policy;
+#define HNSWC_RELAYOUT_AUTO_MIN 4096u
+
 #define HNSWC_SQ8_TRAIN_MIN 1000u
 
 /*
@@ -219,6 +236,8 @@ typedef struct hnswc_options {
                                  2^32 - 2 an index can hold. Saved in files.
                                  HNSW only: 0 for a flat index (whose
                                  callers keep their own, as BFIndex does)   */
+    hnswc_relayout_policy relayout; /* default AUTO (graph only; a flat
+                                 index's rows need no relayout)              */
 } hnswc_options;
 
 /*
@@ -285,6 +304,13 @@ HNSWC_API hnswc_status hnswc_add(hnswc_index *index, uint64_t label, const float
  * updates of existing labels take no room, however many batches run at
  * once. Only a race that empties the deleted slots a replacing batch counted
  * on can make it stop midway with HNSWC_ERR_FULL. [writer]
+ *
+ * Node order: a successful batch that leaves a graph index at least twice
+ * as large as at its last relayout (HNSWC_RELAYOUT_AUTO, the default; not
+ * a mapped index) ends with hnswc_relayout, so internal ids change then
+ * (labels never do). It takes the update lock's write side for O(slots):
+ * searches wait meanwhile. Its failure (out of memory) is not the batch's:
+ * the index keeps its old order and the batch returns HNSWC_OK.
  *
  * Flat: the batch is all or nothing (room for all of it is made first), it
  * keeps the batch order whatever num_threads is (copying rows does not
@@ -544,6 +570,49 @@ HNSWC_API hnswc_status hnswc_compact(hnswc_index *index, unsigned num_threads,
                                      size_t *n_removed);
 
 /* ------------------------------------------------------------------------
+ * Node order
+ *
+ * A search is bound by memory latency: each step reads the record of a
+ * node it has not seen. Nodes added in the caller's order lie in memory in
+ * that order, so the neighbours of a node are scattered over the whole
+ * index. A relayout renumbers the nodes in breadth-first order of the
+ * graph from the entry point (docs/ARCHITECTURE.md, "Node order"), so
+ * that neighbours tend to share pages and cache sets; on Fashion-MNIST
+ * that answers more queries per second (docs/BENCHMARKS.md).
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Relays out the nodes of a graph index in locality order. Nothing a caller
+ * sees by label changes: labels, vectors, deletion marks, the graph itself
+ * (which nodes link to which) and so every search result (labels and
+ * distances) stay the same. What changes is the internal id of every node:
+ * hnswc_node_id, hnswc_node_info / hnswc_node_links, traced searches and the
+ * order of hnswc_get_labels and of a saved file answer for the new layout
+ * from the moment it returns. Pending removals are carried over (their
+ * slots are renumbered too); free slots go last.
+ *
+ * Memory, transiently: 8 bytes and one bit per slot, plus one record and
+ * one vector (the records are permuted in place). Errors: HNSWC_ERR_NULL, HNSWC_ERR_NOMEM (nothing
+ * changed). A flat index: HNSWC_OK, nothing to do (its rows are dense).
+ * An index opened with HNSWC_OPEN_MMAP can be relaid out, but the file's
+ * vectors it moves are copied into this process's memory (MAP_PRIVATE), so
+ * it then holds what a loaded index holds; the automatic relayout skips
+ * mapped indexes for that reason.
+ *
+ * Takes O(slots) time (a pass over every record; 260 ms for 60,000
+ * Fashion-MNIST vectors). [writer] It waits for running searches, adds and
+ * removals to end, and every other call waits while it runs.
+ */
+HNSWC_API hnswc_status hnswc_relayout(hnswc_index *index);
+
+/*
+ * Sets when the index is relaid out on its own (hnswc_relayout_policy).
+ * Errors: HNSWC_ERR_NULL, HNSWC_ERR_INVALID (unknown policy). Flat: checked,
+ * then without effect. [writer]
+ */
+HNSWC_API hnswc_status hnswc_set_relayout(hnswc_index *index, hnswc_relayout_policy policy);
+
+/* ------------------------------------------------------------------------
  * Parameters, counts and statistics
  * ------------------------------------------------------------------------ */
 
@@ -579,6 +648,9 @@ typedef struct hnswc_info {
                                 processes share; not in memory_bytes (nor
                                 are the pages a write copied, which become
                                 this process's); 0 when not mapped           */
+    hnswc_relayout_policy relayout; /* when the nodes are relaid out          */
+    uint64_t relayouts;      /* relayouts since create/load (explicit and
+                                automatic); flat: 0                           */
 } hnswc_info;
 
 /*

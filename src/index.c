@@ -25,6 +25,7 @@
 #include "heap.h"
 #include "index.h"
 #include "labelmap.h"
+#include "layout.h"
 #include "remove.h"
 #include "storage.h"
 #include "threads.h"
@@ -132,6 +133,9 @@ hnswc_status hnswc_create(const hnswc_options *options, hnswc_index **out) {
                           options->M);
     if (options->ef_search > MAX_EF || options->ef_construction > MAX_EF)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: ef above 2^31");
+    if ((unsigned)options->relayout > HNSWC_RELAYOUT_MANUAL)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: unknown relayout policy %d",
+                          (int)options->relayout);
     if ((unsigned)options->storage > HNSWC_STORAGE_SQ8_ONLY)
         return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_create: unknown storage %d",
                           (int)options->storage);
@@ -424,6 +428,10 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
     release_room(ix, j.quota);
     if (n_added)
         *n_added = atomic_load(&j.added);
+    /* node order: amortised O(1) per element (layout.h); its failure is not
+     * the batch's, the index keeps its order */
+    if (st == HNSWC_OK)
+        (void)layout_maybe_relayout(ix);
     return st;
 }
 
@@ -971,6 +979,29 @@ hnswc_status hnswc_compact(hnswc_index *ix, unsigned num_threads, size_t *n_remo
 }
 
 /* ========================================================================
+ * Node order (layout.c does the work; see layout.h)
+ * ======================================================================== */
+
+hnswc_status hnswc_relayout(hnswc_index *ix) {
+    if (!ix)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_relayout: index is NULL");
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return HNSWC_OK; /* rows are dense and in order already */
+    return layout_relayout(ix);
+}
+
+hnswc_status hnswc_set_relayout(hnswc_index *ix, hnswc_relayout_policy policy) {
+    if (!ix)
+        return hnswc_fail(HNSWC_ERR_NULL, "hnswc_set_relayout: index is NULL");
+    if ((unsigned)policy > HNSWC_RELAYOUT_MANUAL)
+        return hnswc_fail(HNSWC_ERR_INVALID, "hnswc_set_relayout: unknown policy %d", (int)policy);
+    if (index_kind(ix) == HNSWC_KIND_FLAT)
+        return HNSWC_OK;
+    atomic_store(&ix->relayout_policy, (int)policy);
+    return HNSWC_OK;
+}
+
+/* ========================================================================
  * Parameters, counts and statistics
  * ======================================================================== */
 
@@ -1011,6 +1042,8 @@ hnswc_status hnswc_get_info(const hnswc_index *ix, hnswc_info *out) {
     out->storage = ix->storage;
     out->codes_trained = atomic_load(&ix->codes_ready) != 0;
     out->codes_clipped = atomic_load(&ix->codes_clipped);
+    out->relayout = (hnswc_relayout_policy)atomic_load(&ix->relayout_policy);
+    out->relayouts = atomic_load(&ix->relayouts);
     return HNSWC_OK;
 }
 

@@ -163,6 +163,17 @@ struct hnswc_index {
     size_t limbo_len, limbo_cap;
     node_id *free_ids;        /* free slots, taken by storage_new_slot */
     size_t free_len, free_cap;
+
+    /* --- node order (layout.c; docs/ARCHITECTURE.md, "Node order") --- */
+    /* HNSWC_RELAYOUT_AUTO: a batch add that leaves the index at least twice
+     * as large as at its last relayout (and at least LAYOUT_AUTO_MIN slots)
+     * relays it out. Not saved in files: an option of this process. */
+    _Atomic int relayout_policy;
+    /* Slots (count) when the order was last made: by a relayout, or by a
+     * load (a file is taken as laid out as it was saved). Written under
+     * the update lock's write side; read by batch adds without a lock. */
+    _Atomic uint64_t layout_count;
+    _Atomic uint64_t relayouts;     /* relayouts since create/load */
 };
 
 #define ENTRY_EMPTY UINT64_MAX

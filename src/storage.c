@@ -123,6 +123,7 @@ static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, siz
     }
     atomic_init(&ix->entry, ENTRY_EMPTY);
     atomic_init(&ix->memory_bytes, sizeof *ix);
+    atomic_init(&ix->relayout_policy, (int)o->relayout);
 
     ix->kind = HNSWC_KIND_HNSW;
     /* writers preferred: a steady stream of searches must not starve an
@@ -524,6 +525,9 @@ hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t 
  */
 hnswc_status storage_finish_load(hnswc_index *ix, const uint32_t *counted) {
     uint64_t n = atomic_load(&ix->count);
+    /* a file is taken as laid out as it was saved: the automatic relayout
+     * (layout.c) waits until the index doubles from here */
+    atomic_store(&ix->layout_count, n);
     /* In-degrees are derived, not stored. Counted in a plain array (4 bytes
      * a node: in cache) and then stored in order: an atomic increment in a
      * random record per link cost a third of opening a mapped index. */

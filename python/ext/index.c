@@ -251,9 +251,23 @@ static int Index_init(IndexObject *self, PyObject *args, PyObject *kwds)
  * init_index
  * ------------------------------------------------------------------------ */
 
+/* 'auto' or 'manual' (hnswc_relayout_policy); ValueError otherwise. */
+static int relayout_parse(const char *s, const char *fn, hnswc_relayout_policy *out)
+{
+    if (strcmp(s, "auto") == 0) {
+        *out = HNSWC_RELAYOUT_AUTO;
+    } else if (strcmp(s, "manual") == 0) {
+        *out = HNSWC_RELAYOUT_MANUAL;
+    } else {
+        PyErr_Format(PyExc_ValueError, "%s: relayout must be 'auto' or 'manual', got '%s'", fn, s);
+        return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(init_index_doc,
 "init_index($self, /, max_elements, M=16, ef_construction=200, random_seed=100,\n"
-"           allow_replace_deleted=False, storage='f32')\n--\n\n"
+"           allow_replace_deleted=False, storage='f32', relayout='auto')\n--\n\n"
 "Creates the empty index.\n\n"
 "max_elements: how many elements (live and deleted) add_items accepts before\n"
 "  it raises RuntimeError, as in hnswlib; resize_index moves the limit and\n"
@@ -273,20 +287,29 @@ PyDoc_STRVAR(init_index_doc,
 "  memory. APPROXIMATE: knn_query then returns distances to the DECODED\n"
 "  vectors, not the exact ones, and get_items returns the decoded vectors;\n"
 "  each component is within half a quantisation step of the original\n"
-"  (hnswc.h, hnswc_storage). Exact until the first 1,000 vectors.)\n\n"
+"  (hnswc.h, hnswc_storage). Exact until the first 1,000 vectors.)\n"
+"relayout: when the nodes are renumbered in locality order for faster\n"
+"  searches (hnswc only): 'auto' (an add_items call that leaves the index\n"
+"  at least twice as large as at its last relayout, and at least 4,096\n"
+"  elements, ends with one) or 'manual' (only by the relayout() method).\n"
+"  Labels and results never change; internal ids (get_links, traces) do.\n\n"
 "Raises RuntimeError if the index is already initialised, ValueError for an\n"
 "M or ef_construction out of range.");
 
 static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"max_elements", "M", "ef_construction", "random_seed",
-                             "allow_replace_deleted", "storage", NULL};
+                             "allow_replace_deleted", "storage", "relayout", NULL};
     uint64_t max_elements, M = 16, efc = 200, seed = 100;
     int allow = 0;
-    const char *storage = "f32";
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&O&O&ps:init_index", kwlist,
+    const char *storage = "f32", *relayout = "auto";
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&O&O&pss:init_index", kwlist,
                                      hpy_conv_u64, &max_elements, hpy_conv_u64, &M,
-                                     hpy_conv_u64, &efc, hpy_conv_u64, &seed, &allow, &storage))
+                                     hpy_conv_u64, &efc, hpy_conv_u64, &seed, &allow, &storage,
+                                     &relayout))
+        return NULL;
+    hnswc_relayout_policy relayout_policy;
+    if (relayout_parse(relayout, "init_index", &relayout_policy) < 0)
         return NULL;
     hnswc_storage storage_mode;
     if (strcmp(storage, "f32") == 0) {
@@ -331,6 +354,7 @@ static PyObject *Index_init_index(IndexObject *self, PyObject *args, PyObject *k
     o.ef_search = (uint32_t)lib_ef(self->ef);
     o.seed = seed;
     o.storage = storage_mode;
+    o.relayout = relayout_policy;
     /* A capacity hint only: the index grows by itself, so a huge
      * max_elements allocates nothing. */
     o.capacity = max_elements < 4096 ? max_elements : 4096;
@@ -988,13 +1012,16 @@ static PyObject *Index_get_info(IndexObject *self, PyObject *unused)
     const char *storage = i.storage == HNSWC_STORAGE_SQ8        ? "sq8"
                           : i.storage == HNSWC_STORAGE_SQ8_ONLY ? "sq8-only"
                                                                 : "f32";
-    PyObject *r = d ? Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:s,s:N}", "removed_slots",
+    PyObject *r = d ? Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:s,s:N,s:s,s:K}", "removed_slots",
                                     (unsigned long long)i.removed_slots, "pending_slots",
                                     (unsigned long long)i.pending_slots, "removed_total",
                                     (unsigned long long)i.removed_total, "reused_total",
                                     (unsigned long long)i.reused_total, "mapped_bytes",
                                     (unsigned long long)i.mapped_bytes, "storage", storage,
-                                    "codes_trained", PyBool_FromLong(i.codes_trained))
+                                    "codes_trained", PyBool_FromLong(i.codes_trained),
+                                    "relayout",
+                                    i.relayout == HNSWC_RELAYOUT_MANUAL ? "manual" : "auto",
+                                    "relayouts", (unsigned long long)i.relayouts)
                     : NULL;
     if (r == NULL || PyDict_Update(d, r) < 0) {
         Py_XDECREF(r);
@@ -1003,6 +1030,56 @@ static PyObject *Index_get_info(IndexObject *self, PyObject *unused)
     }
     Py_DECREF(r);
     return d;
+}
+
+PyDoc_STRVAR(relayout_doc,
+"relayout($self, /)\n--\n\n"
+"hnswc extension: renumbers the nodes in locality order (breadth-first from\n"
+"the entry point), so that searches read memory closer together and answer\n"
+"more queries per second. Labels, vectors and search results do not change;\n"
+"internal ids (get_links, knn_query_trace, the order of get_ids_list) do.\n"
+"add_items does this by itself when the index has doubled (see init_index's\n"
+"relayout); call it after loading an index saved by an older version, or with\n"
+"relayout='manual'. Waits for running searches and adds; O(elements).");
+
+static PyObject *Index_relayout(IndexObject *self, PyObject *unused)
+{
+    (void)unused;
+    hnswc_index *ix = hpy_index_acquire((PyObject *)self, "relayout");
+    if (ix == NULL)
+        return NULL;
+    hnswc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = hnswc_relayout(ix);
+    Py_END_ALLOW_THREADS
+    hpy_index_release((PyObject *)self);
+    if (st != HNSWC_OK)
+        return hpy_raise_status(st, "relayout");
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(set_relayout_doc,
+"set_relayout($self, /, mode)\n--\n\n"
+"hnswc extension: 'auto' or 'manual', as init_index's relayout. Not saved\n"
+"with the index: a loaded index starts 'auto'.");
+
+static PyObject *Index_set_relayout(IndexObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"mode", NULL};
+    const char *mode;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s:set_relayout", kwlist, &mode))
+        return NULL;
+    hnswc_relayout_policy policy;
+    if (relayout_parse(mode, "set_relayout", &policy) < 0)
+        return NULL;
+    hnswc_index *ix = hpy_index_acquire((PyObject *)self, "set_relayout");
+    if (ix == NULL)
+        return NULL;
+    hnswc_status st = hnswc_set_relayout(ix, policy);
+    hpy_index_release((PyObject *)self);
+    if (st != HNSWC_OK)
+        return hpy_raise_status(st, "set_relayout");
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(graph_stats_doc,
@@ -1310,6 +1387,9 @@ static PyMethodDef Index_methods[] = {
     {"range_query", (PyCFunction)(void (*)(void))hpy_index_range_query,
      METH_VARARGS | METH_KEYWORDS, hpy_range_query_doc},
     {"graph_stats", (PyCFunction)Index_graph_stats, METH_NOARGS, graph_stats_doc},
+    {"relayout", (PyCFunction)Index_relayout, METH_NOARGS, relayout_doc},
+    {"set_relayout", (PyCFunction)(void (*)(void))Index_set_relayout, METH_VARARGS | METH_KEYWORDS,
+     set_relayout_doc},
     {"__getstate__", (PyCFunction)Index_getstate, METH_NOARGS, "The picklable state (a dict)."},
     {"__setstate__", (PyCFunction)Index_setstate, METH_O, "Restores a state from __getstate__."},
     {"__reduce__", (PyCFunction)Index_reduce, METH_NOARGS, "Pickle support."},

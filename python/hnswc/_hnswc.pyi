@@ -44,11 +44,14 @@ class Index:
         random_seed: int = 100,
         allow_replace_deleted: bool = False,
         storage: Literal["f32", "sq8", "sq8-only"] = "f32",
+        relayout: Literal["auto", "manual"] = "auto",
     ) -> None:
         """Creates the empty index (RuntimeError if already initialised).
         storage='sq8' walks on one-byte codes and re-ranks exactly (faster).
         storage='sq8-only' keeps the codes only (smallest memory): its
-        distances and get_items are APPROXIMATE (decoded vectors)."""
+        distances and get_items are APPROXIMATE (decoded vectors).
+        relayout='auto' renumbers nodes in locality order when add_items
+        has doubled the index; 'manual' only on relayout()."""
     def add_items(
         self,
         data: npt.ArrayLike,
@@ -106,6 +109,10 @@ class Index:
         """hnswc extension: removes elements for good (see the docstring)."""
     def compact(self, num_threads: int = -1) -> int:
         """hnswc extension: removes every marked-deleted element; returns how many."""
+    def relayout(self) -> None:
+        """hnswc extension: renumbers the nodes in locality order (faster searches)."""
+    def set_relayout(self, mode: str) -> None:
+        """hnswc extension: 'auto' or 'manual' (see init_index's relayout)."""
     def range_query(
         self,
         data: npt.ArrayLike,

@@ -889,6 +889,64 @@ static void test_remove(void **s) {
 }
 
 /*
+ * hnswc_relayout: everything it needs (the order, the map, the bitmap, a
+ * spare record and vector) is allocated before any id moves, so a failure
+ * leaves the index byte for byte as it was -- including the element order,
+ * which the serialized form records. The base index (tombstones) and an
+ * SQ8 one (whose vectors live apart from the records) are both swept.
+ */
+static void relayout_sweep(const char *what, bytes start) {
+    tally t = {0};
+    bytes clean = {0};
+    for (long nth = -1; nth < t.sites; nth++) {
+        hnswc_index *ix = from_bytes(start);
+        if (nth < 0)
+            fi_count(FI_ALLOC);
+        else
+            fi_arm(FI_ALLOC, nth, false);
+        hnswc_status st = hnswc_relayout(ix);
+        if (nth < 0)
+            t.sites = atomic_load(&fi_calls);
+        fi_off();
+        if (nth < 0) {
+            tu_ok(st);
+            clean = snapshot(ix);
+            assert_false(same(clean, start)); /* the order did change */
+        } else {
+            expect_clean_failure(st, HNSWC_ERR_NOMEM, what, nth);
+            t.failed++;
+            bytes now = snapshot(ix);
+            assert_true(same(now, start));
+            free(now.p);
+            tu_ok(hnswc_relayout(ix)); /* and a retry gives the clean result */
+            now = snapshot(ix);
+            assert_true(same(now, clean));
+            free(now.p);
+        }
+        hnswc_free(ix);
+    }
+    free(clean.p);
+    report(what, &t);
+}
+
+static void test_relayout(void **s) {
+    (void)s;
+    relayout_sweep("relayout: f32, tombstones", base);
+    hnswc_options o = {0};
+    o.dim = DIM;
+    o.M = 4;
+    o.ef_construction = 32;
+    o.storage = HNSWC_STORAGE_SQ8;
+    hnswc_index *ix = NULL;
+    tu_ok(hnswc_create(&o, &ix));
+    tu_add_rows(ix, base_data, BASE_N, DIM, 1);
+    bytes sq8 = snapshot(ix);
+    hnswc_free(ix);
+    relayout_sweep("relayout: sq8", sq8);
+    free(sq8.p);
+}
+
+/*
  * SQ8 storage: the add that trains the quantiser (the index reaches
  * HNSWC_SQ8_TRAIN_MIN elements: a pass over every vector, new code rows)
  * and a search on the codes (the query's code row in the scratch).
@@ -1064,6 +1122,7 @@ int main(void) {
         cmocka_unit_test(test_search),
         cmocka_unit_test(test_sq8),
         cmocka_unit_test(test_remove),
+        cmocka_unit_test(test_relayout),
         cmocka_unit_test(test_flat),
         cmocka_unit_test(test_flat_file_capacity),
         cmocka_unit_test(test_load),

@@ -172,6 +172,24 @@ static double max_abs(const hnswc_index *ix, const uint64_t *labels, size_t n, f
 
 #define FZ_K 8
 
+/* hnswc_relayout, then the same counts and graph shape as before. */
+static void relayout_check(hnswc_index *ix, hnswc_info in, bool flat, hnswc_graph_stats gs) {
+    hnswc_status st = hnswc_relayout(ix);
+    fz_check(st == HNSWC_OK, "hnswc_relayout failed: %s", hnswc_errmsg(NULL));
+    hnswc_info now = info_of(ix);
+    fz_check(now.count == in.count && now.live_count == in.live_count &&
+                 now.deleted_count == in.deleted_count && now.max_level == in.max_level,
+             "a relayout changed the counts or the top level");
+    if (flat)
+        return;
+    hnswc_graph_stats g2;
+    fz_check(hnswc_get_graph_stats(ix, &g2) == HNSWC_OK, "graph stats after a relayout failed");
+    fz_check(g2.nodes == gs.nodes && g2.links_total == gs.links_total &&
+                 g2.one_way_links == gs.one_way_links && g2.unreachable == gs.unreachable &&
+                 g2.degree0_min == gs.degree0_min && g2.degree0_max == gs.degree0_max,
+             "a relayout changed the graph's shape");
+}
+
 void fz_exercise(hnswc_index *ix) {
     hnswc_info in = info_of(ix);
     bool flat = in.kind == HNSWC_KIND_FLAT;
@@ -224,6 +242,29 @@ void fz_exercise(hnswc_index *ix) {
         for (size_t i = 0; i < fa; i++)
             fz_check(da[i] == db[i], "result %zu: distance %g with ef 2^31, %g exact", i,
                      (double)da[i], (double)db[i]);
+
+    /* relayout (hnswc_relayout): ids move, nothing seen by label does --
+     * the graph's shape, the element count, and the distances a search
+     * returns (labels may differ only among equal distances: the exact
+     * scan breaks ties by id) */
+    {
+        float d0[FZ_K], d1[FZ_K];
+        uint64_t l0[FZ_K];
+        size_t f0 = search(ix, q, k, 0, l0, d0);
+        relayout_check(ix, in, flat, gs);
+        size_t f1 = search(ix, q, k, 0, l0, d1);
+        fz_check(f0 == f1, "a relayout changed the results found: %zu, then %zu", f0, f1);
+        if (finite)
+            for (size_t i = 0; i < f0; i++)
+                fz_check(d0[i] == d1[i], "result %zu: distance %g before a relayout, %g after",
+                         i, (double)d0[i], (double)d1[i]);
+        size_t fe = search(ix, q, k, (size_t)1 << 31, la, da);
+        fz_check(fe == fb, "after a relayout, ef 2^31 found %zu, the exact search %zu", fe, fb);
+        if (finite)
+            for (size_t i = 0; i < fe; i++)
+                fz_check(da[i] == db[i], "after a relayout, result %zu: distance %g, %g exact",
+                         i, (double)da[i], (double)db[i]);
+    }
 
     /* add a new label, update an old one, delete the new one */
     uint64_t fresh = UINT64_MAX;

@@ -230,7 +230,7 @@ def test_signatures_and_docstrings_for_editors():
     assert list(sig.parameters) == ["self", "data", "k", "num_threads", "filter"]
     assert sig.parameters["k"].default == 1
     sig = inspect.signature(hnswc.Index.init_index)
-    assert [p.default for p in sig.parameters.values()][2:] == [16, 200, 100, False, "f32"]
+    assert [p.default for p in sig.parameters.values()][2:] == [16, 200, 100, False, "f32", "auto"]
     sig = inspect.signature(hnswc.Index.add_items)
     assert list(sig.parameters) == ["self", "data", "ids", "num_threads", "replace_deleted"]
     sig = inspect.signature(hnswc.Index.load_index)
