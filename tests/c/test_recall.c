@@ -27,24 +27,19 @@ static const char *metric_name(hnswc_metric m)
  * Data shared by the tests of this file (loaded once in the group setup).
  * ------------------------------------------------------------------------ */
 
-static float *fm_data, *fm_queries;
-static size_t fm_n, fm_nq, fm_dim;
+static tu_fmnist fm;
 
 static int group_setup(void **state)
 {
     (void)state;
-    size_t qdim;
-    fm_data = tu_load_fmnist("HNSWC_FMNIST_TRAIN", tu_scaled(10000, 2000), &fm_n, &fm_dim);
-    fm_queries = tu_load_fmnist("HNSWC_FMNIST_TEST", 200, &fm_nq, &qdim);
-    assert_int_equal(qdim, fm_dim);
+    tu_fmnist_load(&fm, tu_scaled(10000, 2000), 200);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    free(fm_data);
-    free(fm_queries);
+    tu_fmnist_free(&fm);
     return 0;
 }
 
@@ -128,8 +123,8 @@ static const double FMNIST_IP_MIN_RECALL = 0.84;
 static void fmnist_recall(hnswc_metric metric)
 {
     int ip = metric == HNSWC_METRIC_IP;
-    recall_case c = {"fashion-mnist", fm_data, fm_n,  fm_dim, fm_queries,
-                     fm_nq, metric, ip ? FMNIST_IP_MIN_RECALL : 0, ip ? 1 : 0};
+    recall_case c = {"fashion-mnist", fm.data, fm.n,  fm.dim, fm.queries,
+                     fm.nq, metric, ip ? FMNIST_IP_MIN_RECALL : 0, ip ? 1 : 0};
     check_recall(&c);
 }
 

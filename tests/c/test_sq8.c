@@ -28,37 +28,21 @@
 
 enum { K = 10, EF = 100 };
 
-static float *fm_data, *fm_queries;
-static size_t fm_n, fm_nq, fm_dim;
+static tu_fmnist fm;
 
 static int group_setup(void **state)
 {
     (void)state;
-    size_t qdim;
     /* smaller than test_recall.c's 10,000 x 200: each case builds two indexes */
-    fm_data = tu_load_fmnist("HNSWC_FMNIST_TRAIN", tu_scaled(5000, 2000), &fm_n, &fm_dim);
-    fm_queries = tu_load_fmnist("HNSWC_FMNIST_TEST", 100, &fm_nq, &qdim);
-    assert_int_equal(qdim, fm_dim);
+    tu_fmnist_load(&fm, tu_scaled(5000, 2000), 100);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    free(fm_data);
-    free(fm_queries);
+    tu_fmnist_free(&fm);
     return 0;
-}
-
-static hnswc_index *create(uint32_t dim, hnswc_metric metric, hnswc_storage storage)
-{
-    hnswc_options o = {0};
-    o.dim = dim;
-    o.metric = metric;
-    o.storage = storage;
-    hnswc_index *ix = NULL;
-    tu_ok(hnswc_create(&o, &ix));
-    return ix;
 }
 
 /* Recall@10 at ef over nq queries; every result checked (exact distances). */
@@ -84,8 +68,8 @@ static double recall_of(hnswc_index *ix, hnswc_metric metric, const float *data,
 static void sq8_vs_f32(const char *what, hnswc_metric metric, const float *data, size_t n,
                        size_t dim, const float *queries, size_t nq, double min_recall)
 {
-    hnswc_index *f = create((uint32_t)dim, metric, HNSWC_STORAGE_F32);
-    hnswc_index *c = create((uint32_t)dim, metric, HNSWC_STORAGE_SQ8);
+    hnswc_index *f = tu_create_storage((uint32_t)dim, metric, HNSWC_STORAGE_F32);
+    hnswc_index *c = tu_create_storage((uint32_t)dim, metric, HNSWC_STORAGE_SQ8);
     tu_add_rows(f, data, n, dim, 1);
     tu_add_rows(c, data, n, dim, 1);
     hnswc_info info;
@@ -105,13 +89,13 @@ static void sq8_vs_f32(const char *what, hnswc_metric metric, const float *data,
 static void test_fmnist_l2(void **s)
 {
     (void)s;
-    sq8_vs_f32("fashion-mnist", HNSWC_METRIC_L2, fm_data, fm_n, fm_dim, fm_queries, fm_nq, 0.99);
+    sq8_vs_f32("fashion-mnist", HNSWC_METRIC_L2, fm.data, fm.n, fm.dim, fm.queries, fm.nq, 0.99);
 }
 
 static void test_fmnist_cosine(void **s)
 {
     (void)s;
-    sq8_vs_f32("fashion-mnist", HNSWC_METRIC_COSINE, fm_data, fm_n, fm_dim, fm_queries, fm_nq,
+    sq8_vs_f32("fashion-mnist", HNSWC_METRIC_COSINE, fm.data, fm.n, fm.dim, fm.queries, fm.nq,
                0.99);
 }
 
@@ -120,8 +104,8 @@ static void test_fmnist_cosine(void **s)
 static void test_fmnist_ip(void **s)
 {
     (void)s;
-    sq8_vs_f32("fashion-mnist", HNSWC_METRIC_IP, fm_data, fm_n < 3000 ? fm_n : 3000, fm_dim,
-               fm_queries, fm_nq, 0.84);
+    sq8_vs_f32("fashion-mnist", HNSWC_METRIC_IP, fm.data, fm.n < 3000 ? fm.n : 3000, fm.dim,
+               fm.queries, fm.nq, 0.84);
 }
 
 /* Real-valued data, where codes are not exact. */
@@ -148,7 +132,7 @@ static void test_training_threshold(void **s)
     tu_rng r = tu_rng_make(5);
     size_t dim = 16, n = HNSWC_SQ8_TRAIN_MIN + 200;
     float *data = tu_random_vectors(&r, n, dim, 0.f, 1.f);
-    hnswc_index *ix = create((uint32_t)dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8);
+    hnswc_index *ix = tu_create_storage((uint32_t)dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8);
     hnswc_info info;
     /* single adds up to one short of the threshold: no codes yet */
     for (size_t i = 0; i + 1 < HNSWC_SQ8_TRAIN_MIN; i++)
@@ -195,7 +179,7 @@ static void test_batch_trains(void **s)
     tu_rng r = tu_rng_make(6);
     size_t dim = 8, n = HNSWC_SQ8_TRAIN_MIN;
     float *data = tu_random_vectors(&r, n, dim, -1.f, 1.f);
-    hnswc_index *ix = create((uint32_t)dim, HNSWC_METRIC_IP, HNSWC_STORAGE_SQ8);
+    hnswc_index *ix = tu_create_storage((uint32_t)dim, HNSWC_METRIC_IP, HNSWC_STORAGE_SQ8);
     tu_add_rows(ix, data, n, dim, 2);
     hnswc_info info;
     tu_ok(hnswc_get_info(ix, &info));
@@ -243,7 +227,7 @@ static void test_round_trip(void **s)
             tu_rng r = tu_rng_make(40 + (uint64_t)m);
             size_t dim = 12, n = trained ? HNSWC_SQ8_TRAIN_MIN + 100 : 300;
             float *data = tu_random_vectors(&r, n, dim, -1.f, 2.f);
-            hnswc_index *ix = create((uint32_t)dim, (hnswc_metric)m, HNSWC_STORAGE_SQ8);
+            hnswc_index *ix = tu_create_storage((uint32_t)dim, (hnswc_metric)m, HNSWC_STORAGE_SQ8);
             tu_add_rows(ix, data, n, dim, 1);
             tu_ok(hnswc_mark_deleted(ix, tu_label_of(3)));
 
@@ -308,7 +292,7 @@ static void test_round_trip(void **s)
 static void test_f32_written_as_version_4(void **s)
 {
     (void)s;
-    hnswc_index *ix = create(4, HNSWC_METRIC_L2, HNSWC_STORAGE_F32);
+    hnswc_index *ix = tu_create_storage(4, HNSWC_METRIC_L2, HNSWC_STORAGE_F32);
     float v[4] = {1, 2, 3, 4};
     tu_ok(hnswc_add(ix, 1, v, 0));
     void *buf = NULL;

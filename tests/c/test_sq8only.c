@@ -34,36 +34,20 @@
 
 enum { K = 10, EF = 100 };
 
-static float *fm_data, *fm_queries;
-static size_t fm_n, fm_nq, fm_dim;
+static tu_fmnist fm;
 
 static int group_setup(void **state)
 {
     (void)state;
-    size_t qdim;
-    fm_data = tu_load_fmnist("HNSWC_FMNIST_TRAIN", tu_scaled(5000, 2000), &fm_n, &fm_dim);
-    fm_queries = tu_load_fmnist("HNSWC_FMNIST_TEST", 100, &fm_nq, &qdim);
-    assert_int_equal(qdim, fm_dim);
+    tu_fmnist_load(&fm, tu_scaled(5000, 2000), 100);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    free(fm_data);
-    free(fm_queries);
+    tu_fmnist_free(&fm);
     return 0;
-}
-
-static hnswc_index *create(uint32_t dim, hnswc_metric metric, hnswc_storage storage)
-{
-    hnswc_options o = {0};
-    o.dim = dim;
-    o.metric = metric;
-    o.storage = storage;
-    hnswc_index *ix = NULL;
-    tu_ok(hnswc_create(&o, &ix));
-    return ix;
 }
 
 /* The step the quantiser trains to on rows [0, n) (normalised for cosine):
@@ -181,35 +165,35 @@ static double check_code_only(hnswc_index *ix, hnswc_metric metric, const float 
 static void test_fmnist_l2(void **s)
 {
     (void)s;
-    hnswc_index *c = create((uint32_t)fm_dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8);
-    hnswc_index *o = create((uint32_t)fm_dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8_ONLY);
-    tu_add_rows(c, fm_data, fm_n, fm_dim, 1);
-    tu_add_rows(o, fm_data, fm_n, fm_dim, 1);
+    hnswc_index *c = tu_create_storage((uint32_t)fm.dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8);
+    hnswc_index *o = tu_create_storage((uint32_t)fm.dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8_ONLY);
+    tu_add_rows(c, fm.data, fm.n, fm.dim, 1);
+    tu_add_rows(o, fm.data, fm.n, fm.dim, 1);
     hnswc_info ic, io;
     tu_ok(hnswc_get_info(c, &ic));
     tu_ok(hnswc_get_info(o, &io));
     assert_int_equal(io.storage, HNSWC_STORAGE_SQ8_ONLY);
     assert_int_equal(io.codes_trained, 1);
-    double step = step_of(HNSWC_METRIC_L2, fm_data, fm_n, fm_dim);
+    double step = step_of(HNSWC_METRIC_L2, fm.data, fm.n, fm.dim);
     assert_true(step == 1.0); /* pixels 0..255: codes are the data */
-    double ro = check_code_only(o, HNSWC_METRIC_L2, fm_data, fm_n, fm_dim, fm_queries,
-                                        fm_nq, EF, step);
+    double ro = check_code_only(o, HNSWC_METRIC_L2, fm.data, fm.n, fm.dim, fm.queries,
+                                        fm.nq, EF, step);
     /* SQ8 with the same seed and one thread builds the same graph on the
      * same codes, and its re-rank gives the same (exact) distances */
-    for (size_t q = 0; q < fm_nq; q++) {
+    for (size_t q = 0; q < fm.nq; q++) {
         uint64_t la[K], lb[K];
         float da[K], db[K];
         size_t fa, fb;
-        tu_ok(hnswc_search(c, fm_queries + q * fm_dim, K, EF, NULL, NULL, la, da, &fa));
-        tu_ok(hnswc_search(o, fm_queries + q * fm_dim, K, EF, NULL, NULL, lb, db, &fb));
+        tu_ok(hnswc_search(c, fm.queries + q * fm.dim, K, EF, NULL, NULL, la, da, &fa));
+        tu_ok(hnswc_search(o, fm.queries + q * fm.dim, K, EF, NULL, NULL, lb, db, &fb));
         assert_int_equal(fa, fb);
         assert_memory_equal(la, lb, fa * sizeof *la);
         for (size_t i = 0; i < fa; i++)
             assert_true(fabs(da[i] - db[i]) <= 1e-4 * fmax(1.0, da[i]));
     }
     print_message("fashion-mnist n=%zu: recall@10 ef=%d sq8-only %.4f; memory %.0f vs %.0f "
-                  "bytes per element (sq8-only / sq8 = %.3f)\n", fm_n, EF, ro,
-                  (double)io.memory_bytes / (double)fm_n, (double)ic.memory_bytes / (double)fm_n,
+                  "bytes per element (sq8-only / sq8 = %.3f)\n", fm.n, EF, ro,
+                  (double)io.memory_bytes / (double)fm.n, (double)ic.memory_bytes / (double)fm.n,
                   (double)io.memory_bytes / (double)ic.memory_bytes);
     assert_true(ro >= 0.99);
     /* records of 1,024 bytes against 1,024 + 3,136 (both over the same
@@ -226,7 +210,7 @@ static void real_valued(hnswc_metric metric, double min_recall)
     size_t n = tu_scaled(4000, 1500), nq = 60, dim = 24;
     float *data = tu_random_vectors(&r, n, dim, -2.f, 3.f);
     float *queries = tu_random_vectors(&r, nq, dim, -2.f, 3.f);
-    hnswc_index *ix = create((uint32_t)dim, metric, HNSWC_STORAGE_SQ8_ONLY);
+    hnswc_index *ix = tu_create_storage((uint32_t)dim, metric, HNSWC_STORAGE_SQ8_ONLY);
     tu_add_rows(ix, data, n, dim, 2); /* one batch: trained on all of it */
     double step = step_of(metric, data, n, dim);
     double rec = check_code_only(ix, metric, data, n, dim, queries, nq, EF, step);
@@ -262,7 +246,7 @@ static void test_training_threshold(void **s)
     tu_rng r = tu_rng_make(5);
     size_t dim = 16, n = HNSWC_SQ8_TRAIN_MIN + 300;
     float *data = tu_random_vectors(&r, n, dim, 0.f, 1.f);
-    hnswc_index *ix = create((uint32_t)dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8_ONLY);
+    hnswc_index *ix = tu_create_storage((uint32_t)dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8_ONLY);
     hnswc_info before, after;
     float v[16];
     for (size_t i = 0; i + 1 < HNSWC_SQ8_TRAIN_MIN; i++)
@@ -374,7 +358,7 @@ static void test_batch_trains(void **s)
     tu_rng r = tu_rng_make(6);
     size_t dim = 8, n = HNSWC_SQ8_TRAIN_MIN;
     float *data = tu_random_vectors(&r, n, dim, -1.f, 1.f);
-    hnswc_index *ix = create((uint32_t)dim, HNSWC_METRIC_COSINE, HNSWC_STORAGE_SQ8_ONLY);
+    hnswc_index *ix = tu_create_storage((uint32_t)dim, HNSWC_METRIC_COSINE, HNSWC_STORAGE_SQ8_ONLY);
     tu_add_rows(ix, data, n, dim, 2);
     hnswc_info info;
     tu_ok(hnswc_get_info(ix, &info));
@@ -423,7 +407,7 @@ static void test_training_under_readers(void **s)
     tu_rng rng = tu_rng_make(9);
     size_t dim = 16, n = HNSWC_SQ8_TRAIN_MIN + 200;
     float *data = tu_random_vectors(&rng, n, dim, -1.f, 1.f);
-    race r = {create((uint32_t)dim, HNSWC_METRIC_COSINE, HNSWC_STORAGE_SQ8_ONLY), data, dim, 0, 0};
+    race r = {tu_create_storage((uint32_t)dim, HNSWC_METRIC_COSINE, HNSWC_STORAGE_SQ8_ONLY), data, dim, 0, 0};
     tu_ok(hnswc_add(r.ix, tu_label_of(0), data, 0));
     atomic_store(&r.added, 1);
     pthread_t t[2];
@@ -506,7 +490,7 @@ static void test_round_trip(void **s)
             tu_rng r = tu_rng_make(40 + (uint64_t)m);
             size_t dim = 13, n = trained ? HNSWC_SQ8_TRAIN_MIN + 100 : 300;
             float *data = tu_random_vectors(&r, n, dim, -1.f, 2.f);
-            hnswc_index *ix = create((uint32_t)dim, (hnswc_metric)m, HNSWC_STORAGE_SQ8_ONLY);
+            hnswc_index *ix = tu_create_storage((uint32_t)dim, (hnswc_metric)m, HNSWC_STORAGE_SQ8_ONLY);
             tu_add_rows(ix, data, n, dim, 1);
             tu_ok(hnswc_mark_deleted(ix, tu_label_of(3)));
             tu_ok(hnswc_remove(ix, tu_label_of(4)));
@@ -588,7 +572,7 @@ static void test_sq8_file_is_not_code_only(void **s)
     tu_rng r = tu_rng_make(3);
     size_t dim = 6, n = HNSWC_SQ8_TRAIN_MIN;
     float *data = tu_random_vectors(&r, n, dim, 0.f, 1.f);
-    hnswc_index *ix = create((uint32_t)dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8);
+    hnswc_index *ix = tu_create_storage((uint32_t)dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8);
     tu_add_rows(ix, data, n, dim, 1);
     size_t size;
     unsigned char *buf = tu_serialized(ix, &size);

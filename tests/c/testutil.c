@@ -121,6 +121,21 @@ float *tu_load_fmnist(const char *env_var, size_t max_n, size_t *n, size_t *dim)
     return v;
 }
 
+void tu_fmnist_load(tu_fmnist *f, size_t max_train, size_t max_test)
+{
+    size_t qdim;
+    f->data = tu_load_fmnist("HNSWC_FMNIST_TRAIN", max_train, &f->n, &f->dim);
+    f->queries = tu_load_fmnist("HNSWC_FMNIST_TEST", max_test, &f->nq, &qdim);
+    assert_int_equal(qdim, f->dim);
+}
+
+void tu_fmnist_free(tu_fmnist *f)
+{
+    free(f->data);
+    free(f->queries);
+    f->data = f->queries = NULL;
+}
+
 /* ------------------------------------------------------------------------
  * Exact ground truth
  * ------------------------------------------------------------------------ */
@@ -250,6 +265,17 @@ hnswc_index *tu_create(uint32_t dim, hnswc_metric metric, uint32_t M, uint32_t e
     hnswc_index *ix = NULL;
     tu_ok(hnswc_create(&o, &ix));
     assert_non_null(ix);
+    return ix;
+}
+
+hnswc_index *tu_create_storage(uint32_t dim, hnswc_metric metric, hnswc_storage storage)
+{
+    hnswc_options o = {0};
+    o.dim = dim;
+    o.metric = metric;
+    o.storage = storage;
+    hnswc_index *ix = NULL;
+    tu_ok(hnswc_create(&o, &ix));
     return ix;
 }
 

@@ -62,6 +62,16 @@ size_t tu_scaled(size_t n, size_t min);
  */
 float *tu_load_fmnist(const char *env_var, size_t max_n, size_t *n, size_t *dim);
 
+/* The Fashion-MNIST fixture of a test file's group: up to max_train
+ * training images (HNSWC_FMNIST_TRAIN) and max_test queries
+ * (HNSWC_FMNIST_TEST) of the same dimension; tu_fmnist_free releases both. */
+typedef struct tu_fmnist {
+    float *data, *queries;
+    size_t n, nq, dim;
+} tu_fmnist;
+void tu_fmnist_load(tu_fmnist *f, size_t max_train, size_t max_test);
+void tu_fmnist_free(tu_fmnist *f);
+
 /* ------------------------------------------------------------------------
  * Exact ground truth.
  * ------------------------------------------------------------------------ */
@@ -115,6 +125,9 @@ size_t tu_check_result(hnswc_metric metric, const float *data, size_t n, size_t 
 /* Creates an index (fails the test if it cannot). */
 hnswc_index *tu_create(uint32_t dim, hnswc_metric metric, uint32_t M, uint32_t efc,
                        uint64_t seed, uint64_t capacity);
+/* Creates an index of the given storage, every other option at its
+ * default (fails the test if it cannot). */
+hnswc_index *tu_create_storage(uint32_t dim, hnswc_metric metric, hnswc_storage storage);
 /* Adds rows [0, n) of data under tu_label_of(row) with add_batch. */
 void tu_add_rows(hnswc_index *ix, const float *data, size_t n, size_t dim, unsigned threads);
 uint64_t tu_count(const hnswc_index *ix);
