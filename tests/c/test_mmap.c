@@ -57,30 +57,13 @@ static hnswc_index *build(hnswc_metric m, hnswc_storage storage, size_t n, uint3
     return ix;
 }
 
-static hnswc_index *open_mapped(const char *path, unsigned flags)
-{
-    hnswc_index *ix = NULL;
-    tu_ok(hnswc_open(path, HNSWC_OPEN_MMAP | flags, &ix));
-    assert_non_null(ix);
-    return ix;
-}
-
 /* Same results bit for bit (labels, distances, count) for every query, at a
  * small and a large ef, and the same serialized bytes. */
 static void assert_same(const hnswc_index *a, const hnswc_index *b, const float *queries,
                         size_t nq, uint32_t dim)
 {
-    for (size_t q = 0; q < nq; q++)
-        for (size_t ef = 10; ef <= 200; ef += 190) {
-            uint64_t l1[K], l2[K];
-            float d1[K], d2[K];
-            size_t f1, f2;
-            tu_ok(hnswc_search(a, queries + q * dim, K, ef, NULL, NULL, l1, d1, &f1));
-            tu_ok(hnswc_search(b, queries + q * dim, K, ef, NULL, NULL, l2, d2, &f2));
-            assert_int_equal(f1, f2);
-            assert_memory_equal(l1, l2, f1 * sizeof *l1);
-            assert_memory_equal(d1, d2, f1 * sizeof *d1);
-        }
+    tu_assert_same_search(a, b, queries, nq, dim, K, 10);
+    tu_assert_same_search(a, b, queries, nq, dim, K, 200);
     size_t sa, sb;
     unsigned char *ia = tu_serialized(a, &sa), *ib = tu_serialized(b, &sb);
     assert_int_equal(sa, sb);
@@ -113,8 +96,8 @@ static void test_identical_to_loaded(void **s)
                 hnswc_index *loaded = NULL, *plain = NULL;
                 tu_ok(hnswc_load(path, &loaded));
                 tu_ok(hnswc_open(path, 0, &plain)); /* flags 0: hnswc_load */
-                hnswc_index *mapped = open_mapped(path, 0);
-                hnswc_index *verified = open_mapped(path, HNSWC_OPEN_VERIFY);
+                hnswc_index *mapped = tu_open_mapped(path, 0);
+                hnswc_index *verified = tu_open_mapped(path, HNSWC_OPEN_VERIFY);
 
                 hnswc_info il, im, ip;
                 tu_ok(hnswc_get_info(loaded, &il));
@@ -220,7 +203,7 @@ static void test_older_versions(void **s)
             tu_write_file(path, o, osize);
             hnswc_index *loaded = NULL;
             tu_ok(hnswc_load(path, &loaded));
-            hnswc_index *mapped = open_mapped(path, 0), *verified = open_mapped(path, HNSWC_OPEN_VERIFY);
+            hnswc_index *mapped = tu_open_mapped(path, 0), *verified = tu_open_mapped(path, HNSWC_OPEN_VERIFY);
             hnswc_info im;
             tu_ok(hnswc_get_info(mapped, &im));
             assert_int_equal(im.mapped_bytes, (uint64_t)n * dim * 4);
@@ -270,9 +253,9 @@ static void test_writes_copy_on_write(void **s)
 
         hnswc_index *loaded = NULL;
         tu_ok(hnswc_load(path, &loaded));
-        hnswc_index *mapped = open_mapped(path, 0);
+        hnswc_index *mapped = tu_open_mapped(path, 0);
         /* a second mapping of the same file: must not see the first's writes */
-        hnswc_index *bystander = open_mapped(path, 0);
+        hnswc_index *bystander = tu_open_mapped(path, 0);
         same_writes(loaded, n, dim, 99);
         same_writes(mapped, n, dim, 99);
         assert_same(loaded, mapped, queries, 100, dim);
@@ -303,7 +286,7 @@ static void test_writes_copy_on_write(void **s)
         bimg = tu_serialized(bystander, &bsize); /* still the old file's index */
         assert_memory_equal(bimg, before, bsize);
         free(bimg);
-        hnswc_index *reopened = open_mapped(path, HNSWC_OPEN_VERIFY);
+        hnswc_index *reopened = tu_open_mapped(path, HNSWC_OPEN_VERIFY);
         assert_same(loaded, reopened, queries, 20, dim);
 
         free(before);
@@ -327,7 +310,7 @@ static void test_empty(void **s)
     hnswc_index *e = tu_create(4, HNSWC_METRIC_L2, 4, 0, 0, 0);
     tu_ok(hnswc_save(e, path));
     hnswc_free(e);
-    hnswc_index *m = open_mapped(path, HNSWC_OPEN_VERIFY);
+    hnswc_index *m = tu_open_mapped(path, HNSWC_OPEN_VERIFY);
     hnswc_info info;
     tu_ok(hnswc_get_info(m, &info));
     assert_int_equal(info.count, 0);
@@ -496,7 +479,7 @@ static void test_arguments(void **s)
     float *data = tu_random_vectors(&r, 100, 8, -1.f, 1.f);
     tu_add_rows(flat, data, 100, 8, 1);
     tu_ok(hnswc_save(flat, path));
-    hnswc_index *m = open_mapped(path, 0);
+    hnswc_index *m = tu_open_mapped(path, 0);
     hnswc_info info;
     tu_ok(hnswc_get_info(m, &info));
     assert_int_equal(info.kind, HNSWC_KIND_FLAT);

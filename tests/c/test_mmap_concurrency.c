@@ -26,14 +26,6 @@ static hnswc_index *build(size_t n, uint32_t dim, uint64_t seed)
     return ix;
 }
 
-static hnswc_index *open_mapped(const char *path, unsigned flags)
-{
-    hnswc_index *ix = NULL;
-    tu_ok(hnswc_open(path, HNSWC_OPEN_MMAP | flags, &ix));
-    assert_non_null(ix);
-    return ix;
-}
-
 /* ------------------------------------------------------------------------
  * Concurrency: searches while another thread writes (TSan)
  * ------------------------------------------------------------------------ */
@@ -72,7 +64,7 @@ static void test_concurrent(void **s)
     hnswc_index *built = build(n, dim, 4);
     tu_ok(hnswc_save(built, path));
     hnswc_free(built);
-    hnswc_index *ix = open_mapped(path, 0);
+    hnswc_index *ix = tu_open_mapped(path, 0);
     tu_rng r = tu_rng_make(12);
     size_t nq = 60, nw = 600;
     float *queries = tu_random_vectors(&r, nq, dim, -1.f, 1.f);

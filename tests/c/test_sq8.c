@@ -207,16 +207,7 @@ static void test_bad_storage(void **s)
 static void same_results(hnswc_index *a, hnswc_index *b, const float *queries, size_t nq,
                          size_t dim)
 {
-    for (size_t q = 0; q < nq; q++) {
-        uint64_t la[K], lb[K];
-        float da[K], db[K];
-        size_t fa, fb;
-        tu_ok(hnswc_search(a, queries + q * dim, K, 40, NULL, NULL, la, da, &fa));
-        tu_ok(hnswc_search(b, queries + q * dim, K, 40, NULL, NULL, lb, db, &fb));
-        assert_int_equal(fa, fb);
-        assert_memory_equal(la, lb, fa * sizeof *la);
-        assert_memory_equal(da, db, fa * sizeof *da);
-    }
+    tu_assert_same_search(a, b, queries, nq, dim, K, 40);
 }
 
 static void test_round_trip(void **s)

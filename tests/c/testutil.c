@@ -300,6 +300,31 @@ uint64_t tu_count(const hnswc_index *ix)
     return info.count;
 }
 
+hnswc_index *tu_open_mapped(const char *path, unsigned flags)
+{
+    hnswc_index *ix = NULL;
+    tu_ok(hnswc_open(path, HNSWC_OPEN_MMAP | flags, &ix));
+    assert_non_null(ix);
+    return ix;
+}
+
+void tu_assert_same_search(const hnswc_index *a, const hnswc_index *b, const float *queries,
+                           size_t nq, size_t dim, size_t k, size_t ef)
+{
+    uint64_t *la = tu_xmalloc(2 * k * sizeof *la), *lb = la + k;
+    float *da = tu_xmalloc(2 * k * sizeof *da), *db = da + k;
+    for (size_t q = 0; q < nq; q++) {
+        size_t fa, fb;
+        tu_ok(hnswc_search(a, queries + q * dim, k, ef, NULL, NULL, la, da, &fa));
+        tu_ok(hnswc_search(b, queries + q * dim, k, ef, NULL, NULL, lb, db, &fb));
+        assert_int_equal(fa, fb);
+        assert_memory_equal(la, lb, fa * sizeof *la);
+        assert_memory_equal(da, db, fa * sizeof *da);
+    }
+    free(la);
+    free(da);
+}
+
 /* ------------------------------------------------------------------------
  * Files
  * ------------------------------------------------------------------------ */

@@ -131,6 +131,13 @@ hnswc_index *tu_create_storage(uint32_t dim, hnswc_metric metric, hnswc_storage 
 /* Adds rows [0, n) of data under tu_label_of(row) with add_batch. */
 void tu_add_rows(hnswc_index *ix, const float *data, size_t n, size_t dim, unsigned threads);
 uint64_t tu_count(const hnswc_index *ix);
+/* Opens path with hnswc_open(HNSWC_OPEN_MMAP | flags) (fails the test if it
+ * cannot). */
+hnswc_index *tu_open_mapped(const char *path, unsigned flags);
+/* Asserts that a and b give the same k results, bit for bit (count, labels,
+ * distances), for each of the nq queries (dim floats each) at this ef. */
+void tu_assert_same_search(const hnswc_index *a, const hnswc_index *b, const float *queries,
+                           size_t nq, size_t dim, size_t k, size_t ef);
 
 /* Asserts that status == expect and that hnswc_errmsg is non-empty. */
 #define tu_expect_err(call, expect)                                                    \
@@ -183,12 +190,12 @@ int tu_exists(const char *path);
  * Integers in host order (the byte-order mark says which).
  * ------------------------------------------------------------------------ */
 
-/* CRC-32C, bit by bit: slow and obviously right. */
 /* The index serialized (hnswc_serialize) into a buffer of exactly *size
  * bytes from our own malloc, so that ASan catches a loader reading past its
  * end; the caller frees it. */
 unsigned char *tu_serialized(const hnswc_index *ix, size_t *size);
 
+/* CRC-32C, bit by bit: slow and obviously right. */
 uint32_t tu_crc32c(const unsigned char *p, size_t n);
 /* CRC-32 (IEEE, zlib's), the same way: hnswc 0.1's BFIndex files. */
 uint32_t tu_crc32_ieee(const unsigned char *p, size_t n);
