@@ -194,24 +194,31 @@ def test_recall_at_least_that_of_one_index(cluster, data):
             assert per_shard == np.bincount(shard_of(labels, n_shards), minlength=n_shards).tolist()
 
 
-def test_sq8_shards(cluster, data, tmp_path):
+@pytest.mark.parametrize("storage", ["sq8", "sq8-only"])
+def test_sq8_shards(cluster, data, tmp_path, storage):
     _, client = cluster
     x, labels, q = data
     truth, _ = exact_knn("l2", x, labels, q, 10)
     one = hnswc.Index("l2", DIM)
-    one.init_index(max_elements=N, M=8, ef_construction=60, storage="sq8")
+    one.init_index(max_elements=N, M=8, ef_construction=60, storage=storage)
     one.add_items(x, labels)
     idx = ShardedIndex("l2", DIM, n_shards=2, client=client)
-    idx.init_index(max_elements=N, M=8, ef_construction=60, storage="sq8")
+    idx.init_index(max_elements=N, M=8, ef_construction=60, storage=storage)
     idx.add_items(x, labels)
     for ef in (10, 40):
         one.set_ef(ef)
         idx.set_ef(ef)
         got, dist = idx.knn_query(q, k=10)
         assert recall(got, truth) >= recall(one.knn_query(q, k=10)[0], truth)
-    idx.save_index(tmp_path / "sq8")
+    if storage == "sq8-only":  # the shards really dropped their f32 vectors
+        assert all(s["storage"] == "sq8-only" for s in idx.get_info()["shards"])
+        row = {int(l): i for i, l in enumerate(labels)}
+        exact = ((x[np.vectorize(row.get)(got)] - q[:, None, :]) ** 2).sum(-1)
+        assert not np.array_equal(dist, exact.astype(np.float32))  # approximate ...
+        np.testing.assert_allclose(dist, exact, rtol=0.05)  # ... and close
+    idx.save_index(tmp_path / storage)
     idx.close()
-    again = ShardedIndex.load(tmp_path / "sq8", client=client)
+    again = ShardedIndex.load(tmp_path / storage, client=client)
     np.testing.assert_array_equal(again.knn_query(q, k=10)[0], got)
     again.close()
     with pytest.raises(ValueError, match="storage"):

@@ -385,9 +385,13 @@ class ShardedIndex:
         does not split exactly evenly, and an hnswc shard's memory grows
         with its elements, not with its limit), so the sum over shards is
         not enforced. Shard s seeds its level generator with random_seed + s.
-        storage ('f32' or 'sq8') is each shard's; an sq8 shard trains its
-        quantiser on the first vectors it receives, so each shard has its own
-        (distances stay exact either way, so the merge is unaffected).
+        storage ('f32', 'sq8' or 'sq8-only') is each shard's; an sq8 or
+        sq8-only shard trains its quantiser on the first vectors it receives,
+        so each shard has its own. With 'sq8' distances stay exact, so the
+        merge is unaffected; with 'sq8-only' each shard returns distances to
+        its own decoded vectors (approximate, as hnswc.Index states), and the
+        merge orders those: a true neighbour can lose its place to an
+        element whose approximate distance is smaller.
         """
         if self._handles is not None:
             raise RuntimeError("The index is already initiated.")
@@ -396,8 +400,8 @@ class ShardedIndex:
                   "ef_construction": _count(ef_construction, "ef_construction", 1),
                   "random_seed": _count(random_seed, "random_seed"),
                   "allow_replace_deleted": bool(allow_replace_deleted)}
-        if storage not in ("f32", "sq8"):
-            raise ValueError("storage must be 'f32' or 'sq8', not %r" % (storage,))
+        if storage not in ("f32", "sq8", "sq8-only"):
+            raise ValueError("storage must be 'f32', 'sq8' or 'sq8-only', not %r" % (storage,))
         if storage != "f32":  # only passed when asked: files saved before it lack the key
             params["storage"] = storage
         workers = self._workers()
