@@ -92,7 +92,7 @@ $(BUILD)/tests/test_%: tests/c/test_%.c $(CTEST_UTIL) $(LIB_A) tests/c/testutil.
 
 # test_faults injects failures into the calls the library makes by routing
 # them through its own wrappers (GNU ld --wrap): nothing in src/ knows.
-CTEST_WRAP = malloc calloc realloc aligned_alloc strdup strndup fopen fdopen fwrite fsync \
+CTEST_WRAP = malloc calloc realloc aligned_alloc strdup strndup fopen fdopen fwrite write fsync \
              fclose rename mkstemp pthread_create
 $(BUILD)/tests/test_faults: CTEST_LDFLAGS = $(foreach f,$(CTEST_WRAP),-Wl,--wrap=$(f))
 

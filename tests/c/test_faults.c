@@ -3,8 +3,8 @@
  * call the library makes, for add, search, save and load.
  *
  * How: this program is linked with GNU ld's --wrap for malloc, calloc,
- * realloc, aligned_alloc, strdup, strndup, fopen, fdopen, fwrite, fsync,
- * fclose, rename, mkstemp and pthread_create (tests/tests.mk), so every such
+ * realloc, aligned_alloc, strdup, strndup, fopen, fdopen, fwrite, write,
+ * fsync, fclose, rename, mkstemp and pthread_create (tests/tests.mk), so every such
  * call in the static library goes through the __wrap_ functions below. A
  * countdown makes exactly the i-th call fail (errno ENOMEM, or EIO/ENOSPC for
  * I/O), or, "sticky", that call and every one after it. Nothing in src/
@@ -17,8 +17,9 @@
  * (then again sticky). After every run the promise is checked:
  *
  *   - the call fails with HNSWC_ERR_NOMEM (or HNSWC_ERR_IO for injected I/O
- *     errors; a save's thousands of fwrite calls are sampled: the first and
- *     last 32 and every 61st) and a message, and the index is unchanged: its serialized
+ *     errors; a save's write calls -- each cut to at most 4 KiB, so that
+ *     saving also retries short writes -- are sampled: the first and last
+ *     32 and every 61st) and a message, and the index is unchanged: its serialized
  *     bytes (parameters, level generator state, labels, vectors, links,
  *     deleted marks) are identical to before; a retry without faults then
  *     gives exactly the bytes of a run that never failed;
@@ -42,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { DIM = 8, BASE_N = 1024, K = 10 };
 /* the largest element count of an index (include/hnswc.h: 2^32 - 2) */
@@ -110,6 +112,7 @@ char *__real_strndup(const char *s, size_t n);
 FILE *__real_fopen(const char *path, const char *mode);
 FILE *__real_fdopen(int fd, const char *mode);
 size_t __real_fwrite(const void *p, size_t size, size_t n, FILE *f);
+ssize_t __real_write(int fd, const void *p, size_t n);
 int __real_fsync(int fd);
 int __real_fclose(FILE *f);
 int __real_rename(const char *from, const char *to);
@@ -157,6 +160,16 @@ size_t __wrap_fwrite(const void *p, size_t size, size_t n, FILE *f) {
         return 0;
     }
     return __real_fwrite(p, size, n, f);
+}
+/* A write takes at most 4 KiB per call (as a pipe or a signal may cut
+ * it): the save must retry short writes, and its writes are many sites. */
+ssize_t __wrap_write(int fd, const void *p, size_t n);
+ssize_t __wrap_write(int fd, const void *p, size_t n) {
+    if (fi_fail(FI_IO)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return __real_write(fd, p, n < 4096 ? n : 4096);
 }
 int __wrap_fsync(int fd);
 int __wrap_fsync(int fd) {
@@ -1103,7 +1116,7 @@ static void test_save(void **s) {
     tally ti = {0};
     ti.sites = save_run(ix, dir, path, old, FI_IO, -1, false, &ti);
     for (long i = 0; i < ti.sites; i++)
-        if (i < 32 || i >= ti.sites - 32 || i % 61 == 0) /* thousands of fwrite calls */
+        if (i < 32 || i >= ti.sites - 32 || i % 61 == 0) /* hundreds of write calls */
             save_run(ix, dir, path, old, FI_IO, i, false, &ti);
     report("save: I/O (write, fsync, close, rename)", &ti);
 
