@@ -161,7 +161,7 @@ static hnswc_status read_level0(FILE *f, const char *path, const hl_header *h, h
             if (!isfinite(v[d]))
                 st = bad(path, "a vector holds NaN or infinity");
         if (st == HNSWC_OK)
-            st = storage_set_links(ix, n->l0, count, ids, ix->M0, 0, path);
+            st = storage_set_links(ix, n->l0, count, ids, ix->M0, 0, NULL, path);
         bool del = rec[2] & 1;
         atomic_store(&n->flags, NODE_READY | (del ? NODE_DELETED : 0));
         *deleted += del;
@@ -192,7 +192,8 @@ static hnswc_status read_upper(FILE *f, const char *path, const hl_header *h, hn
                 break;
             }
             /* the count is a u16 in the low half of the first word */
-            st = storage_set_links(ix, node_links(ix, n, lv), w[0] & 0xffffu, w + 1, ix->M, lv, path);
+            st = storage_set_links(ix, node_links(ix, n, lv), w[0] & 0xffffu, w + 1, ix->M, lv, NULL,
+                                   path);
         }
     }
     free(w);
@@ -327,7 +328,7 @@ hnswc_status hnswc_load_hnswlib(const char *path, hnswc_metric metric, hnswc_ind
         atomic_store(&ix->deleted_count, deleted);
         if (h.count > 0)
             atomic_store(&ix->entry, entry_make(h.maxlevel, h.entry));
-        st = storage_finish_load(ix, NULL);
+        st = storage_finish_load(ix, false, path);
     }
     free(levels);
     fclose(f);

@@ -227,8 +227,16 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
     node_id id;
     hnswc_status st;
 
-    /* phase 1: the common case, a new label */
+    /* phase 1: the common case, a new label. A loaded index counts its
+     * in-degrees before its first link write (storage.c, "In-degrees"):
+     * here, before anything changes, so that failing leaves it as it was;
+     * phase 2 comes after it and finds them counted. */
     pthread_rwlock_rdlock(&ix->update_lock);
+    if ((st = storage_ensure_indegrees(ix)) != HNSWC_OK) {
+        pthread_rwlock_unlock(&ix->update_lock);
+        graph_ctx_release(ix, sc);
+        return st;
+    }
     pthread_mutex_lock(&ix->meta_lock);
     bool exists = label_map_find(&ix->labels, label, &id);
     bool reuse = (flags & HNSWC_ADD_REPLACE_DELETED) && atomic_load(&ix->deleted_count) > 0;

@@ -174,6 +174,15 @@ struct hnswc_index {
      * the update lock's write side; read by batch adds without a lock. */
     _Atomic uint64_t layout_count;
     _Atomic uint64_t relayouts;     /* relayouts since create/load */
+
+    /* --- in-degrees counted lazily (storage.c, "In-degrees") --- */
+    /* Nonzero after a load: the in-degree words (indeg0, the upper blocks'
+     * counts) are not counted yet. Only writers of links read them, and
+     * every writer calls storage_ensure_indegrees (update lock held) before
+     * it writes a link; the first one counts them all under indeg_lock and
+     * clears this (release). A leaf lock: nothing is taken inside it. */
+    _Atomic int indeg_stale;
+    pthread_mutex_t indeg_lock;
 };
 
 #define ENTRY_EMPTY UINT64_MAX

@@ -1091,10 +1091,27 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         return st;
     ix->rng = p.rng;
 
-    /* NODE */
+    /* NODE: each node's header and upper lists, its label in the map and
+     * a deleted one listed, as it is read (the label is at hand here; read
+     * back from the records it cost a pass over them). `levels`: a byte a
+     * node, for the upper links' checks (storage_set_links). */
+    enum { AHEAD = 8 }; /* labels whose map slot is prefetched */
     uint64_t upper_words = 0, deleted = 0;
     int max_level = -1;
-    st = section_open(src, "NODE", l.node_len);
+    uint8_t *levels = malloc(p.count ? (size_t)p.count : 1);
+    if (!levels)
+        st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory");
+    if (st == HNSWC_OK)
+        st = label_map_reserve(&ix->labels, (size_t)p.count);
+    if (st == HNSWC_OK)
+        st = section_open(src, "NODE", l.node_len);
+    /* in memory, summed: the records ahead can be read for prefetching */
+    const unsigned char *recs = src->mem && src->summed >= l.node_len ? src->mem + src->pos : NULL;
+    for (uint64_t i = 0; recs && i < p.count && i < AHEAD; i++) {
+        uint64_t label;
+        memcpy(&label, recs + i * NODE_RECORD, 8);
+        label_map_prefetch(&ix->labels, label);
+    }
     for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
         unsigned char buf[NODE_RECORD];
         const unsigned char *rec;
@@ -1103,6 +1120,11 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         uint32_t flags;
         if ((st = take_view(src, buf, sizeof buf, &rec)) != HNSWC_OK)
             break;
+        if (recs && i + AHEAD < p.count) {
+            uint64_t next;
+            memcpy(&next, recs + (i + AHEAD) * NODE_RECORD, 8);
+            label_map_prefetch(&ix->labels, next);
+        }
         memcpy(&label, rec, 8);
         memcpy(&level, rec + 8, 4);
         memcpy(&flags, rec + 12, 4);
@@ -1127,6 +1149,10 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         node_head *n = node_at(ix, (node_id)i);
         atomic_store_explicit(&n->flags, NODE_READY | (flags ? NODE_DELETED : 0),
                               memory_order_relaxed);
+        levels[i] = (uint8_t)level;
+        if ((st = storage_load_label(ix, (node_id)i, label, src->what)) != HNSWC_OK ||
+            (flags && (st = storage_push_deleted(ix, (node_id)i)) != HNSWC_OK))
+            break;
         deleted += flags;
         max_level = level > max_level ? level : max_level;
     }
@@ -1233,10 +1259,10 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         free(qb);
     }
 
-    /* LNK0 and LNKU; layer-0 in-degrees counted on the way (checked ids) */
+    /* LNK0 and LNKU (in-degrees are counted at the first write:
+     * storage.c, "In-degrees") */
     uint32_t *w = malloc((1 + (size_t)ix->M0) * 4u);
-    uint32_t *indeg = calloc(p.count ? (size_t)p.count : 1, sizeof *indeg);
-    if ((!w || !indeg) && st == HNSWC_OK)
+    if (!w && st == HNSWC_OK)
         st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory");
     if (st == HNSWC_OK)
         st = section_open(src, "LNK0", l.lnk0_len);
@@ -1244,14 +1270,8 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         const uint32_t *r;
         if ((st = take_words(src, w, 1 + (size_t)ix->M0, &r)) != HNSWC_OK ||
             (st = storage_set_links(ix, node_at(ix, (node_id)i)->l0, r[0], r + 1, ix->M0, 0,
-                                    src->what)) != HNSWC_OK)
+                                    levels, src->what)) != HNSWC_OK)
             break;
-        /* checked: every id is below the count. A local count and pointer:
-         * indeg and r are both uint32_t, and through them the compiler
-         * reloaded r[0] after each increment. */
-        const uint32_t c = r[0], *ids = r + 1;
-        for (uint32_t j = 0; j < c; j++)
-            indeg[ids[j]]++;
     }
     if (st == HNSWC_OK)
         st = section_close(src, "LNK0");
@@ -1262,21 +1282,22 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         for (int lv = 1; st == HNSWC_OK && lv <= n->level; lv++) {
             const uint32_t *r;
             if ((st = take_words(src, w, 1 + (size_t)ix->M, &r)) == HNSWC_OK)
-                st = storage_set_links(ix, node_links(ix, n, lv), r[0], r + 1, ix->M, lv, src->what);
+                st = storage_set_links(ix, node_links(ix, n, lv), r[0], r + 1, ix->M, lv, levels,
+                                       src->what);
         }
     }
     if (st == HNSWC_OK)
         st = section_close(src, "LNKU");
     free(w);
+    free(levels);
 
     if (st == HNSWC_OK && src->remaining > 0)
         st = fmt_err(src, "unexpected bytes after the last section");
     if (st == HNSWC_OK) {
         atomic_store(&ix->deleted_count, p.deleted);
         atomic_store(&ix->entry, p.entry);
-        st = storage_finish_load(ix, indeg);
+        st = storage_finish_load(ix, true, src->what);
     }
-    free(indeg);
     if (st == HNSWC_OK && ix->map_chunks)
         ix->map_bytes = l.count * p.dim * 4u; /* the vectors themselves, not version 4's padding */
     if (st != HNSWC_OK) {

@@ -509,14 +509,19 @@ hnswc_status remove_labels(hnswc_index *ix, const char *fn, const uint64_t *labe
     }
 
     pthread_rwlock_rdlock(&ix->update_lock);
-    pthread_mutex_lock(&ix->meta_lock);
-    st = reserve_lists(ix, n);
-    if (st == HNSWC_OK)
-        st = lookup(ix, fn, labels, n, ids);
-    if (st == HNSWC_OK)
-        for (size_t i = 0; i < n; i++)
-            flag_removed(ix, ids[i]);
-    pthread_mutex_unlock(&ix->meta_lock);
+    /* before the first link write, and before anything changes (storage.c,
+     * "In-degrees") */
+    st = storage_ensure_indegrees(ix);
+    if (st == HNSWC_OK) {
+        pthread_mutex_lock(&ix->meta_lock);
+        st = reserve_lists(ix, n);
+        if (st == HNSWC_OK)
+            st = lookup(ix, fn, labels, n, ids);
+        if (st == HNSWC_OK)
+            for (size_t i = 0; i < n; i++)
+                flag_removed(ix, ids[i]);
+        pthread_mutex_unlock(&ix->meta_lock);
+    }
     if (st == HNSWC_OK) {
         move_entry(ix);
         if (!sweep_only) {
@@ -557,10 +562,14 @@ hnswc_status remove_compact(hnswc_index *ix, unsigned num_threads, size_t *n_rem
 
     size_t removed = 0;
     pthread_rwlock_rdlock(&ix->update_lock);
+    /* before the first link write (storage.c, "In-degrees"); out of memory
+     * here leaves n 0: nothing is removed */
+    st = storage_ensure_indegrees(ix);
     pthread_mutex_lock(&ix->meta_lock);
     /* tombstones marked since the size was read wait for the next compact */
-    size_t n = ix->deleted_ids_len < want ? ix->deleted_ids_len : want;
-    st = reserve_lists(ix, n);
+    size_t n = st != HNSWC_OK ? 0 : ix->deleted_ids_len < want ? ix->deleted_ids_len : want;
+    if (st == HNSWC_OK)
+        st = reserve_lists(ix, n);
     if (st == HNSWC_OK) {
         for (size_t i = 0; i < n; i++) {
             node_id id = ix->deleted_ids[i];

@@ -133,6 +133,7 @@ static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, siz
     pthread_mutex_init(&ix->entry_lock, NULL);
     pthread_mutex_init(&ix->pool_lock, NULL);
     pthread_mutex_init(&ix->reclaim_lock, NULL);
+    pthread_mutex_init(&ix->indeg_lock, NULL);
     for (unsigned i = 0; i < LINK_LOCK_STRIPES; i++)
         pthread_mutex_init(&ix->link_locks[i], NULL);
 
@@ -173,6 +174,7 @@ void storage_destroy(hnswc_index *ix) {
     pthread_mutex_destroy(&ix->entry_lock);
     pthread_mutex_destroy(&ix->pool_lock);
     pthread_mutex_destroy(&ix->reclaim_lock);
+    pthread_mutex_destroy(&ix->indeg_lock);
     for (unsigned i = 0; i < LINK_LOCK_STRIPES; i++)
         pthread_mutex_destroy(&ix->link_locks[i]);
     free(ix);
@@ -495,62 +497,75 @@ void storage_drop_vectors(hnswc_index *ix) {
 /*
  * For loaders: checks a stored link list of `count` ids (at most `max`) on
  * `level` -- each must name an existing node that lives on that layer -- and
- * copies it into dst, zero-filling the rest. `what` names the file.
+ * copies it into dst, zero-filling the rest. `levels` (one byte a node, or
+ * NULL: read from the records) gives the layers; `what` names the file.
+ *
+ * Layer 0 needs no look-up (every node lives there): its ids are checked
+ * against the count in one branch-free pass the compiler vectorises, then
+ * copied whole (the index is not shared yet: plain stores). On layers
+ * above, the look-up reads `levels`, 1 byte a node and in cache, instead of
+ * a random record: a cache miss per upper link was a tenth of opening a
+ * mapped index.
  */
 hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t count,
-                               const uint32_t *ids, uint32_t max, int level, const char *what) {
+                               const uint32_t *ids, uint32_t max, int level, const uint8_t *levels,
+                               const char *what) {
     if (count > max)
         return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link list on layer %d holds %u "
                           "links, more than its %u", what, level, count, max);
-    uint64_t n = atomic_load(&ix->count);
-    for (uint32_t j = 0; j < count; j++) {
-        if (ids[j] >= n)
-            return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link points to element %u of %llu",
-                              what, ids[j], (unsigned long long)n);
-        /* every node lives on layer 0: only upper links need the look-up
-         * (a random read per link, a third of opening a mapped index) */
-        if (level > 0 && node_at(ix, ids[j])->level < level)
+    const uint64_t n = atomic_load_explicit(&ix->count, memory_order_relaxed);
+    uint32_t out = 0;
+    for (uint32_t j = 0; j < count; j++)
+        out |= (uint64_t)ids[j] >= n;
+    if (out) {
+        uint32_t j = 0;
+        while ((uint64_t)ids[j] < n)
+            j++;
+        return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link points to element %u of %llu",
+                          what, ids[j], (unsigned long long)n);
+    }
+    for (uint32_t j = 0; level > 0 && j < count; j++)
+        if ((levels ? (int)levels[ids[j]] : node_at(ix, ids[j])->level) < level)
             return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link on layer %d points to an "
                               "element that is not on that layer", what, level);
-    }
-    atomic_store_explicit(&dst[0], count, memory_order_relaxed);
-    for (uint32_t j = 0; j < max; j++)
-        atomic_store_explicit(&dst[1 + j], j < count ? ids[j] : 0, memory_order_relaxed);
+    /* not shared yet: a plain copy (relaxed stores one by one were not
+     * vectorised) */
+    uint32_t *d = (uint32_t *)(void *)dst;
+    d[0] = count;
+    memcpy(d + 1, ids, (size_t)count * sizeof *ids);
+    memset(d + 1 + count, 0, (size_t)(max - count) * sizeof *ids);
     return HNSWC_OK;
 }
 
 /*
- * After a loader has filled all nodes: builds the label map and the list of
- * deleted slots. Two elements with one label make the file invalid.
+ * For loaders: node `id` takes `label` in the label map (room for every
+ * node reserved by the caller). Two elements with one label make the file
+ * invalid. Callers may label_map_prefetch a few labels ahead.
  */
-hnswc_status storage_finish_load(hnswc_index *ix, const uint32_t *counted) {
+hnswc_status storage_load_label(hnswc_index *ix, node_id id, uint64_t label, const char *what) {
+    node_id other;
+    if (!label_map_put_new(&ix->labels, label, id, &other))
+        return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: elements %u and %u have the same "
+                          "label %llu", what, other, (unsigned)id, (unsigned long long)label);
+    return HNSWC_OK;
+}
+
+/*
+ * After a loader has filled all nodes: the in-degrees are left to count
+ * (below); with `labels_done` false, the label map is built and the
+ * deleted slots listed here, from the records (a loader that had the
+ * labels at hand did it node by node: storage_load_label). Two elements
+ * with one label make the file invalid.
+ */
+hnswc_status storage_finish_load(hnswc_index *ix, bool labels_done, const char *what) {
     uint64_t n = atomic_load(&ix->count);
     /* a file is taken as laid out as it was saved: the automatic relayout
      * (layout.c) waits until the index doubles from here */
     atomic_store(&ix->layout_count, n);
-    /* In-degrees are derived, not stored. Counted in a plain array (4 bytes
-     * a node: in cache) and then stored in order: an atomic increment in a
-     * random record per link cost a third of opening a mapped index. */
-    uint32_t *indeg = NULL;
-    if (!counted) {
-        if (!(indeg = calloc(n ? (size_t)n : 1, sizeof *indeg)))
-            return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory counting in-degrees");
-        for (uint64_t i = 0; i < n; i++) {
-            node_head *h = node_at(ix, (node_id)i);
-            uint32_t deg = node_links_count(ix, h->l0, 0);
-            for (uint32_t j = 0; j < deg; j++)
-                indeg[atomic_load_explicit(&h->l0[1 + j], memory_order_relaxed)]++;
-        }
-        counted = indeg;
-    }
-    /* One pass over the records (each pass costs a cache miss per record):
-     * the layer-0 in-degree stored, the upper layers' counted in place (few
-     * nodes; the index is not shared yet, so a plain relaxed load and store,
-     * not a locked increment, which was a fifth of this function), the
-     * label put in the map -- reserved whole, one probe walk per label, its
-     * slot prefetched a few labels ahead (a cache miss per label otherwise:
-     * a tenth of opening a mapped index) -- and a deleted slot listed. */
-    enum { AHEAD = 8 };
+    atomic_store_explicit(&ix->indeg_stale, 1, memory_order_relaxed); /* not shared yet */
+    if (labels_done)
+        return HNSWC_OK;
+    enum { AHEAD = 8 }; /* the label's slot prefetched: a cache miss per label otherwise */
     hnswc_status st = label_map_reserve(&ix->labels, (size_t)n);
     for (uint64_t i = 0; st == HNSWC_OK && i < n && i < AHEAD; i++)
         label_map_prefetch(&ix->labels, node_at(ix, (node_id)i)->label);
@@ -558,27 +573,87 @@ hnswc_status storage_finish_load(hnswc_index *ix, const uint32_t *counted) {
         if (i + AHEAD < n)
             label_map_prefetch(&ix->labels, node_at(ix, (node_id)(i + AHEAD))->label);
         node_head *h = node_at(ix, (node_id)i);
-        atomic_store_explicit(&h->indeg0, counted[i], memory_order_relaxed);
+        st = storage_load_label(ix, (node_id)i, h->label, what);
+        if (st == HNSWC_OK && (atomic_load_explicit(&h->flags, memory_order_relaxed) & NODE_DELETED))
+            st = storage_push_deleted(ix, (node_id)i);
+    }
+    return st;
+}
+
+/* ========================================================================
+ * In-degrees
+ *
+ * How many lists link to a node, per layer: pruning keeps a node's last
+ * layer-0 in-link (graph.c, set_links) and removal frees a slot only at
+ * in-degree 0 on every layer (remove.c). They are derived from the links,
+ * not stored in files, and only writers of links use them. So a loaded or
+ * opened index does not count them when it is read (that was a fifth of
+ * opening a mapped index: a random increment per link, then a store per
+ * node), but when its first writer asks: an index that is only searched
+ * never counts them.
+ *
+ * The contract that makes the count exact: every operation that writes
+ * links (an add or an update: index.c, add_one; a removal or a compaction:
+ * remove.c) calls storage_ensure_indegrees with the update lock held, read
+ * or write side, before it writes its first link. Then while the first
+ * caller counts, no link is being written: every other writer is either
+ * waiting in this function or has not reached it, and a relayout (which
+ * rewrites ids) holds the write side. Searches may read links meanwhile;
+ * they never read in-degrees. Rejected: counting under the update lock's
+ * write side (an add holds the read side, and the lock cannot be
+ * upgraded; dropping and retaking it would let the index change between),
+ * and counting at the first write of each node (a node's in-degree depends
+ * on every other node's lists).
+ * ======================================================================== */
+
+/* Counts every in-degree from the links. indeg_lock held, no link writer
+ * running (above). Out of memory changes nothing. */
+static hnswc_status count_indegrees(hnswc_index *ix) {
+    uint64_t n = atomic_load(&ix->count);
+    /* layer 0 in a plain array (4 bytes a node: in cache), then stored in
+     * order; an atomic increment in a random record per link is several
+     * times slower */
+    uint32_t *deg = calloc(n ? (size_t)n : 1, sizeof *deg);
+    if (!deg)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory counting in-degrees");
+    for (uint64_t i = 0; i < n; i++) {
+        node_head *h = node_at(ix, (node_id)i);
+        uint32_t d = node_links_count(ix, h->l0, 0);
+        for (uint32_t j = 0; j < d; j++)
+            deg[atomic_load_explicit(&h->l0[1 + j], memory_order_relaxed)]++;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        node_head *h = node_at(ix, (node_id)i);
+        atomic_store_explicit(&h->indeg0, deg[i], memory_order_relaxed);
+        for (int lv = 1; lv <= h->level; lv++) /* zeroed first: counted below */
+            atomic_store_explicit(node_indeg(ix, h, lv), 0, memory_order_relaxed);
+    }
+    free(deg);
+    /* the upper layers (few nodes) in place; no other thread writes them */
+    for (uint64_t i = 0; i < n; i++) {
+        node_head *h = node_at(ix, (node_id)i);
         for (int lv = 1; lv <= h->level; lv++) {
             _Atomic uint32_t *links = node_links(ix, h, lv);
             uint32_t d = node_links_count(ix, links, lv);
             for (uint32_t j = 0; j < d; j++) {
-                _Atomic uint32_t *deg = node_indeg(
-                    ix, node_at(ix, atomic_load_explicit(&links[1 + j], memory_order_relaxed)), lv);
-                atomic_store_explicit(deg, atomic_load_explicit(deg, memory_order_relaxed) + 1,
+                node_id t = atomic_load_explicit(&links[1 + j], memory_order_relaxed);
+                _Atomic uint32_t *c = node_indeg(ix, node_at(ix, t), lv);
+                atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                                       memory_order_relaxed);
             }
         }
-        node_id other;
-        if (!label_map_put_new(&ix->labels, h->label, (node_id)i, &other)) {
-            st = hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: elements %llu and %u have the same "
-                            "label %llu", (unsigned long long)i, other,
-                            (unsigned long long)h->label);
-            break;
-        }
-        if (atomic_load_explicit(&h->flags, memory_order_relaxed) & NODE_DELETED)
-            st = storage_push_deleted(ix, (node_id)i);
     }
-    free(indeg);
+    return HNSWC_OK;
+}
+
+hnswc_status storage_ensure_indegrees(hnswc_index *ix) {
+    if (!atomic_load_explicit(&ix->indeg_stale, memory_order_acquire))
+        return HNSWC_OK;
+    hnswc_status st = HNSWC_OK;
+    pthread_mutex_lock(&ix->indeg_lock);
+    if (atomic_load_explicit(&ix->indeg_stale, memory_order_relaxed) &&
+        (st = count_indegrees(ix)) == HNSWC_OK)
+        atomic_store_explicit(&ix->indeg_stale, 0, memory_order_release);
+    pthread_mutex_unlock(&ix->indeg_lock);
     return st;
 }

@@ -235,15 +235,34 @@ void storage_drop_vectors(hnswc_index *ix);
  * ======================================================================== */
 
 /* Checks a stored link list of `count` ids (at most `max`) on `level` --
- * each must name an existing node that lives on that layer -- and copies it
+ * each must name an existing node that lives on that layer (its level from
+ * `levels`, a byte a node, or from the records when NULL) -- and copies it
  * into dst, zero-filling the rest. `what` names the file in messages. */
 hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t count,
-                               const uint32_t *ids, uint32_t max, int level, const char *what);
+                               const uint32_t *ids, uint32_t max, int level, const uint8_t *levels,
+                               const char *what);
 
-/* After a loader has filled count nodes: derives the in-degrees of every
- * layer (layer 0's from `indeg`, count entries the loader counted while
- * reading the layer-0 lists, if not NULL), builds the label map and the
- * deleted list, and checks labels are unique. */
-hnswc_status storage_finish_load(hnswc_index *ix, const uint32_t *indeg);
+/* Puts node `id`'s label in the label map (room reserved by the caller);
+ * a label already there makes the file invalid (HNSWC_ERR_FORMAT). */
+hnswc_status storage_load_label(hnswc_index *ix, node_id id, uint64_t label, const char *what);
+
+/* After a loader has filled count nodes: marks the in-degrees for counting
+ * at the first write (storage_ensure_indegrees) and, unless `labels_done`
+ * (the loader called storage_load_label and listed deleted slots itself),
+ * builds the label map and the deleted list from the records, checking
+ * labels are unique. */
+hnswc_status storage_finish_load(hnswc_index *ix, bool labels_done, const char *what);
+
+/* ========================================================================
+ * In-degrees (storage.c, "In-degrees")
+ * ======================================================================== */
+
+/* Counts the in-degrees of a loaded index if they are not counted yet.
+ * Every operation that writes links calls it, with the update lock held
+ * (either side), before its first link write; the first caller counts
+ * (O(links), under indeg_lock), the others wait for it, later calls cost
+ * an atomic load. HNSWC_ERR_NOMEM if the count could not be made: nothing
+ * changed, and the caller fails without writing. */
+hnswc_status storage_ensure_indegrees(hnswc_index *ix);
 
 #endif /* HNSWC_STORAGE_H */

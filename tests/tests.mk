@@ -61,7 +61,7 @@ TSAN_CC ?= clang
 test-c-tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan$(if $(filter-out clang,$(TSAN_CC)),-$(TSAN_CC)) \
 	  SAN=thread CC=$(TSAN_CC) C_TESTS="$(TSAN_TESTS)" test-c-run
-TSAN_TESTS = test_concurrency test_limit test_remove_concurrency test_mmap_concurrency \
+TSAN_TESTS = test_concurrency test_limit test_remove_concurrency test_mmap_concurrency test_indegree \
              test_relayout_concurrency
 
 # ---------------------------------------------------------------------------
