@@ -93,30 +93,60 @@ hnswc_status label_map_put(label_map *m, uint64_t key, uint32_t val) {
     return HNSWC_OK;
 }
 
-bool label_map_put_new(label_map *m, uint64_t key, uint32_t val, uint32_t *existing) {
-    size_t j = hash_label(key) & (m->cap - 1);
-    for (; m->vals[j] != LABEL_MAP_EMPTY; j = (j + 1) & (m->cap - 1))
-        if (m->keys[j] == key) {
-            *existing = m->vals[j];
-            return false;
-        }
-    m->keys[j] = key;
-    m->vals[j] = val;
-    m->len++;
-    return true;
-}
+/*
+ * A loader's whole map at once. Entered in the order of their keys' home
+ * slots (a counting sort by the home's high bits, buckets of FILL_BUCKET
+ * slots), the table is written from start to end instead of at random: a
+ * key at a time, in the file's order, was a cache miss or two per label --
+ * a third of opening a mapped Fashion-MNIST index, prefetching included.
+ * Linear probing gives the same lookups whatever the order of insertion.
+ * Rejected: building the map lazily at the first label lookup (a file with
+ * two elements of one label must be refused when opened, which needs this
+ * pass anyway).
+ */
+#define FILL_BUCKET_BITS 6
 
-void label_map_prefetch(const label_map *m, uint64_t key) {
-#if defined(__GNUC__)
-    if (m->cap) {
-        size_t j = hash_label(key) & (m->cap - 1);
-        __builtin_prefetch(&m->vals[j], 1);
-        __builtin_prefetch(&m->keys[j], 1);
+hnswc_status label_map_fill(label_map *m, const uint64_t *keys, size_t n, size_t *dup,
+                            uint32_t *other) {
+    if (m->len != 0 || n > (size_t)LABEL_MAP_EMPTY)
+        return hnswc_fail(HNSWC_ERR_INVALID, "label_map_fill: the map is not empty");
+    hnswc_status st = label_map_reserve(m, n);
+    if (st != HNSWC_OK || n == 0)
+        return st;
+    const size_t mask = m->cap - 1;
+    const size_t nb = (m->cap >> FILL_BUCKET_BITS) + 1;
+    uint32_t *at = calloc(nb + 1, sizeof *at);
+    uint32_t *order = malloc(n * sizeof *order);
+    if (!at || !order) {
+        free(at);
+        free(order);
+        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory building a label map of %zu labels", n);
     }
-#else
-    (void)m;
-    (void)key;
-#endif
+    for (size_t i = 0; i < n; i++)
+        at[((hash_label(keys[i]) & mask) >> FILL_BUCKET_BITS) + 1]++;
+    for (size_t b = 1; b <= nb; b++)
+        at[b] += at[b - 1];
+    for (size_t i = 0; i < n; i++)
+        order[at[(hash_label(keys[i]) & mask) >> FILL_BUCKET_BITS]++] = (uint32_t)i;
+    free(at);
+    for (size_t k = 0; k < n; k++) {
+        const uint32_t i = order[k];
+        const uint64_t key = keys[i];
+        size_t j = hash_label(key) & mask;
+        for (; m->vals[j] != LABEL_MAP_EMPTY; j = (j + 1) & mask)
+            if (m->keys[j] == key) {
+                /* report the later of the two in the caller's order */
+                *dup = m->vals[j] > i ? m->vals[j] : i;
+                *other = m->vals[j] > i ? i : m->vals[j];
+                free(order);
+                return HNSWC_ERR_FORMAT;
+            }
+        m->keys[j] = key;
+        m->vals[j] = i;
+        m->len++;
+    }
+    free(order);
+    return HNSWC_OK;
 }
 
 void label_map_update(label_map *m, uint64_t key, uint32_t val) {

@@ -34,14 +34,13 @@ bool label_map_find(const label_map *m, uint64_t key, uint32_t *val);
 /* Inserts key, which must be absent; cannot fail after a reserve for it. */
 hnswc_status label_map_put(label_map *m, uint64_t key, uint32_t val);
 
-/* Enters key -> val if key is absent (true), else leaves the map as it was
- * and sets *existing to key's value (false): one probe walk. Room for one
- * more entry must be reserved (label_map_reserve). For loaders. */
-bool label_map_put_new(label_map *m, uint64_t key, uint32_t val, uint32_t *existing);
-
-/* Asks the cache for the first slot of key's probe run (a hint: a loader
- * entering many labels issues it some entries ahead). */
-void label_map_prefetch(const label_map *m, uint64_t key);
+/* For loaders: fills an empty map with keys[i] -> i for i in 0 .. n-1
+ * (n < 2^32), reserving room. HNSWC_ERR_FORMAT, with no message, when two
+ * keys are equal: *other and *dup are their indexes (other < dup), and the
+ * map holds part of the keys (a loader discards it); HNSWC_ERR_NOMEM;
+ * HNSWC_ERR_INVALID if the map is not empty. */
+hnswc_status label_map_fill(label_map *m, const uint64_t *keys, size_t n, size_t *dup,
+                            uint32_t *other);
 /* Sets the value of key, which must be present. */
 void label_map_update(label_map *m, uint64_t key, uint32_t val);
 /* Removes key if present. */

@@ -875,6 +875,20 @@ static hnswc_status read_fixed_section(source *src, const unsigned char *head, c
     return st == HNSWC_OK ? section_close(src, tag) : st;
 }
 
+/* A node above layer 0 while a graph is read: its upper block (storage.h)
+ * and top layer. */
+typedef struct upper_ref {
+    _Atomic uint32_t *upper;
+    int level;
+} upper_ref;
+
+#define RECORD_AHEAD 8 /* records prefetched ahead of the one written */
+#if defined(__GNUC__)
+#define PREFETCH_W(p) __builtin_prefetch((p), 1)
+#else
+#define PREFETCH_W(p) ((void)(p))
+#endif
+
 typedef struct parm {
     uint32_t dim, metric, M, efc, ef, storage;
     uint64_t seed, rng, count, deleted, entry, max_elements;
@@ -1091,27 +1105,24 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         return st;
     ix->rng = p.rng;
 
-    /* NODE: each node's header and upper lists, its label in the map and
-     * a deleted one listed, as it is read (the label is at hand here; read
-     * back from the records it cost a pass over them). `levels`: a byte a
-     * node, for the upper links' checks (storage_set_links). */
-    enum { AHEAD = 8 }; /* labels whose map slot is prefetched */
+    /* NODE: each node's header and upper lists, a deleted one listed, its
+     * label kept for the label map (built at once after the loop:
+     * storage_load_labels; read back from the records it cost a pass over
+     * them). `levels`: a byte a node, for the upper links' checks
+     * (storage_set_links). */
     uint64_t upper_words = 0, deleted = 0;
     int max_level = -1;
     uint8_t *levels = malloc(p.count ? (size_t)p.count : 1);
-    if (!levels)
+    /* the nodes above layer 0 and their upper blocks, in id order: LNKU
+     * is read through these, not through the records (a cache miss per
+     * upper node) */
+    upper_ref *ups = NULL;
+    size_t n_ups = 0, ups_cap = 0;
+    uint64_t *labels = malloc((p.count ? (size_t)p.count : 1) * sizeof *labels);
+    if (!levels || !labels)
         st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory");
     if (st == HNSWC_OK)
-        st = label_map_reserve(&ix->labels, (size_t)p.count);
-    if (st == HNSWC_OK)
         st = section_open(src, "NODE", l.node_len);
-    /* in memory, summed: the records ahead can be read for prefetching */
-    const unsigned char *recs = src->mem && src->summed >= l.node_len ? src->mem + src->pos : NULL;
-    for (uint64_t i = 0; recs && i < p.count && i < AHEAD; i++) {
-        uint64_t label;
-        memcpy(&label, recs + i * NODE_RECORD, 8);
-        label_map_prefetch(&ix->labels, label);
-    }
     for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
         unsigned char buf[NODE_RECORD];
         const unsigned char *rec;
@@ -1120,11 +1131,6 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         uint32_t flags;
         if ((st = take_view(src, buf, sizeof buf, &rec)) != HNSWC_OK)
             break;
-        if (recs && i + AHEAD < p.count) {
-            uint64_t next;
-            memcpy(&next, recs + (i + AHEAD) * NODE_RECORD, 8);
-            label_map_prefetch(&ix->labels, next);
-        }
         memcpy(&label, rec, 8);
         memcpy(&level, rec + 8, 4);
         memcpy(&flags, rec + 12, 4);
@@ -1141,6 +1147,10 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
             st = fmt_err(src, "truncated (shorter than its elements' levels require)");
             break;
         }
+        /* the records are written in id order: asked for a few ahead (a
+         * write to a record not in the cache stalled this loop) */
+        if (i + RECORD_AHEAD < p.count)
+            PREFETCH_W(node_at(ix, (node_id)(i + RECORD_AHEAD)));
         if ((st = storage_init_node(ix, (node_id)i, label, level)) != HNSWC_OK)
             break;
         /* relaxed: the index is not shared yet (a sequentially consistent
@@ -1150,14 +1160,29 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         atomic_store_explicit(&n->flags, NODE_READY | (flags ? NODE_DELETED : 0),
                               memory_order_relaxed);
         levels[i] = (uint8_t)level;
-        if ((st = storage_load_label(ix, (node_id)i, label, src->what)) != HNSWC_OK ||
-            (flags && (st = storage_push_deleted(ix, (node_id)i)) != HNSWC_OK))
+        labels[i] = label;
+        if (level > 0 && n_ups == ups_cap) {
+            size_t cap = ups_cap ? 2 * ups_cap : 256;
+            upper_ref *g = realloc(ups, cap * sizeof *g);
+            if (!g) {
+                st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory");
+                break;
+            }
+            ups = g;
+            ups_cap = cap;
+        }
+        if (level > 0)
+            ups[n_ups++] = (upper_ref){n->upper, level};
+        if (flags && (st = storage_push_deleted(ix, (node_id)i)) != HNSWC_OK)
             break;
         deleted += flags;
         max_level = level > max_level ? level : max_level;
     }
     if (st == HNSWC_OK)
         st = section_close(src, "NODE");
+    if (st == HNSWC_OK)
+        st = storage_load_labels(ix, labels, src->what);
+    free(labels);
     if (st == HNSWC_OK && deleted != p.deleted)
         st = fmt_err(src, "deleted count does not match the elements");
     if (st == HNSWC_OK && p.count > 0 &&
@@ -1266,30 +1291,44 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
         st = hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_load: out of memory");
     if (st == HNSWC_OK)
         st = section_open(src, "LNK0", l.lnk0_len);
-    for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
-        const uint32_t *r;
-        if ((st = take_words(src, w, 1 + (size_t)ix->M0, &r)) != HNSWC_OK ||
-            (st = storage_set_links(ix, node_at(ix, (node_id)i)->l0, r[0], r + 1, ix->M0, 0,
-                                    levels, src->what)) != HNSWC_OK)
-            break;
+    /* in memory, summed and aligned (a mapped file: always): all at once */
+    if (st == HNSWC_OK && src->mem && src->summed >= l.lnk0_len &&
+        ((uintptr_t)(src->mem + src->pos) & 3u) == 0) {
+        st = storage_load_links0(ix, (const uint32_t *)(const void *)(src->mem + src->pos),
+                                 src->what);
+        if (st == HNSWC_OK) {
+            src->pos += (size_t)l.lnk0_len;
+            src->remaining -= l.lnk0_len;
+            src->summed -= l.lnk0_len;
+        }
+    } else {
+        for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
+            const uint32_t *r;
+            if ((st = take_words(src, w, 1 + (size_t)ix->M0, &r)) != HNSWC_OK ||
+                (st = storage_set_links(ix, node_at(ix, (node_id)i)->l0, r[0], r + 1, ix->M0, 0,
+                                        levels, src->what)) != HNSWC_OK)
+                break;
+        }
     }
     if (st == HNSWC_OK)
         st = section_close(src, "LNK0");
     if (st == HNSWC_OK)
         st = section_open(src, "LNKU", l.lnku_len);
-    for (uint64_t i = 0; st == HNSWC_OK && i < p.count; i++) {
-        node_head *n = node_at(ix, (node_id)i);
-        for (int lv = 1; st == HNSWC_OK && lv <= n->level; lv++) {
+    for (size_t k = 0; st == HNSWC_OK && k < n_ups; k++) {
+        if (k + 4 < n_ups) /* a block of its own, somewhere in the heap */
+            PREFETCH_W(ups[k + 4].upper);
+        for (int lv = 1; st == HNSWC_OK && lv <= ups[k].level; lv++) {
             const uint32_t *r;
             if ((st = take_words(src, w, 1 + (size_t)ix->M, &r)) == HNSWC_OK)
-                st = storage_set_links(ix, node_links(ix, n, lv), r[0], r + 1, ix->M, lv, levels,
-                                       src->what);
+                st = storage_set_links(ix, upper_links(ix, ups[k].upper, lv), r[0], r + 1, ix->M,
+                                       lv, levels, src->what);
         }
     }
     if (st == HNSWC_OK)
         st = section_close(src, "LNKU");
     free(w);
     free(levels);
+    free(ups);
 
     if (st == HNSWC_OK && src->remaining > 0)
         st = fmt_err(src, "unexpected bytes after the last section");

@@ -106,9 +106,15 @@ static inline const float *node_f32(const hnswc_index *ix, node_id id, float *bu
     return buf;
 }
 
+/* The list on `level` >= 1 in a node's upper block (node_head.upper). */
+static inline _Atomic uint32_t *upper_links(const hnswc_index *ix, _Atomic uint32_t *upper,
+                                            int level) {
+    return upper + (size_t)(level - 1) * (ix->M + 1);
+}
+
 /* Link list of node n on layer `level` (<= n->level): word 0 is the count. */
 static inline _Atomic uint32_t *node_links(const hnswc_index *ix, node_head *n, int level) {
-    return level == 0 ? n->l0 : n->upper + (size_t)(level - 1) * (ix->M + 1);
+    return level == 0 ? n->l0 : upper_links(ix, n->upper, level);
 }
 
 /* The number of lists on `level` that hold a link to n (level <= n->level).
@@ -242,13 +248,17 @@ hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t 
                                const uint32_t *ids, uint32_t max, int level, const uint8_t *levels,
                                const char *what);
 
-/* Puts node `id`'s label in the label map (room reserved by the caller);
- * a label already there makes the file invalid (HNSWC_ERR_FORMAT). */
-hnswc_status storage_load_label(hnswc_index *ix, node_id id, uint64_t label, const char *what);
+/* The same checks and copies for every node's layer-0 list at once, from
+ * a whole LNK0 payload in memory (count records of 1 + M0 words). */
+hnswc_status storage_load_links0(hnswc_index *ix, const uint32_t *words, const char *what);
+
+/* Builds the label map of nodes 0 .. count-1 from labels[i], node i's, in
+ * an empty map; two equal labels make the file invalid (HNSWC_ERR_FORMAT). */
+hnswc_status storage_load_labels(hnswc_index *ix, const uint64_t *labels, const char *what);
 
 /* After a loader has filled count nodes: marks the in-degrees for counting
  * at the first write (storage_ensure_indegrees) and, unless `labels_done`
- * (the loader called storage_load_label and listed deleted slots itself),
+ * (the loader called storage_load_labels and listed deleted slots itself),
  * builds the label map and the deleted list from the records, checking
  * labels are unique. */
 hnswc_status storage_finish_load(hnswc_index *ix, bool labels_done, const char *what);
