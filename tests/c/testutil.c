@@ -578,6 +578,16 @@ void tu_expect_load(const unsigned char *b, size_t size, const char *file, hnswc
     if (st != HNSWC_OK)
         assert_null(ix);
     hnswc_free(st == HNSWC_OK ? ix : NULL);
+    /* opened in place and verified: the mapped reader checks all that the
+     * loader checks (its own code for NODE, LNK0 and labels) */
+    ix = (hnswc_index *)(uintptr_t)0x1;
+    st = hnswc_open(file, HNSWC_OPEN_MMAP | HNSWC_OPEN_VERIFY, &ix);
+    if (st != expect)
+        fail_msg("%s: hnswc_open(MMAP | VERIFY) returned %s (%s), expected %s", what,
+                 hnswc_status_string(st), hnswc_errmsg(NULL), hnswc_status_string(expect));
+    if (st != HNSWC_OK)
+        assert_null(ix);
+    hnswc_free(st == HNSWC_OK ? ix : NULL);
 }
 
 /* ========================================================================

@@ -225,8 +225,9 @@ size_t tu_vecs_row(uint32_t dim);
  * be 0), VECS unpadded, checksums right. Malloc'd; its size in *out_size. */
 unsigned char *tu_downgrade(const unsigned char *b, size_t size, uint32_t dim, uint32_t version,
                             size_t *out_size);
-/* Loads b from memory and (if file is not NULL) from that file; both must
- * return `expect`, and a failure must leave *out NULL with a message. */
+/* Loads b from memory and (if file is not NULL) from that file, and opens
+ * that file in place with HNSWC_OPEN_VERIFY; all must return `expect`, and
+ * a failure must leave *out NULL with a message. */
 void tu_expect_load(const unsigned char *b, size_t size, const char *file, hnswc_status expect,
                     const char *what);
 
