@@ -10,8 +10,9 @@
 #                    (hnswc_open, HNSWC_OPEN_MMAP) against hnswc_load in one
 #                    process: open time (fastest of 15), and the first 10,000
 #                    queries in alternating chunks (fastest of 5 rounds), with
-#                    the file cached as read() leaves it and as a huge-page
-#                    mapping leaves it; builds the index once
+#                    the file cached as hnswc_save's writes leave it, as 1 MiB
+#                    writes (a copy) leave it and as reading it back leaves
+#                    it; builds the index once
 #                    ($(BUILD)/bench/fmnist-M16.hnswc, about a minute); writes
 #                    $(BUILD)/bench/bench_mmap.json
 #   make demo        installs what is missing (the PyPI peers of

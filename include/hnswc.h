@@ -881,10 +881,13 @@ HNSWC_API hnswc_status hnswc_load(const char *path, hnswc_index **out);
  *
  * Speed: searches read the vectors through the page cache's own pages; the
  * mapping asks for huge pages, which the kernel gives where the page cache
- * holds the file in 2 MiB folios (as it does, on Linux 6.18, once the file
- * was read from disk). On a file cached in small pages (as just written or
- * copied), searches are slower than on a loaded index (TLB misses;
- * docs/BENCHMARKS.md).
+ * holds the file in 2 MiB folios (as it does, on Linux 6.18 with ext4,
+ * once the file was read from disk, and for a file just written by
+ * hnswc_save, which writes 2 MiB blocks). On a file cached in small pages
+ * (as copied by cp), searches are slower than on a loaded index (TLB
+ * misses; docs/BENCHMARKS.md). The first add, update or removal after an
+ * open (or a load) first counts the in-degrees of the graph, which writers
+ * need (a pass over the links; about 6 ms for Fashion-MNIST's 60,000).
  *
  * Limits: the file must not be truncated or rewritten in place while it is
  * open: touching a page past a new end raises SIGBUS, and unwritten pages
