@@ -419,6 +419,7 @@ static ALWAYS_INLINE node_id greedy_descent_impl(const hnswc_index *ix, const pr
                                                  float *cur_dist, int top, int bottom,
                                                  node_id exclude, bool limbo,
                                                  const graph_trace *tr) {
+    const bool codes = q->c != NULL;
     for (int level = top; level > bottom; level--) {
         bool changed = true;
         while (changed) {
@@ -427,8 +428,18 @@ static ALWAYS_INLINE node_id greedy_descent_impl(const hnswc_index *ix, const pr
             node_id from = cur;
             _Atomic uint32_t *links = node_links(ix, node_at(ix, cur), level);
             uint32_t n = node_links_count(ix, links, level);
+            /* the rows of the whole list on their way at once, as on layer
+             * 0 (search_layer_impl): a descent evaluates ~30% of a search's
+             * distances at ef 12 on Fashion-MNIST (73 of 245 a query), and
+             * without this each one waited for its own row */
+            for (uint32_t j = 0; j < n; j++)
+                prefetch_node(ix, link_at(links, j), codes);
+            for (uint32_t j = 0; j < n && j < PREFETCH_AHEAD - 1; j++)
+                prefetch_row(ix, link_at(links, j), codes);
             for (uint32_t j = 0; j < n; j++) {
                 node_id nb = link_at(links, j);
+                if (j + PREFETCH_AHEAD - 1 < n)
+                    prefetch_row(ix, link_at(links, j + PREFETCH_AHEAD - 1), codes);
                 if (nb == exclude || walk_skips(ix, limbo, nb))
                     continue;
                 float d = probe_dist(ix, q, nb, *cur_dist, true);
