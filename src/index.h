@@ -92,6 +92,13 @@ struct hnswc_index {
      * once (release) under the write side of update_lock. */
     _Atomic int codes_ready;
     _Atomic uint64_t codes_clipped;
+    /* SQ8 with f32 vectors: 0 while every row's code decodes to its f32
+     * vector bit for bit (quant_sq8_reproduces), so that the re-rank may
+     * decode codes instead of reading the cold array (graph.c, rerank).
+     * Sticky: set (release) when a row written with codes is not
+     * reproduced, before that row can be linked; cleared only where every
+     * row is checked again (storage_train_codes, a load). */
+    _Atomic int codes_inexact;
 
     _Atomic uint32_t ef_search;
 

@@ -551,8 +551,28 @@ void quant_sq8_set_codes(const quant_sq8 *q, const uint8_t *codes, uint8_t *row)
     set_bias(q, row);
 }
 
+/* One decoded component. quant_sq8_decode and quant_sq8_reproduces share
+ * it, so that "reproduces" means "quant_sq8_decode gives these bits". */
+static inline float decode_one(const quant_sq8 *q, const uint8_t *row, uint32_t i)
+{
+    return q->lo[i] + q->step * (float)row[i];
+}
+
 void quant_sq8_decode(const quant_sq8 *q, const uint8_t *row, float *x)
 {
     for (uint32_t i = 0; i < q->dim; i++)
-        x[i] = q->lo[i] + q->step * (float)row[i];
+        x[i] = decode_one(q, row, i);
+}
+
+bool quant_sq8_reproduces(const quant_sq8 *q, const uint8_t *row, const float *x)
+{
+    uint32_t diff = 0;
+    for (uint32_t i = 0; i < q->dim; i++) {
+        float d = decode_one(q, row, i);
+        uint32_t a, b; /* bits, not ==: -0.0f and 0.0f differ here */
+        memcpy(&a, &d, 4);
+        memcpy(&b, &x[i], 4);
+        diff |= a ^ b;
+    }
+    return diff == 0;
 }

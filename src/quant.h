@@ -132,6 +132,13 @@ void quant_sq8_set_codes(const quant_sq8 *q, const uint8_t *codes, uint8_t *row)
 /* Decodes a row back to floats (lo_i + step * c_i). */
 void quant_sq8_decode(const quant_sq8 *q, const uint8_t *row, float *x);
 
+/* True if quant_sq8_decode of row gives x bit for bit: the code loses
+ * nothing (data on the code's grid and inside its range, as small-integer
+ * data such as pixels is with a step of 1). Lets an exact re-rank decode
+ * the row the walk has just read instead of fetching the f32 copy
+ * (graph.c, rerank; index.h, codes_inexact). */
+bool quant_sq8_reproduces(const quant_sq8 *q, const uint8_t *row, const float *x);
+
 /*
  * Approximate distances between two code rows, in the metric's own units:
  * quant_sq8_l2 is the squared L2 distance of the decoded vectors, and

@@ -223,6 +223,9 @@ void storage_free_slot(hnswc_index *ix, node_id id);
  * its code row when codes are in use. The node is not READY yet, or the
  * update lock's write side is held. */
 void storage_write_vector(hnswc_index *ix, node_id id, const float *v);
+/* Sets codes_inexact (index.h) if row id's code does not reproduce its f32
+ * vector; nothing without f32 vectors. See storage.c. */
+void storage_note_codes(hnswc_index *ix, node_id id);
 
 /* SQ8: trains the quantiser on every stored vector and the n rows of
  * `extra` (not yet stored, unnormalised), writes every stored node's code

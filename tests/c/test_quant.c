@@ -9,7 +9,9 @@
  *   - the largest dim hnswc accepts (65536) at the extremes does not
  *     overflow;
  *   - the quantiser: integer data in 0..255 (Fashion-MNIST's kind) is coded
- *     exactly; random data round-trips within half a step; values outside
+ *     exactly (quant_sq8_reproduces says so, and not for a component off
+ *     the grid, outside the range or a -0.0f); random data round-trips
+ *     within half a step; values outside
  *     the trained range saturate and are counted; the code distances of L2
  *     and inner product match the decoded vectors' float distances;
  *     degenerate training (constant data, one row) gives a usable step;
@@ -169,6 +171,40 @@ static void test_integer_data_exact(void **state)
         quant_sq8_decode(&q, row, back);
         assert_memory_equal(back, x + r * D, sizeof back);
     }
+    quant_sq8_free(&q);
+}
+
+/* quant_sq8_reproduces: true exactly when decoding gives the row's bits */
+static void test_reproduces(void **state)
+{
+    (void)state;
+    enum { N = 20, D = 33 };
+    float x[N * D], y[D];
+    for (size_t i = 0; i < N * D; i++)
+        x[i] = (float)(rng_next() % 256);
+    for (size_t i = 0; i < D; i++) {
+        x[i] = 0.0f;
+        x[D + i] = 255.0f;
+    }
+    quant_sq8 q;
+    assert_true(quant_sq8_init(&q, D, false));
+    quant_sq8_train(&q, x, N, D);
+    uint8_t *row = malloc(quant_sq8_row_bytes(&q));
+    assert_non_null(row);
+    for (size_t r = 0; r < N; r++) {
+        quant_sq8_encode(&q, x + r * D, row);
+        assert_true(quant_sq8_reproduces(&q, row, x + r * D));
+    }
+    for (size_t i = 0; i < D; i++) { /* one component changed at a time */
+        float bad[3] = {0.5f, 300.0f, -0.0f};
+        for (size_t b = 0; b < 3; b++) {
+            memcpy(y, x + 2 * D, sizeof y);
+            y[i] = b == 2 ? (x[i] == 0.0f ? -0.0f : x[i] + 0.5f) : (b ? bad[b] : y[i] + bad[b]);
+            quant_sq8_encode(&q, y, row);
+            assert_false(quant_sq8_reproduces(&q, row, y));
+        }
+    }
+    free(row);
     quant_sq8_free(&q);
 }
 
@@ -342,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_all_dims_extremes),
         cmocka_unit_test(test_largest_dim),
         cmocka_unit_test(test_integer_data_exact),
+        cmocka_unit_test(test_reproduces),
         cmocka_unit_test(test_random_round_trip_and_clipping),
         cmocka_unit_test(test_code_distances_match_decoded),
         cmocka_unit_test(test_degenerate_training),

@@ -12,6 +12,9 @@
  *     by single adds as by a batch;
  *   - values outside the trained range are saturated and counted; results
  *     stay exact;
+ *   - the re-rank that decodes codes while they reproduce every vector
+ *     stops doing so once a row off the grid or outside the range comes in
+ *     (an add after training, a row stored before it, a file);
  *   - file round trips: save/load and serialize/deserialize keep the storage,
  *     the quantiser and the results; a re-serialization is byte-identical;
  *     every graph is written as format 4 (older formats: test_mmap);
@@ -187,6 +190,84 @@ static void test_batch_trains(void **s)
     assert_true(recall_of(ix, HNSWC_METRIC_IP, data, n, dim, data, 40, 64) >= 0.97);
     free(data);
     hnswc_free(ix);
+}
+
+/* ------------------------------------------------------------------------
+ * Codes that reproduce their vectors (graph.c, rerank; index.h,
+ * codes_inexact): while every row's code decodes to it bit for bit, the
+ * re-rank decodes codes instead of reading the f32 copy. A row that is off
+ * the code's grid or outside its range must turn that off, whichever way it
+ * came in (an add after training, the training batch, a file): searched
+ * for, such a row is found at distance exactly 0, which a decoded row (off
+ * by 0.25, or saturated) would not give.
+ * ------------------------------------------------------------------------ */
+
+/* Searches row v of label `label` for itself: nearest, at distance 0. */
+static void finds_itself(hnswc_index *ix, const float *v, uint64_t label)
+{
+    uint64_t l[K];
+    float d[K];
+    size_t found = 0;
+    tu_ok(hnswc_search(ix, v, K, 64, NULL, NULL, l, d, &found));
+    assert_true(found >= 1);
+    assert_int_equal(l[0], label);
+    assert_true(d[0] == 0.0f);
+}
+
+static void test_exact_codes(void **s)
+{
+    (void)s;
+    tu_rng r = tu_rng_make(77);
+    size_t dim = 16, n = HNSWC_SQ8_TRAIN_MIN + 100;
+    float *data = tu_xmalloc((n + 2) * dim * sizeof *data);
+    for (size_t i = 0; i < n * dim; i++) /* pixels: codes reproduce them */
+        data[i] = (float)(tu_next(&r) % 256);
+    for (size_t j = 0; j < dim; j++) { /* the full range in every column */
+        data[j] = 0.0f;
+        data[dim + j] = 255.0f;
+    }
+    float *off = data + n * dim, *clip = off + dim; /* off the grid; saturated */
+    memcpy(off, data + 5 * dim, dim * sizeof *off);
+    off[3] += 0.25f;
+    memcpy(clip, data + 6 * dim, dim * sizeof *clip);
+    clip[7] = 300.0f;
+    for (int path = 0; path < 3; path++) {
+        hnswc_index *ix = tu_create_storage((uint32_t)dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8);
+        if (path == 1) { /* stored before the training, which codes it */
+            float keep[16];
+            memcpy(keep, data + 9 * dim, sizeof keep);
+            memcpy(data + 9 * dim, off, dim * sizeof *off);
+            for (size_t i = 0; i < n; i++)
+                tu_ok(hnswc_add(ix, tu_label_of(i), data + i * dim, 0));
+            finds_itself(ix, off, tu_label_of(9));
+            memcpy(data + 9 * dim, keep, sizeof keep);
+            hnswc_free(ix);
+            continue;
+        }
+        tu_add_rows(ix, data, n, dim, 2);
+        hnswc_info info;
+        tu_ok(hnswc_get_info(ix, &info));
+        assert_int_equal(info.codes_trained, 1);
+        for (size_t i = 0; i < n; i += 97) /* the decoding re-rank */
+            finds_itself(ix, data + i * dim, tu_label_of(i));
+        /* path 0: added after training; path 2: the same, through a file */
+        tu_ok(hnswc_add(ix, tu_label_of(n), off, 0));
+        tu_ok(hnswc_add(ix, tu_label_of(n + 1), clip, 0));
+        if (path == 2) {
+            void *buf = NULL;
+            size_t size = 0;
+            tu_ok(hnswc_serialize(ix, &buf, &size));
+            hnswc_free(ix);
+            tu_ok(hnswc_deserialize(buf, size, &ix));
+            hnswc_buffer_free(buf);
+        }
+        finds_itself(ix, off, tu_label_of(n));
+        finds_itself(ix, clip, tu_label_of(n + 1));
+        for (size_t i = 0; i < n; i += 97)
+            finds_itself(ix, data + i * dim, tu_label_of(i));
+        hnswc_free(ix);
+    }
+    free(data);
 }
 
 static void test_bad_storage(void **s)
@@ -370,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_training_threshold),
         cmocka_unit_test(test_batch_trains),
+        cmocka_unit_test(test_exact_codes),
         cmocka_unit_test(test_random_real),
         cmocka_unit_test(test_fmnist_l2),
         cmocka_unit_test(test_fmnist_cosine),
