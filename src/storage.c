@@ -446,7 +446,7 @@ void storage_write_vector(hnswc_index *ix, node_id id, const float *v) {
  * a vector, before the node is linked: the release store happens before
  * the links that publish the node, so a search that reaches the node reads
  * the flag as set (graph.c, rerank, loads it after the walk). Costs one
- * decode of the row per write (~0.1 us at dim 784), against ~30 us per add.
+ * pass over the row per write while the flag is clear, none after.
  */
 void storage_note_codes(hnswc_index *ix, node_id id) {
     if (!storage_has_vectors(ix) ||
