@@ -209,7 +209,10 @@ def test_sq8_shards(cluster, data, tmp_path, storage):
         one.set_ef(ef)
         idx.set_ef(ef)
         got, dist = idx.knn_query(q, k=10)
-        assert recall(got, truth) >= recall(one.knn_query(q, k=10)[0], truth)
+        if storage == "sq8":  # exact distances: the merge keeps the best of each shard
+            assert recall(got, truth) >= recall(one.knn_query(q, k=10)[0], truth)
+        else:  # approximate distances, each shard its own quantiser: no such order
+            assert recall(got, truth) >= recall(one.knn_query(q, k=10)[0], truth) - 0.02
     if storage == "sq8-only":  # the shards really dropped their f32 vectors
         assert all(s["storage"] == "sq8-only" for s in idx.get_info()["shards"])
         row = {int(l): i for i, l in enumerate(labels)}
