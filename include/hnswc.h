@@ -131,8 +131,9 @@ typedef enum hnswc_metric {
  *   SQ8  one byte per dimension (src/quant.h: an offset per dimension and one
  *        shared step, trained on the data) in the node records, with the f32
  *        vectors in a separate array that only the final re-rank reads: a
- *        search walks on codes with a beam of ef, then ranks the whole beam
- *        by exact f32 distance and returns the best k. The graph is built on
+ *        search walks on codes with a beam of ef (at least k + k/8 + 1, see
+ *        hnswc_search), then ranks the best 2k (at least k + 10) of the
+ *        beam by exact f32 distance and returns the best k. The graph is built on
  *        the codes too. The quantiser is trained once the index first holds
  *        HNSWC_SQ8_TRAIN_MIN vectors (counting the batch being added), on all
  *        of them; until then the walk reads f32. Later values outside the
@@ -351,7 +352,9 @@ typedef int (*hnswc_filter_fn)(uint64_t label, void *user_data);
  * filter (not an error). Entries past *n_found are left untouched.
  *
  * ef is the beam width: 0 means the index's default (hnswc_set_ef); a value
- * below k is raised to k. filter may be NULL. distances may be NULL. The
+ * below k is raised to k, and with SQ8 or SQ8_ONLY storage (once trained)
+ * to k + k/8 + 1 (12 for k 10): a beam of exactly k on codes cannot give
+ * back a true neighbour the codes rank just past k. filter may be NULL. distances may be NULL. The
  * beam never holds more than the elements there are, so an ef or a k above
  * the element count costs what the index holds, not what they say; with ef
  * at least the element count the search is exact.

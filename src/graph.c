@@ -1349,6 +1349,18 @@ size_t graph_search_exact(const hnswc_index *ix, const float *q, size_t k,
 #define RERANK_POOL(k) ((k) + ((k) > 10 ? (k) : 10))
 
 /*
+ * The narrowest beam of a walk on codes. With a beam of exactly k the walk
+ * ends holding the k best by code distance, and the re-rank can only reorder
+ * them: a true neighbour that the codes rank just past k is lost for good.
+ * On Fashion-MNIST under a random rotation, sq8 at ef 10 (k 10) found 0.0055
+ * less recall@10 than f32 traversal, and within 0.0004 of it from ef 12 up
+ * (docs/bench-results/ab-rotated-speed3.json), so a little slack, growing
+ * with k, is the floor. (Rejected: a floor of RERANK_POOL(k), twice k, which
+ * would make ef 10 cost what ef 20 does where 12 suffices.)
+ */
+#define CODE_BEAM_MIN(k) ((k) + (k) / 8 + 1)
+
+/*
  * The exact re-rank of a walk on codes. `pool` is the beam, a max-heap of nt
  * items by code distance (consumed: the worst are popped until `keep` are
  * left, the pool size); each remaining item gets its exact f32 distance
@@ -1422,6 +1434,8 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
         return HNSWC_OK;
     if (ef < k)
         ef = k;
+    if (walk_on_codes(ix) && ef < CODE_BEAM_MIN(k))
+        ef = CODE_BEAM_MIN(k);
     search_ctx *sc = graph_ctx_acquire(ix, ef);
     if (!sc)
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating search scratch");

@@ -125,6 +125,43 @@ static void test_random_real(void **s)
     free(queries);
 }
 
+/* A walk on codes never has a beam narrower than k + k/8 + 1 (hnswc.h,
+ * hnswc_search): a search at ef k answers as one at that floor, bit for bit,
+ * in SQ8 and SQ8_ONLY; real-valued data, so that the codes are not exact and
+ * a beam of exactly k would answer differently. */
+static void test_code_beam_floor(void **s)
+{
+    (void)s;
+    tu_rng r = tu_rng_make(12);
+    size_t n = HNSWC_SQ8_TRAIN_MIN + 1000, nq = 60, dim = 16;
+    float *data = tu_random_vectors(&r, n, dim, -2.f, 3.f);
+    float *queries = tu_random_vectors(&r, nq, dim, -2.f, 3.f);
+    const hnswc_storage storages[2] = {HNSWC_STORAGE_SQ8, HNSWC_STORAGE_SQ8_ONLY};
+    const size_t ks[3] = {1, 10, 24};
+    for (int si = 0; si < 2; si++) {
+        hnswc_index *ix = tu_create_storage((uint32_t)dim, HNSWC_METRIC_L2, storages[si]);
+        tu_add_rows(ix, data, n, dim, 1);
+        for (int ki = 0; ki < 3; ki++) {
+            size_t k = ks[ki], floor = k + k / 8 + 1;
+            uint64_t la[24], lb[24];
+            float da[24], db[24];
+            for (size_t q = 0; q < nq; q++) {
+                size_t fa, fb;
+                const float *query = queries + q * dim;
+                tu_ok(hnswc_search(ix, query, k, k, NULL, NULL, la, da, &fa));
+                tu_ok(hnswc_search(ix, query, k, floor, NULL, NULL, lb, db, &fb));
+                assert_int_equal(fa, k);
+                assert_int_equal(fb, k);
+                assert_memory_equal(la, lb, k * sizeof *la);
+                assert_memory_equal(da, db, k * sizeof *da);
+            }
+        }
+        hnswc_free(ix);
+    }
+    free(data);
+    free(queries);
+}
+
 /* ------------------------------------------------------------------------
  * Training and saturation
  * ------------------------------------------------------------------------ */
@@ -453,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_batch_trains),
         cmocka_unit_test(test_exact_codes),
         cmocka_unit_test(test_random_real),
+        cmocka_unit_test(test_code_beam_floor),
         cmocka_unit_test(test_fmnist_l2),
         cmocka_unit_test(test_fmnist_cosine),
         cmocka_unit_test(test_fmnist_ip),
