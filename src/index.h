@@ -105,6 +105,8 @@ struct hnswc_index {
     /* --- storage (storage.c) --- */
     char *chunks[MAX_CHUNKS]; /* written once each, under meta_lock */
     _Atomic uint64_t capacity; /* records in allocated chunks */
+    uint64_t huge_upto;        /* ids below it lie in memory advised for huge
+                                  pages (storage.c, "Chunks"); meta_lock  */
     _Atomic uint64_t count;    /* records handed out (ids 0 .. count-1) */
     _Atomic uint64_t deleted_count;
     _Atomic uint64_t memory_bytes;

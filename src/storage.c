@@ -16,6 +16,7 @@
 #include "threads.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__linux__)
@@ -90,8 +91,12 @@ static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, siz
     ix->level_mult = 1.0 / log((double)ix->M);
     ix->kernels = hnswc_kernels_get();
     ix->storage = o->storage;
-    ix->vector_offset = round_up(sizeof(node_head) + (1 + (size_t)ix->M0) * sizeof(uint32_t), 64);
+    /* the f32 vectors live apart in every mode ("Records and vectors" above) */
+    ix->vec_tab = ix->vchunks;
+    ix->vec_stride = round_up((size_t)ix->dim * sizeof(float), 64);
+    ix->vec_offset = 0;
     if (ix->storage != HNSWC_STORAGE_F32) { /* SQ8, SQ8_ONLY (until trained: alike) */
+        ix->vector_offset = round_up(sizeof(node_head) + (1 + (size_t)ix->M0) * sizeof(uint32_t), 64);
         if (!quant_sq8_init(&ix->quant, ix->dim, ix->metric != HNSWC_METRIC_L2)) {
             free(ix);
             if (map)
@@ -100,21 +105,15 @@ static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, siz
         }
         ix->qkernels = quant_kernels_get();
         ix->node_size = ix->vector_offset + round_up(quant_sq8_row_bytes(&ix->quant), 64);
-        ix->vec_tab = ix->vchunks;
-        ix->vec_stride = round_up((size_t)ix->dim * sizeof(float), 64);
-        ix->vec_offset = 0;
     } else {
-        ix->node_size = ix->vector_offset + round_up((size_t)ix->dim * sizeof(float), 64);
-        ix->vec_tab = ix->chunks;
-        ix->vec_stride = ix->node_size;
-        ix->vec_offset = ix->vector_offset;
+        /* header and links only, 8-byte aligned for the label and pointer:
+         * 160 bytes for M 16 (node_size = vector_offset: no row follows) */
+        ix->vector_offset = round_up(offsetof(node_head, l0) + (1 + (size_t)ix->M0) * sizeof(uint32_t),
+                                     _Alignof(node_head));
+        ix->node_size = ix->vector_offset;
     }
     if (map) { /* "Mapped vectors" above */
-        if (ix->storage == HNSWC_STORAGE_F32)
-            ix->node_size = ix->vector_offset; /* header and links only */
-        ix->vec_tab = ix->vchunks;
         ix->vec_stride = stride; /* the file's: dim * 4, or rounded up to 64 (version 4) */
-        ix->vec_offset = 0;
         ix->map = *map;
         memset(map, 0, sizeof *map);
         ix->map_chunks = map_chunks;
@@ -205,6 +204,31 @@ static void advise_huge_pages(void *p, size_t bytes) {
 }
 
 /*
+ * Huge pages and the last chunk. Chunks double, so the last one is mostly
+ * reserved room: 4,512 of its 32,768 ids are unused at Fashion-MNIST's
+ * 60,000. Room never touched is not resident, but in a range advised for
+ * huge pages the first touch of a 2 MiB page faults all of it in, so the
+ * page where the elements end cost up to 2 MiB of nothing -- per array (the
+ * records and the vectors), 0 to 70 bytes per Fashion-MNIST element, varying
+ * with where the allocator placed the chunk. So a chunk is advised only as
+ * far as the capacity asked for covers it (rounded down to 2 MiB: an index
+ * loaded or built to its capacity has no huge page partly used at its end;
+ * that page is faulted 4 KiB at a time), and the rest of the chunk when an
+ * add first takes an id beyond (storage_new_slot: the index is growing
+ * past what was asked for, and huge pages pay again). huge_upto records how
+ * far the advice goes. (Rejected: no advice on the last chunk -- a walk
+ * through it would miss the TLB as a mapped index with small pages does,
+ * 1.2x slower in docs/BENCHMARKS.md's measurement.)
+ */
+static void advise_chunk(hnswc_index *ix, unsigned c, uint64_t records) {
+    advise_huge_pages(ix->chunks[c], (size_t)records * ix->node_size);
+    /* the vectors apart, unless mapped (mapfile.c advises the mapping) */
+    if (ix->vec_tab == ix->vchunks && c >= ix->map_chunks)
+        advise_huge_pages(ix->vchunks[c], (size_t)records * ix->vec_stride);
+    ix->huge_upto = (c ? storage_chunk_end(c - 1) : 0) + records;
+}
+
+/*
  * Allocates chunks until at least `capacity` records fit. Chunks already
  * allocated are never touched, so pointers into them stay valid. On failure
  * the chunks allocated so far are kept (they are valid, only unused).
@@ -222,15 +246,17 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
             return hnswc_fail(HNSWC_ERR_OVERFLOW, "chunk of %llu records overflows size_t",
                               (unsigned long long)n);
         size_t bytes = (size_t)n * ix->node_size;
-        /* 64-byte alignment: node_size is a multiple of 64, so every vector
-         * starts on a cache line, which the SIMD loads like. */
+        /* 64-byte alignment: an SQ8 record is a multiple of 64 bytes, so
+         * every code row starts on a cache line, which the SIMD loads like
+         * (an F32 record, 160 bytes for M 16, holds no row); so is a row of
+         * the vector array (vec_stride) */
         char *p = aligned_alloc(64, bytes);
         if (!p)
             return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating %zu bytes of node storage",
                               bytes);
         size_t vbytes = 0;
-        /* the vectors apart (SQ8's cold array, a mapped index's later
-         * chunks), chunked alike */
+        /* the vectors apart (every mode's, but code only's once trained
+         * and a mapped index's mapped chunks), chunked alike */
         if (ix->vec_tab == ix->vchunks && !ix->vchunks[c]) {
             vbytes = (size_t)n * ix->vec_stride;
             char *vp = n > SIZE_MAX / ix->vec_stride ? NULL : aligned_alloc(64, vbytes);
@@ -239,12 +265,13 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
                 return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating %zu bytes of vector "
                                   "storage", vbytes);
             }
-            /* the re-rank reads a few rows at random from all of it */
-            advise_huge_pages(vp, vbytes);
             ix->vchunks[c] = vp;
         }
-        advise_huge_pages(p, bytes);
         ix->chunks[c] = p;
+        /* as far as `capacity` reaches ("Huge pages and the last chunk") */
+        if (c > 0 && ix->huge_upto < have) /* the chunk before, if advised in part */
+            advise_chunk(ix, c - 1, chunk_len(c - 1));
+        advise_chunk(ix, c, capacity - have < n ? capacity - have : n);
         have += n;
         atomic_store(&ix->capacity, have);
         atomic_fetch_add(&ix->memory_bytes, bytes + vbytes);
@@ -312,6 +339,10 @@ hnswc_status storage_new_slot(hnswc_index *ix, uint64_t label, int level, node_i
     st = HNSWC_OK;
     if (n >= atomic_load(&ix->capacity) && (st = storage_reserve(ix, n + 1)) != HNSWC_OK)
         return st;
+    if (n >= ix->huge_upto) { /* growing past the capacity asked for: the whole chunk */
+        unsigned c = 63u - (unsigned)__builtin_clzll(n + (1u << CHUNK0_BITS)) - CHUNK0_BITS;
+        advise_chunk(ix, c, chunk_len(c));
+    }
     if ((st = label_map_reserve(&ix->labels, ix->labels.len + 1)) != HNSWC_OK)
         return st;
     if ((st = storage_init_node(ix, (node_id)n, label, level)) != HNSWC_OK)

@@ -7,20 +7,30 @@
  * Depends on index.h (the index record), labelmap.h, error.h, distance.h.
  * Included by index.c, graph.c, persist.c and hnswlib_import.c.
  *
- * A node is one fixed-size record holding its header, its layer-0 links and
- * what the walk reads, so that a search touches one contiguous block per node:
+ * A node is one fixed-size record holding its header and layer-0 links,
+ * and with SQ8 the code row the walk reads:
  *
  *   offset 0          node_head (label, level, flags, upper links pointer)
  *   offsetof l0       uint32 count, then 2*M uint32 links        (atomic)
- *   vector_offset     F32: dim floats; SQ8: the code row (quant.h), 64-byte
- *                     aligned
+ *   vector_offset     SQ8: the code row (quant.h), 64-byte aligned;
+ *                     F32: the end of the record (160 bytes for M 16)
  *
- * With SQ8 the f32 vectors live in a cold array (vchunks, chunked like the
- * records) that only the exact re-rank, get_vector and saving read: a walk
- * step touches header + links + codes only (784 bytes instead of 3,136 per
- * Fashion-MNIST neighbour). SQ8_ONLY has the cold array only until the
- * quantiser is trained; then it is freed and the record is everything
- * (node_f32 decodes a row where a float vector is needed).
+ * The f32 vectors live in an array apart (vchunks, chunked like the
+ * records), rows of dim floats padded to 64 bytes (none for 784): with F32
+ * the walk reads them there; with SQ8 only the exact re-rank, get_vector
+ * and saving do, and a walk step touches header + links + codes only (784
+ * bytes instead of 3,136 per Fashion-MNIST neighbour). SQ8_ONLY has the
+ * array only until the quantiser is trained; then it is freed and the
+ * record is everything (node_f32 decodes a row where a float vector is
+ * needed). Why F32 keeps its vectors apart too (until 2026-12 they were in
+ * the record, at offset 192): a record of header, links and a 64-byte
+ * aligned vector is 3,328 bytes on Fashion-MNIST, 32 of them padding, and
+ * without the padding (3,296, not a multiple of 64) every other vector
+ * would start mid-line and span 50 lines instead of 49 -- 16-byte aligned
+ * vectors cost 4-6% of search time (docs/ARCHITECTURE.md, "Huge pages for
+ * the mapping"). Apart, both are dense and every row is aligned: 160 +
+ * 3,136 bytes, and search speed measured unchanged (docs/BENCHMARKS.md,
+ * "Index memory"). A mapped index has always had this layout.
  *
  * Records live in chunks that are allocated and never moved or freed while
  * the index lives: chunk c holds CHUNK0 << c records, so 23 chunks cover
