@@ -270,9 +270,11 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
                (st = label_map_reserve(&ix->labels, ix->labels.len + 1)) == HNSWC_OK &&
                storage_pop_deleted(ix, &id)) {
         node_head *n = node_at(ix, id);
+        /* in this order: the map reads an entry's label from its record
+         * (labelmap.h, owned maps) */
         label_map_remove(&ix->labels, n->label);
-        label_map_put(&ix->labels, label, id); /* room reserved: cannot fail */
         n->label = label;
+        label_map_put(&ix->labels, label, id); /* room reserved: cannot fail */
         atomic_fetch_and(&n->flags, ~NODE_DELETED);
         atomic_fetch_sub(&ix->deleted_count, 1);
     } else if (st == HNSWC_OK) { /* no deleted slot (left): a fresh one */

@@ -70,6 +70,12 @@ hnswc_status storage_create_mapped(const hnswc_options *o, mapfile *map, char *v
     return create(o, map, vecs, stride, chunks, out);
 }
 
+/* The label map's key of an entry: node id's label (labelmap.h, owned
+ * maps). Every writer of a label holds meta_lock, which guards the map. */
+static uint64_t label_of_node(const void *ix, uint32_t id) {
+    return node_at((const hnswc_index *)ix, id)->label;
+}
+
 /* Allocates an index for validated options. Used by create and the loaders. */
 static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, size_t stride,
                            unsigned map_chunks, hnswc_index **out) {
@@ -136,6 +142,8 @@ static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, siz
     for (unsigned i = 0; i < LINK_LOCK_STRIPES; i++)
         pthread_mutex_init(&ix->link_locks[i], NULL);
 
+    /* the labels are in the records: the map keeps only ids (labelmap.h) */
+    label_map_init_owned(&ix->labels, label_of_node, ix);
     uint64_t cap = o->capacity ? o->capacity : DEFAULT_CAPACITY;
     hnswc_status st = storage_reserve(ix, cap);
     if (st == HNSWC_OK)
