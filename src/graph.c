@@ -806,7 +806,7 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
     heap_item *sel = malloc(2 * ((size_t)ix->M0 + 1) * sizeof *sel);
     heap_item *fin = sel ? sel + ix->M0 + 1 : NULL;
     hnswc_status st = HNSWC_OK;
-    for (int lc = 0; cand && scored && sel && lc <= node->level; lc++) {
+    for (int lc = 0; cand && scored && sel && lc <= node_level(node); lc++) {
         size_t max = lc == 0 ? ix->M0 : ix->M;
         _Atomic uint32_t *links = node_links(ix, node, lc);
         uint32_t n1 = node_links_count(ix, links, lc);
@@ -882,7 +882,7 @@ void graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink) {
     const probe pq = {storage_has_vectors(ix) ? node_vector(ix, id) : NULL,
                       walk_on_codes(ix) ? node_codes(ix, node) : NULL};
     const probe *q = &pq;
-    int level = node->level;
+    int level = node_level(node);
 
     if (relink)
         repair_neighbourhood(ix, sc, id);
@@ -1164,7 +1164,7 @@ bool graph_repair_list(hnswc_index *ix, node_id node, int level, graph_repair_sc
 void graph_clear_links(hnswc_index *ix, node_id id, graph_repair_scratch *rs) {
     node_head *nh = node_at(ix, id);
     pthread_mutex_lock(link_lock(ix, id));
-    for (int level = 0; level <= nh->level; level++) {
+    for (int level = 0; level <= node_level(nh); level++) {
         _Atomic uint32_t *links = node_links(ix, nh, level);
         uint32_t n = node_links_count(ix, links, level);
         atomic_store_explicit(&links[0], 0, memory_order_release);
@@ -1657,9 +1657,9 @@ hnswc_status graph_stats(const hnswc_index *ix, hnswc_graph_stats *out) {
         if (!node_is_element(atomic_load(&h->flags)))
             continue;
         out->nodes++;
-        out->level_counts[h->level]++;
-        if ((uint32_t)h->level + 1 > out->levels)
-            out->levels = (uint32_t)h->level + 1;
+        out->level_counts[node_level(h)]++;
+        if ((uint32_t)node_level(h) + 1 > out->levels)
+            out->levels = (uint32_t)node_level(h) + 1;
         uint32_t deg = node_links_count(ix, h->l0, 0);
         out->degree0_min = deg < out->degree0_min ? deg : out->degree0_min;
         out->degree0_max = deg > out->degree0_max ? deg : out->degree0_max;

@@ -163,7 +163,8 @@ static hnswc_status read_level0(FILE *f, const char *path, const hl_header *h, h
         if (st == HNSWC_OK)
             st = storage_set_links(ix, n->l0, count, ids, ix->M0, 0, NULL, path);
         bool del = rec[2] & 1;
-        atomic_store(&n->flags, NODE_READY | (del ? NODE_DELETED : 0));
+        /* or, not store: the flags word holds the level too (storage.h) */
+        atomic_fetch_or(&n->flags, NODE_READY | (del ? NODE_DELETED : 0));
         *deleted += del;
     }
     free(rec);
@@ -186,7 +187,7 @@ static hnswc_status read_upper(FILE *f, const char *path, const hl_header *h, hn
             st = bad(path, "truncated in the upper link lists");
             break;
         }
-        for (int lv = 1; st == HNSWC_OK && lv <= n->level; lv++) {
+        for (int lv = 1; st == HNSWC_OK && lv <= node_level(n); lv++) {
             if (!read_exact(f, w, (1 + (size_t)h->maxM) * 4)) {
                 st = bad(path, "truncated in the upper link lists");
                 break;

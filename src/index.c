@@ -875,7 +875,7 @@ hnswc_status hnswc_node_info(const hnswc_index *ix, uint32_t id, hnswc_node *out
     hnswc_status st = ready_node(ix, "hnswc_node_info", id, &n);
     if (st == HNSWC_OK) {
         out->label = n->label;
-        out->level = n->level;
+        out->level = node_level(n);
         out->deleted = (atomic_load(&n->flags) & NODE_DELETED) != 0;
     }
     pthread_rwlock_unlock(&mix->update_lock);
@@ -893,9 +893,9 @@ hnswc_status hnswc_node_links(const hnswc_index *ix, uint32_t id, int layer, uin
     pthread_rwlock_rdlock(&mix->update_lock);
     node_head *n = NULL;
     hnswc_status st = ready_node(ix, "hnswc_node_links", id, &n);
-    if (st == HNSWC_OK && (layer < 0 || layer > n->level))
+    if (st == HNSWC_OK && (layer < 0 || layer > node_level(n)))
         st = hnswc_fail(HNSWC_ERR_INVALID, "hnswc_node_links: node %u has layers 0 .. %d, not %d",
-                        (unsigned)id, (int)n->level, layer);
+                        (unsigned)id, (int)node_level(n), layer);
     if (st == HNSWC_OK) {
         _Atomic uint32_t *links = node_links(ix, n, layer);
         uint32_t count = node_links_count(ix, links, layer);

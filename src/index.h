@@ -46,6 +46,12 @@ typedef uint32_t node_id;
 #define CHUNK0_BITS 10u /* the first chunk holds 1024 records */
 #define MAX_CHUNKS 23u  /* enough for every uint32 id */
 
+/* The upper-list arena (storage.c, "Upper lists"): chunk c holds
+ * 1 << (UPPER_CHUNK0_BITS + c) units of M + 2 words; 28 chunks cover every
+ * uint32 unit number. */
+#define UPPER_CHUNK0_BITS 4u
+#define UPPER_MAX_CHUNKS 28u
+
 #define LINK_LOCK_STRIPES 4096u
 
 struct hnswc_kernels; /* distance.h */
@@ -107,6 +113,12 @@ struct hnswc_index {
     _Atomic uint64_t capacity; /* records in allocated chunks */
     uint64_t huge_upto;        /* ids below it lie in memory advised for huge
                                   pages (storage.c, "Chunks"); meta_lock  */
+    /* The upper-list arena (storage.c, "Upper lists"), under meta_lock or
+     * the update lock's write side; chunk pointers written once each. */
+    _Atomic uint32_t *upper_chunks[UPPER_MAX_CHUNKS];
+    uint64_t upper_next;                 /* the first unit never handed out */
+    uint32_t upper_free[HNSWC_MAX_LEVELS]; /* per level, freed blocks, linked
+                                            through their first word; 0: none */
     _Atomic uint64_t count;    /* records handed out (ids 0 .. count-1) */
     _Atomic uint64_t deleted_count;
     _Atomic uint64_t memory_bytes;

@@ -184,7 +184,7 @@ static void apply(hnswc_index *ix, uint64_t n, const node_id *order, const node_
         node_head *h = node_at(ix, (node_id)i);
         if (!(atomic_load_explicit(&h->flags, memory_order_relaxed) & NODE_READY))
             continue; /* a free slot: no links (storage_free_slot) */
-        for (int l = 0; l <= h->level; l++) {
+        for (int l = 0; l <= node_level(h); l++) {
             _Atomic uint32_t *links = node_links(ix, h, l);
             map_list(new_of, links, node_links_count(ix, links, l));
         }

@@ -291,8 +291,8 @@ static hnswc_status make_numbering(const hnswc_index *ix, numbering *nb, uint64_
         int best = -1;
         nb->entry = ENTRY_EMPTY;
         for (uint64_t i = 0; i < nb->slots; i++)
-            if (nb->newid[i] != NODE_NONE && node_at(ix, (node_id)i)->level > best) {
-                best = node_at(ix, (node_id)i)->level;
+            if (nb->newid[i] != NODE_NONE && node_level(node_at(ix, (node_id)i)) > best) {
+                best = node_level(node_at(ix, (node_id)i));
                 nb->entry = entry_make(best, nb->newid[i]);
             }
     }
@@ -307,7 +307,7 @@ static void current_layout(const hnswc_index *ix, const numbering *nb, uint64_t 
     uint64_t words = 0;
     for (uint64_t i = 0; i < nb->slots; i++)
         if (nb_keep(nb, i))
-            words += (uint64_t)node_at(ix, (node_id)i)->level * (ix->M + 1);
+            words += (uint64_t)node_level(node_at(ix, (node_id)i)) * (ix->M + 1);
     pthread_mutex_lock((pthread_mutex_t *)&ix->meta_lock);
     uint64_t max_elements = ix->max_elements;
     pthread_mutex_unlock((pthread_mutex_t *)&ix->meta_lock);
@@ -369,7 +369,7 @@ static void write_graph(const hnswc_index *ix, const numbering *nb, const layout
             continue;
         node_head *n = node_at(ix, (node_id)i);
         put_u64(s, n->label);
-        put_u32(s, (uint32_t)n->level);
+        put_u32(s, (uint32_t)node_level(n));
         put_u32(s, atomic_load(&n->flags) & NODE_DELETED ? 1u : 0u);
     }
     section_end(s);
@@ -419,7 +419,7 @@ static void write_graph(const hnswc_index *ix, const numbering *nb, const layout
         if (!nb_keep(nb, i))
             continue;
         node_head *n = node_at(ix, (node_id)i);
-        for (int lv = 1; lv <= n->level; lv++) {
+        for (int lv = 1; lv <= node_level(n); lv++) {
             _Atomic uint32_t *links = node_links(ix, n, lv);
             put_links(s, nb, links, node_links_count(ix, links, lv), ix->M, buf);
         }
@@ -1157,8 +1157,9 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
          * store is a full barrier per element) */
         atomic_store_explicit(&ix->count, i + 1, memory_order_relaxed); /* for storage_destroy */
         node_head *n = node_at(ix, (node_id)i);
-        atomic_store_explicit(&n->flags, NODE_READY | (flags ? NODE_DELETED : 0),
-                              memory_order_relaxed);
+        /* or, not store: the flags word holds the level too (storage.h) */
+        atomic_fetch_or_explicit(&n->flags, NODE_READY | (flags ? NODE_DELETED : 0),
+                                 memory_order_relaxed);
         levels[i] = (uint8_t)level;
         labels[i] = label;
         if (level > 0 && n_ups == ups_cap) {
@@ -1172,7 +1173,7 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
             ups_cap = cap;
         }
         if (level > 0)
-            ups[n_ups++] = (upper_ref){n->upper, level};
+            ups[n_ups++] = (upper_ref){node_upper(ix, n), level};
         if (flags && (st = storage_push_deleted(ix, (node_id)i)) != HNSWC_OK)
             break;
         deleted += flags;
@@ -1186,7 +1187,7 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
     if (st == HNSWC_OK && deleted != p.deleted)
         st = fmt_err(src, "deleted count does not match the elements");
     if (st == HNSWC_OK && p.count > 0 &&
-        (entry_level(p.entry) != max_level || node_at(ix, entry_id(p.entry))->level != max_level))
+        (entry_level(p.entry) != max_level || node_level(node_at(ix, entry_id(p.entry))) != max_level))
         st = fmt_err(src, "entry point is not on the top layer");
     /* code only: the smaller CODE section, until its tag says which */
     layout_of(version, ix->dim, ix->M0, p.count, upper_words, p.storage, p.max_elements,

@@ -178,24 +178,24 @@ static void move_entry(hnswc_index *ix) {
         node_head *xh = node_at(ix, entry_id(e));
         node_id best = NODE_NONE;
         int best_level = -1;
-        for (int l = xh->level; l >= 0 && best_level < xh->level; l--) {
+        for (int l = node_level(xh); l >= 0 && best_level < node_level(xh); l--) {
             _Atomic uint32_t *links = node_links(ix, xh, l);
             uint32_t n = node_links_count(ix, links, l);
             for (uint32_t j = 0; j < n; j++) {
                 node_id y = atomic_load_explicit(&links[1 + j], memory_order_acquire);
-                if (node_is_element(flags_of(ix, y)) && node_at(ix, y)->level > best_level) {
+                if (node_is_element(flags_of(ix, y)) && node_level(node_at(ix, y)) > best_level) {
                     best = y;
-                    best_level = node_at(ix, y)->level;
+                    best_level = node_level(node_at(ix, y));
                 }
             }
         }
-        if (best_level < xh->level) {
+        if (best_level < node_level(xh)) {
             uint64_t count = atomic_load(&ix->count);
-            for (uint64_t i = 0; i < count && best_level < xh->level; i++) {
+            for (uint64_t i = 0; i < count && best_level < node_level(xh); i++) {
                 node_head *h = node_at(ix, (node_id)i);
-                if (node_is_element(flags_of(ix, (node_id)i)) && h->level > best_level) {
+                if (node_is_element(flags_of(ix, (node_id)i)) && node_level(h) > best_level) {
                     best = (node_id)i;
-                    best_level = h->level;
+                    best_level = node_level(h);
                 }
             }
         }
@@ -298,7 +298,7 @@ static hnswc_status local_item(void *ctx, size_t i) {
     hnswc_index *ix = j->ix;
     graph_repair_scratch *rs = pool_take(j->pool);
     node_head *xh = node_at(ix, j->ids[i]);
-    for (int l = 0; l <= xh->level; l++) {
+    for (int l = 0; l <= node_level(xh); l++) {
         _Atomic uint32_t *links = node_links(ix, xh, l);
         uint32_t n = node_links_count(ix, links, l);
         for (uint32_t t = 0; t < n; t++) {
@@ -388,7 +388,7 @@ static hnswc_status sweep_item(void *ctx, size_t b) {
         node_head *h = node_at(ix, (node_id)i);
         if (!node_is_element(flags_of(ix, (node_id)i)))
             continue;
-        for (int l = 0; l <= h->level; l++) {
+        for (int l = 0; l <= node_level(h); l++) {
             _Atomic uint32_t *links = node_links(ix, h, l);
             uint32_t n = node_links_count(ix, links, l);
             for (uint32_t t = 0; t < n; t++) {
@@ -455,7 +455,7 @@ static size_t reclaim_run(hnswc_index *ix, reclaim_res *r) {
             node_id id = r->ids[i];
             node_head *h = node_at(ix, id);
             bool linked = e != ENTRY_EMPTY && entry_id(e) == id;
-            for (int l = 0; l <= h->level && !linked; l++)
+            for (int l = 0; l <= node_level(h) && !linked; l++)
                 linked = atomic_load(node_indeg(ix, h, l)) != 0;
             if (!linked) {
                 storage_free_slot(ix, id); /* room reserved when it was removed */

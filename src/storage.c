@@ -113,7 +113,7 @@ static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, siz
         ix->node_size = ix->vector_offset + round_up(quant_sq8_row_bytes(&ix->quant), 64);
     } else {
         /* header and links only, 8-byte aligned for the label and pointer:
-         * 160 bytes for M 16 (node_size = vector_offset: no row follows) */
+         * 152 bytes for M 16 (node_size = vector_offset: no row follows) */
         ix->vector_offset = round_up(offsetof(node_head, l0) + (1 + (size_t)ix->M0) * sizeof(uint32_t),
                                      _Alignof(node_head));
         ix->node_size = ix->vector_offset;
@@ -159,11 +159,8 @@ static hnswc_status create(const hnswc_options *o, mapfile *map, char *vecs, siz
 void storage_destroy(hnswc_index *ix) {
     if (!ix)
         return;
-    uint64_t count = atomic_load(&ix->count);
-    for (uint64_t i = 0; i < count; i++) {
-        node_head *n = node_at(ix, (node_id)i);
-        free((void *)n->upper);
-    }
+    for (unsigned c = 0; c < UPPER_MAX_CHUNKS; c++)
+        free((void *)ix->upper_chunks[c]);
     for (unsigned c = 0; c < MAX_CHUNKS; c++) {
         free(ix->chunks[c]);
         if (c >= ix->map_chunks)
@@ -256,7 +253,7 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
         size_t bytes = (size_t)n * ix->node_size;
         /* 64-byte alignment: an SQ8 record is a multiple of 64 bytes, so
          * every code row starts on a cache line, which the SIMD loads like
-         * (an F32 record, 160 bytes for M 16, holds no row); so is a row of
+         * (an F32 record, 152 bytes for M 16, holds no row); so is a row of
          * the vector array (vec_stride) */
         char *p = aligned_alloc(64, bytes);
         if (!p)
@@ -288,6 +285,69 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
 }
 
 /* ========================================================================
+ * Upper lists (meta_lock held, or the update lock's write side)
+ * ======================================================================== */
+
+/*
+ * A node above layer 0 (1 in M) has level * (M + 2) words of upper lists
+ * and in-degrees (storage.h, node_upper). They were a calloc'd block each,
+ * reached through an 8-byte pointer in the record; they are blocks of an
+ * arena now, reached through a 4-byte unit number, which (with the level
+ * moved into the flags word) takes the record from 160 to 152 bytes for
+ * M 16 and saves malloc's header per block. The arena is chunked like the
+ * records (chunk c: 16 << c units of M + 2 words, allocated when first
+ * needed, never moved or freed while the index lives), so readers follow a
+ * unit number without a lock. A block never straddles two chunks (the end
+ * of a chunk too short for the next block stays unused, at most 62 units
+ * once per chunk), and unit 0 is never handed out: it means "none". A
+ * freed block (storage_free_slot) goes on the free list of its level,
+ * linked through its first word, for the next node of that level.
+ * (Rejected: blocks split and merged across levels -- a node above layer 1
+ * is 1 in M^2, and exact-size reuse keeps a remove-and-add cycle flat.)
+ */
+static hnswc_status upper_alloc(hnswc_index *ix, int level, uint32_t *out) {
+    const size_t unit_bytes = ((size_t)ix->M + 2) * sizeof(uint32_t);
+    uint32_t u = ix->upper_free[level];
+    if (u) {
+        _Atomic uint32_t *b = storage_upper_block(ix, u);
+        ix->upper_free[level] = atomic_load_explicit(&b[0], memory_order_relaxed);
+        memset((void *)b, 0, (size_t)level * unit_bytes);
+        *out = u;
+        return HNSWC_OK;
+    }
+    uint64_t next = ix->upper_next ? ix->upper_next : 1, end;
+    unsigned c;
+    for (;;) { /* the chunk of unit `next`, and the first unit after it */
+        unsigned hb = 63u - (unsigned)__builtin_clzll(next + (1u << UPPER_CHUNK0_BITS));
+        c = hb - UPPER_CHUNK0_BITS;
+        end = ((uint64_t)2 << hb) - (1u << UPPER_CHUNK0_BITS);
+        if (next + (uint64_t)level <= end)
+            break;
+        next = end;
+    }
+    if (c >= UPPER_MAX_CHUNKS)
+        return hnswc_fail(HNSWC_ERR_OVERFLOW, "the upper layers' links outgrow 2^32 blocks");
+    if (!ix->upper_chunks[c]) {
+        uint64_t units = (uint64_t)1 << (UPPER_CHUNK0_BITS + c);
+        void *p = units > SIZE_MAX / unit_bytes ? NULL : malloc((size_t)units * unit_bytes);
+        if (!p)
+            return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating links of level %d", level);
+        ix->upper_chunks[c] = p;
+        atomic_fetch_add(&ix->memory_bytes, (size_t)units * unit_bytes);
+    }
+    *out = (uint32_t)next;
+    memset((void *)storage_upper_block(ix, *out), 0, (size_t)level * unit_bytes);
+    ix->upper_next = next + (uint64_t)level;
+    return HNSWC_OK;
+}
+
+static void upper_release(hnswc_index *ix, uint32_t u, int level) {
+    atomic_store_explicit(&storage_upper_block(ix, u)[0], ix->upper_free[level],
+                          memory_order_relaxed);
+    ix->upper_free[level] = u;
+}
+
+/* ========================================================================
  * Slots (meta_lock held)
  * ======================================================================== */
 
@@ -296,19 +356,16 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
  * loaders; the caller publishes it afterwards.
  */
 hnswc_status storage_init_node(hnswc_index *ix, node_id id, uint64_t label, int level) {
-    _Atomic uint32_t *upper = NULL;
-    if (level > 0) {
-        /* links (a count and M ids per layer), then an in-degree per layer */
-        size_t words = (size_t)level * (ix->M + 2);
-        if (!(upper = calloc(words, sizeof *upper)))
-            return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating links of level %d", level);
-        atomic_fetch_add(&ix->memory_bytes, words * sizeof *upper);
-    }
+    if (level < 0 || level >= HNSWC_MAX_LEVELS) /* callers check; the flags word needs it */
+        return hnswc_fail(HNSWC_ERR_INVALID, "level %d out of range", level);
+    uint32_t upper = 0;
+    hnswc_status st;
+    if (level > 0 && (st = upper_alloc(ix, level, &upper)) != HNSWC_OK)
+        return st;
     node_head *n = node_at(ix, id);
     n->label = label;
-    n->level = level;
     n->upper = upper;
-    atomic_store_explicit(&n->flags, 0, memory_order_relaxed);
+    atomic_store_explicit(&n->flags, (uint32_t)level << NODE_LEVEL_SHIFT, memory_order_relaxed);
     atomic_store_explicit(&n->indeg0, 0, memory_order_relaxed);
     atomic_store_explicit(&n->l0[0], 0, memory_order_relaxed);
     return HNSWC_OK;
@@ -443,13 +500,11 @@ hnswc_status storage_reserve_free(hnswc_index *ix, size_t more) {
  */
 void storage_free_slot(hnswc_index *ix, node_id id) {
     node_head *n = node_at(ix, id);
-    if (n->upper) {
-        free((void *)n->upper);
-        atomic_fetch_sub(&ix->memory_bytes, (size_t)n->level * (ix->M + 2) * sizeof(uint32_t));
-    }
-    n->upper = NULL;
-    n->level = 0;
+    if (n->upper)
+        upper_release(ix, n->upper, node_level(n));
+    n->upper = 0;
     atomic_store_explicit(&n->l0[0], 0, memory_order_relaxed);
+    /* level 0 with it: a free slot has no upper lists */
     atomic_store_explicit(&n->flags, NODE_REMOVED, memory_order_release);
     ix->free_ids[ix->free_len++] = id; /* room reserved by storage_reserve_free */
     atomic_fetch_add(&ix->free_count, 1);
@@ -586,7 +641,7 @@ hnswc_status storage_set_links(hnswc_index *ix, _Atomic uint32_t *dst, uint32_t 
                           what, ids[j], (unsigned long long)n);
     }
     for (uint32_t j = 0; level > 0 && j < count; j++)
-        if ((levels ? (int)levels[ids[j]] : node_at(ix, ids[j])->level) < level)
+        if ((levels ? (int)levels[ids[j]] : node_level(node_at(ix, ids[j]))) < level)
             return hnswc_fail(HNSWC_ERR_FORMAT, "hnswc_load: %s: a link on layer %d points to an "
                               "element that is not on that layer", what, level);
     /* not shared yet: a plain copy (relaxed stores one by one were not
@@ -734,14 +789,14 @@ static hnswc_status count_indegrees(hnswc_index *ix) {
     for (uint64_t i = 0; i < n; i++) {
         node_head *h = node_at(ix, (node_id)i);
         atomic_store_explicit(&h->indeg0, deg[i], memory_order_relaxed);
-        for (int lv = 1; lv <= h->level; lv++) /* zeroed first: counted below */
+        for (int lv = 1; lv <= node_level(h); lv++) /* zeroed first: counted below */
             atomic_store_explicit(node_indeg(ix, h, lv), 0, memory_order_relaxed);
     }
     free(deg);
     /* the upper layers (few nodes) in place; no other thread writes them */
     for (uint64_t i = 0; i < n; i++) {
         node_head *h = node_at(ix, (node_id)i);
-        for (int lv = 1; lv <= h->level; lv++) {
+        for (int lv = 1; lv <= node_level(h); lv++) {
             _Atomic uint32_t *links = node_links(ix, h, lv);
             uint32_t d = node_links_count(ix, links, lv);
             for (uint32_t j = 0; j < d; j++) {

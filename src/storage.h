@@ -10,10 +10,10 @@
  * A node is one fixed-size record holding its header and layer-0 links,
  * and with SQ8 the code row the walk reads:
  *
- *   offset 0          node_head (label, level, flags, upper links pointer)
+ *   offset 0          node_head (label, upper lists, flags and level, indeg0)
  *   offsetof l0       uint32 count, then 2*M uint32 links        (atomic)
  *   vector_offset     SQ8: the code row (quant.h), 64-byte aligned;
- *                     F32: the end of the record (160 bytes for M 16)
+ *                     F32: the end of the record (152 bytes for M 16)
  *
  * The f32 vectors live in an array apart (vchunks, chunked like the
  * records), rows of dim floats padded to 64 bytes (none for 784): with F32
@@ -28,8 +28,8 @@
  * without the padding (3,296, not a multiple of 64) every other vector
  * would start mid-line and span 50 lines instead of 49 -- 16-byte aligned
  * vectors cost 4-6% of search time (docs/ARCHITECTURE.md, "Huge pages for
- * the mapping"). Apart, both are dense and every row is aligned: 160 +
- * 3,136 bytes, and search speed measured unchanged (docs/BENCHMARKS.md,
+ * the mapping"). Apart, both are dense and every row is aligned: 160 (now
+ * 152, node_head below) + 3,136 bytes, and search speed measured unchanged (docs/BENCHMARKS.md,
  * "Index memory"). A mapped index has always had this layout.
  *
  * Records live in chunks that are allocated and never moved or freed while
@@ -57,21 +57,44 @@
 /* Flags that keep a node out of search results. */
 #define NODE_HIDDEN (NODE_DELETED | NODE_REMOVED)
 
+/* The flags word also holds the node's top layer, in bits 16..23 (levels
+ * are below HNSWC_MAX_LEVELS = 64): written with the flags by
+ * storage_init_node and storage_free_slot, and kept by every other writer,
+ * which only ever sets or clears flag bits (fetch_or / fetch_and). */
+#define NODE_LEVEL_SHIFT 16u
+
+/*
+ * 20 bytes, then the layer-0 list: 152 bytes for M 16. The header was 28
+ * (an 8-byte pointer to the upper lists and a 4-byte level of its own);
+ * the level now shares the flags word and the upper lists are a 4-byte
+ * index into an arena (storage.c, "Upper lists"). Both are needed for the
+ * 8 bytes: the record must stay a multiple of 8 for the label, so one
+ * alone saved nothing. (Rejected: the in-degree in the flags word as
+ * well -- a 28-bit counter that a hub could overflow, and every layer's
+ * in-degree is reached through one pointer type, node_indeg.)
+ */
 typedef struct node_head {
     uint64_t label;            /* written before the node is published, or
-                                  under the update lock's write side       */
-    _Atomic uint32_t *upper;   /* level * (1 + M) words: count, M links per
-                                  layer 1..level; then level words: the
-                                  in-degree on layers 1..level; NULL when
-                                  level is 0                               */
-    int32_t level;             /* top layer of this node                   */
-    _Atomic uint32_t flags;    /* NODE_READY | NODE_DELETED | NODE_REMOVED */
+                                  under the update lock's write side; with
+                                  meta_lock held either way (the label map
+                                  reads it, labelmap.h)                    */
+    uint32_t upper;            /* the node's block in the upper-list arena
+                                  (node_upper), or 0 when its level is 0  */
+    _Atomic uint32_t flags;    /* NODE_READY | NODE_DELETED | NODE_REMOVED,
+                                  and the level (NODE_LEVEL_SHIFT)         */
     _Atomic uint32_t indeg0;   /* layer-0 links pointing here: pruning never
                                   takes a node's last one (graph.c), and a
                                   removed slot is freed only at 0 on every
                                   layer (remove.c)                         */
     _Atomic uint32_t l0[];     /* count, then 2*M links                    */
 } node_head;
+
+/* The top layer of node n. Relaxed: written before the node is published
+ * (or with the write side held), like the level field it replaces. */
+static inline int node_level(const node_head *n) {
+    return (int)(atomic_load_explicit(&((node_head *)n)->flags, memory_order_relaxed) >>
+                 NODE_LEVEL_SHIFT);
+}
 
 /* ========================================================================
  * Record accessors (lock-free: chunks never move)
@@ -116,23 +139,40 @@ static inline const float *node_f32(const hnswc_index *ix, node_id id, float *bu
     return buf;
 }
 
-/* The list on `level` >= 1 in a node's upper block (node_head.upper). */
+/* The upper lists of node n (level > 0): level * (1 + M) words -- count,
+ * M links per layer 1..level -- then level words: the in-degree on layers
+ * 1..level. Block u of the arena is units u .. u+level-1 of M + 2 words,
+ * unit u in arena chunk c at offset off (the records' numbering, with
+ * UPPER_CHUNK0_BITS). Chunks never move: lock-free like node_at. */
+static inline _Atomic uint32_t *storage_upper_block(const hnswc_index *ix, uint32_t u) {
+    uint64_t v = (uint64_t)u + (1u << UPPER_CHUNK0_BITS);
+    unsigned hb = 63u - (unsigned)__builtin_clzll(v);
+    uint64_t off = v - ((uint64_t)1 << hb);
+    return ix->upper_chunks[hb - UPPER_CHUNK0_BITS] + off * (ix->M + 2);
+}
+
+static inline _Atomic uint32_t *node_upper(const hnswc_index *ix, const node_head *n) {
+    return storage_upper_block(ix, n->upper);
+}
+
+/* The list on `level` >= 1 in a node's upper block (node_upper). */
 static inline _Atomic uint32_t *upper_links(const hnswc_index *ix, _Atomic uint32_t *upper,
                                             int level) {
     return upper + (size_t)(level - 1) * (ix->M + 1);
 }
 
-/* Link list of node n on layer `level` (<= n->level): word 0 is the count. */
+/* Link list of node n on layer `level` (<= its level): word 0 is the count. */
 static inline _Atomic uint32_t *node_links(const hnswc_index *ix, node_head *n, int level) {
-    return level == 0 ? n->l0 : upper_links(ix, n->upper, level);
+    return level == 0 ? n->l0 : upper_links(ix, node_upper(ix, n), level);
 }
 
-/* The number of lists on `level` that hold a link to n (level <= n->level).
- * Kept by every writer of a list, under that list's link lock (graph.c);
- * exact whenever no writer is running. */
+/* The number of lists on `level` that hold a link to n (level <= its
+ * level). Kept by every writer of a list, under that list's link lock
+ * (graph.c); exact whenever no writer is running. */
 static inline _Atomic uint32_t *node_indeg(const hnswc_index *ix, node_head *n, int level) {
     return level == 0 ? &n->indeg0
-                      : n->upper + (size_t)n->level * (ix->M + 1) + (size_t)(level - 1);
+                      : node_upper(ix, n) + (size_t)node_level(n) * (ix->M + 1) +
+                            (size_t)(level - 1);
 }
 
 /* The number of links in a list, never more than the list has room for

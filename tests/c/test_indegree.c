@@ -53,7 +53,7 @@ static void expect_exact(hnswc_index *ix)
         bool any = false;
         for (uint64_t i = 0; i < n; i++) {
             node_head *h = node_at(ix, (node_id)i);
-            if (h->level < lv)
+            if (node_level(h) < lv)
                 continue;
             any = true;
             _Atomic uint32_t *links = node_links(ix, h, lv);
@@ -65,7 +65,7 @@ static void expect_exact(hnswc_index *ix)
             break;
         for (uint64_t i = 0; i < n; i++) {
             node_head *h = node_at(ix, (node_id)i);
-            if (h->level < lv)
+            if (node_level(h) < lv)
                 continue;
             uint32_t got = atomic_load(node_indeg(ix, h, lv));
             if (got != deg[i])
