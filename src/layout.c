@@ -223,7 +223,9 @@ static hnswc_status relayout_locked(hnswc_index *ix, bool automatic, bool *done)
     node_id *order = malloc((size_t)n * sizeof *order);
     node_id *new_of = malloc((size_t)n * sizeof *new_of);
     uint64_t *moved = calloc((size_t)(n + 63) / 64, sizeof *moved);
-    void *spare_rec = aligned_alloc(64, ix->node_size);
+    /* aligned_alloc wants a multiple of the alignment: an F32 record (152
+     * bytes for M 16) is not one, and sanitizers refuse it */
+    void *spare_rec = aligned_alloc(64, (ix->node_size + 63) / 64 * 64);
     float *spare_vec = vectors_apart(ix) ? malloc((size_t)ix->dim * sizeof *spare_vec) : NULL;
     hnswc_status st = HNSWC_OK;
     if (!order || !new_of || !moved || !spare_rec || (vectors_apart(ix) && !spare_vec)) {
