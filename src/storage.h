@@ -29,8 +29,11 @@
  * would start mid-line and span 50 lines instead of 49 -- 16-byte aligned
  * vectors cost 4-6% of search time (docs/ARCHITECTURE.md, "Huge pages for
  * the mapping"). Apart, both are dense and every row is aligned: 160 (now
- * 152, node_head below) + 3,136 bytes, and search speed measured unchanged (docs/BENCHMARKS.md,
- * "Index memory"). A mapped index has always had this layout.
+ * 152, node_head below) + 3,136 bytes. Search speed: 0.96-1.00x main's at
+ * equal ef in five one-process runs, against a spread of up to 2% between
+ * two copies of one package: maybe 1-2% slower, not shown either way
+ * (docs/BENCHMARKS.md, "Index memory"). A mapped index has always had
+ * this layout.
  *
  * Records live in chunks that are allocated and never moved or freed while
  * the index lives: chunk c holds CHUNK0 << c records, so 23 chunks cover

@@ -97,6 +97,38 @@ static void test_distance_values(void **s)
  * hnswc_get_info and defaults
  * ------------------------------------------------------------------------ */
 
+/*
+ * What an F32 element costs (issue 7: no more than hnswlib's 3,276-byte
+ * record plus its side tables on Fashion-MNIST): an index reserving 3,072
+ * ids against one reserving 1,024 holds 2,048 more records and vectors and
+ * 6,144 more label-map slots (the map is reserved for twice the capacity,
+ * in powers of two). At dim 784 and M 16 a record is 152 bytes (header 20,
+ * layer-0 list 132), a vector 3,136 apart from it, a slot 5 bytes (id and
+ * hash tag; the label stays in the record). Before: 3,328-byte records
+ * (the vector inside, 64-byte aligned) and 12-byte slots. Nothing is added:
+ * memory_bytes counts what was allocated, touched or not.
+ */
+static void test_f32_bytes_per_element(void **s)
+{
+    (void)s;
+    uint64_t mem[2];
+    for (int i = 0; i < 2; i++) {
+        hnswc_options o;
+        memset(&o, 0, sizeof o);
+        o.dim = 784;
+        o.M = 16;
+        o.capacity = i ? 3072 : 1024; /* chunks 0, and 0 and 1 */
+        hnswc_index *ix = NULL;
+        tu_ok(hnswc_create(&o, &ix));
+        hnswc_info info;
+        tu_ok(hnswc_get_info(ix, &info));
+        assert_int_equal(info.capacity, o.capacity);
+        mem[i] = info.memory_bytes;
+        hnswc_free(ix);
+    }
+    assert_true(mem[1] - mem[0] <= 2048u * (152u + 3136u) + 6144u * 5u);
+}
+
 static void test_info(void **s)
 {
     (void)s;
@@ -537,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_version_and_strings),
         cmocka_unit_test(test_distance_values),
         cmocka_unit_test(test_info),
+        cmocka_unit_test(test_f32_bytes_per_element),
         cmocka_unit_test(test_get_labels),
         cmocka_unit_test(test_graph_stats),
         cmocka_unit_test(test_growth),
