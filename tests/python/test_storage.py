@@ -114,10 +114,13 @@ def test_sq8_only_memory(data):
     for storage in ("f32", "sq8", "sq8-only"):
         p = build("l2", vectors, storage)
         per[storage] = p.get_info()["memory_bytes"] / N
-    # DIM 32: f32 rows of 128 bytes in the record; sq8: 64-byte code row
-    # plus the 128-byte cold row; sq8-only: the code row alone
+    # DIM 32, M 16: f32 is a 152-byte record (header and links) plus its
+    # 128-byte row apart; sq8 a 256-byte record (the code row 64-byte
+    # aligned at 192, 64 bytes) plus the 128-byte cold row; sq8-only that
+    # record alone: 24 bytes under f32 here (it would be 104 over with an
+    # f32 copy left), 128 under sq8
     assert per["sq8-only"] < per["sq8"] - 100
-    assert per["sq8-only"] < per["f32"] - 50
+    assert per["sq8-only"] < per["f32"] - 20
 
 
 def test_sq8_only_threshold_and_round_trip(data, tmp_path):
