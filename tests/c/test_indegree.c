@@ -29,12 +29,7 @@ enum { DIM = 12, K = 10 };
 
 static hnswc_index *build(size_t n, uint64_t seed)
 {
-    tu_rng r = tu_rng_make(seed);
-    float *data = tu_random_vectors(&r, n, DIM, -1.f, 1.f);
-    hnswc_index *ix = tu_create(DIM, HNSWC_METRIC_L2, 6, 40, 0, 0);
-    tu_add_rows(ix, data, n, DIM, 1);
-    free(data);
-    return ix;
+    return tu_build_random(n, DIM, 6, 40, seed);
 }
 
 static bool stale(const hnswc_index *ix)

@@ -18,12 +18,7 @@ enum { K = 10 };
 
 static hnswc_index *build(size_t n, uint32_t dim, uint64_t seed)
 {
-    tu_rng r = tu_rng_make(seed);
-    float *data = tu_random_vectors(&r, n, dim, -1.f, 1.f);
-    hnswc_index *ix = tu_create(dim, HNSWC_METRIC_L2, 8, 60, 0, 0);
-    tu_add_rows(ix, data, n, dim, 1);
-    free(data);
-    return ix;
+    return tu_build_random(n, dim, 8, 60, seed);
 }
 
 /* ------------------------------------------------------------------------

@@ -149,20 +149,28 @@ static void test_largest_dim(void **state)
  * The quantiser
  * ------------------------------------------------------------------------ */
 
+/* Fills x (n rows of d) with random integers 0..255, rows 0 and 1 all 0 and
+ * all 255 (so every column spans the full range, like pixels), and trains q
+ * on them: its step is then 1 and every code is exact. */
+static void train_on_pixels(quant_sq8 *q, float *x, size_t n, size_t d)
+{
+    for (size_t i = 0; i < n * d; i++)
+        x[i] = (float)(rng_next() % 256);
+    for (size_t i = 0; i < d; i++) {
+        x[i] = 0.0f;
+        x[d + i] = 255.0f;
+    }
+    assert_true(quant_sq8_init(q, d, false));
+    quant_sq8_train(q, x, n, d);
+}
+
 static void test_integer_data_exact(void **state)
 {
     (void)state;
     enum { N = 50, D = 37 };
     float x[N * D], back[D];
-    for (size_t i = 0; i < N * D; i++)
-        x[i] = (float)(rng_next() % 256);
-    for (size_t i = 0; i < D; i++) { /* the full 0..255 range in column 0 */
-        x[i] = 0.0f;
-        x[D + i] = 255.0f;
-    }
     quant_sq8 q;
-    assert_true(quant_sq8_init(&q, D, false));
-    quant_sq8_train(&q, x, N, D);
+    train_on_pixels(&q, x, N, D);
     assert_true(q.trained);
     assert_true(q.step == 1.0f);
     uint8_t row[D + 3];
@@ -180,15 +188,8 @@ static void test_reproduces(void **state)
     (void)state;
     enum { N = 20, D = 33 };
     float x[N * D], y[D];
-    for (size_t i = 0; i < N * D; i++)
-        x[i] = (float)(rng_next() % 256);
-    for (size_t i = 0; i < D; i++) {
-        x[i] = 0.0f;
-        x[D + i] = 255.0f;
-    }
     quant_sq8 q;
-    assert_true(quant_sq8_init(&q, D, false));
-    quant_sq8_train(&q, x, N, D);
+    train_on_pixels(&q, x, N, D);
     uint8_t *row = malloc(quant_sq8_row_bytes(&q));
     assert_non_null(row);
     for (size_t r = 0; r < N; r++) {

@@ -293,6 +293,16 @@ void tu_add_rows(hnswc_index *ix, const float *data, size_t n, size_t dim, unsig
     assert_int_equal(added, n);
 }
 
+hnswc_index *tu_build_random(size_t n, uint32_t dim, uint32_t M, uint32_t efc, uint64_t seed)
+{
+    tu_rng r = tu_rng_make(seed);
+    float *data = tu_random_vectors(&r, n, dim, -1.f, 1.f);
+    hnswc_index *ix = tu_create(dim, HNSWC_METRIC_L2, M, efc, 0, 0);
+    tu_add_rows(ix, data, n, dim, 1);
+    free(data);
+    return ix;
+}
+
 uint64_t tu_count(const hnswc_index *ix)
 {
     hnswc_info info;

@@ -128,6 +128,9 @@ hnswc_index *tu_create(uint32_t dim, hnswc_metric metric, uint32_t M, uint32_t e
 /* Creates an index of the given storage, every other option at its
  * default (fails the test if it cannot). */
 hnswc_index *tu_create_storage(uint32_t dim, hnswc_metric metric, hnswc_storage storage);
+/* An L2 index (M, ef_construction efc) holding n random vectors of dim
+ * components in [-1, 1) from seed, under tu_label_of(row). */
+hnswc_index *tu_build_random(size_t n, uint32_t dim, uint32_t M, uint32_t efc, uint64_t seed);
 /* Adds rows [0, n) of data under tu_label_of(row) with add_batch. */
 void tu_add_rows(hnswc_index *ix, const float *data, size_t n, size_t dim, unsigned threads);
 uint64_t tu_count(const hnswc_index *ix);
