@@ -250,22 +250,8 @@ static PyObject *BF_knn_query(BFIndexObject *self, PyObject *args, PyObject *kwd
     if (hpy_knn_begin(&q, queries, rows, k, filter_obj, self) < 0)
         return hpy_knn_abort(&q);
     hnswc_status st = HNSWC_OK;
-    if (rows > 0 && k > 0) {
-        hnswc_filter_fn fn = hpy_filter_fn(&q.filter);
-        /* a callable needs the GIL: the search stays on this thread */
-        unsigned threads = q.filter.kind == HPY_FILTER_CALLABLE
-                               ? 1
-                               : hpy_batch_threads(num_threads, self->base.num_threads, rows);
-        hpy_lock_read(&self->base.lock);
-        Py_BEGIN_ALLOW_THREADS
-        st = self->ix ? hnswc_search_batch(self->ix, PyArray_DATA(queries), rows, k, 0, fn,
-                                           fn ? &q.filter : NULL, threads,
-                                           PyArray_DATA(q.labels), PyArray_DATA(q.dists),
-                                           q.found)
-                      : HNSWC_ERR_NULL;
-        Py_END_ALLOW_THREADS
-        hpy_unlock(&self->base.lock);
-    }
+    if (rows > 0 && k > 0)
+        st = hpy_knn_search(&q, &self->base, &self->ix, num_threads);
     return hpy_knn_finish(&q, st,
                           "Cannot return the results in a contiguous 2D array. "
                           "There are not enough elements.");

@@ -330,6 +330,20 @@ PyObject *hpy_knn_finish(hpy_knn *q, hnswc_status st, const char *too_few);
 /* Releases *q on an error path (the exception is already set); NULL. */
 PyObject *hpy_knn_abort(hpy_knn *q);
 
+/*
+ * The search itself, for both types: every query of *q against *ixp (the
+ * object's index, read under base's lock, which this takes for reading),
+ * k results each at the index's default ef, into q's result arrays. A filter
+ * callable needs the GIL, so its searches run on this thread, one query at a
+ * time, stopping at the first the callable raised in; other filters and
+ * none go to hnswc_search_batch on hpy_batch_threads(num_threads) threads.
+ * Returns the search's status, or HNSWC_ERR_NULL when *ixp is NULL (no index
+ * yet). Call with the GIL held (released around the search) and rows and k
+ * above 0.
+ */
+hnswc_status hpy_knn_search(hpy_knn *q, hpy_base *base, hnswc_index *const *ixp,
+                            int num_threads);
+
 /* ------------------------------------------------------------------------
  * Looking inside an Index (inspect.c)
  * ------------------------------------------------------------------------ */

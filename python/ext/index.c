@@ -504,33 +504,11 @@ static PyObject *Index_knn_query(IndexObject *self, PyObject *args, PyObject *kw
         return hpy_knn_abort(&q);
     hnswc_status st = HNSWC_OK;
     if (rows > 0 && k > 0) {
-        const float *v = PyArray_DATA(queries);
-        uint64_t *L = PyArray_DATA(q.labels);
-        float *D = PyArray_DATA(q.dists);
-        hnswc_filter_fn fn = hpy_filter_fn(&q.filter);
-        hpy_lock_read(&self->base.lock);
-        if (self->ix == NULL) {
-            hpy_unlock(&self->base.lock);
+        st = hpy_knn_search(&q, &self->base, &self->ix, num_threads);
+        if (st == HNSWC_ERR_NULL) { /* no index (any more) once under the lock */
             hpy_not_initialised("Index", "knn_query");
             return hpy_knn_abort(&q);
         }
-        if (q.filter.kind == HPY_FILTER_CALLABLE) {
-            /* The callable needs the GIL: run on this thread, which then
-             * takes the GIL back cheaply inside the filter. */
-            size_t dim = (size_t)self->base.dim;
-            Py_BEGIN_ALLOW_THREADS
-            for (size_t i = 0; i < rows && st == HNSWC_OK && !q.filter.failed; i++)
-                st = hnswc_search(self->ix, v + i * dim, k, 0, fn, &q.filter, L + i * k,
-                                  D + i * k, &q.found[i]);
-            Py_END_ALLOW_THREADS
-        } else {
-            unsigned threads = hpy_batch_threads(num_threads, self->base.num_threads, rows);
-            Py_BEGIN_ALLOW_THREADS
-            st = hnswc_search_batch(self->ix, v, rows, k, 0, fn, fn ? &q.filter : NULL,
-                                    threads, L, D, q.found);
-            Py_END_ALLOW_THREADS
-        }
-        hpy_unlock(&self->base.lock);
     }
     return hpy_knn_finish(&q, st,
                           "Cannot return the results in a contiguous 2D array. "
