@@ -235,26 +235,9 @@ PyDoc_STRVAR(bf_knn_query_doc,
 
 static PyObject *BF_knn_query(BFIndexObject *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *data, *filter_obj;
-    size_t k;
-    int num_threads;
-    if (hpy_knn_args(args, kwds, &data, &k, &num_threads, &filter_obj) < 0)
-        return NULL;
-    if (bf_need(self, "knn_query") < 0)
-        return NULL;
-    size_t rows;
-    PyArrayObject *queries = hpy_float_matrix(data, self->base.dim, "query vectors", &rows);
-    if (queries == NULL)
-        return NULL;
-    hpy_knn q;
-    if (hpy_knn_begin(&q, queries, rows, k, filter_obj, self) < 0)
-        return hpy_knn_abort(&q);
-    hnswc_status st = HNSWC_OK;
-    if (rows > 0 && k > 0)
-        st = hpy_knn_search(&q, &self->base, &self->ix, num_threads);
-    return hpy_knn_finish(&q, st,
-                          "Cannot return the results in a contiguous 2D array. "
-                          "There are not enough elements.");
+    return hpy_knn_query(&self->base, &self->ix, args, kwds,
+                         "Cannot return the results in a contiguous 2D array. "
+                         "There are not enough elements.");
 }
 
 /* ------------------------------------------------------------------------

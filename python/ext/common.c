@@ -710,38 +710,55 @@ PyObject *hpy_knn_abort(hpy_knn *q)
     return NULL;
 }
 
-hnswc_status hpy_knn_search(hpy_knn *q, hpy_base *base, hnswc_index *const *ixp,
-                            int num_threads)
+PyObject *hpy_knn_query(hpy_base *base, hnswc_index *const *ixp, PyObject *args,
+                        PyObject *kwds, const char *too_few)
 {
-    const float *v = PyArray_DATA(q->queries);
-    uint64_t *L = PyArray_DATA(q->labels);
-    float *D = PyArray_DATA(q->dists);
-    size_t rows = q->rows, k = q->k, dim = (size_t)base->dim;
-    hnswc_filter_fn fn = hpy_filter_fn(&q->filter);
+    PyObject *data, *filter_obj;
+    size_t k, rows;
+    int num_threads;
+    if (hpy_knn_args(args, kwds, &data, &k, &num_threads, &filter_obj) < 0)
+        return NULL;
+    if (hpy_need(base, *ixp != NULL, "knn_query") < 0)
+        return NULL;
+    PyArrayObject *queries = hpy_float_matrix(data, base->dim, "query vectors", &rows);
+    if (queries == NULL)
+        return NULL;
+    hpy_knn q;
+    if (hpy_knn_begin(&q, queries, rows, k, filter_obj, base) < 0)
+        return hpy_knn_abort(&q);
+    if (rows == 0 || k == 0)
+        return hpy_knn_finish(&q, HNSWC_OK, too_few);
+
+    const float *v = PyArray_DATA(queries);
+    uint64_t *L = PyArray_DATA(q.labels);
+    float *D = PyArray_DATA(q.dists);
+    size_t dim = (size_t)base->dim;
+    hnswc_filter_fn fn = hpy_filter_fn(&q.filter);
     hnswc_status st = HNSWC_OK;
     hpy_lock_read(&base->lock);
     hnswc_index *ix = *ixp;
-    if (ix == NULL) {
+    if (ix == NULL) { /* replaced while we waited for the lock */
         hpy_unlock(&base->lock);
-        return HNSWC_ERR_NULL;
+        hpy_not_initialised(class_name(base), "knn_query");
+        return hpy_knn_abort(&q);
     }
-    if (q->filter.kind == HPY_FILTER_CALLABLE) {
+    if (q.filter.kind == HPY_FILTER_CALLABLE) {
         /* the callable takes the GIL back cheaply inside the filter, on
          * this thread */
         Py_BEGIN_ALLOW_THREADS
-        for (size_t i = 0; i < rows && st == HNSWC_OK && !q->filter.failed; i++)
-            st = hnswc_search(ix, v + i * dim, k, 0, fn, &q->filter, L + i * k, D + i * k,
-                              &q->found[i]);
+        for (size_t i = 0; i < rows && st == HNSWC_OK && !q.filter.failed; i++)
+            st = hnswc_search(ix, v + i * dim, k, 0, fn, &q.filter, L + i * k, D + i * k,
+                              &q.found[i]);
         Py_END_ALLOW_THREADS
     } else {
         unsigned threads = hpy_batch_threads(num_threads, base->num_threads, rows);
         Py_BEGIN_ALLOW_THREADS
-        st = hnswc_search_batch(ix, v, rows, k, 0, fn, fn ? &q->filter : NULL, threads, L, D,
-                                q->found);
+        st = hnswc_search_batch(ix, v, rows, k, 0, fn, fn ? &q.filter : NULL, threads, L, D,
+                                q.found);
         Py_END_ALLOW_THREADS
     }
     hpy_unlock(&base->lock);
-    return st;
+    return hpy_knn_finish(&q, st, too_few);
 }
 
 PyObject *hpy_knn_finish(hpy_knn *q, hnswc_status st, const char *too_few)

@@ -331,18 +331,19 @@ PyObject *hpy_knn_finish(hpy_knn *q, hnswc_status st, const char *too_few);
 PyObject *hpy_knn_abort(hpy_knn *q);
 
 /*
- * The search itself, for both types: every query of *q against *ixp (the
- * object's index, read under base's lock, which this takes for reading),
- * k results each at the index's default ef, into q's result arrays. A filter
- * callable needs the GIL, so its searches run on this thread, one query at a
- * time, stopping at the first the callable raised in; other filters and
- * none go to hnswc_search_batch on hpy_batch_threads(num_threads) threads.
- * Returns the search's status, or HNSWC_ERR_NULL when *ixp is NULL (no index
- * yet). Call with the GIL held (released around the search) and rows and k
- * above 0.
+ * knn_query(data, k=1, num_threads=-1, filter=None) of both types, whole:
+ * parses and checks the arguments, then searches every query against *ixp
+ * (the object's index, read under base's lock for reading) at the index's
+ * default ef. A filter callable needs the GIL, so its searches run on this
+ * thread, one query at a time, stopping at the first the callable raised
+ * in; other filters and none go to hnswc_search_batch on
+ * hpy_batch_threads(num_threads) threads. Returns (labels, distances), or
+ * NULL with an exception; `too_few` is the RuntimeError of a query with
+ * fewer than k results (see hpy_knn_finish). GIL held; released around the
+ * search.
  */
-hnswc_status hpy_knn_search(hpy_knn *q, hpy_base *base, hnswc_index *const *ixp,
-                            int num_threads);
+PyObject *hpy_knn_query(hpy_base *base, hnswc_index *const *ixp, PyObject *args,
+                        PyObject *kwds, const char *too_few);
 
 /* ------------------------------------------------------------------------
  * Looking inside an Index (inspect.c)

@@ -487,32 +487,9 @@ PyDoc_STRVAR(knn_query_doc,
 
 static PyObject *Index_knn_query(IndexObject *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *data, *filter_obj;
-    size_t k;
-    int num_threads;
-    if (hpy_knn_args(args, kwds, &data, &k, &num_threads, &filter_obj) < 0)
-        return NULL;
-    if (need_index(self, "knn_query") < 0)
-        return NULL;
-
-    size_t rows;
-    PyArrayObject *queries = hpy_float_matrix(data, self->base.dim, "query vectors", &rows);
-    if (queries == NULL)
-        return NULL;
-    hpy_knn q;
-    if (hpy_knn_begin(&q, queries, rows, k, filter_obj, self) < 0)
-        return hpy_knn_abort(&q);
-    hnswc_status st = HNSWC_OK;
-    if (rows > 0 && k > 0) {
-        st = hpy_knn_search(&q, &self->base, &self->ix, num_threads);
-        if (st == HNSWC_ERR_NULL) { /* no index (any more) once under the lock */
-            hpy_not_initialised("Index", "knn_query");
-            return hpy_knn_abort(&q);
-        }
-    }
-    return hpy_knn_finish(&q, st,
-                          "Cannot return the results in a contiguous 2D array. "
-                          "Probably ef or M is too small");
+    return hpy_knn_query(&self->base, &self->ix, args, kwds,
+                         "Cannot return the results in a contiguous 2D array. "
+                         "Probably ef or M is too small");
 }
 
 /* ------------------------------------------------------------------------
