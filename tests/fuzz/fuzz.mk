@@ -67,7 +67,7 @@ $(BUILD)/obj/fuzz/%.o: tests/fuzz/%.c tests/fuzz/fuzz_util.h include/hnswc.h
 	@mkdir -p $(dir $@)
 	$(CC) $(FUZZ_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/fuzz/read_%.o: tests/fuzz/fuzz_reader.c tests/fuzz/fuzz_util.h cli/readers.h
+$(BUILD)/obj/fuzz/read_%.o: tests/fuzz/fuzz_reader.c tests/fuzz/fuzz_util.h cli/readers.h include/hnswc.h
 	@mkdir -p $(dir $@)
 	$(CC) $(FUZZ_CFLAGS) -DFZ_FORMAT=FMT_$(shell echo $* | tr a-z A-Z) -DFZ_IS_HDF5=$(if $(filter hdf5,$*),1,0) -c $< -o $@
 
