@@ -1275,20 +1275,10 @@ static hnswc_status load_graph(source *src, const unsigned char *head, uint32_t 
                     quant_sq8_set_codes(&ix->quant, row, row);
                 }
                 atomic_store(&ix->codes_ready, 1);
-            } else {
-                for (uint64_t i = 0; i < p.count; i++)
-                    quant_sq8_encode(&ix->quant, node_vector(ix, (node_id)i),
-                                     node_codes(ix, node_at(ix, (node_id)i)));
+            } else { /* encoding reads every vector, mapped ones too */
+                storage_encode_rows(ix, p.count);
                 atomic_store(&ix->codes_ready, 1);
             }
-            /* codes_inexact as the rows read decide it (files hold no
-             * free slots). Vectors read in place are not walked through
-             * for this: the re-rank then reads them, as before. */
-            if (src->map)
-                atomic_store(&ix->codes_inexact, 1);
-            else
-                for (uint64_t i = 0; i < p.count; i++)
-                    storage_note_codes(ix, (node_id)i);
         }
         free(qb);
     }

@@ -550,6 +550,17 @@ void storage_note_codes(hnswc_index *ix, node_id id) {
         atomic_store_explicit(&ix->codes_inexact, 1, memory_order_release);
 }
 
+/* Write side of update_lock held, or the index not shared yet. */
+void storage_encode_rows(hnswc_index *ix, uint64_t count) {
+    atomic_store(&ix->codes_inexact, 0); /* every element's row is checked below */
+    for (uint64_t i = 0; i < count; i++) {
+        node_head *n = node_at(ix, (node_id)i);
+        quant_sq8_encode(&ix->quant, node_vector(ix, (node_id)i), node_codes(ix, n));
+        if (atomic_load(&n->flags) & NODE_READY) /* not a free slot */
+            storage_note_codes(ix, (node_id)i);
+    }
+}
+
 /* Write side of update_lock held: no reader or writer is in the index. */
 hnswc_status storage_train_codes(hnswc_index *ix, const float *extra, size_t n) {
     float *tmp = NULL;
@@ -573,12 +584,7 @@ hnswc_status storage_train_codes(hnswc_index *ix, const float *extra, size_t n) 
     if (ix->quant.observed == 0)
         return HNSWC_OK; /* nothing to train on yet */
     quant_sq8_fit(&ix->quant);
-    atomic_store(&ix->codes_inexact, 0); /* every row is checked below */
-    for (uint64_t i = 0; i < count; i++) {
-        quant_sq8_encode(&ix->quant, node_vector(ix, (node_id)i), node_codes(ix, node_at(ix, (node_id)i)));
-        if (atomic_load(&node_at(ix, (node_id)i)->flags) & NODE_READY) /* not a free slot */
-            storage_note_codes(ix, (node_id)i);
-    }
+    storage_encode_rows(ix, count);
     if (ix->storage == HNSWC_STORAGE_SQ8_ONLY)
         storage_drop_vectors(ix);
     atomic_store_explicit(&ix->codes_ready, 1, memory_order_release);

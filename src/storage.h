@@ -280,6 +280,12 @@ void storage_write_vector(hnswc_index *ix, node_id id, const float *v);
  * vector; nothing without f32 vectors. See storage.c. */
 void storage_note_codes(hnswc_index *ix, node_id id);
 
+/* Writes the code row of every slot below count from its f32 vector with
+ * the trained quantiser, and recomputes codes_inexact over the elements'
+ * rows (free slots do not count), in the same pass. Training and loading
+ * use it: the update lock's write side held, or the index not shared yet. */
+void storage_encode_rows(hnswc_index *ix, uint64_t count);
+
 /* SQ8: trains the quantiser on every stored vector and the n rows of
  * `extra` (not yet stored, unnormalised), writes every stored node's code
  * row and sets codes_ready; SQ8_ONLY then frees the f32 vectors
