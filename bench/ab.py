@@ -63,7 +63,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (data loading, ground truth, recall, interpolation)
 
 
-QUERY_THREADS = 1  # --query-threads
+QUERY_THREADS = 1  # threads of a search call unless the system says (at_threads)
 CLOCK = time.perf_counter  # --clock: wall (perf_counter) or cpu (thread_time)
 
 # ---------------------------------------------------------------------------
@@ -71,6 +71,8 @@ CLOCK = time.perf_counter  # --clock: wall (perf_counter) or cpu (thread_time)
 # ---------------------------------------------------------------------------
 
 class HnswlibLike:
+    threads = 0  # query threads of this view (at_threads); 0: QUERY_THREADS
+
     def __init__(self, mod, dim, M, efc, n, **kw):
         self.index = mod.Index(space="l2", dim=dim)
         self.index.init_index(max_elements=n, M=M, ef_construction=efc, **kw)
@@ -82,10 +84,12 @@ class HnswlibLike:
         self.index.set_ef(ef)
 
     def search(self, q, k):
-        return self.index.knn_query(q, k=k, num_threads=QUERY_THREADS)[0]
+        return self.index.knn_query(q, k=k, num_threads=self.threads or QUERY_THREADS)[0]
 
 
 class FaissHNSW:
+    threads = 0  # query threads of this view (at_threads); 0: QUERY_THREADS
+
     def __init__(self, faiss, dim, M, efc, n, sq=False):
         self.faiss = faiss
         if sq:
@@ -107,7 +111,7 @@ class FaissHNSW:
         self.ef = ef
 
     def search(self, q, k):
-        self.faiss.omp_set_num_threads(QUERY_THREADS)
+        self.faiss.omp_set_num_threads(self.threads or QUERY_THREADS)
         if self.sq:
             p = self.faiss.IndexRefineSearchParameters()
             p.k_factor = max(1.0, self.ef / k)
@@ -127,6 +131,8 @@ class USearch:
     shows it), so codes lose the norms and l2sq over them ranks directions;
     recall@10 on Fashion-MNIST stays near 0.5 at any ef."""
 
+    threads = 0  # query threads of this view (at_threads); 0: QUERY_THREADS
+
     def __init__(self, dim, M, efc, n, dtype):
         from usearch.index import Index
         self.index = Index(ndim=dim, metric="l2sq", dtype=dtype, connectivity=M,
@@ -145,7 +151,7 @@ class USearch:
     def search(self, q, k):
         if self.scale is not None:
             q = q * self.scale
-        return self.index.search(q, k, threads=QUERY_THREADS).keys
+        return self.index.search(q, k, threads=self.threads or QUERY_THREADS).keys
 
 
 def import_hnswc_from(folder):
@@ -165,6 +171,25 @@ def import_hnswc_from(folder):
     sys.modules[alias] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def at_threads(system, threads):
+    """A view of a built system whose searches use `threads` query threads:
+    the same index (a shallow copy), so --query-threads 1,2 times one index
+    at both thread counts, interleaved with the others."""
+    import copy
+    view = copy.copy(system)
+    view.threads = threads
+    return view
+
+
+def ratio_pairs(names, counts):
+    """(first, other) pairs whose QPS ratio is reported: with one thread
+    count the first system against each other; with several (names grouped
+    by count, as main() lists them) the first of each group against the
+    others of that group, so every ratio compares one thread count."""
+    per = len(names) // counts
+    return [(names[g * per], n) for g in range(counts) for n in names[g * per + 1:(g + 1) * per]]
 
 
 def split_systems(text):
@@ -388,8 +413,8 @@ def write_markdown(res, path):
         names = list(table)
         load = res.get("load")
         lines += [f"Data: {data_label(a, shape)}, {res['nq']} queries, k={a['k']}, M={a['M']}, "
-                  f"ef_construction={a['ef_construction']}; {a['query_threads']} query "
-                  f"thread(s); chunks of {a['chunk']} queries, fastest of {a['rounds']} rounds "
+                  f"ef_construction={a['ef_construction']}; query threads {a['query_threads']}"
+                  f"; chunks of {a['chunk']} queries, fastest of {a['rounds']} rounds "
                   f"per chunk, systems interleaved in one process (bench/ab.py), {a['clock']} "
                   "clock" + (f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at "
                              "the end." if load else "."), "",
@@ -399,14 +424,14 @@ def write_markdown(res, path):
             lines.append(f"| {pt['ef']} | " + " | ".join(
                 f"{table[n][i]['recall']:.4f} | {table[n][i]['qps']:.0f}" for n in names) + " |")
         lines.append("")
+        pairs = ratio_pairs(names, len(str(a["query_threads"]).split(",")))
         for t, q in summary.items():
-            parts = [f"{names[0]} / {n}: {q[names[0]] / q[n]:.2f}x" if q[names[0]] and q[n]
-                     else f"{names[0]} / {n}: n/a" for n in names[1:]]
+            parts = [f"{f} / {n}: {q[f] / q[n]:.2f}x" if q[f] and q[n] else f"{f} / {n}: n/a"
+                     for f, n in pairs]
             lines.append(f"* recall {t}: " + "; ".join(parts))
-        for n in names[1:]:
-            lines.append(f"* {names[0]} / {n} at equal ef: " + ", ".join(
-                f"{p0['ef']}: {p0['qps'] / p1['qps']:.2f}x"
-                for p0, p1 in zip(table[names[0]], table[n])))
+        for f, n in pairs:
+            lines.append(f"* {f} / {n} at equal ef: " + ", ".join(
+                f"{p0['ef']}: {p0['qps'] / p1['qps']:.2f}x" for p0, p1 in zip(table[f], table[n])))
         lines.append("* build seconds: " + ", ".join(f"{n} {b:.0f}" for n, b in builds.items()))
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -436,8 +461,10 @@ def main(argv=None):
                          "(see the module docstring); --ef is then where each graph's recall "
                          "is measured")
     ap.add_argument("--threads", type=int, default=0, help="build threads (0 = all)")
-    ap.add_argument("--query-threads", type=int, default=1,
-                    help="threads of each search call (default 1)")
+    ap.add_argument("--query-threads", default="1", metavar="T[,T...]",
+                    help="threads of each search call (default 1); a list (1,2) times every "
+                         "system at each count, all interleaved in the same sweep, and gives "
+                         "the first system's ratio to the others at each count")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="what a chunk's time is: wall time, or the CPU time of the calling "
                          "thread (time.thread_time; one query thread only). On a machine "
@@ -460,9 +487,15 @@ def main(argv=None):
         return
     efs = [int(x) for x in a.ef.split(",")]
     global QUERY_THREADS, CLOCK
-    QUERY_THREADS = a.query_threads
+    try:
+        qthreads = [int(x) for x in a.query_threads.split(",")]
+    except ValueError:
+        ap.error(f"--query-threads: {a.query_threads!r} is not a list of thread counts")
+    if not qthreads or min(qthreads) < 1 or len(set(qthreads)) != len(qthreads):
+        ap.error("--query-threads: distinct counts of at least 1")
+    QUERY_THREADS = qthreads[0]
     if a.clock == "cpu":
-        if a.query_threads != 1:
+        if qthreads != [1]:
             ap.error("--clock cpu measures the calling thread: it needs --query-threads 1")
         CLOCK = time.thread_time
     load0 = os.getloadavg()[0]
@@ -518,6 +551,8 @@ def main(argv=None):
         s.set_ef(efs[0])
         s.search(queries[:200], a.k)  # warm-up
         systems.append((spec, s))
+    if len(qthreads) > 1:  # every system at every count, the first system first in each
+        systems = [(f"{spec} ({t}t)", at_threads(s, t)) for t in qthreads for spec, s in systems]
 
     load1 = os.getloadavg()[0]
     res = sweep(systems, queries, a.k, efs, a.chunk, a.rounds)
@@ -531,20 +566,21 @@ def main(argv=None):
     for i, ef in enumerate(efs):
         print(f"{ef:>4} " + " ".join(f"{table[n][i]['recall']:>22.4f} {table[n][i]['qps']:>8.0f}"
                                      for n in names))
+    pairs = ratio_pairs(names, len(qthreads))
     summary = {}
     for t in (0.95, 0.99):
         q = {n: compare.qps_at_recall([(p["recall"], p["qps"]) for p in table[n]], t) for n in names}
         summary[t] = q
-        ratios = ", ".join(f"/{n} {q[names[0]] / q[n]:.2f}x" if q[names[0]] and q[n] else f"/{n} n/a"
-                           for n in names[1:])
+        ratios = ", ".join(f"{f} / {n} {q[f] / q[n]:.2f}x" if q[f] and q[n] else f"{f} / {n} n/a"
+                           for f, n in pairs)
         print(f"recall {t}: " + ", ".join(f"{n} {q[n]:.0f}" if q[n] else f"{n} n/a" for n in names)
-              + f"   {names[0]} {ratios}")
+              + f"   {ratios}")
     # the ratio at each ef: both systems searched the same chunks at the same
     # moments, so this is the least noisy figure; the interpolation above
     # compares points of different ef, timed minutes apart
-    for n in names[1:]:
-        print(f"{names[0]} / {n} at equal ef: " + ", ".join(
-            f"ef {p0['ef']} {p0['qps'] / p1['qps']:.2f}x" for p0, p1 in zip(table[names[0]], table[n])))
+    for f, n in pairs:
+        print(f"{f} / {n} at equal ef: " + ", ".join(
+            f"ef {p0['ef']} {p0['qps'] / p1['qps']:.2f}x" for p0, p1 in zip(table[f], table[n])))
     result.update(build_s=builds, memory_bytes=memory, table=table,
                   qps_at_recall={str(t): v for t, v in summary.items()},
                   load=[load1, os.getloadavg()[0]])

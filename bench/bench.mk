@@ -50,7 +50,9 @@
 #     bench-peers      hnswc sq8 vs faiss-cpu HNSWFlat and
 #                    HNSWSQ+refine, usearch f32, interleaved, 1 thread (usearch
 #                    i8: bench/usearch_i8_probe.py, or PEERS_SYSTEMS=...,usearch-i8)
-#     bench-2threads   hnswc sq8 vs pip hnswlib with 2 query threads (wall clock)
+#     bench-2threads   hnswc sq8 vs pip hnswlib with 1 and with 2 query threads,
+#                    all four interleaved in one sweep (wall clock), so the two
+#                    ratios are measured under the same load
 #
 # The benchmark program is compiled with -march=native ON PURPOSE: hnswlib is
 # header-only and picks its SIMD kernels at compile time, so this is its best
@@ -304,6 +306,6 @@ bench-peers: bench-venv
 
 bench-2threads: bench-venv
 	@mkdir -p $(BENCH_DIR)
-	$(BENCH_VPY) bench/ab.py $(FMNIST_AB) --systems hnswc:storage=sq8,hnswlib --query-threads 2 \
-	    --ef 10,12,14,16,20,24,32,40 --chunk 500 --rounds 3 $(AB_COMMON) \
+	$(BENCH_VPY) bench/ab.py $(FMNIST_AB) --systems hnswc:storage=sq8,hnswlib --query-threads 1,2 \
+	    --ef 10,12,14,16,20,24,32,40 --chunk 500 --rounds 5 $(AB_COMMON) \
 	    --json $(BENCH_DIR)/ab-2threads.json --md $(BENCH_DIR)/ab-2threads.md
