@@ -433,7 +433,7 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
         for (size_t i = 0; i < n && st == HNSWC_OK; i++)
             st = add_batch_item(&j, i);
     } else {
-        st = parallel_for_ordered(n, num_threads, add_batch_item, &j); /* threads.h: why */
+        st = parallel_for_each(n, num_threads, add_batch_item, &j); /* threads.h: why */
     }
     release_room(ix, j.quota);
     if (n_added)
@@ -655,7 +655,7 @@ hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, siz
         return flat_search(flat_of(ix), queries, n, k, filter, user_data, num_threads, labels,
                            distances, n_found);
     search_batch_job j = {ix, queries, k, ef, filter, user_data, labels, distances, n_found};
-    return parallel_for(n, num_threads, search_batch_item, &j);
+    return parallel_for_each(n, num_threads, search_batch_item, &j); /* threads.h: why */
 }
 
 /* ========================================================================

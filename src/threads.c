@@ -112,7 +112,7 @@ hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *
     return run_parallel(n, num_threads, 0, fn, ctx);
 }
 
-hnswc_status parallel_for_ordered(size_t n, unsigned num_threads, parallel_fn fn, void *ctx) {
+hnswc_status parallel_for_each(size_t n, unsigned num_threads, parallel_fn fn, void *ctx) {
     return run_parallel(n, num_threads, 1, fn, ctx);
 }
 
