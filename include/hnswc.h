@@ -377,7 +377,10 @@ HNSWC_API hnswc_status hnswc_search(const hnswc_index *index, const float *query
  * Searches n queries (n * dim floats) on num_threads threads (0 = all cores).
  * Results for query i go to labels[i*k ..] and distances[i*k ..] (distances
  * may be NULL) and its count to n_found[i]; unfilled entries are set to label
- * UINT64_MAX and distance +infinity. All queries are checked before any runs.
+ * UINT64_MAX and distance +infinity. A batch with a query that is not
+ * finite fails whole (HNSWC_ERR_NONFINITE, the message naming the first such
+ * query): every output then reads "nothing found", as if none had run. Each
+ * query is checked by the thread that searches it, just before it does.
  * [reader]
  *
  * Flat: queries are scanned in groups, so that each block of rows read from

@@ -320,13 +320,27 @@ static void test_search(void **state)
                   HNSWC_ERR_NONFINITE);
             FAILS(f, hnswc_search_exact(f->ix, bad, K, NULL, NULL, labels, dists, &found),
                   HNSWC_ERR_NONFINITE);
-            /* In the last query of a batch: checked before any runs. */
+            /* In the second and the last query of a batch: the batch fails
+               whole, every output reads "nothing found" whatever ran, and
+               the message names the first bad query, whichever thread met
+               which first. */
             memcpy(bad, q, NQ * DIM * sizeof *bad);
+            bad[1 * DIM + pos] = values[b];
             bad[(NQ - 1) * DIM + pos] = values[b];
-            for (unsigned threads = 1; threads <= 4; threads += 3)
+            for (unsigned threads = 1; threads <= 4; threads += 3) {
                 FAILS(f, hnswc_search_batch(f->ix, bad, NQ, K, 0, NULL, NULL, threads, labels,
                                             dists, nf),
                       HNSWC_ERR_NONFINITE);
+                char want[96];
+                snprintf(want, sizeof want, "vector 1, component %d is", pos);
+                assert_non_null(strstr(hnswc_errmsg(NULL), want));
+                for (size_t i = 0; i < NQ; i++) {
+                    assert_int_equal(nf[i], 0);
+                    for (size_t r = 0; r < K; r++)
+                        assert_true(labels[i * K + r] == UINT64_MAX &&
+                                    isinf(dists[i * K + r]) && dists[i * K + r] > 0);
+                }
+            }
         }
     free(bad);
 
