@@ -229,8 +229,8 @@ bench-docs: deps
 	git describe --always --dirty > $(DOCS_RUN)/commit 2>/dev/null || echo unknown > $(DOCS_RUN)/commit
 	date +%s > $(DOCS_RUN)/t0
 	$(MAKE) --no-print-directory demo BUILD=$(DOCS_RUN)
-	$(MAKE) --no-print-directory demo-compare BUILD=$(DOCS_RUN)
 	echo $$(( $$(date +%s) - $$(cat $(DOCS_RUN)/t0) )) > $(DOCS_RUN)/demo-wall-s
+	$(MAKE) --no-print-directory demo-compare BUILD=$(DOCS_RUN)
 	$(MAKE) --no-print-directory bench
 	$(DOCS_RUN)/bench-venv/bin/python bench/report.py --compare $(DOCS_RUN)/demo \
 	    --cli $(DOCS_RUN)/demo/hnswc-bench.json --bench $(BENCH_DIR)/bench_vs_hnswlib.json \
