@@ -38,8 +38,9 @@ hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *
  *
  * Search batches, for the end of the batch: a thread that takes the last
  * item of a block of 15 queries (500 queries on 2 threads) runs up to 15
- * queries alone while the other has nothing left, about 3% of the batch's
- * wall time; one query at a time leaves at most one.
+ * queries alone while the other has nothing left (by estimate 1-3% of the
+ * batch's wall time; an A/B could not separate it from this machine's
+ * noise); one query at a time leaves at most one.
  */
 hnswc_status parallel_for_each(size_t n, unsigned num_threads, parallel_fn fn, void *ctx);
 
