@@ -23,6 +23,8 @@
 #                    base vectors, 10,000 queries); tables on stdout, JSON in
 #                    $(BUILD)/demo
 #   make demo-compare  bench/compare.py with the same peers (plot)
+#   make bench-thread-start  bench/thread_start.c: starting a thread per call
+#                    against waking a parked one (src/threads.c's pool)
 #   make test-bench  smoke test of both benchmarks on a small slice (< 30 s)
 #   make bench-docs  regenerates docs/BENCHMARKS.md and its plot from a real
 #                    run of both (about eight minutes)
@@ -92,7 +94,7 @@ DEMO_CLI_NQ   ?= 2000
 # curve can leave the ratio at 0.95 without a bracket.
 DEMO_REPEAT   ?= 2
 
-.PHONY: bench demo demo-compare test-bench bench-docs bench-venv bench-dask \
+.PHONY: bench demo demo-compare test-bench bench-docs bench-venv bench-dask bench-thread-start \
         bench-remove bench-remove-docs bench-mmap bench-issue7 bench-synthetic \
         bench-build bench-peers bench-2threads
 
@@ -148,6 +150,16 @@ BENCH_MMAP_ARGS ?=
 $(BENCH_MMAP_BIN): bench/bench_mmap.c include/hnswc.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -std=c11 $(OPT) -g $(WARN) $(SANFLAGS) -pthread -o $@ $< $(LIB_A) -lz -lm
+
+# The thread start probe behind src/threads.c's worker pool (no library).
+THREAD_START_BIN = $(BENCH_DIR)/thread_start
+
+$(THREAD_START_BIN): bench/thread_start.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) -g $(WARN) $(SANFLAGS) -pthread -o $@ $<
+
+bench-thread-start: $(THREAD_START_BIN)
+	$(THREAD_START_BIN) --calls 2000 --gap-us 1000
 
 $(BENCH_MMAP_INDEX): | $(CLI_BIN)
 	@mkdir -p $(dir $@)
@@ -245,7 +257,7 @@ bench-docs: deps
 
 TEST_TARGETS += test-bench
 
-test-bench: python $(BENCH_BIN) $(REMOVE_BIN) $(BENCH_MMAP_BIN) $(CLI_BIN)
+test-bench: python $(BENCH_BIN) $(REMOVE_BIN) $(BENCH_MMAP_BIN) $(CLI_BIN) $(THREAD_START_BIN)
 	@rm -rf $(BUILD)/test-bench
 	$(BENCH_PYTHON) bench/compare.py --n 2000 --nq 100 --ef 10,50 \
 	    --cache $(BUILD)/test-bench/gt-cache --out $(BUILD)/test-bench
@@ -260,6 +272,7 @@ test-bench: python $(BENCH_BIN) $(REMOVE_BIN) $(BENCH_MMAP_BIN) $(CLI_BIN)
 	$(CLI_BIN) build -q -M 8 --ef-construction 40 $(FMNIST_T10K) -o $(BUILD)/test-bench/t10k.hnswc
 	$(BENCH_MMAP_BIN) --index $(BUILD)/test-bench/t10k.hnswc --queries $(FMNIST_T10K) \
 	    --nq 500 --rounds 1 --open-rounds 1 --chunk 100
+	$(THREAD_START_BIN) --calls 20 --gap-us 100
 
 DASK_BENCH_ARGS ?=
 bench-dask: deps python python-dask

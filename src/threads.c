@@ -1,10 +1,30 @@
 /*
  * threads.c -- the parallel-for behind hnswc_add_batch and hnswc_search_batch.
  *
- * Threads are started per batch call rather than kept in a pool: a batch is
- * thousands of graph operations, so starting two to a few dozen threads costs
- * nothing measurable, and a library that owns no threads between calls has
- * nothing to shut down, nothing to leak across fork(), and no idle CPU use.
+ * Workers are kept between batch calls, parked on a condition variable (no
+ * CPU use while parked), and started lazily: the first call that wants t
+ * threads starts the t - 1 it lacks; the calling thread is always one of
+ * the t. Why not start threads per call, as 0.1 did: on this project's VMs
+ * (KVM, 2 vCPUs, bench/thread_start.c, medians of 2,000) a new thread ran
+ * 37 us after pthread_create when calls came back to back, but 2.0-2.7 ms
+ * after when the caller had slept 1 ms first (presumably queued on the
+ * caller's busy CPU until the scheduler moves it), while a parked worker
+ * ran 10 us after its wake-up. A search batch of 20 queries on two threads
+ * (about 0.6 ms with SQ8 on Fashion-MNIST) ran 5-8% faster on the pool in
+ * bench/ab.py; batches of 500 (8 ms) were within the noise (0.98-1.02x).
+ * (Rejected: workers that spin a while after a batch before parking, which
+ * would also hide the wake-up, but burn a core that the caller's other work
+ * -- or a benchmark's other system -- may want.)
+ *
+ * One pool serves one batch at a time. A call that finds it busy (another
+ * thread's batch, or a batch started from inside a batch item) starts its
+ * own threads for the call, as 0.1 did, so concurrent batches never wait
+ * for each other's pool. After fork() the child has none of the parent's
+ * threads: a pthread_atfork handler drops the pool in the child, which
+ * builds a fresh one if it calls again (the old one's memory is leaked,
+ * since its lock may have been held at the fork). At exit or dlclose a
+ * destructor stops idle workers.
+ *
  * Work is handed out in small blocks from one atomic counter, so a thread
  * that draws expensive items (a high-level node, a filtered query) does not
  * hold up the others.
@@ -15,11 +35,17 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define MAX_THREADS 256u
 #define MESSAGE_COPY 512
+
+/* ========================================================================
+ * A batch: items handed out from one counter
+ * ======================================================================== */
 
 typedef struct job {
     parallel_fn fn;
@@ -61,10 +87,197 @@ static void run_items(job *j) {
     }
 }
 
+/* ========================================================================
+ * The worker pool
+ * ======================================================================== */
+
+/*
+ * Everything below `lock` is read and written under it. A batch is
+ * published by setting `current` and bumping `generation`; a worker joins a
+ * generation at most once, and only while `joined < wanted`. When the caller
+ * has run out of items it closes the batch (wanted = joined), so a worker
+ * that wakes late finds nothing to join and parks again -- the caller never
+ * waits for a slow wake-up, only for workers already inside the batch.
+ */
+typedef struct pool {
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* workers: a new batch, or quit */
+    pthread_cond_t idle; /* the caller: the last worker left the batch */
+    pthread_t threads[MAX_THREADS];
+    unsigned started;    /* workers running (they never exit before quit) */
+    bool busy;           /* a caller owns the pool for a batch */
+    bool quit;
+    job *current;
+    unsigned long generation;
+    unsigned wanted;     /* workers the current batch may take */
+    unsigned joined;     /* workers that took it */
+    unsigned inside;     /* workers still running its items */
+} pool;
+
+/* NULL until the first batch on more than one thread; the child of a fork
+ * sets it back to NULL. */
+static _Atomic(pool *) the_pool;
+static atomic_flag atfork_registered = ATOMIC_FLAG_INIT;
+
+static void *worker_main(void *arg) {
+    pool *p = arg;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->quit && (p->generation == seen || p->joined >= p->wanted)) {
+            seen = p->generation; /* a closed batch is not waited for again */
+            pthread_cond_wait(&p->wake, &p->lock);
+        }
+        if (p->quit)
+            break;
+        seen = p->generation;
+        p->joined++;
+        p->inside++;
+        job *j = p->current;
+        pthread_mutex_unlock(&p->lock);
+        run_items(j);
+        pthread_mutex_lock(&p->lock);
+        if (--p->inside == 0)
+            pthread_cond_signal(&p->idle);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+static void pool_forget_in_child(void) { atomic_store(&the_pool, NULL); }
+
+/* The pool, created on first use; NULL if it cannot be (then the caller
+ * starts threads per call). */
+static pool *pool_get(void) {
+    pool *p = atomic_load(&the_pool);
+    if (p)
+        return p;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    if (pthread_mutex_init(&p->lock, NULL) != 0) {
+        free(p);
+        return NULL;
+    }
+    if (pthread_cond_init(&p->wake, NULL) != 0) {
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return NULL;
+    }
+    if (pthread_cond_init(&p->idle, NULL) != 0) {
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return NULL;
+    }
+    pool *none = NULL;
+    if (!atomic_compare_exchange_strong(&the_pool, &none, p)) {
+        /* another thread's pool won the race: use that one */
+        pthread_cond_destroy(&p->idle);
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return none;
+    }
+    if (!atomic_flag_test_and_set(&atfork_registered))
+        (void)pthread_atfork(NULL, NULL, pool_forget_in_child);
+    return p;
+}
+
+/* Stops idle workers at exit or dlclose, so none is left parked in code
+ * that is being unmapped. A pool in use (exit called during a batch) is left
+ * alone: waiting for it could hang the exit. */
+#if defined(__GNUC__)
+__attribute__((destructor))
+#endif
+static void pool_shutdown(void) {
+    pool *p = atomic_load(&the_pool);
+    if (!p || pthread_mutex_trylock(&p->lock) != 0)
+        return;
+    if (p->busy) {
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    p->quit = true;
+    p->busy = true; /* no batch may start on it any more */
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    for (unsigned i = 0; i < p->started; i++)
+        pthread_join(p->threads[i], NULL);
+}
+
+/*
+ * Runs j on the pool's workers (up to extra of them) and the calling
+ * thread. Returns false, having run nothing, if the pool is in use or cannot
+ * get a single worker.
+ */
+static bool pool_run(job *j, unsigned extra) {
+    pool *p = pool_get();
+    if (!p)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    if (p->busy) {
+        pthread_mutex_unlock(&p->lock);
+        return false;
+    }
+    while (p->started < extra &&
+           pthread_create(&p->threads[p->started], NULL, worker_main, p) == 0)
+        p->started++;
+    if (p->started == 0) {
+        pthread_mutex_unlock(&p->lock);
+        return false;
+    }
+    p->busy = true;
+    p->current = j;
+    p->generation++;
+    p->wanted = extra < p->started ? extra : p->started;
+    p->joined = 0;
+    if (p->wanted == p->started)
+        pthread_cond_broadcast(&p->wake);
+    else
+        for (unsigned i = 0; i < p->wanted; i++)
+            pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+
+    run_items(j);
+
+    pthread_mutex_lock(&p->lock);
+    p->wanted = p->joined; /* closed: late wakers find nothing to join */
+    while (p->inside > 0)
+        pthread_cond_wait(&p->idle, &p->lock);
+    p->current = NULL;
+    p->busy = false;
+    pthread_mutex_unlock(&p->lock);
+    return true;
+}
+
+/* ========================================================================
+ * Per-call threads: the fallback when the pool is busy
+ * ======================================================================== */
+
 static void *thread_main(void *arg) {
     run_items(arg);
     return NULL;
 }
+
+static void run_on_new_threads(job *j, unsigned extra) {
+    pthread_t threads[MAX_THREADS];
+    unsigned started = 0;
+    for (unsigned i = 0; i < extra; i++) {
+        /* a thread that cannot start is not an error: the others, the
+         * calling thread included, do its share */
+        if (pthread_create(&threads[started], NULL, thread_main, j) != 0)
+            break;
+        started++;
+    }
+    run_items(j);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+}
+
+/* ========================================================================
+ * parallel_for
+ * ======================================================================== */
 
 /* block: items a thread takes at once; 0 picks about 16 blocks per thread,
  * at most 64 items a block (few atomic operations for cheap items). */
@@ -89,18 +302,10 @@ static hnswc_status run_parallel(size_t n, unsigned num_threads, size_t block, p
     atomic_init(&j.failed, 0);
     pthread_mutex_init(&j.err_lock, NULL);
 
-    pthread_t threads[MAX_THREADS];
-    unsigned started = 0;
-    for (unsigned i = 1; i < t; i++) {
-        /* a thread that cannot start is not an error: the others, the
-         * calling thread included, do its share */
-        if (pthread_create(&threads[started], NULL, thread_main, &j) != 0)
-            break;
-        started++;
-    }
-    run_items(&j);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
+    if (t == 1)
+        run_items(&j);
+    else if (!pool_run(&j, t - 1))
+        run_on_new_threads(&j, t - 1);
     pthread_mutex_destroy(&j.err_lock);
 
     if (j.status != HNSWC_OK)

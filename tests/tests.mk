@@ -4,7 +4,7 @@
 #                      check, and an install + pkg-config and CMake builds of the example
 #   make test-c-asan   the same under AddressSanitizer + UBSan (build/asan)
 #   make test-c-tsan   the concurrency tests under ThreadSanitizer (build/tsan):
-#                      test_concurrency, test_remove_concurrency
+#                      TSAN_TESTS below (the concurrency tests, the worker pool)
 #
 # Each tests/c/test_*.c is a standalone cmocka program linked against the
 # static library. Every binary runs even when an earlier one fails, so all
@@ -62,7 +62,7 @@ test-c-tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan$(if $(filter-out clang,$(TSAN_CC)),-$(TSAN_CC)) \
 	  SAN=thread CC=$(TSAN_CC) C_TESTS="$(TSAN_TESTS)" test-c-run
 TSAN_TESTS = test_concurrency test_limit test_remove_concurrency test_mmap_concurrency test_indegree \
-             test_relayout_concurrency
+             test_relayout_concurrency test_threads
 
 # ---------------------------------------------------------------------------
 # Building and running the test programs

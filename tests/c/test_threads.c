@@ -1,0 +1,218 @@
+/*
+ * test_threads.c -- the worker pool behind batch calls (src/threads.c).
+ *
+ * Since 0.2 the threads of a batch are kept between calls and reused, so
+ * what could go wrong is what a pool adds:
+ *  - a batch after a batch (on fewer, more, the same threads) must see the
+ *    pool as it left it: results identical to a one-thread search, call
+ *    after call;
+ *  - a failed batch must leave the pool usable;
+ *  - batches from several threads at once share one pool: all but one run
+ *    on threads of their own, and every result is still right;
+ *  - after fork() the child has none of the parent's workers and must start
+ *    its own instead of waiting on the parent's forever.
+ * ThreadSanitizer runs this file too (tests.mk, TSAN_TESTS), except the fork
+ * test: TSan does not support threads started in a forked child.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
+enum { DIM = 16, K = 5, EF = 40 };
+
+typedef struct fixture {
+    hnswc_index *ix;
+    float *queries;
+    size_t nq;
+    uint64_t *ref_labels; /* one-thread results, nq * K */
+    float *ref_dist;
+} fixture;
+
+static int setup(void **state) {
+    fixture *f = tu_xcalloc(1, sizeof *f);
+    tu_rng r = tu_rng_make(7);
+    size_t n = tu_scaled(3000, 500);
+    float *base = tu_random_vectors(&r, n, DIM, -1.0f, 1.0f);
+    uint64_t *labels = tu_xmalloc(n * sizeof *labels);
+    for (size_t i = 0; i < n; i++)
+        labels[i] = 1000 + i;
+    hnswc_options o = {0};
+    o.dim = DIM;
+    o.M = 8;
+    o.ef_construction = 60;
+    tu_ok(hnswc_create(&o, &f->ix));
+    /* the build itself runs on the pool: 4 threads, then 2 for the rest */
+    tu_ok(hnswc_add_batch(f->ix, base, labels, n / 2, 0, 4, NULL));
+    tu_ok(hnswc_add_batch(f->ix, base + n / 2 * DIM, labels + n / 2, n - n / 2, 0, 2, NULL));
+    free(base);
+    free(labels);
+
+    f->nq = 400;
+    f->queries = tu_random_vectors(&r, f->nq, DIM, -1.0f, 1.0f);
+    f->ref_labels = tu_xmalloc(f->nq * K * sizeof *f->ref_labels);
+    f->ref_dist = tu_xmalloc(f->nq * K * sizeof *f->ref_dist);
+    size_t *found = tu_xmalloc(f->nq * sizeof *found);
+    tu_ok(hnswc_search_batch(f->ix, f->queries, f->nq, K, EF, NULL, NULL, 1, f->ref_labels,
+                             f->ref_dist, found));
+    for (size_t i = 0; i < f->nq; i++)
+        assert_int_equal(found[i], K);
+    free(found);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    hnswc_free(f->ix);
+    free(f->queries);
+    free(f->ref_labels);
+    free(f->ref_dist);
+    free(f);
+    return 0;
+}
+
+/* Searches queries [first, first + n) on `threads` threads; returns how many
+ * entries differ from the one-thread reference (labels or distance bits),
+ * or -1 if the call failed. Thread safe (no cmocka calls). */
+static long batch_mismatches(const fixture *f, size_t first, size_t n, unsigned threads) {
+    uint64_t labels[64 * K];
+    float dist[64 * K];
+    size_t found[64];
+    if (n > 64)
+        return -1;
+    if (hnswc_search_batch(f->ix, f->queries + first * DIM, n, K, EF, NULL, NULL, threads, labels,
+                           dist, found) != HNSWC_OK)
+        return -1;
+    long bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        bad += found[i] != K;
+        for (size_t j = 0; j < K; j++) {
+            size_t at = (first + i) * K + j;
+            bad += labels[i * K + j] != f->ref_labels[at];
+            bad += memcmp(&dist[i * K + j], &f->ref_dist[at], sizeof(float)) != 0;
+        }
+    }
+    return bad;
+}
+
+/* Hundreds of small batches, the thread count changing from call to call
+ * (the pool grows to 7 workers and serves calls wanting fewer). */
+static void test_batches_reuse_the_pool(void **state) {
+    const fixture *f = *state;
+    static const unsigned threads[] = {2, 3, 8, 2, 4, 1, 5};
+    size_t first = 0;
+    for (unsigned call = 0; call < 300; call++) {
+        size_t n = 1 + call % 37;
+        if (first + n > f->nq)
+            first = 0;
+        assert_int_equal(batch_mismatches(f, first, n, threads[call % 7]), 0);
+        first += n;
+    }
+}
+
+/* A batch that fails (a NaN query) on the pool, then good batches: the
+ * pool must not be left busy or with a worker inside the failed batch. */
+static void test_failed_batch_leaves_pool_usable(void **state) {
+    const fixture *f = *state;
+    size_t n = 40;
+    float *q = tu_xmalloc(n * DIM * sizeof *q);
+    memcpy(q, f->queries, n * DIM * sizeof *q);
+    q[17 * DIM + 3] = NAN;
+    uint64_t labels[40 * K];
+    size_t found[40];
+    for (int round = 0; round < 20; round++) {
+        assert_int_equal(hnswc_search_batch(f->ix, q, n, K, EF, NULL, NULL, 4, labels, NULL, found),
+                         HNSWC_ERR_NONFINITE);
+        assert_int_equal(batch_mismatches(f, 0, 40, 4), 0);
+    }
+    free(q);
+}
+
+typedef struct caller {
+    const fixture *f;
+    unsigned threads;
+    size_t first;
+    _Atomic long *mismatches;
+} caller;
+
+static void *caller_main(void *arg) {
+    caller *c = arg;
+    for (unsigned call = 0; call < 60; call++) {
+        size_t n = 8 + call % 25;
+        size_t first = (c->first + call * 13) % (c->f->nq - n);
+        long bad = batch_mismatches(c->f, first, n, c->threads);
+        atomic_fetch_add(c->mismatches, bad < 0 ? 1000000 : bad);
+    }
+    return NULL;
+}
+
+/* Four callers at once, each wanting 3 threads: one has the pool at a
+ * time, the others start threads of their own; every result stays right. */
+static void test_concurrent_batches_share_the_pool(void **state) {
+    const fixture *f = *state;
+    _Atomic long mismatches = 0;
+    pthread_t t[4];
+    caller c[4];
+    for (unsigned i = 0; i < 4; i++) {
+        c[i] = (caller){f, 3, i * 50, &mismatches};
+        assert_int_equal(pthread_create(&t[i], NULL, caller_main, &c[i]), 0);
+    }
+    for (unsigned i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&mismatches), 0);
+}
+
+/* fork() after the pool exists: the child must search on threads of its
+ * own (the parent's workers do not exist in it). A child that waits on the
+ * parent's pool would hang: the alarm turns that into a failure. */
+static void test_batches_after_fork(void **state) {
+#if defined(UNDER_TSAN)
+    (void)state;
+    skip();
+#else
+    const fixture *f = *state;
+    assert_int_equal(batch_mismatches(f, 0, 30, 2), 0); /* the pool exists */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(60);
+        long bad = 0;
+        for (unsigned call = 0; call < 20; call++)
+            bad += batch_mismatches(f, call * 10, 10, 2 + call % 3);
+        _exit(bad == 0 ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* and the parent's pool is still the parent's */
+    assert_int_equal(batch_mismatches(f, 100, 30, 2), 0);
+#endif
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batches_reuse_the_pool),
+        cmocka_unit_test(test_failed_batch_leaves_pool_usable),
+        cmocka_unit_test(test_concurrent_batches_share_the_pool),
+        cmocka_unit_test(test_batches_after_fork),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
