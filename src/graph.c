@@ -83,10 +83,11 @@ static inline float code_distance(const hnswc_index *ix, const uint8_t *a, const
 /* Distance from the probe to node id; with bound (L2 on f32 only), the
  * kernel may stop early once it knows the result is above it. (Rejected for
  * codes: the same early stop on code rows, the integer kernel run over
- * blocks of 256 codes with a test after each -- 4-8% fewer queries per
- * second at ef 10-40 on Fashion-MNIST, one thread, one bench/ab.py run
- * against the whole-row kernel; the extra calls and horizontal sums cost
- * more than the blocks they skip, and the whole row is prefetched anyway.) */
+ * blocks of 256 codes with a test after each -- 0-8% fewer queries per
+ * second at ef 10-40 on Fashion-MNIST, one thread, in two bench/ab.py runs
+ * against the whole-row kernel, one with each built first; the extra calls
+ * and horizontal sums cost more than the blocks they skip, and the whole
+ * row is prefetched anyway.) */
 static inline float probe_dist(const hnswc_index *ix, const probe *p, node_id id, float bound,
                                bool bounded) {
     if (p->c)
