@@ -328,7 +328,11 @@ static inline void prefetch_row(const hnswc_index *ix, node_id id, bool codes) {
  * the vector or code row only), so without this every expansion starts with
  * a cache miss that nothing overlaps. (Rejected: prefetching only the next
  * candidate to expand, at the moment the current one is popped -- too late
- * to hide much, and no better in the same measurement.)
+ * to hide much, and no better in the same measurement. Also rejected:
+ * prefetching the first code line of each unvisited neighbour of the next
+ * candidate while the current one is expanded -- with two query threads
+ * 0-5% fewer queries per second at ef 12-40 in two bench/ab.py runs, each
+ * build first once; the guesses cost bandwidth the two cores share.)
  */
 static inline void prefetch_links(const hnswc_index *ix, node_id id) {
 #if defined(__GNUC__)

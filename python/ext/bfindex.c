@@ -260,16 +260,7 @@ static PyObject *BF_save_index(BFIndexObject *self, PyObject *args, PyObject *kw
         Py_DECREF(path);
         return NULL;
     }
-    hnswc_status st;
-    hpy_lock_read(&self->base.lock); /* a flat index saves alongside adds */
-    Py_BEGIN_ALLOW_THREADS
-    st = hnswc_save(self->ix, PyBytes_AS_STRING(path));
-    Py_END_ALLOW_THREADS
-    hpy_unlock(&self->base.lock);
-    Py_DECREF(path);
-    if (st != HNSWC_OK)
-        return hpy_raise_status(st, "save_index");
-    Py_RETURN_NONE;
+    return hpy_save(&self->base.lock, &self->ix, path, 0); /* saves alongside adds */
 }
 
 /*

@@ -435,6 +435,23 @@ void hpy_unlock(pthread_rwlock_t *lock)
     pthread_rwlock_unlock(lock);
 }
 
+PyObject *hpy_save(pthread_rwlock_t *lock, hnswc_index **slot, PyObject *path, int exclusive)
+{
+    hnswc_status st;
+    if (exclusive)
+        hpy_lock_write(lock);
+    else
+        hpy_lock_read(lock);
+    Py_BEGIN_ALLOW_THREADS
+    st = hnswc_save(*slot, PyBytes_AS_STRING(path));
+    Py_END_ALLOW_THREADS
+    hpy_unlock(lock);
+    Py_DECREF(path);
+    if (st != HNSWC_OK)
+        return hpy_raise_status(st, "save_index");
+    Py_RETURN_NONE;
+}
+
 int hpy_deserialize(PyObject *blob, hnswc_index **out)
 {
     Py_buffer view;

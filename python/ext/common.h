@@ -229,6 +229,14 @@ hnswc_info hpy_info(const hnswc_index *ix);
  * released. Index and BFIndex both replace their state this way. */
 void hpy_install(pthread_rwlock_t *lock, hnswc_index **slot, hnswc_index *fresh);
 
+/* save_index's shared tail: saves *slot (the object's index, guarded by
+ * `lock`) to the file named by `path` (bytes from PyUnicode_FSConverter,
+ * whose reference this consumes) with the GIL released, holding the lock
+ * for writing when `exclusive` (the library allows no adds during a graph
+ * index's save) and for reading otherwise (a flat index saves alongside
+ * adds). Returns None, or NULL with RuntimeError. */
+PyObject *hpy_save(pthread_rwlock_t *lock, hnswc_index **slot, PyObject *path, int exclusive);
+
 /* A new index from `blob` (an object with the buffer protocol holding what
  * hnswc_serialize wrote; the GIL is released while it is parsed): 0 with
  * *out set, or -1 with a Python exception ("Unpickle Error: ..."). Used by

@@ -653,16 +653,7 @@ static PyObject *Index_save_index(IndexObject *self, PyObject *args, PyObject *k
         Py_DECREF(path);
         return NULL;
     }
-    hnswc_status st;
-    hpy_lock_write(&self->base.lock); /* the library: no adds during a save */
-    Py_BEGIN_ALLOW_THREADS
-    st = hnswc_save(self->ix, PyBytes_AS_STRING(path));
-    Py_END_ALLOW_THREADS
-    hpy_unlock(&self->base.lock);
-    Py_DECREF(path);
-    if (st != HNSWC_OK)
-        return hpy_raise_status(st, "save_index");
-    Py_RETURN_NONE;
+    return hpy_save(&self->base.lock, &self->ix, path, 1); /* the library: no adds during a save */
 }
 
 PyDoc_STRVAR(load_index_doc,
