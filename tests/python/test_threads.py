@@ -192,3 +192,44 @@ def test_gil_is_released_during_add_and_query(data):
     ticks = _progress_while(lambda: p.knn_query(many, k=50, num_threads=1))
     print("ticks during query:", ticks)
     assert ticks >= 20
+
+
+def _child_query(conn, index, queries):
+    # runs in a forked child: the parent's worker threads do not exist here;
+    # calls on 2, 3 and 4 threads, as many workers as the parent's pool has
+    # or fewer
+    results = [index.knn_query(queries[i * 10:(i + 1) * 10], k=5, num_threads=2 + i % 3)
+               for i in range(20)]
+    conn.send((np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])))
+    conn.close()
+
+
+def test_forked_child_queries_on_threads_of_its_own(data):
+    """Batch calls keep worker threads between calls (src/threads.c). A
+    process forked after one (multiprocessing's default start method on
+    Linux) has none of them: its multi-threaded queries must start their
+    own and answer as the parent does, not wait forever on the parent's."""
+    import multiprocessing as mp
+    vectors, queries = data
+    p = hnswc.Index("l2", DIM)
+    p.init_index(len(vectors), M=16, ef_construction=100)
+    p.add_items(vectors, num_threads=8)  # the pool exists now, 7 workers
+    p.set_ef(60)
+    want = p.knn_query(queries[:200], k=5, num_threads=2)
+    ctx = mp.get_context("fork")
+    parent_end, child_end = ctx.Pipe()
+    child = ctx.Process(target=_child_query, args=(child_end, p, queries))
+    child.start()
+    try:
+        assert parent_end.poll(60), "the forked child's query did not answer in 60 s"
+        labels, dists = parent_end.recv()
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(labels, want[0])
+    np.testing.assert_array_equal(dists, want[1])
+    # and the parent's own pool still serves the parent
+    again = p.knn_query(queries[:200], k=5, num_threads=2)
+    np.testing.assert_array_equal(again[0], want[0])
