@@ -379,8 +379,13 @@ HNSWC_API hnswc_status hnswc_search(const hnswc_index *index, const float *query
  * may be NULL) and its count to n_found[i]; unfilled entries are set to label
  * UINT64_MAX and distance +infinity. A batch with a query that is not
  * finite fails whole (HNSWC_ERR_NONFINITE, the message naming the first such
- * query): every output then reads "nothing found", as if none had run. Each
- * query is checked by the thread that searches it, just before it does.
+ * query): every output then reads "nothing found", as if none had run.
+ * Results are those of hnswc_search for each query. A batch of 32 queries
+ * or more runs its walks in an order of its own (sorted by where in the
+ * graph each begins, which keeps the caches warm from one walk to the
+ * next), and holds the index's update lock (read side) for the whole call:
+ * a writer that needs it exclusively (an update of an existing label, the
+ * reuse or reclamation of deleted slots, a relayout) waits for the batch.
  * [reader]
  *
  * Flat: queries are scanned in groups, so that each block of rows read from

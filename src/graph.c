@@ -1442,7 +1442,7 @@ static size_t rerank(const hnswc_index *ix, const float *q, heap_item *pool, siz
 static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float *q, size_t k,
                                               size_t ef, hnswc_filter_fn filter, void *user,
                                               heap_item *out, size_t *n_out,
-                                              const graph_trace *tr) {
+                                              const graph_trace *tr, node_id start) {
     *n_out = 0;
     uint64_t e = atomic_load_explicit(&ix->entry, memory_order_acquire);
     if (e == ENTRY_EMPTY)
@@ -1467,11 +1467,22 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
      * count neither as seen nor as reachable */
     uint64_t pending = atomic_load_explicit(&ix->removed_pending, memory_order_acquire);
     bool limbo = pending != 0;
-    node_id ep = entry_id(e);
-    float ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
-    TRACE(tr, HNSWC_TRACE_ENTRY, entry_level(e), ep, NODE_NONE, ep_dist, 0, 0);
-    ep = tr ? greedy_descent_impl(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE, limbo, tr)
-            : greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE, limbo);
+    node_id ep;
+    float ep_dist;
+    if (start != NODE_NONE && !walk_skips(ix, limbo, start)) {
+        /* graph_search_from: the descent was made before, by
+         * graph_search_entry; the distance is taken again, since the walk
+         * may have moved to codes since (codes_ready) */
+        ep = start;
+        ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
+    } else {
+        ep = entry_id(e);
+        ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
+        TRACE(tr, HNSWC_TRACE_ENTRY, entry_level(e), ep, NODE_NONE, ep_dist, 0, 0);
+        ep = tr ? greedy_descent_impl(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE, limbo,
+                                      tr)
+                : greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE, limbo);
+    }
 
     layer_query lq = {&pq, 0, sc->beam, NODE_NONE, storage_has_hidden(ix), limbo, filter, user};
     size_t nt = 0, visited = 0;
@@ -1514,13 +1525,40 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
 
 hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_t ef,
                           hnswc_filter_fn filter, void *user, heap_item *out, size_t *n_out) {
-    return search_impl(ix, q, k, ef, filter, user, out, n_out, NULL);
+    return search_impl(ix, q, k, ef, filter, user, out, n_out, NULL, NODE_NONE);
+}
+
+hnswc_status graph_search_from(const hnswc_index *ix, const float *q, size_t k, size_t ef,
+                               hnswc_filter_fn filter, void *user, node_id start,
+                               heap_item *out, size_t *n_out) {
+    return search_impl(ix, q, k, ef, filter, user, out, n_out, NULL, start);
+}
+
+hnswc_status graph_search_entry(const hnswc_index *ix, const float *q, node_id *start) {
+    *start = NODE_NONE;
+    uint64_t e = atomic_load_explicit(&ix->entry, memory_order_acquire);
+    if (e == ENTRY_EMPTY)
+        return HNSWC_OK;
+    search_ctx *sc = graph_ctx_acquire(ix, 1);
+    if (!sc)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating search scratch");
+    probe pq = {q, NULL};
+    if (walk_on_codes(ix)) {
+        (void)quant_sq8_encode(&ix->quant, q, sc->qcode);
+        pq.c = sc->qcode;
+    }
+    bool limbo = atomic_load_explicit(&ix->removed_pending, memory_order_acquire) != 0;
+    node_id ep = entry_id(e);
+    float ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
+    *start = greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE, limbo);
+    graph_ctx_release(ix, sc);
+    return HNSWC_OK;
 }
 
 hnswc_status graph_search_traced(const hnswc_index *ix, const float *q, size_t k, size_t ef,
                                  hnswc_filter_fn filter, void *user, const graph_trace *tr,
                                  heap_item *out, size_t *n_out) {
-    return search_impl(ix, q, k, ef, filter, user, out, n_out, tr);
+    return search_impl(ix, q, k, ef, filter, user, out, n_out, tr, NODE_NONE);
 }
 
 /* ========================================================================

@@ -38,7 +38,8 @@ hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *
  * neighbour's list filled up with 32 closer ones; hnswlib loses it too given
  * that order).
  *
- * Search batches, for the end of the batch: a thread that takes the last
+ * Search batches of fewer than 32 queries (larger ones are ordered, see
+ * index.c, and use parallel_for), for the end of the batch: a thread that takes the last
  * item of a block of 15 queries (500 queries on 2 threads) runs up to 15
  * queries alone while the other has nothing left (by estimate 1-3% of the
  * batch's wall time; an A/B could not separate it from this machine's

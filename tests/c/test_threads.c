@@ -18,6 +18,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -207,12 +208,129 @@ static void test_batches_after_fork(void **state) {
 #endif
 }
 
+/*
+ * Batches of 32 queries or more are searched in an order of their own
+ * (index.c, "Ordered batches": each query's descent first, then the walks
+ * sorted by where they begin). The results must be those of single
+ * searches, bit for bit, on every storage and metric, with a filter, and
+ * with removed elements pending (a walk then steps around them).
+ */
+typedef struct ordered_case {
+    hnswc_storage storage;
+    hnswc_metric metric;
+    bool filter;
+    bool removals;
+} ordered_case;
+
+static int odd_labels(uint64_t label, void *user) {
+    (void)user;
+    return (int)(label & 1u);
+}
+
+static void check_ordered_case(const ordered_case *c) {
+    enum { N = 2500, NQ = 300, KK = 7 };
+    tu_rng r = tu_rng_make(11);
+    float *base = tu_random_vectors(&r, N, DIM, -1.0f, 1.0f);
+    float *queries = tu_random_vectors(&r, NQ, DIM, -1.0f, 1.0f);
+    hnswc_options o = {0};
+    o.dim = DIM;
+    o.M = 8;
+    o.ef_construction = 60;
+    o.metric = c->metric;
+    o.storage = c->storage;
+    hnswc_index *ix;
+    tu_ok(hnswc_create(&o, &ix));
+    uint64_t *ids = tu_xmalloc(N * sizeof *ids);
+    for (size_t i = 0; i < N; i++)
+        ids[i] = i;
+    tu_ok(hnswc_add_batch(ix, base, ids, N, 0, 2, NULL));
+    free(ids);
+    if (c->removals)
+        for (uint64_t label = 0; label < N; label += 7)
+            tu_ok(hnswc_remove(ix, label));
+    hnswc_filter_fn filter = c->filter ? odd_labels : NULL;
+    uint64_t *labels = tu_xmalloc(NQ * KK * sizeof *labels);
+    float *dist = tu_xmalloc(NQ * KK * sizeof *dist);
+    size_t *found = tu_xmalloc(NQ * sizeof *found);
+    for (unsigned threads = 1; threads <= 3; threads += 2) {
+        tu_ok(hnswc_search_batch(ix, queries, NQ, KK, 30, filter, NULL, threads, labels, dist,
+                                 found));
+        for (size_t i = 0; i < NQ; i++) {
+            uint64_t one_labels[KK];
+            float one_dist[KK];
+            size_t one_found = 0;
+            tu_ok(hnswc_search(ix, queries + i * DIM, KK, 30, filter, NULL, one_labels, one_dist,
+                               &one_found));
+            assert_int_equal(found[i], one_found);
+            assert_true(one_found > 0);
+            for (size_t j = 0; j < one_found; j++) {
+                assert_int_equal(labels[i * KK + j], one_labels[j]);
+                assert_memory_equal(&dist[i * KK + j], &one_dist[j], sizeof(float));
+            }
+        }
+    }
+    free(labels);
+    free(dist);
+    free(found);
+    free(base);
+    free(queries);
+    hnswc_free(ix);
+}
+
+static void test_ordered_batches_equal_single_searches(void **state) {
+    (void)state;
+    static const ordered_case cases[] = {
+        {HNSWC_STORAGE_F32, HNSWC_METRIC_L2, false, false},
+        {HNSWC_STORAGE_SQ8, HNSWC_METRIC_L2, false, false},
+        {HNSWC_STORAGE_SQ8_ONLY, HNSWC_METRIC_L2, false, false},
+        {HNSWC_STORAGE_F32, HNSWC_METRIC_COSINE, false, false},
+        {HNSWC_STORAGE_SQ8, HNSWC_METRIC_IP, true, false},
+        {HNSWC_STORAGE_SQ8, HNSWC_METRIC_L2, true, true},
+        {HNSWC_STORAGE_F32, HNSWC_METRIC_L2, false, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_ordered_case(&cases[i]);
+}
+
+/* A non-finite query in an ordered batch: the batch fails whole, every
+ * output reads "nothing found", the message names the first bad query. */
+static void test_ordered_batch_with_a_bad_query(void **state) {
+    const fixture *f = *state;
+    size_t n = 200;
+    float *q = tu_xmalloc(n * DIM * sizeof *q);
+    memcpy(q, f->queries, n * DIM * sizeof *q);
+    q[120 * DIM + 5] = INFINITY;
+    q[170 * DIM] = NAN;
+    uint64_t *labels = tu_xmalloc(n * K * sizeof *labels);
+    float *dist = tu_xmalloc(n * K * sizeof *dist);
+    size_t *found = tu_xmalloc(n * sizeof *found);
+    for (unsigned threads = 1; threads <= 4; threads += 3) {
+        assert_int_equal(hnswc_search_batch(f->ix, q, n, K, EF, NULL, NULL, threads, labels, dist,
+                                            found),
+                         HNSWC_ERR_NONFINITE);
+        assert_non_null(strstr(hnswc_errmsg(NULL), "vector 120"));
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(found[i], 0);
+            for (size_t j = 0; j < K; j++) {
+                assert_true(labels[i * K + j] == UINT64_MAX);
+                assert_true(isinf(dist[i * K + j]) && dist[i * K + j] > 0);
+            }
+        }
+    }
+    free(q);
+    free(labels);
+    free(dist);
+    free(found);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_reuse_the_pool),
         cmocka_unit_test(test_failed_batch_leaves_pool_usable),
         cmocka_unit_test(test_concurrent_batches_share_the_pool),
         cmocka_unit_test(test_batches_after_fork),
+        cmocka_unit_test(test_ordered_batches_equal_single_searches),
+        cmocka_unit_test(test_ordered_batch_with_a_bad_query),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
