@@ -127,13 +127,19 @@ static void test_batches_reuse_the_pool(void **state) {
     }
 }
 
+/* A copy of the fixture's first n queries, to spoil one of (malloc'd). */
+static float *first_queries(const fixture *f, size_t n) {
+    float *q = tu_xmalloc(n * DIM * sizeof *q);
+    memcpy(q, f->queries, n * DIM * sizeof *q);
+    return q;
+}
+
 /* A batch that fails (a NaN query) on the pool, then good batches: the
  * pool must not be left busy or with a worker inside the failed batch. */
 static void test_failed_batch_leaves_pool_usable(void **state) {
     const fixture *f = *state;
     size_t n = 40;
-    float *q = tu_xmalloc(n * DIM * sizeof *q);
-    memcpy(q, f->queries, n * DIM * sizeof *q);
+    float *q = first_queries(f, n);
     q[17 * DIM + 3] = NAN;
     uint64_t labels[40 * K];
     size_t found[40];
@@ -297,8 +303,7 @@ static void test_ordered_batches_equal_single_searches(void **state) {
 static void test_ordered_batch_with_a_bad_query(void **state) {
     const fixture *f = *state;
     size_t n = 200;
-    float *q = tu_xmalloc(n * DIM * sizeof *q);
-    memcpy(q, f->queries, n * DIM * sizeof *q);
+    float *q = first_queries(f, n);
     q[120 * DIM + 5] = INFINITY;
     q[170 * DIM] = NAN;
     uint64_t *labels = tu_xmalloc(n * K * sizeof *labels);
