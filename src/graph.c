@@ -1435,6 +1435,36 @@ static size_t rerank(const hnswc_index *ix, const float *q, heap_item *pool, siz
 }
 
 /*
+ * What a search's walk compares against: q, and when the walk reads codes
+ * (SQ8, codes_ready) its code row, written into sc->qcode. A query outside
+ * the trained range is saturated: that only makes the walk coarser.
+ */
+static inline probe query_probe(const hnswc_index *ix, search_ctx *sc, const float *q) {
+    probe pq = {q, NULL};
+    if (walk_on_codes(ix)) {
+        (void)quant_sq8_encode(&ix->quant, q, sc->qcode);
+        pq.c = sc->qcode;
+    }
+    return pq;
+}
+
+/*
+ * A search's greedy descent from the entry point (entry word e) through
+ * the upper layers: returns the node of layer 0 where its beam search
+ * begins, its distance in *dist. Removed elements in limbo are stepped
+ * around when `limbo`.
+ */
+static ALWAYS_INLINE node_id descend_to_layer0(const hnswc_index *ix, const probe *pq,
+                                               uint64_t e, bool limbo, float *dist,
+                                               const graph_trace *tr) {
+    node_id ep = entry_id(e);
+    *dist = probe_dist(ix, pq, ep, 0.0f, false);
+    TRACE(tr, HNSWC_TRACE_ENTRY, entry_level(e), ep, NODE_NONE, *dist, 0, 0);
+    return tr ? greedy_descent_impl(ix, pq, ep, dist, entry_level(e), 0, NODE_NONE, limbo, tr)
+              : greedy_descent(ix, pq, ep, dist, entry_level(e), 0, NODE_NONE, limbo);
+}
+
+/*
  * The k nearest results for q, closest first, into out[0..*n_out). Caller
  * holds the update lock's read side. Deleted nodes and nodes the filter
  * rejects are walked through but never returned.
@@ -1457,31 +1487,21 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
 
     /* SQ8: the query is coded with the index's quantiser and the whole walk
      * compares code rows; only the re-rank below reads f32 vectors */
-    probe pq = {q, NULL};
-    if (walk_on_codes(ix)) {
-        uint32_t clipped = quant_sq8_encode(&ix->quant, q, sc->qcode);
-        (void)clipped; /* a query outside the range only makes the walk coarser */
-        pq.c = sc->qcode;
-    }
+    probe pq = query_probe(ix, sc, q);
     /* removed elements in limbo are stepped around (walk_skips), so they
      * count neither as seen nor as reachable */
     uint64_t pending = atomic_load_explicit(&ix->removed_pending, memory_order_acquire);
     bool limbo = pending != 0;
-    node_id ep;
     float ep_dist;
+    node_id ep;
     if (start != NODE_NONE && !walk_skips(ix, limbo, start)) {
-        /* graph_search_from: the descent was made before, by
-         * graph_search_entry; the distance is taken again, since the walk
-         * may have moved to codes since (codes_ready) */
+        /* the descent was made before, by graph_search_entry; the distance
+         * is taken again, since the walk may have moved to codes since
+         * (codes_ready) */
         ep = start;
         ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
     } else {
-        ep = entry_id(e);
-        ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
-        TRACE(tr, HNSWC_TRACE_ENTRY, entry_level(e), ep, NODE_NONE, ep_dist, 0, 0);
-        ep = tr ? greedy_descent_impl(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE, limbo,
-                                      tr)
-                : greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE, limbo);
+        ep = descend_to_layer0(ix, &pq, e, limbo, &ep_dist, tr);
     }
 
     layer_query lq = {&pq, 0, sc->beam, NODE_NONE, storage_has_hidden(ix), limbo, filter, user};
@@ -1524,13 +1544,8 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
 }
 
 hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_t ef,
-                          hnswc_filter_fn filter, void *user, heap_item *out, size_t *n_out) {
-    return search_impl(ix, q, k, ef, filter, user, out, n_out, NULL, NODE_NONE);
-}
-
-hnswc_status graph_search_from(const hnswc_index *ix, const float *q, size_t k, size_t ef,
-                               hnswc_filter_fn filter, void *user, node_id start,
-                               heap_item *out, size_t *n_out) {
+                          hnswc_filter_fn filter, void *user, node_id start, heap_item *out,
+                          size_t *n_out) {
     return search_impl(ix, q, k, ef, filter, user, out, n_out, NULL, start);
 }
 
@@ -1542,15 +1557,10 @@ hnswc_status graph_search_entry(const hnswc_index *ix, const float *q, node_id *
     search_ctx *sc = graph_ctx_acquire(ix, 1);
     if (!sc)
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating search scratch");
-    probe pq = {q, NULL};
-    if (walk_on_codes(ix)) {
-        (void)quant_sq8_encode(&ix->quant, q, sc->qcode);
-        pq.c = sc->qcode;
-    }
+    probe pq = query_probe(ix, sc, q);
     bool limbo = atomic_load_explicit(&ix->removed_pending, memory_order_acquire) != 0;
-    node_id ep = entry_id(e);
-    float ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
-    *start = greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE, limbo);
+    float ep_dist;
+    *start = descend_to_layer0(ix, &pq, e, limbo, &ep_dist, NULL);
     graph_ctx_release(ix, sc);
     return HNSWC_OK;
 }
@@ -1622,16 +1632,11 @@ hnswc_status graph_search_range(const hnswc_index *ix, const float *q, float rad
 
     /* the walk as graph_search walks (on codes when they are in use);
      * every distance compared with the radius is exact f32 */
-    probe pq = {q, NULL};
-    if (walk_on_codes(ix)) {
-        quant_sq8_encode(&ix->quant, q, sc->qcode);
-        pq.c = sc->qcode;
-    }
+    probe pq = query_probe(ix, sc, q);
     uint64_t pending = atomic_load_explicit(&ix->removed_pending, memory_order_acquire);
     bool limbo = pending != 0; /* as graph_search: limbo stepped around */
-    node_id ep = entry_id(e);
-    float ep_dist = probe_dist(ix, &pq, ep, 0.0f, false);
-    ep = greedy_descent(ix, &pq, ep, &ep_dist, entry_level(e), 0, NODE_NONE, limbo);
+    float ep_dist;
+    node_id ep = descend_to_layer0(ix, &pq, e, limbo, &ep_dist, NULL);
     layer_query lq = {&pq, 0, sc->beam, NODE_NONE, storage_has_hidden(ix), limbo, filter, user};
     size_t nt = 0, visited = 0;
     hnswc_status st = search_layer(ix, sc, &lq, ep, ep_dist, &nt, &visited);

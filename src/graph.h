@@ -42,26 +42,25 @@ void graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink);
 
 /* k nearest of q (already normalised for cosine); results closest first.
  * out needs room for k + 1 items (the exact fallback uses it as a heap).
- * update_lock read side held. */
+ * update_lock read side held. `start`: NODE_NONE, or where
+ * graph_search_entry found this query's walk begins (below). */
 hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_t ef,
-                          hnswc_filter_fn filter, void *user, heap_item *out, size_t *n_out);
+                          hnswc_filter_fn filter, void *user, node_id start, heap_item *out,
+                          size_t *n_out);
 
 /*
  * A search in two halves, for batches that order their queries
  * (index.c, hnswc_search_batch): graph_search_entry makes the greedy
  * descent through the upper layers and sets *start to the node of layer 0
  * where the beam search would begin (NODE_NONE for an empty index);
- * graph_search_from is graph_search beginning there, with the results
- * graph_search would give while the index does not change in between
- * (start is only where the walk begins: with NODE_NONE, or a node removed
+ * graph_search given that start begins there, with the results it would
+ * give with NODE_NONE while the index does not change in between (start
+ * is only where the walk begins: with NODE_NONE, or a node removed
  * meanwhile, it makes the descent itself). The node ids stay valid while
  * the caller holds the update lock's read side across both calls (what
  * renumbers or frees slots takes the write side). Errors: HNSWC_ERR_NOMEM.
  */
 hnswc_status graph_search_entry(const hnswc_index *ix, const float *q, node_id *start);
-hnswc_status graph_search_from(const hnswc_index *ix, const float *q, size_t k, size_t ef,
-                               hnswc_filter_fn filter, void *user, node_id start,
-                               heap_item *out, size_t *n_out);
 
 /* A search trace (hnswc_search_traced): where graph_search_traced reports
  * its events. */

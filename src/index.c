@@ -600,8 +600,8 @@ static hnswc_status search_one_from(const hnswc_index *ix, const float *query, s
         st = graph_search_traced(ix, q, k, ef ? ef : atomic_load(&ix->ef_search), filter, user, tr,
                                  res, &n);
     else
-        st = graph_search_from(ix, q, k, ef ? ef : atomic_load(&ix->ef_search), filter, user,
-                               start, res, &n);
+        st = graph_search(ix, q, k, ef ? ef : atomic_load(&ix->ef_search), filter, user, start,
+                          res, &n);
     for (size_t i = 0; i < n; i++) {
         labels[i] = node_at(ix, res[i].id)->label;
         if (distances)
@@ -655,9 +655,11 @@ typedef struct search_batch_job {
     uint64_t *order;
 } search_batch_job;
 
-/* Query i of a batch, searched from j->start[i] when the batch is ordered
- * (the update lock's read side is then held by the calling thread). */
-static hnswc_status search_batch_query(search_batch_job *j, size_t i) {
+/* Query i of a batch (a search_batch_job), searched from j->start[i] when
+ * the batch is ordered (the update lock's read side is then held by the
+ * calling thread). */
+static hnswc_status search_batch_item(void *ctx, size_t i) {
+    search_batch_job *j = ctx;
     size_t k = j->k;
     uint64_t *labels = j->labels + i * k;
     float *dists = j->distances ? j->distances + i * k : NULL;
@@ -674,10 +676,6 @@ static hnswc_status search_batch_query(search_batch_job *j, size_t i) {
                          false, NULL, j->start ? j->start[i] : NODE_NONE, !j->start);
     j->n_found[i] = found; /* never NULL: check_search */
     return st;
-}
-
-static hnswc_status search_batch_item(void *ctx, size_t i) {
-    return search_batch_query(ctx, i);
 }
 
 /* ------------------------------------------------------------------------
@@ -728,7 +726,7 @@ static hnswc_status batch_entry_item(void *ctx, size_t i) {
 
 static hnswc_status batch_ordered_item(void *ctx, size_t pos) {
     search_batch_job *j = ctx;
-    return search_batch_query(j, (size_t)(j->order[pos] & UINT32_MAX));
+    return search_batch_item(j, (size_t)(j->order[pos] & UINT32_MAX));
 }
 
 static int compare_u64(const void *a, const void *b) {
@@ -746,27 +744,23 @@ static bool search_batch_ordered(search_batch_job *j, size_t n, unsigned num_thr
         return false;
     j->start = malloc(n * sizeof *j->start);
     j->order = malloc(n * sizeof *j->order);
-    if (!j->start || !j->order) {
-        free(j->start);
-        free(j->order);
-        j->start = NULL;
-        j->order = NULL;
-        return false;
+    bool ordered = j->start && j->order;
+    if (ordered) {
+        pthread_rwlock_rdlock((pthread_rwlock_t *)&j->ix->update_lock);
+        *st = parallel_for(n, num_threads, batch_entry_item, j);
+        if (*st == HNSWC_OK) {
+            for (size_t i = 0; i < n; i++)
+                j->order[i] = (uint64_t)j->start[i] << 32 | i;
+            qsort(j->order, n, sizeof *j->order, compare_u64);
+            *st = parallel_for(n, num_threads, batch_ordered_item, j);
+        }
+        pthread_rwlock_unlock((pthread_rwlock_t *)&j->ix->update_lock);
     }
-    pthread_rwlock_rdlock((pthread_rwlock_t *)&j->ix->update_lock);
-    *st = parallel_for(n, num_threads, batch_entry_item, j);
-    if (*st == HNSWC_OK) {
-        for (size_t i = 0; i < n; i++)
-            j->order[i] = (uint64_t)j->start[i] << 32 | i;
-        qsort(j->order, n, sizeof *j->order, compare_u64);
-        *st = parallel_for(n, num_threads, batch_ordered_item, j);
-    }
-    pthread_rwlock_unlock((pthread_rwlock_t *)&j->ix->update_lock);
     free(j->start);
     free(j->order);
     j->start = NULL;
-    j->order = NULL;
-    return true;
+    j->order = NULL; /* search_batch_item: unordered from here */
+    return ordered;
 }
 
 hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, size_t n, size_t k,
@@ -782,14 +776,14 @@ hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, siz
     if (flat)
         return flat_search(flat_of(ix), queries, n, k, filter, user_data, num_threads, labels,
                            distances, n_found);
-    /* Each query's values are checked by the thread that searches it, just
-     * before (search_batch_item), not all first on this thread: that was a
-     * serial pass over the whole batch (in a profile of two-thread batches
-     * of 500 Fashion-MNIST queries, about 2% of the calling thread's time),
-     * while just before its search the query is read from memory anyway. The header's promise
-     * holds: a batch with a bad query fails whole, every output reading
-     * "nothing found", with the message naming the FIRST bad query (the
-     * thread that failed may have met a later one). */
+    /* Each query's values are checked on a worker thread, by the pass that
+     * first reads it (an ordered batch's descents, batch_entry_item; or
+     * search_batch_item), not all first on this thread: that was a serial
+     * pass over the whole batch (in a profile of two-thread batches of 500
+     * Fashion-MNIST queries, about 2% of the calling thread's time). The
+     * header's promise holds: a batch with a bad query fails whole, every
+     * output reading "nothing found", with the message naming the FIRST bad
+     * query (the thread that failed may have met a later one). */
     search_batch_job j = {ix,      queries,   k,       ef,   filter,
                           user_data, labels, distances, n_found, NULL, NULL};
     if (!search_batch_ordered(&j, n, num_threads, &st))
