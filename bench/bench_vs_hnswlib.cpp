@@ -507,7 +507,10 @@ struct Result {
 
 /* QPS at a target recall: log(QPS) interpolated linearly in recall between
  * the two points around the target on the curve's Pareto frontier. NAN when
- * the curve does not span the target (no extrapolation). */
+ * the curve does not span the target (no extrapolation). When points below
+ * the target were measured but all are dominated by the frontier's first
+ * point above it (noise), that point's QPS: the fastest setting measured
+ * that reaches the target (bench/compare.py's qps_at_recall, same rule). */
 double qps_at_recall(std::vector<Point> pts, double target)
 {
     std::sort(pts.begin(), pts.end(), [](const Point &a, const Point &b) {
@@ -529,6 +532,10 @@ double qps_at_recall(std::vector<Point> pts, double target)
     }
     if (!front.empty() && front.back().recall == target)
         return front.back().qps;
+    if (!front.empty() && front.front().recall > target)
+        for (const Point &p : pts)
+            if (p.recall < target)
+                return front.front().qps;
     return NAN;
 }
 

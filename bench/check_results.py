@@ -108,6 +108,11 @@ def check_interpolation(problems):
         problems.append("interpolation: extrapolated past the curve's end")
     if compare.qps_at_recall([(0.96, 1000.0), (0.99, 800.0)], 0.95) is not None:
         problems.append("interpolation: extrapolated before the curve's start")
+    # Measured across the target, but the point below it timed slower than
+    # the one above (noise): the fastest setting that reaches the target.
+    got = compare.qps_at_recall([(0.94, 700.0), (0.96, 1000.0), (0.99, 800.0)], 0.95)
+    if not close(got, 1000.0):
+        problems.append(f"interpolation: a dominated point below the target gave {got}, not 1000")
     # A dominated point (lower recall AND lower QPS) must not bend the curve.
     got = compare.qps_at_recall([(0.9, 1000.0), (0.95, 90.0), (1.0, 100.0)], 0.95)
     if not close(got, 10 ** 2.5):

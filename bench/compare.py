@@ -419,7 +419,19 @@ def pareto(points):
 def qps_at_recall(points, target):
     """QPS at `target` recall, interpolating log(QPS) linearly in recall
     between the two frontier points around it. None when the curve never
-    reaches the target or starts above it (no extrapolation)."""
+    reaches the target or when every point measured lies above it (no
+    extrapolation).
+
+    One case between: points were measured below the target, but each of
+    them was slower than the first frontier point above it (on this noisy
+    machine a setting of lower ef can time slower than the next one up), so
+    the frontier starts above the target. The answer is then that first
+    frontier point's QPS: the fastest setting measured that reaches the
+    target, a lower bound of what the interpolation would give on a curve
+    without the noise. (It used to be None, which printed "n/a" for a
+    curve that plainly crosses the target.) bench_vs_hnswlib.cpp's
+    qps_at_recall follows the same rule; check_results.py holds both to it.
+    """
     front = pareto(points)
     for (r0, q0), (r1, q1) in zip(front, front[1:]):
         if r0 <= target <= r1:
@@ -429,6 +441,8 @@ def qps_at_recall(points, target):
             return math.exp(math.log(q0) + t * (math.log(q1) - math.log(q0)))
     if front and front[-1][0] == target:
         return front[-1][1]
+    if front and front[0][0] > target and any(r < target for r, _ in points):
+        return front[0][1]
     return None
 
 
