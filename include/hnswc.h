@@ -134,7 +134,9 @@ typedef enum hnswc_metric {
  *        search walks on codes with a beam of ef (at least k + k/8 + 1, see
  *        hnswc_search), then ranks the best 2k (at least k + 10) of the
  *        beam by exact f32 distance and returns the best k. The graph is built on
- *        the codes too. The quantiser is trained once the index first holds
+ *        the codes too: an insert's walk reads them, and where they do not
+ *        hold the data exactly (values off the code's grid) the links are
+ *        then chosen on exact f32 distances. The quantiser is trained once the index first holds
  *        HNSWC_SQ8_TRAIN_MIN vectors (counting the batch being added), on all
  *        of them; until then the walk reads f32. Later values outside the
  *        trained range are saturated (the walk is less precise for them;

@@ -109,6 +109,48 @@ static inline bool walk_on_codes(const hnswc_index *ix) {
     return atomic_load_explicit(&ix->codes_ready, memory_order_acquire) != 0;
 }
 
+/*
+ * Which distances choose the links. A build on codes searches for an
+ * insert's candidates on code rows (the bulk of its work), and where the
+ * codes hold the data exactly (Fashion-MNIST's pixels with a step of 1:
+ * codes_inexact is 0) it chooses the links on them too, which is the f32
+ * choice. Where they do not (real values, SQ8 with f32 vectors), the
+ * heuristic, the back-links and the repairs compare exact f32 distances
+ * instead, and the candidates an insert's walk found on codes are scored
+ * again exactly first (rescore_exact). Why: the heuristic keeps a candidate
+ * only if it is closer to the new node than to every neighbour kept so far,
+ * two distances of nearly the same size, and the code error (about 1% of a
+ * neighbour's distance on a clustered 1,000,000 x 128 set) flips that test
+ * often enough to cost the graph recall that no search can win back: that
+ * set's graph built wholly on codes reached recall@10 0.9774 at ef 256, with
+ * a walk on codes and with a walk on f32 alike, where hnswlib's graph
+ * reached 0.9848; with the links chosen exactly, 0.9815-0.9831 (hnswlib
+ * 0.9831-0.9848 in the same runs), for a build 1.25-1.3x as long
+ * (docs/BENCHMARKS.md, round 6). Code-only storage has no f32 vectors and
+ * keeps choosing on codes. (Not chosen, not measured: building wholly on
+ * f32 where codes are inexact. The walks are most of a build's work, and
+ * on codes they read a quarter of the bytes.)
+ */
+static inline bool links_on_codes(const hnswc_index *ix) {
+    return walk_on_codes(ix) &&
+           !(storage_has_vectors(ix) &&
+             atomic_load_explicit(&ix->codes_inexact, memory_order_acquire));
+}
+
+static int by_distance(const void *a, const void *b) {
+    float x = ((const heap_item *)a)->dist, y = ((const heap_item *)b)->dist;
+    return (x > y) - (x < y);
+}
+
+/* Candidates c[0..n) that a walk on codes found for the f32 vector v, given
+ * their exact distances to it and sorted by them again (links_on_codes is
+ * false). Each costs a row of the cold array, as the search's re-rank does. */
+static void rescore_exact(const hnswc_index *ix, const float *v, heap_item *c, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        c[i].dist = vec_distance(ix, v, node_vector(ix, c[i].id));
+    qsort(c, n, sizeof *c, by_distance);
+}
+
 static inline pthread_mutex_t *link_lock(hnswc_index *ix, node_id id) {
     return &ix->link_locks[id % LINK_LOCK_STRIPES];
 }
@@ -643,7 +685,7 @@ static size_t select_neighbors(const hnswc_index *ix, const heap_item *c, size_t
         return n;
     }
     size_t m = 0;
-    const bool codes = walk_on_codes(ix); /* the distances in c are of the same kind */
+    const bool codes = links_on_codes(ix); /* the distances in c are of the same kind */
     for (size_t i = 0; i < n && m < max_out; i++) {
         bool keep = true;
         for (size_t r = 0; r < m; r++) {
@@ -773,7 +815,7 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
         atomic_store_explicit(&links[0], n + 1, memory_order_release);
     } else {
         heap_item *cand = buf, *sel = buf + max + 1, *fin = sel + max + 1;
-        const bool codes = walk_on_codes(ix);
+        const bool codes = links_on_codes(ix); /* dist is of the same kind */
         cand[0] = (heap_item){dist, newcomer};
         for (uint32_t j = 0; j < n; j++) {
             node_id o = link_at(links, j);
@@ -798,11 +840,6 @@ static void add_backlink(hnswc_index *ix, node_id node, node_id newcomer, float 
 /* ========================================================================
  * Repair around an updated node
  * ======================================================================== */
-
-static int by_distance(const void *a, const void *b) {
-    float x = ((const heap_item *)a)->dist, y = ((const heap_item *)b)->dist;
-    return (x > y) - (x < y);
-}
 
 /*
  * When a node's vector is replaced, its old links no longer describe its
@@ -846,7 +883,7 @@ static void repair_neighbourhood(hnswc_index *ix, search_ctx *sc, node_id id) {
         }
         if (st != HNSWC_OK)
             break;
-        const bool codes = walk_on_codes(ix);
+        const bool codes = links_on_codes(ix);
         for (size_t j = 1; j < hop1_end; j++) {
             node_id nb = cand[j];
             size_t m = 0;
@@ -959,11 +996,13 @@ void graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink) {
             continue;
         size_t n_sorted = nt;
         max_heap_drain_sorted(sc->top, &nt, sorted);
+        ep = sorted[0].id; /* the closest found: entry point one layer down */
+        ep_dist = sorted[0].dist; /* of the walk's kind, as the next walk needs */
+        if (q->c && !links_on_codes(ix))
+            rescore_exact(ix, q->f, sorted, n_sorted);
         /* Like hnswlib, M neighbours are chosen on every layer; layer-0 lists
          * reach 2M through the links added back by later nodes. */
         n_chosen[lc] = select_neighbors(ix, sorted, n_sorted, ix->M, chosen + (size_t)lc * ix->M);
-        ep = sorted[0].id; /* the closest found: entry point one layer down */
-        ep_dist = sorted[0].dist;
     }
 
     pthread_mutex_lock(link_lock(ix, id));
@@ -1142,9 +1181,8 @@ bool graph_repair_list(hnswc_index *ix, node_id node, int level, graph_repair_sc
             rs->ids[u++] = rs->ids[i];
     nc = u;
 
-    /* distances of the kind the heuristic compares (codes when the walk
-     * reads codes, as for an insert) */
-    const bool codes = walk_on_codes(ix);
+    /* distances of the kind the heuristic compares (links_on_codes) */
+    const bool codes = links_on_codes(ix);
     for (size_t i = 0; i < nc; i++)
         rs->items[i] = (heap_item){pair_dist(ix, node, rs->ids[i], codes), rs->ids[i]};
     qsort(rs->items, nc, sizeof *rs->items, by_distance);
@@ -1207,7 +1245,7 @@ static void link_orphan(hnswc_index *ix, search_ctx *sc, node_id id, graph_repai
     node_head *nh = node_at(ix, id);
     if (indeg0(ix, id) > 0 || is_removed(ix, id))
         return;
-    const bool codes = walk_on_codes(ix); /* add_backlink compares the same kind */
+    const bool codes = links_on_codes(ix); /* add_backlink compares the same kind */
     uint32_t n = node_links_count(ix, nh->l0, 0);
     size_t nc = 0;
     for (uint32_t j = 0; j < n && nc < rs->ids_cap; j++) {
@@ -1278,8 +1316,9 @@ size_t graph_reconnect(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs
         if (seen[u] || !node_is_element(atomic_load_explicit(&uh->flags, memory_order_acquire)))
             continue;
         /* not reached: search for it from the entry point, as an insert
-         * would (on codes when the walk reads codes: add_backlink below
-         * compares distances of the same kind) */
+         * would (on codes when the walk reads codes; the results scored
+         * exactly where the links are chosen so, links_on_codes, since
+         * add_backlink below compares distances of that kind) */
         const probe pq = {storage_has_vectors(ix) ? node_vector(ix, (node_id)u) : NULL,
                           walk_on_codes(ix) ? node_codes(ix, uh) : NULL};
         uint64_t e2 = atomic_load_explicit(&ix->entry, memory_order_acquire);
@@ -1297,6 +1336,8 @@ size_t graph_reconnect(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs
             continue;
         size_t nr = nt;
         max_heap_drain_sorted(sc->top, &nt, rs->items);
+        if (pq.c && !links_on_codes(ix))
+            rescore_exact(ix, pq.f, rs->items, nr);
         for (size_t i = 0; i < nr; i++) {
             node_id v = rs->items[i].id;
             if (v >= count || !seen[v] || is_removed(ix, v))

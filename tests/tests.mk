@@ -70,8 +70,10 @@ TSAN_TESTS = test_concurrency test_limit test_remove_concurrency test_mmap_concu
 
 test-c-bins: $(CTEST_BIN)
 
-# Only the recall test reads Fashion-MNIST; the TSan run does without it.
-CTEST_NEEDS_DATA = test_recall
+# The tests that read Fashion-MNIST (tu_fmnist_load); the TSan run does
+# without them. Named here so that a run of just one of them (C_TESTS=...)
+# still converts the data first.
+CTEST_NEEDS_DATA = test_recall test_sq8 test_sq8only
 
 test-c-run: $(LIB_A) $(addprefix $(BUILD)/tests/,$(C_TESTS)) \
             $(if $(filter $(CTEST_NEEDS_DATA),$(C_TESTS)),$(CTEST_DATA))

@@ -25,6 +25,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +308,68 @@ static void test_exact_codes(void **s)
     free(data);
 }
 
+/*
+ * Where codes do not hold the data exactly, an insert's links are chosen on
+ * exact distances (graph.c, links_on_codes): its walk finds the candidates
+ * on codes, and the heuristic then compares f32 distances. A node whose
+ * choice the two kinds decide differently, with M 2 on a line (step 1, so
+ * a code is the value rounded):
+ *
+ *     C 110.0 (code 110)   B 110.3 (110)   q 110.45 (110)   A 110.55 (111)
+ *
+ * Exact: A (0.1 away) is kept first, then B (0.15 from q, 0.25 from A):
+ * {A, B}. On codes, B and C tie with q at 0 and are both kept before A,
+ * 1 away: {B, C} -- a link to C, three times as far as A, and none to the
+ * nearest node. The background (1,000 integer points, x in 0..50 and
+ * 200..255, y in 0..9) trains the quantiser (lo 0, step 1) and lies 60 or
+ * more away: it is reached by the walk but pruned by the heuristic.
+ */
+static void test_links_chosen_exactly(void **s)
+{
+    (void)s;
+    hnswc_options o = {0};
+    o.dim = 2;
+    o.M = 2;
+    o.storage = HNSWC_STORAGE_SQ8;
+    o.relayout = HNSWC_RELAYOUT_MANUAL;
+    hnswc_index *ix = NULL;
+    tu_ok(hnswc_create(&o, &ix));
+    const float far_end[2] = {255.0f, 0.0f}; /* x spans 0..255: step 1 */
+    tu_ok(hnswc_add(ix, 1, far_end, 0));
+    uint64_t label = 2;
+    for (int x = 0; x < 255 && label <= HNSWC_SQ8_TRAIN_MIN; x += x == 50 ? 150 : 1)
+        for (int y = 0; y < 10 && label <= HNSWC_SQ8_TRAIN_MIN; y++) {
+            const float v[2] = {(float)x, (float)y};
+            tu_ok(hnswc_add(ix, label++, v, 0));
+        }
+    hnswc_info info;
+    tu_ok(hnswc_get_info(ix, &info));
+    assert_int_equal(info.codes_trained, 1);
+    const float c[2] = {110.0f, 0.0f}, b[2] = {110.3f, 0.0f}, a[2] = {110.55f, 0.0f},
+                q[2] = {110.45f, 0.0f};
+    tu_ok(hnswc_add(ix, 9001, c, 0));
+    tu_ok(hnswc_add(ix, 9002, b, 0));
+    tu_ok(hnswc_add(ix, 9003, a, 0));
+    tu_ok(hnswc_add(ix, 9004, q, 0));
+    uint32_t id_a, id_b, id_c, id_q, links[4];
+    tu_ok(hnswc_node_id(ix, 9001, &id_c));
+    tu_ok(hnswc_node_id(ix, 9002, &id_b));
+    tu_ok(hnswc_node_id(ix, 9003, &id_a));
+    tu_ok(hnswc_node_id(ix, 9004, &id_q));
+    size_t n = 0;
+    tu_ok(hnswc_node_links(ix, id_q, 0, links, 4, &n));
+    bool has_a = false, has_b = false, has_c = false;
+    for (size_t i = 0; i < n; i++) {
+        has_a |= links[i] == id_a;
+        has_b |= links[i] == id_b;
+        has_c |= links[i] == id_c;
+    }
+    if (n != 2 || !has_a || !has_b || has_c)
+        fail_msg("q's layer-0 list: %zu links, A %d, B %d, C %d; the exact choice is {A, B}", n,
+                 has_a, has_b, has_c);
+    hnswc_free(ix);
+}
+
 static void test_bad_storage(void **s)
 {
     (void)s;
@@ -489,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_training_threshold),
         cmocka_unit_test(test_batch_trains),
         cmocka_unit_test(test_exact_codes),
+        cmocka_unit_test(test_links_chosen_exactly),
         cmocka_unit_test(test_random_real),
         cmocka_unit_test(test_code_beam_floor),
         cmocka_unit_test(test_fmnist_l2),
