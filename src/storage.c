@@ -234,6 +234,32 @@ static void advise_chunk(hnswc_index *ix, unsigned c, uint64_t records) {
 }
 
 /*
+ * A chunk's memory (records or vectors), freed with free(). 64-byte aligned
+ * (an SQ8 record is a multiple of 64 bytes, so every code row starts on a
+ * cache line, which the SIMD loads like; so is a row of the vector array,
+ * vec_stride), and a chunk of 2 MiB or more starts on a 2 MiB boundary: only
+ * whole, aligned 2 MiB pages can be huge (advise_huge_pages), and a chunk at
+ * malloc's usual 16 bytes past a page had its first and last 2 MiB in small
+ * pages -- half of a 4 MiB chunk, an eighth of a 16 MiB one. The size is
+ * rounded up to the alignment, as aligned_alloc asks; the rounding is address
+ * space, never touched. Measured on Fashion-MNIST with SQ8 against 64-byte
+ * alignment (bench/ab.py, one process, four runs; docs/BENCHMARKS.md
+ * round 6): at equal ef 1.00-1.03x with one query thread and 0.98-1.01x
+ * with two where this build's index was built first, 1.00-1.04x and
+ * 1.01-1.07x where the other's was (the index built first tends to be the
+ * slower) -- about +1%, never a loss beyond the noise; the resident size
+ * after a load did not change (bench/memory.py).
+ */
+static void *chunk_alloc(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    if (bytes > SIZE_MAX - huge) /* the rounding below must not wrap */
+        return NULL;
+    if (bytes < huge)
+        return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    return aligned_alloc(huge, (bytes + huge - 1) & ~(huge - 1));
+}
+
+/*
  * Allocates chunks until at least `capacity` records fit. Chunks already
  * allocated are never touched, so pointers into them stay valid. On failure
  * the chunks allocated so far are kept (they are valid, only unused).
@@ -250,12 +276,8 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
         if (n > SIZE_MAX / ix->node_size)
             return hnswc_fail(HNSWC_ERR_OVERFLOW, "chunk of %llu records overflows size_t",
                               (unsigned long long)n);
-        size_t bytes = (size_t)n * ix->node_size;
-        /* 64-byte alignment: an SQ8 record is a multiple of 64 bytes, so
-         * every code row starts on a cache line, which the SIMD loads like
-         * (an F32 record, 152 bytes for M 16, holds no row); so is a row of
-         * the vector array (vec_stride) */
-        char *p = aligned_alloc(64, bytes);
+        size_t bytes = (size_t)n * ix->node_size; /* chunk_alloc: alignment */
+        char *p = chunk_alloc(bytes);
         if (!p)
             return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating %zu bytes of node storage",
                               bytes);
@@ -264,7 +286,7 @@ hnswc_status storage_reserve(hnswc_index *ix, uint64_t capacity) {
          * and a mapped index's mapped chunks), chunked alike */
         if (ix->vec_tab == ix->vchunks && !ix->vchunks[c]) {
             vbytes = (size_t)n * ix->vec_stride;
-            char *vp = n > SIZE_MAX / ix->vec_stride ? NULL : aligned_alloc(64, vbytes);
+            char *vp = n > SIZE_MAX / ix->vec_stride ? NULL : chunk_alloc(vbytes);
             if (!vp) {
                 free(p);
                 return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating %zu bytes of vector "
