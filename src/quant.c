@@ -371,6 +371,7 @@ bool quant_sq8_init(quant_sq8 *q, uint32_t dim, bool with_bias)
     q->with_bias = with_bias;
     q->step = 1.0f;
     q->inv_step = 1.0f;
+    q->integral = false;
     return true;
 }
 
@@ -380,6 +381,7 @@ void quant_sq8_free(quant_sq8 *q)
     free(q->hi);
     q->lo = q->hi = NULL;
     q->trained = false;
+    q->integral = false;
 }
 
 size_t quant_sq8_row_bytes(const quant_sq8 *q)
@@ -392,9 +394,13 @@ static void finish_training(quant_sq8 *q)
 {
     q->inv_step = 1.0f / q->step;
     double s = 0.0;
-    for (uint32_t i = 0; i < q->dim; i++)
+    bool integral = q->step == 1.0f;
+    for (uint32_t i = 0; i < q->dim; i++) {
         s += (double)q->lo[i] * q->lo[i];
+        integral = integral && q->lo[i] == truncf(q->lo[i]) && fabsf(q->lo[i]) < 8388608.0f;
+    }
     q->lo_dot_lo = (float)s;
+    q->integral = integral;
     q->trained = true;
 }
 

@@ -85,6 +85,11 @@ typedef struct quant_sq8 {
     float *hi;      /* dim maxima while training (quant_sq8_observe)      */
     size_t observed;
     float lo_dot_lo;
+    /* step 1 and every offset an integer (of magnitude below 2^23): decoded
+     * values are then integers, and for two rows that reproduce their f32
+     * vectors (quant_sq8_reproduces) an L2 code distance below 2^24 is the
+     * f32 kernels' distance bit for bit (graph.c, codes_are_distances) */
+    bool integral;
 } quant_sq8;
 
 /* Allocates the offsets of a quantiser for dim (untrained). Returns false

@@ -370,6 +370,76 @@ static void test_links_chosen_exactly(void **s)
     hnswc_free(ix);
 }
 
+/*
+ * Pixels and pixel queries: the walk's code distances are the f32 ones,
+ * and the re-rank is skipped where they provably are (graph.c,
+ * codes_are_distances: below 2^24). Every returned distance must still be
+ * the f32 kernel's, bit for bit (hnswc_distance), and the results the
+ * exact k nearest, on each path: queries near a tight cluster of small
+ * values (distances far below 2^24: the skip), queries of values near 0
+ * or 255 among vectors of such values (distances about 2 * 10^7, above
+ * 2^24: the re-rank runs), and an off-grid query (not reproduced by its
+ * code: the re-rank runs).
+ */
+/* A pixel near 0 or near 255: far from the others in about half the
+ * dimensions, with odd squares, so that sums above 2^24 round. */
+static float far_value(tu_rng *r)
+{
+    unsigned v = (unsigned)(tu_next(r) % 21);
+    return (float)(tu_next(r) % 2 ? 255 - v : v);
+}
+
+static void test_code_distances_exact(void **s)
+{
+    (void)s;
+    tu_rng r = tu_rng_make(4242);
+    size_t dim = 784, n = HNSWC_SQ8_TRAIN_MIN + 500, nq = 24;
+    float *data = tu_xmalloc(n * dim * sizeof *data);
+    float *queries = tu_xmalloc(nq * dim * sizeof *queries);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < dim; j++) {
+            float base = (float)((j * 37) % 8);
+            data[i * dim + j] = i % 2 ? far_value(&r) : base + (float)(tu_next(&r) % 5);
+        }
+    for (size_t j = 0; j < dim; j++) { /* the full range in every column: step 1 */
+        data[j] = 0.0f;
+        data[dim + j] = 255.0f;
+    }
+    for (size_t q = 0; q < nq; q++)
+        for (size_t j = 0; j < dim; j++)
+            queries[q * dim + j] = q % 2 ? far_value(&r)
+                                         : (float)((j * 37) % 8) + (float)(tu_next(&r) % 5);
+    queries[(nq - 1) * dim + 5] += 0.5f; /* off the grid */
+    hnswc_index *ix = tu_create_storage((uint32_t)dim, HNSWC_METRIC_L2, HNSWC_STORAGE_SQ8);
+    tu_add_rows(ix, data, n, dim, 2);
+    size_t big = 0;
+    for (size_t q = 0; q < nq; q++) {
+        const float *query = queries + q * dim;
+        size_t rows[K];
+        double tdist[K];
+        size_t tf = tu_brute_knn(HNSWC_METRIC_L2, data, n, dim, NULL, NULL, NULL, query, K, rows,
+                                 tdist);
+        uint64_t labels[K];
+        float dists[K];
+        size_t found = 0;
+        tu_ok(hnswc_search(ix, query, K, n, NULL, NULL, labels, dists, &found));
+        assert_int_equal(tu_check_result(HNSWC_METRIC_L2, data, n, dim, NULL, NULL, NULL, query, K,
+                                         labels, dists, found, tf, tdist),
+                         K);
+        for (size_t i = 0; i < found; i++) {
+            float want;
+            uint32_t row = (uint32_t)((labels[i] - tu_label_of(0)) / 7u);
+            tu_ok(hnswc_distance(HNSWC_METRIC_L2, query, data + (size_t)row * dim, dim, &want));
+            assert_memory_equal(&dists[i], &want, sizeof want);
+            big += dists[i] >= 16777216.0f;
+        }
+    }
+    assert_true(big > 0); /* the far queries took the re-rank */
+    hnswc_free(ix);
+    free(data);
+    free(queries);
+}
+
 static void test_bad_storage(void **s)
 {
     (void)s;
@@ -553,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_batch_trains),
         cmocka_unit_test(test_exact_codes),
         cmocka_unit_test(test_links_chosen_exactly),
+        cmocka_unit_test(test_code_distances_exact),
         cmocka_unit_test(test_random_real),
         cmocka_unit_test(test_code_beam_floor),
         cmocka_unit_test(test_fmnist_l2),
