@@ -73,8 +73,6 @@ static inline float vec_distance(const hnswc_index *ix, const float *a, const fl
 typedef struct probe {
     const float *f;   /* the f32 vector                                    */
     const uint8_t *c; /* its code row, or NULL: the walk reads f32 vectors */
-    bool exact;       /* a search's query: c decodes to f bit for bit, and
-                         codes_are_distances may hold (query_probe)        */
 } probe;
 
 static inline float code_distance(const hnswc_index *ix, const uint8_t *a, const uint8_t *b) {
@@ -934,7 +932,7 @@ void graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink) {
     /* with codes, the graph is built on them too: the node's own code row
      * is the probe, and every distance below is between code rows */
     const probe pq = {storage_has_vectors(ix) ? node_vector(ix, id) : NULL,
-                      walk_on_codes(ix) ? node_codes(ix, node) : NULL, false};
+                      walk_on_codes(ix) ? node_codes(ix, node) : NULL};
     const probe *q = &pq;
     int level = node_level(node);
 
@@ -1322,7 +1320,7 @@ size_t graph_reconnect(hnswc_index *ix, search_ctx *sc, graph_repair_scratch *rs
          * exactly where the links are chosen so, links_on_codes, since
          * add_backlink below compares distances of that kind) */
         const probe pq = {storage_has_vectors(ix) ? node_vector(ix, (node_id)u) : NULL,
-                          walk_on_codes(ix) ? node_codes(ix, uh) : NULL, false};
+                          walk_on_codes(ix) ? node_codes(ix, uh) : NULL};
         uint64_t e2 = atomic_load_explicit(&ix->entry, memory_order_acquire);
         node_id ep = entry_id(e2);
         if (ep == (node_id)u)
@@ -1483,14 +1481,10 @@ static size_t rerank(const hnswc_index *ix, const float *q, heap_item *pool, siz
  * the trained range is saturated: that only makes the walk coarser.
  */
 static inline probe query_probe(const hnswc_index *ix, search_ctx *sc, const float *q) {
-    probe pq = {q, NULL, false};
+    probe pq = {q, NULL};
     if (walk_on_codes(ix)) {
-        uint32_t clipped = quant_sq8_encode(&ix->quant, q, sc->qcode);
+        (void)quant_sq8_encode(&ix->quant, q, sc->qcode);
         pq.c = sc->qcode;
-        pq.exact = clipped == 0 && ix->quant.integral && ix->metric == HNSWC_METRIC_L2 &&
-                   storage_has_vectors(ix) &&
-                   !atomic_load_explicit(&ix->codes_inexact, memory_order_acquire) &&
-                   quant_sq8_reproduces(&ix->quant, sc->qcode, q);
     }
     return pq;
 }
@@ -1499,7 +1493,8 @@ static inline probe query_probe(const hnswc_index *ix, search_ctx *sc, const flo
  * True when the walk's code distances of the pool -- the beam, a max-heap
  * of nt items -- are the exact f32 distances, bit for bit, so that the
  * re-rank would only read them again: L2; the query's code decodes to the
- * query and every stored row to its vector (probe.exact, codes_inexact 0);
+ * query (which also rules out a saturated component) and every stored row
+ * to its vector (codes_inexact 0, loaded after the walk as rerank loads it);
  * step 1 and integral offsets (quant_sq8.integral), so every decoded value
  * is an integer; and the largest distance in the pool below 2^24. Then
  * q_i - x_i, its square and every partial sum of the f32 kernel (in any
@@ -1508,10 +1503,16 @@ static inline probe query_probe(const hnswc_index *ix, search_ctx *sc, const flo
  * and the float conversion keep exact. This is Fashion-MNIST's case (pixels
  * 0..255 with a step of 1, queries pixels too): a re-rank of 20 decoded rows
  * measured 5.6% + 1.8% of a one-thread search at ef 12 (decoding, then the
- * float kernel; perf, docs/BENCHMARKS.md round 6).
+ * float kernel; perf, docs/BENCHMARKS.md round 6). Checked here, after the
+ * walk and only for a search that ends in a re-rank, not where the query is
+ * coded: an ordered batch's descents and range searches have no use for it.
  */
-static bool codes_are_distances(const probe *pq, const heap_item *pool, size_t nt) {
-    return pq->exact && (nt == 0 || pool[0].dist < 16777216.0f);
+static bool codes_are_distances(const hnswc_index *ix, const probe *pq, const heap_item *pool,
+                                size_t nt) {
+    return ix->quant.integral && ix->metric == HNSWC_METRIC_L2 && storage_has_vectors(ix) &&
+           (nt == 0 || pool[0].dist < 16777216.0f) &&
+           !atomic_load_explicit(&ix->codes_inexact, memory_order_acquire) &&
+           quant_sq8_reproduces(&ix->quant, pq->c, pq->f);
 }
 
 /*
@@ -1600,7 +1601,7 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
         size_t keep = !storage_has_vectors(ix) && sc->beam >= count ? nt : RERANK_POOL(k);
         while (nt > keep)
             max_heap_pop(sc->top, &nt); /* the pool, as rerank takes it */
-        if (codes_are_distances(&pq, sc->top, nt)) {
+        if (codes_are_distances(ix, &pq, sc->top, nt)) {
             while (nt > k)
                 max_heap_pop(sc->top, &nt);
             *n_out = nt;
