@@ -441,7 +441,8 @@ typedef struct scan_job {
  * of equal distances the earlier row wins, and the results are put in
  * (distance, row) order: the answer is the same whatever the threads.
  */
-static hnswc_status scan_group(void *ctx, size_t g) {
+static hnswc_status scan_group(void *ctx, size_t g, unsigned slot) {
+    (void)slot; /* a group's scratch is its own (malloc below) */
     const scan_job *j = ctx;
     const flat_index *fx = j->fx;
     size_t dim = fx->dim, k = j->k;

@@ -217,9 +217,11 @@ static void next_epoch(search_ctx *sc) {
 }
 
 /*
- * Takes a context from the pool (or makes one) sized for a beam of ef, with a
- * fresh visited epoch. The pool is logically part of the index's mutable
- * state even for const (reader) calls, hence the cast.
+ * Sizes sc for a beam of ef and starts a fresh visited epoch: what every
+ * search and insert does to its context first, whether it came from the
+ * pool (graph_ctx_acquire) or is one a batch thread holds from query to
+ * query (graph_ctx_prepare). False when out of memory; sc keeps what was
+ * grown and stays usable for smaller ef.
  *
  * The beam is bounded by the elements the index holds now: a beam of ef
  * never holds more results than there are elements, so an ef (or an
@@ -230,15 +232,7 @@ static void next_epoch(search_ctx *sc) {
  * at its start, which is exhaustive for the elements that existed then.
  * The caller uses sc->beam as its ef.
  */
-search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
-    hnswc_index *ix = (hnswc_index *)cix;
-    pthread_mutex_lock(&ix->pool_lock);
-    search_ctx *sc = ix->pool;
-    if (sc)
-        ix->pool = sc->next;
-    pthread_mutex_unlock(&ix->pool_lock);
-    if (!sc && !(sc = calloc(1, sizeof *sc)))
-        return NULL;
+bool graph_ctx_prepare(const hnswc_index *ix, search_ctx *sc, size_t ef) {
     uint64_t count = atomic_load_explicit(&ix->count, memory_order_acquire);
     size_t beam = ef < count ? ef : (size_t)count;
     sc->beam = beam ? beam : 1;
@@ -252,15 +246,28 @@ search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
         (ix->storage != HNSWC_STORAGE_F32 &&
          !grow_array((void **)&sc->qcode, &sc->qcode_cap, quant_sq8_row_bytes(&ix->quant), 1)) ||
         (ix->storage != HNSWC_STORAGE_F32 &&
-         !grow_array((void **)&sc->dvec, &sc->dvec_cap, ix->dim, sizeof(float)))) {
-        /* keep what was grown; the context stays usable for smaller ef */
-        pthread_mutex_lock(&ix->pool_lock);
-        sc->next = ix->pool;
-        ix->pool = sc;
-        pthread_mutex_unlock(&ix->pool_lock);
+         !grow_array((void **)&sc->dvec, &sc->dvec_cap, ix->dim, sizeof(float))))
+        return false;
+    next_epoch(sc);
+    return true;
+}
+
+/* Takes a context from the pool (or makes one), prepared for ef. The pool
+ * is logically part of the index's mutable state even for const (reader)
+ * calls, hence the cast. */
+search_ctx *graph_ctx_acquire(const hnswc_index *cix, size_t ef) {
+    hnswc_index *ix = (hnswc_index *)cix;
+    pthread_mutex_lock(&ix->pool_lock);
+    search_ctx *sc = ix->pool;
+    if (sc)
+        ix->pool = sc->next;
+    pthread_mutex_unlock(&ix->pool_lock);
+    if (!sc && !(sc = calloc(1, sizeof *sc)))
+        return NULL;
+    if (!graph_ctx_prepare(ix, sc, ef)) {
+        graph_ctx_release(ix, sc); /* keep what was grown */
         return NULL;
     }
-    next_epoch(sc);
     return sc;
 }
 
@@ -1531,6 +1538,19 @@ static ALWAYS_INLINE node_id descend_to_layer0(const hnswc_index *ix, const prob
               : greedy_descent(ix, pq, ep, dist, entry_level(e), 0, NODE_NONE, limbo);
 }
 
+search_ctx *graph_ctx_take(const hnswc_index *ix, search_ctx **held, size_t ef) {
+    if (!held)
+        return graph_ctx_acquire(ix, ef);
+    if (*held)
+        return graph_ctx_prepare(ix, *held, ef) ? *held : NULL;
+    return *held = graph_ctx_acquire(ix, ef);
+}
+
+void graph_ctx_put(const hnswc_index *ix, search_ctx **held, search_ctx *sc) {
+    if (!held)
+        graph_ctx_release(ix, sc);
+}
+
 /*
  * The k nearest results for q, closest first, into out[0..*n_out). Caller
  * holds the update lock's read side. Deleted nodes and nodes the filter
@@ -1539,7 +1559,8 @@ static ALWAYS_INLINE node_id descend_to_layer0(const hnswc_index *ix, const prob
 static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float *q, size_t k,
                                               size_t ef, hnswc_filter_fn filter, void *user,
                                               heap_item *out, size_t *n_out,
-                                              const graph_trace *tr, node_id start) {
+                                              const graph_trace *tr, node_id start,
+                                              search_ctx **held) {
     *n_out = 0;
     uint64_t e = atomic_load_explicit(&ix->entry, memory_order_acquire);
     if (e == ENTRY_EMPTY)
@@ -1548,7 +1569,7 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
         ef = k;
     if (walk_on_codes(ix) && ef < CODE_BEAM_MIN(k))
         ef = CODE_BEAM_MIN(k);
-    search_ctx *sc = graph_ctx_acquire(ix, ef);
+    search_ctx *sc = graph_ctx_take(ix, held, ef);
     if (!sc)
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating search scratch");
 
@@ -1615,36 +1636,37 @@ static ALWAYS_INLINE hnswc_status search_impl(const hnswc_index *ix, const float
         *n_out = nt;
         max_heap_drain_sorted(sc->top, &nt, out);
     }
-    graph_ctx_release(ix, sc);
+    graph_ctx_put(ix, held, sc);
     return st;
 }
 
 hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_t ef,
-                          hnswc_filter_fn filter, void *user, node_id start, heap_item *out,
-                          size_t *n_out) {
-    return search_impl(ix, q, k, ef, filter, user, out, n_out, NULL, start);
+                          hnswc_filter_fn filter, void *user, node_id start, search_ctx **held,
+                          heap_item *out, size_t *n_out) {
+    return search_impl(ix, q, k, ef, filter, user, out, n_out, NULL, start, held);
 }
 
-hnswc_status graph_search_entry(const hnswc_index *ix, const float *q, node_id *start) {
+hnswc_status graph_search_entry(const hnswc_index *ix, const float *q, search_ctx **held,
+                                node_id *start) {
     *start = NODE_NONE;
     uint64_t e = atomic_load_explicit(&ix->entry, memory_order_acquire);
     if (e == ENTRY_EMPTY)
         return HNSWC_OK;
-    search_ctx *sc = graph_ctx_acquire(ix, 1);
+    search_ctx *sc = graph_ctx_take(ix, held, 1);
     if (!sc)
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating search scratch");
     probe pq = query_probe(ix, sc, q);
     bool limbo = atomic_load_explicit(&ix->removed_pending, memory_order_acquire) != 0;
     float ep_dist;
     *start = descend_to_layer0(ix, &pq, e, limbo, &ep_dist, NULL);
-    graph_ctx_release(ix, sc);
+    graph_ctx_put(ix, held, sc);
     return HNSWC_OK;
 }
 
 hnswc_status graph_search_traced(const hnswc_index *ix, const float *q, size_t k, size_t ef,
                                  hnswc_filter_fn filter, void *user, const graph_trace *tr,
                                  heap_item *out, size_t *n_out) {
-    return search_impl(ix, q, k, ef, filter, user, out, n_out, tr, NODE_NONE);
+    return search_impl(ix, q, k, ef, filter, user, out, n_out, tr, NODE_NONE, NULL);
 }
 
 /* ========================================================================

@@ -29,6 +29,22 @@ int graph_random_level(hnswc_index *ix);
  * release. Takes pool_lock briefly. */
 search_ctx *graph_ctx_acquire(const hnswc_index *ix, size_t ef);
 void graph_ctx_release(const hnswc_index *ix, search_ctx *sc);
+/* Makes an acquired context ready for another search or insert of beam ef
+ * (what acquire does to it: size, fresh visited set), for a caller that
+ * keeps one across many; false when out of memory (it stays acquired). */
+bool graph_ctx_prepare(const hnswc_index *ix, search_ctx *sc, size_t ef);
+/*
+ * The context of one search or insert in a batch. With held NULL: acquire
+ * (pool_lock), and graph_ctx_put releases it. Else the calling thread's
+ * context kept across the batch: *held prepared for ef, or, while *held is
+ * NULL, an acquired one that *held then keeps (graph_ctx_put leaves it;
+ * the batch releases it after its last item). NULL when out of memory.
+ * Why: on two threads, the pool's mutex and contexts whose visited sets
+ * moved between the cores' caches from item to item cost every item of a
+ * batch. One *held belongs to one thread at a time (threads.h: slots).
+ */
+search_ctx *graph_ctx_take(const hnswc_index *ix, search_ctx **held, size_t ef);
+void graph_ctx_put(const hnswc_index *ix, search_ctx **held, search_ctx *sc);
 /* Frees the pool; nothing else may use ix. */
 void graph_pool_free(hnswc_index *ix);
 /* Bytes held by the pooled contexts. Takes pool_lock. */
@@ -43,10 +59,12 @@ void graph_insert(hnswc_index *ix, search_ctx *sc, node_id id, bool relink);
 /* k nearest of q (already normalised for cosine); results closest first.
  * out needs room for k + 1 items (the exact fallback uses it as a heap).
  * update_lock read side held. `start`: NODE_NONE, or where
- * graph_search_entry found this query's walk begins (below). */
+ * graph_search_entry found this query's walk begins (below).
+ * `held`: NULL (scratch from the pool for this search), or the calling
+ * thread's context in a batch (graph_ctx_take). */
 hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_t ef,
-                          hnswc_filter_fn filter, void *user, node_id start, heap_item *out,
-                          size_t *n_out);
+                          hnswc_filter_fn filter, void *user, node_id start, search_ctx **held,
+                          heap_item *out, size_t *n_out);
 
 /*
  * A search in two halves, for batches that order their queries
@@ -58,9 +76,11 @@ hnswc_status graph_search(const hnswc_index *ix, const float *q, size_t k, size_
  * is only where the walk begins: with NODE_NONE, or a node removed
  * meanwhile, it makes the descent itself). The node ids stay valid while
  * the caller holds the update lock's read side across both calls (what
- * renumbers or frees slots takes the write side). Errors: HNSWC_ERR_NOMEM.
+ * renumbers or frees slots takes the write side). `held` as for
+ * graph_search. Errors: HNSWC_ERR_NOMEM.
  */
-hnswc_status graph_search_entry(const hnswc_index *ix, const float *q, node_id *start);
+hnswc_status graph_search_entry(const hnswc_index *ix, const float *q, search_ctx **held,
+                                node_id *start);
 
 /* A search trace (hnswc_search_traced): where graph_search_traced reports
  * its events. */

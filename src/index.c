@@ -205,13 +205,24 @@ static hnswc_status new_slot(hnswc_index *ix, uint64_t label, uint64_t *quota, n
  * Adding
  * ======================================================================== */
 
+/* The end of a batch: gives back the contexts its threads held (by
+ * parallel_for slot; graph_ctx_take) and frees the array. */
+static void release_held(const hnswc_index *ix, search_ctx **held, unsigned threads) {
+    for (unsigned t = 0; t < threads; t++)
+        if (held[t])
+            graph_ctx_release(ix, held[t]);
+    free(held);
+}
+
 /*
  * Adds or updates one element; vec is the caller's (unnormalised) vector,
  * already checked. Two phases: under the update lock's read side, a new
  * label takes a fresh slot and is linked concurrently with everything else;
  * if the label exists (or a deleted slot is to be reused), the call retries
  * under the write side, because it must rewrite a vector in place. `quota`
- * is the batch's reserved room (new_slot), NULL for a single add.
+ * is the batch's reserved room (new_slot), NULL for a single add; `held`
+ * the calling thread's search context in a batch (graph_ctx_take), NULL
+ * for a single add.
  *
  * Everything that can fail (the search scratch, the slot, its storage, the
  * label map, the upper link lists) is allocated before the index changes;
@@ -219,8 +230,8 @@ static hnswc_status new_slot(hnswc_index *ix, uint64_t label, uint64_t *quota, n
  * failed add leaves the index exactly as it was, byte for byte.
  */
 static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, unsigned flags,
-                            uint64_t *quota) {
-    search_ctx *sc = graph_ctx_acquire(ix, ix->ef_construction);
+                            uint64_t *quota, search_ctx **held) {
+    search_ctx *sc = graph_ctx_take(ix, held, ix->ef_construction);
     if (!sc)
         return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_add: out of memory allocating search scratch");
 
@@ -234,7 +245,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
     pthread_rwlock_rdlock(&ix->update_lock);
     if ((st = storage_ensure_indegrees(ix)) != HNSWC_OK) {
         pthread_rwlock_unlock(&ix->update_lock);
-        graph_ctx_release(ix, sc);
+        graph_ctx_put(ix, held, sc);
         return st;
     }
     pthread_mutex_lock(&ix->meta_lock);
@@ -251,7 +262,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
             graph_insert(ix, sc, id, false);
         }
         pthread_rwlock_unlock(&ix->update_lock);
-        graph_ctx_release(ix, sc);
+        graph_ctx_put(ix, held, sc);
         return st;
     }
     pthread_mutex_unlock(&ix->meta_lock);
@@ -289,7 +300,7 @@ static hnswc_status add_one(hnswc_index *ix, uint64_t label, const float *vec, u
         graph_insert(ix, sc, id, relink);
     }
     pthread_rwlock_unlock(&ix->update_lock);
-    graph_ctx_release(ix, sc);
+    graph_ctx_put(ix, held, sc);
     return st;
 }
 
@@ -323,7 +334,7 @@ hnswc_status hnswc_add(hnswc_index *ix, uint64_t label, const float *vector, uns
         return flat_add(flat_of(ix), vector, &label, 1, flags);
     if (st == HNSWC_OK)
         st = maybe_train_codes(ix, vector, 1);
-    return st != HNSWC_OK ? st : add_one(ix, label, vector, flags, NULL);
+    return st != HNSWC_OK ? st : add_one(ix, label, vector, flags, NULL, NULL);
 }
 
 typedef struct add_batch_job {
@@ -333,12 +344,13 @@ typedef struct add_batch_job {
     unsigned flags;
     _Atomic size_t added;
     uint64_t quota; /* room still reserved for this batch; meta_lock */
+    search_ctx **held; /* each thread's insert context, by slot (graph_ctx_take) */
 } add_batch_job;
 
-static hnswc_status add_batch_item(void *ctx, size_t i) {
+static hnswc_status add_batch_item(void *ctx, size_t i, unsigned slot) {
     add_batch_job *j = ctx;
-    hnswc_status st =
-        add_one(j->ix, j->labels[i], j->vectors + i * j->ix->dim, j->flags, &j->quota);
+    hnswc_status st = add_one(j->ix, j->labels[i], j->vectors + i * j->ix->dim, j->flags,
+                              &j->quota, &j->held[slot]);
     if (st == HNSWC_OK)
         atomic_fetch_add_explicit(&j->added, 1, memory_order_relaxed);
     return st;
@@ -421,20 +433,25 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
             *n_added = n;
         return st;
     }
-    add_batch_job j = {ix, vectors, labels, flags, 0, 0};
-    if ((st = reserve_room(ix, labels, n, flags, &j.quota)) != HNSWC_OK)
-        return st;
-    if ((st = maybe_train_codes(ix, vectors, n)) != HNSWC_OK) {
+    unsigned threads = num_threads == 1 ? 1 : parallel_threads(n, num_threads);
+    search_ctx **held = calloc(threads, sizeof *held);
+    if (!held)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_add_batch: out of memory");
+    add_batch_job j = {ix, vectors, labels, flags, 0, 0, held};
+    if ((st = reserve_room(ix, labels, n, flags, &j.quota)) != HNSWC_OK ||
+        (st = maybe_train_codes(ix, vectors, n)) != HNSWC_OK) {
         release_room(ix, j.quota);
+        free(held);
         return st;
     }
     /* one thread keeps the order of the batch, and so determinism */
     if (num_threads == 1) {
         for (size_t i = 0; i < n && st == HNSWC_OK; i++)
-            st = add_batch_item(&j, i);
+            st = add_batch_item(&j, i, 0);
     } else {
         st = parallel_for_each(n, num_threads, add_batch_item, &j); /* threads.h: why */
     }
+    release_held(ix, held, threads);
     release_room(ix, j.quota);
     if (n_added)
         *n_added = atomic_load(&j.added);
@@ -564,7 +581,8 @@ hnswc_status hnswc_search_exact(const hnswc_index *ix, const float *query, size_
 static hnswc_status search_one_from(const hnswc_index *ix, const float *query, size_t k,
                                     size_t ef, hnswc_filter_fn filter, void *user,
                                     uint64_t *labels, float *distances, size_t *n_found,
-                                    bool exact, const graph_trace *tr, node_id start, bool lock) {
+                                    bool exact, const graph_trace *tr, node_id start, bool lock,
+                                    search_ctx **held) {
     /* A search finds at most the elements there are: a k beyond them (the
      * caller's arrays have room for it) must not cost its size here. An
      * element added while the search runs may be missed anyway. */
@@ -601,7 +619,7 @@ static hnswc_status search_one_from(const hnswc_index *ix, const float *query, s
                                  res, &n);
     else
         st = graph_search(ix, q, k, ef ? ef : atomic_load(&ix->ef_search), filter, user, start,
-                          res, &n);
+                          held, res, &n);
     for (size_t i = 0; i < n; i++) {
         labels[i] = node_at(ix, res[i].id)->label;
         if (distances)
@@ -621,7 +639,7 @@ static hnswc_status search_one(const hnswc_index *ix, const float *query, size_t
                                float *distances, size_t *n_found, bool exact,
                                const graph_trace *tr) {
     return search_one_from(ix, query, k, ef, filter, user, labels, distances, n_found, exact, tr,
-                           NODE_NONE, true);
+                           NODE_NONE, true, NULL);
 }
 
 /* Every output of a batch reads "nothing found": label UINT64_MAX, distance
@@ -653,12 +671,15 @@ typedef struct search_batch_job {
     /* ... and the queries in the order they are searched, as
      * (start << 32 | query) */
     uint64_t *order;
+    /* each thread's search context, by parallel_for slot, kept from query
+     * to query (graph_search: why) and released by the batch at its end */
+    search_ctx **held;
 } search_batch_job;
 
 /* Query i of a batch (a search_batch_job), searched from j->start[i] when
  * the batch is ordered (the update lock's read side is then held by the
  * calling thread). */
-static hnswc_status search_batch_item(void *ctx, size_t i) {
+static hnswc_status search_batch_item(void *ctx, size_t i, unsigned slot) {
     search_batch_job *j = ctx;
     size_t k = j->k;
     uint64_t *labels = j->labels + i * k;
@@ -673,7 +694,8 @@ static hnswc_status search_batch_item(void *ctx, size_t i) {
     }
     /* entries past `found` keep fill_not_found's "nothing found" */
     st = search_one_from(j->ix, query, k, j->ef, j->filter, j->user, labels, dists, &found,
-                         false, NULL, j->start ? j->start[i] : NODE_NONE, !j->start);
+                         false, NULL, j->start ? j->start[i] : NODE_NONE, !j->start,
+                         &j->held[slot]);
     j->n_found[i] = found; /* never NULL: check_search */
     return st;
 }
@@ -708,7 +730,7 @@ static hnswc_status search_batch_item(void *ctx, size_t i) {
 
 #define BATCH_ORDER_MIN 32
 
-static hnswc_status batch_entry_item(void *ctx, size_t i) {
+static hnswc_status batch_entry_item(void *ctx, size_t i, unsigned slot) {
     search_batch_job *j = ctx;
     const float *query = j->queries + i * j->ix->dim;
     hnswc_status st = check_finite("hnswc_search_batch", query, j->ix->dim, i);
@@ -719,14 +741,14 @@ static hnswc_status batch_entry_item(void *ctx, size_t i) {
     const float *q = prepare_query(j->ix, query, qbuf, &owned_q);
     if (!q)
         return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_search_batch: out of memory");
-    st = graph_search_entry(j->ix, q, &j->start[i]);
+    st = graph_search_entry(j->ix, q, &j->held[slot], &j->start[i]);
     free(owned_q);
     return st;
 }
 
-static hnswc_status batch_ordered_item(void *ctx, size_t pos) {
+static hnswc_status batch_ordered_item(void *ctx, size_t pos, unsigned slot) {
     search_batch_job *j = ctx;
-    return search_batch_item(j, (size_t)(j->order[pos] & UINT32_MAX));
+    return search_batch_item(j, (size_t)(j->order[pos] & UINT32_MAX), slot);
 }
 
 static int compare_u64(const void *a, const void *b) {
@@ -784,10 +806,15 @@ hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, siz
      * header's promise holds: a batch with a bad query fails whole, every
      * output reading "nothing found", with the message naming the FIRST bad
      * query (the thread that failed may have met a later one). */
-    search_batch_job j = {ix,      queries,   k,       ef,   filter,
-                          user_data, labels, distances, n_found, NULL, NULL};
+    unsigned threads = parallel_threads(n, num_threads);
+    search_ctx **held = calloc(threads, sizeof *held);
+    if (!held)
+        return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_search_batch: out of memory");
+    search_batch_job j = {ix,      queries,   k,       ef,   filter, user_data,
+                          labels, distances, n_found, NULL, NULL, held};
     if (!search_batch_ordered(&j, n, num_threads, &st))
         st = parallel_for_each(n, num_threads, search_batch_item, &j); /* threads.h: why */
+    release_held(ix, held, threads);
     if (st == HNSWC_ERR_NONFINITE) {
         fill_not_found(n, k, labels, distances, n_found);
         st = check_rows("hnswc_search_batch", queries, n, index_dim(ix));

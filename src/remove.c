@@ -107,14 +107,6 @@ typedef struct scratch_pool {
     size_t n, total;
 } scratch_pool;
 
-/* The number of threads parallel_for will run for n items. */
-static unsigned threads_for(unsigned num_threads, size_t n) {
-    unsigned t = num_threads ? num_threads : parallel_cpu_count();
-    if (t > 256u)
-        t = 256u; /* parallel_for's own cap */
-    return n < t ? (unsigned)(n ? n : 1) : t;
-}
-
 static void pool_free(scratch_pool *p) {
     for (size_t i = 0; i < p->n; i++)
         graph_repair_scratch_free(p->free[i]);
@@ -293,7 +285,8 @@ typedef struct local_job {
  * removed list to read through; it is a few links.) Nodes left with no
  * in-link are noted in the scratch for the caller to re-link.
  */
-static hnswc_status local_item(void *ctx, size_t i) {
+static hnswc_status local_item(void *ctx, size_t i, unsigned slot) {
+    (void)slot; /* the scratch comes from the pool, which the serial steps share */
     local_job *j = ctx;
     hnswc_index *ix = j->ix;
     graph_repair_scratch *rs = pool_take(j->pool);
@@ -346,7 +339,7 @@ static hnswc_status reclaim_prepare(hnswc_index *ix, size_t extra, unsigned num_
     r->ids_cap = ix->limbo_len + extra;
     r->nbits = atomic_load(&ix->capacity);
     pthread_mutex_unlock(&ix->meta_lock);
-    r->threads = threads_for(num_threads, (size_t)(r->nbits / SWEEP_BLOCK + 1));
+    r->threads = parallel_threads((size_t)(r->nbits / SWEEP_BLOCK + 1), num_threads);
     r->ids = malloc((r->ids_cap ? r->ids_cap : 1) * sizeof *r->ids);
     r->bits = calloc((size_t)(r->nbits + 63) / 64, sizeof *r->bits);
     r->sc = graph_ctx_acquire(ix, ix->ef_construction);
@@ -379,7 +372,8 @@ typedef struct sweep_job {
  * the bitmap. Slots being written (not READY) are skipped: an insert that
  * linked to a removed node before it was flagged leaves a link that keeps
  * the node from being freed until a later sweep. */
-static hnswc_status sweep_item(void *ctx, size_t b) {
+static hnswc_status sweep_item(void *ctx, size_t b, unsigned slot) {
+    (void)slot; /* the scratch comes from the pool, which the serial steps share */
     sweep_job *j = ctx;
     hnswc_index *ix = j->ix;
     graph_repair_scratch *rs = pool_take(&j->r->pool);
@@ -502,7 +496,7 @@ hnswc_status remove_labels(hnswc_index *ix, const char *fn, const uint64_t *labe
     if (!ids)
         return hnswc_fail(HNSWC_ERR_NOMEM, "%s: out of memory for %zu labels", fn, n);
     scratch_pool pool;
-    hnswc_status st = sweep_only ? HNSWC_OK : pool_init(&pool, ix, threads_for(num_threads, n));
+    hnswc_status st = sweep_only ? HNSWC_OK : pool_init(&pool, ix, parallel_threads(n, num_threads));
     if (st != HNSWC_OK) {
         free(ids);
         return st;
@@ -528,7 +522,7 @@ hnswc_status remove_labels(hnswc_index *ix, const char *fn, const uint64_t *labe
             local_job j = {ix, ids, &pool};
             if (n == 1 || num_threads == 1) {
                 for (size_t i = 0; i < n; i++)
-                    local_item(&j, i);
+                    local_item(&j, i, 0);
             } else {
                 parallel_for(n, num_threads, local_item, &j); /* items cannot fail */
             }

@@ -53,6 +53,7 @@ typedef struct job {
     size_t n;
     size_t block;
     _Atomic size_t next;
+    _Atomic unsigned next_slot; /* each thread that joins takes the next */
     _Atomic int failed; /* set by the first failure: no new blocks start */
     pthread_mutex_t err_lock;
     hnswc_status status;
@@ -65,13 +66,14 @@ unsigned parallel_cpu_count(void) {
 }
 
 static void run_items(job *j) {
+    unsigned slot = atomic_fetch_add_explicit(&j->next_slot, 1, memory_order_relaxed);
     while (!atomic_load_explicit(&j->failed, memory_order_relaxed)) {
         size_t start = atomic_fetch_add_explicit(&j->next, j->block, memory_order_relaxed);
         if (start >= j->n)
             return;
         size_t end = start + j->block < j->n ? start + j->block : j->n;
         for (size_t i = start; i < end; i++) {
-            hnswc_status st = j->fn(j->ctx, i);
+            hnswc_status st = j->fn(j->ctx, i, slot);
             if (st != HNSWC_OK) {
                 /* the message is in this thread's buffer: copy it for the caller */
                 pthread_mutex_lock(&j->err_lock);
@@ -279,17 +281,24 @@ static void run_on_new_threads(job *j, unsigned extra) {
  * parallel_for
  * ======================================================================== */
 
+/* At most one thread per item, and at most MAX_THREADS: the caller and
+ * the pool's workers (pool_run: no more than extra = t - 1 join a batch) or
+ * the per-call threads (run_on_new_threads: t - 1 started) each take one
+ * slot in run_items, so slots stay below this. */
+unsigned parallel_threads(size_t n, unsigned num_threads) {
+    unsigned t = num_threads ? num_threads : parallel_cpu_count();
+    if (t > MAX_THREADS)
+        t = MAX_THREADS;
+    return n < t ? (unsigned)(n ? n : 1) : t;
+}
+
 /* block: items a thread takes at once; 0 picks about 16 blocks per thread,
  * at most 64 items a block (few atomic operations for cheap items). */
 static hnswc_status run_parallel(size_t n, unsigned num_threads, size_t block, parallel_fn fn,
                                  void *ctx) {
     if (n == 0)
         return HNSWC_OK;
-    unsigned t = num_threads ? num_threads : parallel_cpu_count();
-    if (t > MAX_THREADS)
-        t = MAX_THREADS;
-    if (t > n)
-        t = (unsigned)n;
+    unsigned t = parallel_threads(n, num_threads);
 
     job j;
     memset(&j, 0, sizeof j);
@@ -299,6 +308,7 @@ static hnswc_status run_parallel(size_t n, unsigned num_threads, size_t block, p
     j.block = block ? block : n / ((size_t)t * 16);
     j.block = j.block < 1 ? 1 : j.block > 64 ? 64 : j.block;
     atomic_init(&j.next, 0);
+    atomic_init(&j.next_slot, 0);
     atomic_init(&j.failed, 0);
     pthread_mutex_init(&j.err_lock, NULL);
 

@@ -14,16 +14,25 @@
 #include <stddef.h>
 
 /*
- * Runs fn(ctx, i) for i in [0, n) on up to num_threads threads (0 = all
- * cores), the calling thread included; the others are the process's worker
- * pool, kept parked between calls (threads.c), or threads started for the
- * call when another batch has the pool. fn returns HNSWC_OK or an error;
+ * Runs fn(ctx, i, slot) for i in [0, n) on up to num_threads threads (0 =
+ * all cores), the calling thread included; the others are the process's
+ * worker pool, kept parked between calls (threads.c), or threads started for
+ * the call when another batch has the pool. fn returns HNSWC_OK or an error;
  * after the first error no new items start, and the first error's status is
  * returned with its message copied to the calling thread. fn must be safe to
  * run concurrently with itself.
+ *
+ * slot says which of the call's threads runs the item: each thread that
+ * takes part has its own, 0 <= slot < parallel_threads(n, num_threads), so
+ * items with the same slot never run at the same time, and fn may keep
+ * per-thread scratch in ctx indexed by it without a lock.
  */
-typedef hnswc_status (*parallel_fn)(void *ctx, size_t i);
+typedef hnswc_status (*parallel_fn)(void *ctx, size_t i, unsigned slot);
 hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *ctx);
+
+/* The most threads (and so slots) a parallel_for over n items on
+ * num_threads runs: between 1 and n (1 for n = 0). */
+unsigned parallel_threads(size_t n, unsigned num_threads);
 
 /*
  * The same, but items start one at a time in index order (one atomic

@@ -16,6 +16,8 @@
  */
 #include "testutil.h"
 
+#include "threads.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -328,6 +330,91 @@ static void test_ordered_batch_with_a_bad_query(void **state) {
     free(found);
 }
 
+/* ------------------------------------------------------------------------
+ * parallel_for's slots (threads.h), called directly
+ * ------------------------------------------------------------------------ */
+
+enum { SLOT_ITEMS = 2000, SLOT_MAX = 8 };
+
+typedef struct slot_record {
+    unsigned threads;               /* parallel_threads for the call */
+    _Atomic unsigned ran[SLOT_ITEMS];
+    _Atomic int inside[SLOT_MAX];   /* items of a slot running now */
+    _Atomic unsigned used[SLOT_MAX];
+    _Atomic int bad;                /* a slot out of range, or two at once */
+} slot_record;
+
+static hnswc_status slot_item(void *ctx, size_t i, unsigned slot) {
+    slot_record *rec = ctx;
+    if (slot >= rec->threads || slot >= SLOT_MAX || i >= SLOT_ITEMS) {
+        atomic_store(&rec->bad, 1);
+        return HNSWC_OK;
+    }
+    if (atomic_fetch_add(&rec->inside[slot], 1) != 0)
+        atomic_store(&rec->bad, 1);
+    atomic_fetch_add(&rec->ran[i], 1);
+    atomic_fetch_add(&rec->used[slot], 1);
+    for (volatile unsigned s = 0; s < 1000; s++) /* a little work, so that threads overlap */
+        ;
+    atomic_fetch_sub(&rec->inside[slot], 1);
+    return HNSWC_OK;
+}
+
+/* Every item runs once; every slot is below parallel_threads, and no two
+ * items of one slot run at once (what lets a batch keep a thread's scratch
+ * in an array by slot, unlocked). Run with the pool free and with it busy
+ * (a batch inside a batch item starts threads of its own). */
+static void test_slots_are_per_thread(void **state) {
+    (void)state;
+    static const unsigned threads[] = {0, 1, 2, 3, 5, 8};
+    static const size_t sizes[] = {1, 3, 17, SLOT_ITEMS};
+    slot_record *rec = tu_xcalloc(1, sizeof *rec);
+    for (size_t a = 0; a < sizeof threads / sizeof threads[0]; a++)
+        for (size_t b = 0; b < sizeof sizes / sizeof sizes[0]; b++) {
+            memset(rec, 0, sizeof *rec);
+            unsigned want = threads[a] ? threads[a] : parallel_cpu_count();
+            rec->threads = parallel_threads(sizes[b], threads[a]);
+            assert_int_equal(rec->threads, sizes[b] < want ? sizes[b] : want);
+            if (rec->threads > SLOT_MAX)
+                continue; /* a machine with more cores than the record */
+            tu_ok(parallel_for(sizes[b], threads[a], slot_item, rec));
+            tu_ok(parallel_for_each(sizes[b], threads[a], slot_item, rec));
+            assert_false(atomic_load(&rec->bad));
+            for (size_t i = 0; i < sizes[b]; i++)
+                assert_int_equal(atomic_load(&rec->ran[i]), 2);
+        }
+    assert_int_equal(parallel_threads(0, 4), 1);
+    free(rec);
+}
+
+typedef struct nested_job {
+    slot_record outer, inner;
+} nested_job;
+
+/* An item of an outer batch that runs a whole batch itself: the pool is
+ * busy, so the inner batch runs on threads started for it, and its slots
+ * are its own (0 .. its threads), whatever the outer slot. */
+static hnswc_status nested_item(void *ctx, size_t i, unsigned slot) {
+    nested_job *nj = ctx;
+    slot_item(&nj->outer, i, slot);
+    if (i == 0)
+        return parallel_for(SLOT_ITEMS, nj->inner.threads, slot_item, &nj->inner);
+    return HNSWC_OK;
+}
+
+static void test_slots_of_a_nested_batch(void **state) {
+    (void)state;
+    nested_job *nj = tu_xcalloc(1, sizeof *nj);
+    nj->outer.threads = parallel_threads(64, 2);
+    nj->inner.threads = parallel_threads(SLOT_ITEMS, 3);
+    tu_ok(parallel_for(64, 2, nested_item, nj));
+    assert_false(atomic_load(&nj->outer.bad));
+    assert_false(atomic_load(&nj->inner.bad));
+    for (size_t i = 0; i < SLOT_ITEMS; i++)
+        assert_int_equal(atomic_load(&nj->inner.ran[i]), 1);
+    free(nj);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_reuse_the_pool),
@@ -336,6 +423,8 @@ int main(void) {
         cmocka_unit_test(test_batches_after_fork),
         cmocka_unit_test(test_ordered_batches_equal_single_searches),
         cmocka_unit_test(test_ordered_batch_with_a_bad_query),
+        cmocka_unit_test(test_slots_are_per_thread),
+        cmocka_unit_test(test_slots_of_a_nested_batch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
