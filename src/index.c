@@ -660,7 +660,7 @@ static void fill_not_found(size_t n, size_t k, uint64_t *labels, float *distance
 typedef struct search_batch_job {
     const hnswc_index *ix;
     const float *queries;
-    size_t k, ef;
+    size_t n, k, ef;
     hnswc_filter_fn filter;
     void *user;
     uint64_t *labels;
@@ -708,7 +708,7 @@ static hnswc_status search_batch_item(void *ctx, size_t i, unsigned slot) {
  * query's greedy descent (graph_search_entry), the queries are sorted by
  * the node of layer 0 where their walks begin, and the second runs the
  * walks in that order, handed out in blocks of consecutive queries
- * (parallel_for). Node ids follow the node order (layout.c: breadth-first
+ * (one parallel_for_passes call: descents, sort, walks). Node ids follow the node order (layout.c: breadth-first
  * from the entry point), so queries that begin near each other run one
  * after the other on one thread and find much of what the previous walk
  * read still in its caches. Measured on Fashion-MNIST with SQ8 (bench/ab.py,
@@ -716,8 +716,11 @@ static hnswc_status search_batch_item(void *ctx, size_t i, unsigned slot) {
  * docs/BENCHMARKS.md round 5): 1.11-1.16x queries per second at ef 10-40 on
  * one thread, 1.04-1.12x on two. Results are those of unordered searches:
  * each query's walk begins where its own descent led; only the order of
- * the walks changes. (Rejected: guided blocks, shrinking to single queries
- * at the end of the batch: 0.98-1.02x these fixed blocks.)
+ * the walks changes. With two threads the blocks stay 15 walks wide, the
+ * two threads walking neighbouring stretches of the order at once
+ * (rejected, docs/BENCHMARKS.md round 7: one contiguous half of the order
+ * per thread, 0.90-0.96x; blocks of about 62, 0.92-0.96x), and shrink
+ * only at the end of the pass (threads.c, run_pass).
  *
  * The price: writers that need the write side (label updates, slot reuse,
  * freeing removed slots, a relayout) wait for the whole batch rather than
@@ -756,6 +759,14 @@ static int compare_u64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Between the passes, on one thread: the walks' order. */
+static void batch_sort(void *ctx) {
+    search_batch_job *j = ctx;
+    for (size_t i = 0; i < j->n; i++)
+        j->order[i] = (uint64_t)j->start[i] << 32 | i;
+    qsort(j->order, j->n, sizeof *j->order, compare_u64);
+}
+
 /* The two passes; the caller has checked the batch and filled the outputs
  * with "nothing found". Returns false, having searched nothing, when the
  * batch cannot be ordered (too small, too large, no memory for the order):
@@ -769,13 +780,8 @@ static bool search_batch_ordered(search_batch_job *j, size_t n, unsigned num_thr
     bool ordered = j->start && j->order;
     if (ordered) {
         pthread_rwlock_rdlock((pthread_rwlock_t *)&j->ix->update_lock);
-        *st = parallel_for(n, num_threads, batch_entry_item, j);
-        if (*st == HNSWC_OK) {
-            for (size_t i = 0; i < n; i++)
-                j->order[i] = (uint64_t)j->start[i] << 32 | i;
-            qsort(j->order, n, sizeof *j->order, compare_u64);
-            *st = parallel_for(n, num_threads, batch_ordered_item, j);
-        }
+        *st = parallel_for_passes(n, num_threads, batch_entry_item, batch_sort, batch_ordered_item,
+                                  j);
         pthread_rwlock_unlock((pthread_rwlock_t *)&j->ix->update_lock);
     }
     free(j->start);
@@ -810,8 +816,17 @@ hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, siz
     search_ctx **held = calloc(threads, sizeof *held);
     if (!held)
         return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_search_batch: out of memory");
-    search_batch_job j = {ix,      queries,   k,       ef,   filter, user_data,
-                          labels, distances, n_found, NULL, NULL, held};
+    search_batch_job j = {.ix = ix,
+                          .queries = queries,
+                          .n = n,
+                          .k = k,
+                          .ef = ef,
+                          .filter = filter,
+                          .user = user_data,
+                          .labels = labels,
+                          .distances = distances,
+                          .n_found = n_found,
+                          .held = held};
     if (!search_batch_ordered(&j, n, num_threads, &st))
         st = parallel_for_each(n, num_threads, search_batch_item, &j); /* threads.h: why */
     release_held(ix, held, threads);

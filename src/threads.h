@@ -30,6 +30,22 @@
 typedef hnswc_status (*parallel_fn)(void *ctx, size_t i, unsigned slot);
 hnswc_status parallel_for(size_t n, unsigned num_threads, parallel_fn fn, void *ctx);
 
+/*
+ * Two parallel_for passes over the same n items in one call: first(ctx, i,
+ * slot) for every i, then between(ctx) once, on one thread, after every
+ * first-pass item has returned, then second(ctx, i, slot) for every i. A
+ * thread keeps its slot through both. After a first-pass error neither
+ * `between` nor any second-pass item runs. Why one call rather than two
+ * parallel_fors: the pool's workers would park after the first and be
+ * woken again for the second -- on this project's KVM guests 40-60 us
+ * before a woken worker runs, with the caller working alone meanwhile; here
+ * they wait, spinning briefly, for the first pass's last items and
+ * `between`. For the ordered search batch (index.c): descents, the sort,
+ * walks.
+ */
+hnswc_status parallel_for_passes(size_t n, unsigned num_threads, parallel_fn first,
+                                 void (*between)(void *ctx), parallel_fn second, void *ctx);
+
 /* The most threads (and so slots) a parallel_for over n items on
  * num_threads runs: between 1 and n (1 for n = 0). */
 unsigned parallel_threads(size_t n, unsigned num_threads);
@@ -48,11 +64,8 @@ unsigned parallel_threads(size_t n, unsigned num_threads);
  * that order).
  *
  * Search batches of fewer than 32 queries (larger ones are ordered, see
- * index.c, and use parallel_for), for the end of the batch: a thread that takes the last
- * item of a block of 15 queries (500 queries on 2 threads) runs up to 15
- * queries alone while the other has nothing left (by estimate 1-3% of the
- * batch's wall time; an A/B could not separate it from this machine's
- * noise); one query at a time leaves at most one.
+ * index.c, and use parallel_for_passes): for so few items the blocks of
+ * parallel_for would be one item each anyway, near the end of the batch.
  */
 hnswc_status parallel_for_each(size_t n, unsigned num_threads, parallel_fn fn, void *ctx);
 

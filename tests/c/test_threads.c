@@ -16,6 +16,7 @@
  */
 #include "testutil.h"
 
+#include "error.h"
 #include "threads.h"
 
 #include <math.h>
@@ -415,6 +416,108 @@ static void test_slots_of_a_nested_batch(void **state) {
     free(nj);
 }
 
+/* parallel_for_passes: both passes' items once each, `between` once after
+ * the whole first pass and before any of the second, the same slot for a
+ * thread in both; a failure in the first pass stops everything after it. */
+typedef struct passes_record {
+    unsigned threads;
+    size_t n, fail_at;
+    _Atomic unsigned first[SLOT_ITEMS], second[SLOT_ITEMS];
+    _Atomic size_t first_done, second_started;
+    _Atomic unsigned between_calls;
+    size_t first_done_at_between, second_started_at_between;
+    _Atomic int bad;
+    _Atomic(const void *) slot_owner[SLOT_MAX]; /* a thread-local's address */
+} passes_record;
+
+static _Thread_local char thread_marker;
+
+static void passes_note_slot(passes_record *rec, unsigned slot) {
+    if (slot >= rec->threads || slot >= SLOT_MAX) {
+        atomic_store(&rec->bad, 1);
+        return;
+    }
+    const void *none = NULL;
+    if (!atomic_compare_exchange_strong(&rec->slot_owner[slot], &none, &thread_marker) &&
+        none != &thread_marker)
+        atomic_store(&rec->bad, 1); /* another thread had this slot */
+}
+
+static hnswc_status passes_first(void *ctx, size_t i, unsigned slot) {
+    passes_record *rec = ctx;
+    passes_note_slot(rec, slot);
+    for (volatile unsigned s = 0; s < 500; s++) /* a little work */
+        ;
+    if (i == rec->fail_at)
+        return hnswc_fail(HNSWC_ERR_INVALID, "passes_first: item %zu fails", i);
+    atomic_fetch_add(&rec->first[i], 1);
+    atomic_fetch_add(&rec->first_done, 1);
+    return HNSWC_OK;
+}
+
+static void passes_between(void *ctx) {
+    passes_record *rec = ctx;
+    atomic_fetch_add(&rec->between_calls, 1);
+    rec->first_done_at_between = atomic_load(&rec->first_done);
+    rec->second_started_at_between = atomic_load(&rec->second_started);
+}
+
+static hnswc_status passes_second(void *ctx, size_t i, unsigned slot) {
+    passes_record *rec = ctx;
+    passes_note_slot(rec, slot);
+    atomic_fetch_add(&rec->second_started, 1);
+    if (atomic_load(&rec->between_calls) != 1)
+        atomic_store(&rec->bad, 1);
+    atomic_fetch_add(&rec->second[i], 1);
+    return HNSWC_OK;
+}
+
+static void test_two_passes(void **state) {
+    (void)state;
+    static const unsigned threads[] = {1, 2, 3, 5};
+    static const size_t sizes[] = {1, 7, SLOT_ITEMS};
+    passes_record *rec = tu_xcalloc(1, sizeof *rec);
+    for (size_t a = 0; a < sizeof threads / sizeof threads[0]; a++)
+        for (size_t b = 0; b < sizeof sizes / sizeof sizes[0]; b++) {
+            size_t n = sizes[b];
+            memset(rec, 0, sizeof *rec);
+            rec->threads = parallel_threads(n, threads[a]);
+            rec->n = n;
+            rec->fail_at = SIZE_MAX;
+            tu_ok(parallel_for_passes(n, threads[a], passes_first, passes_between, passes_second,
+                                      rec));
+            assert_false(atomic_load(&rec->bad));
+            assert_int_equal(atomic_load(&rec->between_calls), 1);
+            assert_int_equal(rec->first_done_at_between, n);
+            assert_int_equal(rec->second_started_at_between, 0);
+            for (size_t i = 0; i < n; i++) {
+                assert_int_equal(atomic_load(&rec->first[i]), 1);
+                assert_int_equal(atomic_load(&rec->second[i]), 1);
+            }
+        }
+    /* a first-pass failure: its status and message, no `between`, no
+     * second pass; then the pool works again */
+    for (unsigned t = 1; t <= 3; t++) {
+        memset(rec, 0, sizeof *rec);
+        rec->threads = parallel_threads(SLOT_ITEMS, t);
+        rec->n = SLOT_ITEMS;
+        rec->fail_at = 123;
+        assert_int_equal(parallel_for_passes(SLOT_ITEMS, t, passes_first, passes_between,
+                                             passes_second, rec),
+                         HNSWC_ERR_INVALID);
+        assert_non_null(strstr(hnswc_errmsg(NULL), "item 123 fails"));
+        assert_int_equal(atomic_load(&rec->between_calls), 0);
+        assert_int_equal(atomic_load(&rec->second_started), 0);
+        assert_false(atomic_load(&rec->bad));
+    }
+    memset(rec, 0, sizeof *rec);
+    rec->threads = parallel_threads(SLOT_ITEMS, 2);
+    rec->fail_at = SIZE_MAX;
+    tu_ok(parallel_for_passes(SLOT_ITEMS, 2, passes_first, passes_between, passes_second, rec));
+    assert_int_equal(atomic_load(&rec->second_started), SLOT_ITEMS);
+    free(rec);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_reuse_the_pool),
@@ -425,6 +528,7 @@ int main(void) {
         cmocka_unit_test(test_ordered_batch_with_a_bad_query),
         cmocka_unit_test(test_slots_are_per_thread),
         cmocka_unit_test(test_slots_of_a_nested_batch),
+        cmocka_unit_test(test_two_passes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
