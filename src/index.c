@@ -433,7 +433,7 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
             *n_added = n;
         return st;
     }
-    unsigned threads = num_threads == 1 ? 1 : parallel_threads(n, num_threads);
+    unsigned threads = parallel_threads(n, num_threads);
     search_ctx **held = calloc(threads, sizeof *held);
     if (!held)
         return hnswc_fail(HNSWC_ERR_NOMEM, "hnswc_add_batch: out of memory");
@@ -707,11 +707,11 @@ static hnswc_status search_batch_item(void *ctx, size_t i, unsigned slot) {
  * under one hold of the update lock's read side: the first makes each
  * query's greedy descent (graph_search_entry), the queries are sorted by
  * the node of layer 0 where their walks begin, and the second runs the
- * walks in that order, handed out in blocks of consecutive queries
- * (one parallel_for_passes call: descents, sort, walks). Node ids follow the node order (layout.c: breadth-first
- * from the entry point), so queries that begin near each other run one
- * after the other on one thread and find much of what the previous walk
- * read still in its caches. Measured on Fashion-MNIST with SQ8 (bench/ab.py,
+ * walks in that order, handed out in blocks of consecutive queries (one
+ * parallel_for_passes call: descents, sort, walks). Node ids follow the
+ * node order (layout.c: breadth-first from the entry point), so queries
+ * that begin near each other run one after the other on one thread and
+ * find much of what the previous walk read still in its caches. Measured on Fashion-MNIST with SQ8 (bench/ab.py,
  * chunks of 500 queries, against the unordered batch of the same library;
  * docs/BENCHMARKS.md round 5): 1.11-1.16x queries per second at ef 10-40 on
  * one thread, 1.04-1.12x on two. Results are those of unordered searches:
@@ -771,8 +771,8 @@ static void batch_sort(void *ctx) {
  * with "nothing found". Returns false, having searched nothing, when the
  * batch cannot be ordered (too small, too large, no memory for the order):
  * the caller then searches it unordered. */
-static bool search_batch_ordered(search_batch_job *j, size_t n, unsigned num_threads,
-                                 hnswc_status *st) {
+static bool search_batch_ordered(search_batch_job *j, unsigned num_threads, hnswc_status *st) {
+    size_t n = j->n;
     if (n < BATCH_ORDER_MIN || n > UINT32_MAX)
         return false;
     j->start = malloc(n * sizeof *j->start);
@@ -827,7 +827,7 @@ hnswc_status hnswc_search_batch(const hnswc_index *ix, const float *queries, siz
                           .distances = distances,
                           .n_found = n_found,
                           .held = held};
-    if (!search_batch_ordered(&j, n, num_threads, &st))
+    if (!search_batch_ordered(&j, num_threads, &st))
         st = parallel_for_each(n, num_threads, search_batch_item, &j); /* threads.h: why */
     release_held(ix, held, threads);
     if (st == HNSWC_ERR_NONFINITE) {

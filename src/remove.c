@@ -101,53 +101,38 @@ static inline uint32_t flags_of(const hnswc_index *ix, node_id id) {
  * repair never fails for memory halfway through.
  * ======================================================================== */
 
-typedef struct scratch_pool {
-    pthread_mutex_t lock;
-    graph_repair_scratch **free;
-    size_t n, total;
-} scratch_pool;
+typedef struct repair_scratches {
+    graph_repair_scratch **by_slot; /* one per thread of the repairing parallel_for */
+    size_t n;
+} repair_scratches;
 
-static void pool_free(scratch_pool *p) {
+static void scratches_free(repair_scratches *p) {
     for (size_t i = 0; i < p->n; i++)
-        graph_repair_scratch_free(p->free[i]);
-    free(p->free);
-    pthread_mutex_destroy(&p->lock);
+        graph_repair_scratch_free(p->by_slot[i]);
+    free(p->by_slot);
 }
 
-static hnswc_status pool_init(scratch_pool *p, const hnswc_index *ix, unsigned t) {
+/* t scratches: one per slot of a parallel_for on t threads (threads.h:
+ * items of one slot never run at once, so a slot's scratch needs no lock);
+ * the serial steps use the first. */
+static hnswc_status scratches_init(repair_scratches *p, const hnswc_index *ix, unsigned t) {
     memset(p, 0, sizeof *p);
-    pthread_mutex_init(&p->lock, NULL);
-    p->free = calloc(t, sizeof *p->free);
-    for (; p->free && p->n < t; p->n++)
-        if (!(p->free[p->n] = graph_repair_scratch_new(ix)))
+    p->by_slot = calloc(t, sizeof *p->by_slot);
+    for (; p->by_slot && p->n < t; p->n++)
+        if (!(p->by_slot[p->n] = graph_repair_scratch_new(ix)))
             break;
-    p->total = p->n;
     if (p->n < t) {
-        pool_free(p);
+        scratches_free(p);
         return hnswc_fail(HNSWC_ERR_NOMEM, "out of memory allocating repair scratch");
     }
     return HNSWC_OK;
 }
 
-/* Re-links the nodes the repairs noted as orphaned (every scratch is back in
- * the pool: no worker runs). sc may be NULL (see graph.h). */
-static void pool_link_orphans(hnswc_index *ix, scratch_pool *p, search_ctx *sc) {
+/* Re-links the nodes the repairs noted as orphaned (no worker runs). sc may
+ * be NULL (see graph.h). */
+static void scratches_link_orphans(hnswc_index *ix, repair_scratches *p, search_ctx *sc) {
     for (size_t i = 0; i < p->n; i++)
-        graph_repair_link_orphans(ix, sc, p->free[i]);
-}
-
-/* At most `total` workers run at once, so there is always one to take. */
-static graph_repair_scratch *pool_take(scratch_pool *p) {
-    pthread_mutex_lock(&p->lock);
-    graph_repair_scratch *rs = p->free[--p->n];
-    pthread_mutex_unlock(&p->lock);
-    return rs;
-}
-
-static void pool_give(scratch_pool *p, graph_repair_scratch *rs) {
-    pthread_mutex_lock(&p->lock);
-    p->free[p->n++] = rs;
-    pthread_mutex_unlock(&p->lock);
+        graph_repair_link_orphans(ix, sc, p->by_slot[i]);
 }
 
 /* ========================================================================
@@ -273,7 +258,7 @@ static void flag_removed(hnswc_index *ix, node_id id) {
 typedef struct local_job {
     hnswc_index *ix;
     const node_id *ids;
-    scratch_pool *pool;
+    repair_scratches *scratch;
 } local_job;
 
 /*
@@ -286,10 +271,9 @@ typedef struct local_job {
  * in-link are noted in the scratch for the caller to re-link.
  */
 static hnswc_status local_item(void *ctx, size_t i, unsigned slot) {
-    (void)slot; /* the scratch comes from the pool, which the serial steps share */
     local_job *j = ctx;
     hnswc_index *ix = j->ix;
-    graph_repair_scratch *rs = pool_take(j->pool);
+    graph_repair_scratch *rs = j->scratch->by_slot[slot];
     node_head *xh = node_at(ix, j->ids[i]);
     for (int l = 0; l <= node_level(xh); l++) {
         _Atomic uint32_t *links = node_links(ix, xh, l);
@@ -301,7 +285,6 @@ static hnswc_status local_item(void *ctx, size_t i, unsigned slot) {
         }
     }
     graph_clear_links(ix, j->ids[i], rs);
-    pool_give(j->pool, rs);
     return HNSWC_OK;
 }
 
@@ -314,7 +297,7 @@ typedef struct reclaim_res {
     size_t ids_cap, n;
     uint64_t *bits;    /* bitmap of ids, over ids < nbits */
     uint64_t nbits;
-    scratch_pool pool;
+    repair_scratches scratch; /* one per thread of the sweep */
     unsigned threads;
     search_ctx *sc;    /* for graph_repair_link_orphans */
 } reclaim_res;
@@ -324,7 +307,7 @@ static void reclaim_free(hnswc_index *ix, reclaim_res *r) {
     free(r->bits);
     if (r->sc)
         graph_ctx_release(ix, r->sc);
-    pool_free(&r->pool);
+    scratches_free(&r->scratch);
 }
 
 /*
@@ -347,7 +330,7 @@ static hnswc_status reclaim_prepare(hnswc_index *ix, size_t extra, unsigned num_
     if (!r->ids || !r->bits || !r->sc)
         st = hnswc_fail(HNSWC_ERR_NOMEM, "out of memory preparing to reclaim removed slots");
     else
-        st = pool_init(&r->pool, ix, r->threads);
+        st = scratches_init(&r->scratch, ix, r->threads);
     if (st != HNSWC_OK) {
         free(r->ids);
         free(r->bits);
@@ -373,10 +356,9 @@ typedef struct sweep_job {
  * linked to a removed node before it was flagged leaves a link that keeps
  * the node from being freed until a later sweep. */
 static hnswc_status sweep_item(void *ctx, size_t b, unsigned slot) {
-    (void)slot; /* the scratch comes from the pool, which the serial steps share */
     sweep_job *j = ctx;
     hnswc_index *ix = j->ix;
-    graph_repair_scratch *rs = pool_take(&j->r->pool);
+    graph_repair_scratch *rs = j->r->scratch.by_slot[slot];
     uint64_t end = (uint64_t)(b + 1) * SWEEP_BLOCK;
     for (uint64_t i = (uint64_t)b * SWEEP_BLOCK; i < end && i < j->count; i++) {
         node_head *h = node_at(ix, (node_id)i);
@@ -393,7 +375,6 @@ static hnswc_status sweep_item(void *ctx, size_t b, unsigned slot) {
             }
         }
     }
-    pool_give(&j->r->pool, rs);
     return HNSWC_OK;
 }
 
@@ -427,16 +408,13 @@ static size_t reclaim_run(hnswc_index *ix, reclaim_res *r) {
                      &sj); /* items cannot fail */
         /* 2. clear: their own lists go; nodes left with no in-link, by the
          * sweep's repairs or by this, get a new one */
-        graph_repair_scratch *rs = pool_take(&r->pool);
+        graph_repair_scratch *rs = r->scratch.by_slot[0];
         for (size_t i = 0; i < r->n; i++)
             graph_clear_links(ix, r->ids[i], rs);
-        pool_give(&r->pool, rs);
-        pool_link_orphans(ix, &r->pool, r->sc);
+        scratches_link_orphans(ix, &r->scratch, r->sc);
         /* islands: nodes that link to each other but that no path from the
          * entry point reaches any more */
-        rs = pool_take(&r->pool);
         graph_reconnect(ix, r->sc, rs);
-        pool_give(&r->pool, rs);
     }
     pthread_rwlock_unlock(&ix->update_lock);
 
@@ -495,8 +473,9 @@ hnswc_status remove_labels(hnswc_index *ix, const char *fn, const uint64_t *labe
     node_id *ids = malloc(n * sizeof *ids);
     if (!ids)
         return hnswc_fail(HNSWC_ERR_NOMEM, "%s: out of memory for %zu labels", fn, n);
-    scratch_pool pool;
-    hnswc_status st = sweep_only ? HNSWC_OK : pool_init(&pool, ix, parallel_threads(n, num_threads));
+    repair_scratches scratch;
+    hnswc_status st =
+        sweep_only ? HNSWC_OK : scratches_init(&scratch, ix, parallel_threads(n, num_threads));
     if (st != HNSWC_OK) {
         free(ids);
         return st;
@@ -519,7 +498,7 @@ hnswc_status remove_labels(hnswc_index *ix, const char *fn, const uint64_t *labe
     if (st == HNSWC_OK) {
         move_entry(ix);
         if (!sweep_only) {
-            local_job j = {ix, ids, &pool};
+            local_job j = {ix, ids, &scratch};
             if (n == 1 || num_threads == 1) {
                 for (size_t i = 0; i < n; i++)
                     local_item(&j, i, 0);
@@ -529,14 +508,14 @@ hnswc_status remove_labels(hnswc_index *ix, const char *fn, const uint64_t *labe
             /* nodes left with no in-link get one (without a context, only
              * from their nearest members) */
             search_ctx *sc = graph_ctx_acquire(ix, ix->ef_construction);
-            pool_link_orphans(ix, &pool, sc);
+            scratches_link_orphans(ix, &scratch, sc);
             if (sc)
                 graph_ctx_release(ix, sc);
         }
     }
     pthread_rwlock_unlock(&ix->update_lock);
     if (!sweep_only)
-        pool_free(&pool);
+        scratches_free(&scratch);
     free(ids);
     if (st == HNSWC_OK)
         maybe_reclaim(ix, num_threads);
