@@ -6,6 +6,11 @@ every system is built in this process, then for each ef the queries are cut
 into chunks and, round after round, each chunk is searched by every system in
 turn (the order rotating each round). Per system and chunk the fastest round
 counts; a system's time at an ef is the sum over chunks of those minima. A
+chunk is one search call, or (--calls-per-chunk C) C calls back to back of
+chunk/C queries each, so that each system's calls can be timed as a caller
+that searches batch after batch meets them -- with its own data in the
+caches and its threads awake -- rather than each right after another
+system's call. A
 burst of load from other jobs on this shared machine therefore hits every
 system alike and is mostly filtered out by the minimum.
 
@@ -290,7 +295,7 @@ def synthetic_mixture(n, nq, d, clusters, rank, seed):
 # Interleaved timing
 # ---------------------------------------------------------------------------
 
-def sweep(systems, queries, k, efs, chunk, rounds, threads_q=1):
+def sweep(systems, queries, k, efs, chunk, rounds, threads_q=1, calls=1):
     """{name: [(ef, seconds, labels)]}: see the module docstring."""
     out = {name: [] for name, _ in systems}
     chunks = [(i, min(i + chunk, len(queries))) for i in range(0, len(queries), chunk)]
@@ -303,13 +308,14 @@ def sweep(systems, queries, k, efs, chunk, rounds, threads_q=1):
             for ci, (a, b) in enumerate(chunks):
                 q = queries[a:b]
                 order = systems[r % len(systems):] + systems[:r % len(systems)]
+                step = -(-len(q) // calls)
                 for name, s in order:
                     t = CLOCK()
-                    lab = s.search(q, k)
+                    labs = [s.search(q[o:o + step], k) for o in range(0, len(q), step)]
                     dt = CLOCK() - t
                     if dt < best[name][ci]:
                         best[name][ci] = dt
-                    labels[name][ci] = lab
+                    labels[name][ci] = np.vstack(labs) if len(labs) > 1 else labs[0]
         for name, _ in systems:
             out[name].append((ef, sum(best[name]),
                               np.vstack([np.asarray(x, dtype=np.int64) for x in labels[name]])))
@@ -414,7 +420,10 @@ def write_markdown(res, path):
         load = res.get("load")
         lines += [f"Data: {data_label(a, shape)}, {res['nq']} queries, k={a['k']}, M={a['M']}, "
                   f"ef_construction={a['ef_construction']}; query threads {a['query_threads']}"
-                  f"; chunks of {a['chunk']} queries, fastest of {a['rounds']} rounds "
+                  f"; chunks of {a['chunk']} queries"
+                  + (f" searched in {a['calls_per_chunk']} calls back to back"
+                     if a.get('calls_per_chunk', 1) > 1 else "")
+                  + f", fastest of {a['rounds']} rounds "
                   f"per chunk, systems interleaved in one process (bench/ab.py), {a['clock']} "
                   "clock" + (f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at "
                              "the end." if load else "."), "",
@@ -456,6 +465,9 @@ def main(argv=None):
     ap.add_argument("--ef", default="10,12,16,20,24,32,40,48,64,96")
     ap.add_argument("--chunk", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--calls-per-chunk", type=int, default=1, metavar="C",
+                    help="search each chunk in C calls back to back (chunk/C queries each) "
+                         "before the next system's turn (default 1: one call a chunk)")
     ap.add_argument("--build-rounds", type=int, default=0, metavar="R",
                     help="measure build speed instead of search: R rounds of whole builds "
                          "(see the module docstring); --ef is then where each graph's recall "
@@ -555,7 +567,9 @@ def main(argv=None):
         systems = [(f"{spec} ({t}t)", at_threads(s, t)) for t in qthreads for spec, s in systems]
 
     load1 = os.getloadavg()[0]
-    res = sweep(systems, queries, a.k, efs, a.chunk, a.rounds)
+    if a.calls_per_chunk < 1 or a.calls_per_chunk > a.chunk:
+        sys.exit("ab.py: --calls-per-chunk must be between 1 and --chunk")
+    res = sweep(systems, queries, a.k, efs, a.chunk, a.rounds, calls=a.calls_per_chunk)
     table = {}
     for name, pts in res.items():
         table[name] = [{"ef": ef, "qps": len(queries) / sec,

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_THREAD__)
@@ -116,7 +117,10 @@ static long batch_mismatches(const fixture *f, size_t first, size_t n, unsigned 
 }
 
 /* Hundreds of small batches, the thread count changing from call to call
- * (the pool grows to 7 workers and serves calls wanting fewer). */
+ * (the pool grows to 7 workers and serves calls wanting fewer). Most come
+ * back to back, finding the workers still spinning after the previous
+ * batch; every fifth comes after a pause longer than that spin, so its
+ * workers are woken from parking -- both ways into a batch are taken. */
 static void test_batches_reuse_the_pool(void **state) {
     const fixture *f = *state;
     static const unsigned threads[] = {2, 3, 8, 2, 4, 1, 5};
@@ -125,6 +129,8 @@ static void test_batches_reuse_the_pool(void **state) {
         size_t n = 1 + call % 37;
         if (first + n > f->nq)
             first = 0;
+        if (call % 5 == 4) /* threads.c: WORKER_SPIN_NS is 50 us */
+            nanosleep(&(struct timespec){.tv_nsec = 300000}, NULL);
         assert_int_equal(batch_mismatches(f, first, n, threads[call % 7]), 0);
         first += n;
     }
