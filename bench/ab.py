@@ -4,7 +4,8 @@
 The quick instrument behind the figures in docs/BENCHMARKS.md and issue 7:
 every system is built in this process, then for each ef the queries are cut
 into chunks and, round after round, each chunk is searched by every system in
-turn (the order rotating each round). Per system and chunk the fastest round
+turn (the order rotating each round and, by default, reversed every other
+round: --order). Per system and chunk the fastest round
 counts; a system's time at an ef is the sum over chunks of those minima. A
 chunk is one search call, or (--calls-per-chunk C) C calls back to back of
 chunk/C queries each, so that each system's calls can be timed as a caller
@@ -295,7 +296,24 @@ def synthetic_mixture(n, nq, d, clusters, rank, seed):
 # Interleaved timing
 # ---------------------------------------------------------------------------
 
-def sweep(systems, queries, k, efs, chunk, rounds, threads_q=1, calls=1):
+def round_order(items, r, mode):
+    """The order of round r. "rotate": the list rotated by r, so each item
+    leads in turn -- but each always follows the same one (the rotation of
+    a cycle keeps its neighbours: with --query-threads 1,2 hnswc's
+    two-thread calls always came right after hnswlib's one-thread calls,
+    with the second CPU idle since hnswlib's previous two-thread call).
+    "balanced": the same on even rounds, and on odd ones the reversed list
+    rotated, so each item follows both its neighbours in turn (with two
+    items the two modes are the same)."""
+    if mode == "balanced":
+        turn = items[::-1] if r % 2 else items
+        k = (r // 2) % len(items)
+    else:
+        turn, k = items, r % len(items)
+    return turn[k:] + turn[:k]
+
+
+def sweep(systems, queries, k, efs, chunk, rounds, threads_q=1, calls=1, order_mode="balanced"):
     """{name: [(ef, seconds, labels)]}: see the module docstring."""
     out = {name: [] for name, _ in systems}
     chunks = [(i, min(i + chunk, len(queries))) for i in range(0, len(queries), chunk)]
@@ -307,7 +325,7 @@ def sweep(systems, queries, k, efs, chunk, rounds, threads_q=1, calls=1):
         for r in range(rounds):
             for ci, (a, b) in enumerate(chunks):
                 q = queries[a:b]
-                order = systems[r % len(systems):] + systems[:r % len(systems)]
+                order = round_order(systems, r, order_mode)
                 step = -(-len(q) // calls)
                 for name, s in order:
                     t = CLOCK()
@@ -423,8 +441,9 @@ def write_markdown(res, path):
                   f"; chunks of {a['chunk']} queries"
                   + (f" searched in {a['calls_per_chunk']} calls back to back"
                      if a.get('calls_per_chunk', 1) > 1 else "")
-                  + f", fastest of {a['rounds']} rounds "
-                  f"per chunk, systems interleaved in one process (bench/ab.py), {a['clock']} "
+                  + f", fastest of {a['rounds']} rounds per chunk"
+                  + (f" (order: {a['order']})" if a.get('order') else "")
+                  + f", systems interleaved in one process (bench/ab.py), {a['clock']} "
                   "clock" + (f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at "
                              "the end." if load else "."), "",
                   "| ef | " + " | ".join(f"{n} recall | {n} QPS" for n in names) + " |",
@@ -465,6 +484,9 @@ def main(argv=None):
     ap.add_argument("--ef", default="10,12,16,20,24,32,40,48,64,96")
     ap.add_argument("--chunk", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--order", choices=("balanced", "rotate"), default="balanced",
+                    help="order of the systems from round to round (see round_order); "
+                         "'rotate' is what rounds 1-7 of docs/BENCHMARKS.md used")
     ap.add_argument("--calls-per-chunk", type=int, default=1, metavar="C",
                     help="search each chunk in C calls back to back (chunk/C queries each) "
                          "before the next system's turn (default 1: one call a chunk)")
@@ -569,7 +591,8 @@ def main(argv=None):
     load1 = os.getloadavg()[0]
     if a.calls_per_chunk < 1 or a.calls_per_chunk > a.chunk:
         sys.exit("ab.py: --calls-per-chunk must be between 1 and --chunk")
-    res = sweep(systems, queries, a.k, efs, a.chunk, a.rounds, calls=a.calls_per_chunk)
+    res = sweep(systems, queries, a.k, efs, a.chunk, a.rounds, calls=a.calls_per_chunk,
+                order_mode=a.order)
     table = {}
     for name, pts in res.items():
         table[name] = [{"ef": ef, "qps": len(queries) / sec,

@@ -266,6 +266,11 @@ test-bench: python $(BENCH_BIN) $(REMOVE_BIN) $(BENCH_MMAP_BIN) $(CLI_BIN) $(THR
 	    --base $(FMNIST_TRAIN) --queries $(FMNIST_T10K) \
 	    --out $(BUILD)/test-bench/bench_vs_hnswlib.json
 	$(BENCH_PYTHON) bench/check_results.py cpp $(BUILD)/test-bench/bench_vs_hnswlib.json
+	$(BENCH_PYTHON) bench/ab.py --n 2000 --nq 100 --ef 10,50 --systems hnswc,hnswc:storage=sq8 \
+	    --query-threads 1,2 --chunk 50 --calls-per-chunk 2 --rounds 2 \
+	    --cache $(BUILD)/test-bench/gt-cache --json $(BUILD)/test-bench/ab.json
+	$(BENCH_PYTHON) bench/check_results.py ab $(BUILD)/test-bench/ab.json \
+	    --systems hnswc,hnswc:storage=sq8
 	$(REMOVE_BIN) --data $(FMNIST_DIR) --n 3000 --nq 100 --rounds 3 --repeat 1 \
 	    --sweep 16,64 --out $(BUILD)/test-bench/bench_remove.json
 	python3 bench/report_remove.py --json $(BUILD)/test-bench/bench_remove.json --check

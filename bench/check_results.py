@@ -5,6 +5,9 @@
       DIR/compare.json from bench/compare.py and its plot DIR/compare.png
   check_results.py cpp FILE.json [--min-recall 0.9]
       the JSON of bench/bench_vs_hnswlib
+  check_results.py ab FILE.json [--systems A,B] [--min-recall 0.9]
+      the --json of bench/ab.py (its --systems, at every --query-threads
+      count), and ab.py's order of the systems from round to round
 
 Every system must be present with one finite, positive point per ef, recall
 in [0, 1] and above --min-recall at the largest ef, recall not falling as ef
@@ -95,6 +98,46 @@ def check_cpp(args, problems):
                 problems.append(f"{s['name']}: QPS at {key}: C++ says {got}, compare.py {want}")
 
 
+def check_ab(args, problems):
+    with open(args.path) as f:
+        r = json.load(f)
+    table = r["table"]
+    counts = str(r["args"]["query_threads"]).split(",")
+    want = [s if len(counts) == 1 else f"{s} ({t}t)"
+            for t in counts for s in args.systems.split(",")]
+    if sorted(table) != sorted(want):
+        problems.append(f"systems {sorted(table)}, expected {sorted(want)}")
+    efs = [int(e) for e in str(r["args"]["ef"]).split(",")]
+    for name, pts in table.items():
+        if [p["ef"] for p in pts] != efs:
+            problems.append(f"{name}: points at ef {[p['ef'] for p in pts]}, expected {efs}")
+        check_curve(name, [(p["ef"], p["recall"], p["qps"]) for p in pts], args.min_recall,
+                    problems)
+
+
+def check_round_order(problems):
+    """ab.round_order: every round a permutation; "balanced" lets each item
+    follow both its neighbours within two rounds (the point of it), and
+    "rotate" lets each lead in turn."""
+    import ab
+    for n in (2, 3, 4, 6):
+        items = list(range(n))
+        follows = {i: set() for i in items}  # item -> items seen right before it
+        for mode in ("balanced", "rotate"):
+            for r in range(2 * n):
+                order = ab.round_order(items, r, mode)
+                if sorted(order) != items:
+                    problems.append(f"round_order({n}, {r}, {mode}) = {order}: not a permutation")
+                if mode == "balanced" and r < 2:
+                    for a, b in zip(order, order[1:] + order[:1]):
+                        follows[b].add(a)
+            if mode == "rotate" and {ab.round_order(items, r, mode)[0] for r in range(n)} != set(items):
+                problems.append(f"round_order({n}, rotate): not every item leads")
+        for i in items:
+            if n > 2 and follows[i] != {(i - 1) % n, (i + 1) % n}:
+                problems.append(f"round_order({n}, balanced): {i} follows {sorted(follows[i])}")
+
+
 def check_interpolation(problems):
     """compare.qps_at_recall on curves with known answers."""
     def close(a, b):
@@ -121,7 +164,7 @@ def check_interpolation(problems):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("kind", choices=("compare", "cpp"))
+    ap.add_argument("kind", choices=("compare", "cpp", "ab"))
     ap.add_argument("path")
     ap.add_argument("--systems", default="hnswc,hnswlib,faiss")
     ap.add_argument("--min-recall", type=float, default=0.9)
@@ -129,7 +172,9 @@ def main():
     problems = []
     check_interpolation(problems)
     try:
-        (check_compare if args.kind == "compare" else check_cpp)(args, problems)
+        {"compare": check_compare, "cpp": check_cpp, "ab": check_ab}[args.kind](args, problems)
+        if args.kind == "ab":
+            check_round_order(problems)
     except (OSError, ValueError, KeyError, TypeError) as e:
         problems.append(f"{args.path}: unreadable or malformed: {type(e).__name__}: {e}")
     if problems:
