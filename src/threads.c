@@ -291,6 +291,7 @@ static pool *pool_get(void) {
     p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    atomic_init(&p->published, 0);
     if (pthread_mutex_init(&p->lock, NULL) != 0) {
         free(p);
         return NULL;
