@@ -7,13 +7,12 @@ into chunks and, round after round, each chunk is searched by every system in
 turn (the order rotating each round and, by default, reversed every other
 round: --order). Per system and chunk the fastest round
 counts; a system's time at an ef is the sum over chunks of those minima. A
-chunk is one search call, or (--calls-per-chunk C) C calls back to back of
-chunk/C queries each, so that each system's calls can be timed as a caller
-that searches batch after batch meets them -- with its own data in the
-caches and its threads awake -- rather than each right after another
-system's call. A
 burst of load from other jobs on this shared machine therefore hits every
-system alike and is mostly filtered out by the minimum.
+system alike and is mostly filtered out by the minimum. A chunk is one
+search call, or (--calls-per-chunk C) C calls back to back of chunk/C
+queries each, so that each system's calls can be timed as a caller that
+searches batch after batch meets them -- with its own data in the caches
+and its threads awake -- rather than each right after another system's call.
 
 Systems (--systems, comma separated):
   hnswc            hnswc, f32 traversal           (hnswc:KEY=VAL,KEY=VAL passes
@@ -323,9 +322,9 @@ def sweep(systems, queries, k, efs, chunk, rounds, threads_q=1, calls=1, order_m
         best = {name: [math.inf] * len(chunks) for name, _ in systems}
         labels = {name: [None] * len(chunks) for name, _ in systems}
         for r in range(rounds):
+            order = round_order(systems, r, order_mode)
             for ci, (a, b) in enumerate(chunks):
                 q = queries[a:b]
-                order = round_order(systems, r, order_mode)
                 step = -(-len(q) // calls)
                 for name, s in order:
                     t = CLOCK()
@@ -349,7 +348,7 @@ def build_rounds(specs, base, queries, a, threads, gt_kth, efs):
     saved_qt, QUERY_THREADS = QUERY_THREADS, threads  # recall only: not timed
     try:
         for r in range(a.build_rounds):
-            order = specs[r % len(specs):] + specs[:r % len(specs)]
+            order = round_order(specs, r, "rotate")
             for spec in order:
                 gc.collect()
                 t, c = time.perf_counter(), time.process_time()
@@ -520,6 +519,8 @@ def main(argv=None):
             write_markdown(json.load(f), a.md or "/dev/stdout")
         return
     efs = [int(x) for x in a.ef.split(",")]
+    if not 1 <= a.calls_per_chunk <= a.chunk:
+        ap.error("--calls-per-chunk: between 1 and --chunk")
     global QUERY_THREADS, CLOCK
     try:
         qthreads = [int(x) for x in a.query_threads.split(",")]
@@ -589,8 +590,6 @@ def main(argv=None):
         systems = [(f"{spec} ({t}t)", at_threads(s, t)) for t in qthreads for spec, s in systems]
 
     load1 = os.getloadavg()[0]
-    if a.calls_per_chunk < 1 or a.calls_per_chunk > a.chunk:
-        sys.exit("ab.py: --calls-per-chunk must be between 1 and --chunk")
     res = sweep(systems, queries, a.k, efs, a.chunk, a.rounds, calls=a.calls_per_chunk,
                 order_mode=a.order)
     table = {}
