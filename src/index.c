@@ -444,13 +444,9 @@ hnswc_status hnswc_add_batch(hnswc_index *ix, const float *vectors, const uint64
         free(held);
         return st;
     }
-    /* one thread keeps the order of the batch, and so determinism */
-    if (num_threads == 1) {
-        for (size_t i = 0; i < n && st == HNSWC_OK; i++)
-            st = add_batch_item(&j, i, 0);
-    } else {
-        st = parallel_for_each(n, num_threads, add_batch_item, &j); /* threads.h: why */
-    }
+    /* threads.h: why one item at a time; on one thread that is the batch's
+     * order, on the calling thread, and so determinism */
+    st = parallel_for_each(n, num_threads, add_batch_item, &j);
     release_held(ix, held, threads);
     release_room(ix, j.quota);
     if (n_added)
@@ -672,7 +668,8 @@ typedef struct search_batch_job {
      * (start << 32 | query) */
     uint64_t *order;
     /* each thread's search context, by parallel_for slot, kept from query
-     * to query (graph_search: why) and released by the batch at its end */
+     * to query (graph.h, graph_ctx_take: why) and released by the batch at
+     * its end */
     search_ctx **held;
 } search_batch_job;
 

@@ -499,12 +499,8 @@ hnswc_status remove_labels(hnswc_index *ix, const char *fn, const uint64_t *labe
         move_entry(ix);
         if (!sweep_only) {
             local_job j = {ix, ids, &scratch};
-            if (n == 1 || num_threads == 1) {
-                for (size_t i = 0; i < n; i++)
-                    local_item(&j, i, 0);
-            } else {
-                parallel_for(n, num_threads, local_item, &j); /* items cannot fail */
-            }
+            /* on the calling thread alone for one item or one thread */
+            parallel_for(n, num_threads, local_item, &j); /* items cannot fail */
             /* nodes left with no in-link get one (without a context, only
              * from their nearest members) */
             search_ctx *sc = graph_ctx_acquire(ix, ix->ef_construction);

@@ -20,11 +20,12 @@
  * worker awake. Not longer: a spinning worker holds a CPU that the
  * caller's other work -- or, in a benchmark, another system -- may want
  * (the reason an earlier version parked at once). Measured (2026-12-02,
- * Fashion-MNIST SQ8, ef 12, two threads, calls back to back): batches of
- * 20 queries 1.02-1.04x queries per second, batches of 500 within the
- * noise; the two-thread speed-up over one thread at batches of 20 went
- * from 1.75x to 1.94x. (bench/ab.py's default, one call per system in
- * turn, cannot show it: there the next call is another system's.)
+ * Fashion-MNIST SQ8, ef 12, two threads, calls back to back, against the
+ * build that parked at once, two runs; docs/bench-results/
+ * back-to-back-r8.txt): batches of 20 / 100 / 500 queries 1.02-1.10x /
+ * 1.02-1.04x / 1.00-1.01x queries per second. (bench/ab.py's default, one
+ * call per system in turn, cannot show it: there the next call is another
+ * system's.)
  *
  * One pool serves one batch at a time. A call that finds it busy (another
  * thread's batch, or a batch started from inside a batch item) starts its
@@ -249,18 +250,10 @@ static void spin_for_next(pool *p, unsigned long seen) {
 static void *worker_main(void *arg) {
     pool *p = arg;
     unsigned long seen = 0;
-    bool just_left = false; /* a batch: spin before parking */
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (!p->quit && (p->generation == seen || p->joined >= p->wanted)) {
             seen = p->generation; /* a closed batch is not waited for again */
-            if (just_left) {
-                just_left = false;
-                pthread_mutex_unlock(&p->lock);
-                spin_for_next(p, seen);
-                pthread_mutex_lock(&p->lock);
-                continue;
-            }
             pthread_cond_wait(&p->wake, &p->lock);
         }
         if (p->quit)
@@ -274,7 +267,9 @@ static void *worker_main(void *arg) {
         pthread_mutex_lock(&p->lock);
         if (--p->inside == 0)
             pthread_cond_signal(&p->idle);
-        just_left = true;
+        pthread_mutex_unlock(&p->lock);
+        spin_for_next(p, seen); /* before parking: the top of the file */
+        pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;

@@ -16,8 +16,8 @@
 /*
  * Runs fn(ctx, i, slot) for i in [0, n) on up to num_threads threads (0 =
  * all cores), the calling thread included; the others are the process's
- * worker pool, kept parked between calls (threads.c), or threads started for
- * the call when another batch has the pool. fn returns HNSWC_OK or an error;
+ * worker pool, kept between calls (threads.c: spinning briefly, then
+ * parked), or threads started for the call when another batch has the pool. fn returns HNSWC_OK or an error;
  * after the first error no new items start, and the first error's status is
  * returned with its message copied to the calling thread. fn must be safe to
  * run concurrently with itself.
