@@ -278,8 +278,9 @@ typedef struct matrix_args {
 
 static int read_matrix(void *args)
 {
-    const char *path = ((matrix_args *)args)->path, *name = ((matrix_args *)args)->name;
-    dataset *out = ((matrix_args *)args)->out;
+    const matrix_args *a = args;
+    const char *path = a->path, *name = a->name;
+    dataset *out = a->out;
     hid_t f, d;
     hsize_t dims[2];
     int got = h5_open_matrix(path, name, &f, &d, dims);
@@ -353,8 +354,9 @@ typedef struct metric_args {
 
 static int read_metric(void *args)
 {
-    const char *path = ((metric_args *)args)->path;
-    hnswc_metric *out = ((metric_args *)args)->out;
+    const metric_args *m = args;
+    const char *path = m->path;
+    hnswc_metric *out = m->out;
     hid_t f = h5_open(path);
     if (f < 0)
         return -1;
@@ -416,7 +418,7 @@ typedef struct neighbors_args {
 
 static int read_neighbors(void *args)
 {
-    neighbors_args *a = args;
+    const neighbors_args *a = args;
     const char *path = a->path, *name = a->name;
     size_t *rows = a->rows, *cols = a->cols;
     uint64_t **out = a->out;
